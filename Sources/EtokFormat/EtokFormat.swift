@@ -1,0 +1,1 @@
+// EtokFormat module: see Package.swift for where it sits in the module graph.

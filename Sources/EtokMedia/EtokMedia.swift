@@ -1,0 +1,1 @@
+// EtokMedia module: see Package.swift for where it sits in the module graph.

@@ -1,0 +1,1 @@
+// EtokPipeline module: see Package.swift for where it sits in the module graph.

@@ -1,0 +1,1 @@
+// EtokTensor module: see Package.swift for where it sits in the module graph.
