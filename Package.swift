@@ -18,6 +18,13 @@ let package = Package(
     name: "etok",
     products: [
         .executable(name: "etok", targets: ["etok"]),
+        // Libraries, for embedding etok and for the separate Benchmarks/ package.
+        .library(name: "EtokTokenizer", targets: ["EtokTokenizer"]),
+        .library(name: "EtokModel", targets: ["EtokModel"]),
+        .library(name: "EtokTensor", targets: ["EtokTensor"]),
+        .library(name: "EtokMedia", targets: ["EtokMedia"]),
+        .library(name: "EtokPipeline", targets: ["EtokPipeline"]),
+        .library(name: "EtokFormat", targets: ["EtokFormat"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -51,7 +58,7 @@ let package = Package(
         .testTarget(name: "EtokPipelineTests", dependencies: ["EtokPipeline"]),
         .testTarget(name: "EtokModelTests", dependencies: ["EtokModel", "EtokTensor"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "EtokCLITests", dependencies: []),
+        .testTarget(name: "EtokCLITests", dependencies: ["etok"]),
     ],
     swiftLanguageModes: [.v6]
 )
