@@ -1,0 +1,27 @@
+# The two entry points of the README. Both run Tools/bootstrap.sh first, so they work on a fresh
+# Debian 12 machine with Swift installed.
+SWIFT_FLAGS ?=
+.PHONY: demo test test-swift test-python build release bootstrap
+
+bootstrap:
+	@bash Tools/bootstrap.sh
+
+## demo: the main job end to end on a bundled sample.
+demo: bootstrap
+	@bash Tools/demo.sh
+
+## test: the whole test suite (Swift and the Python tools).
+test: bootstrap test-swift test-python
+
+test-swift:
+	swift build --build-tests $(SWIFT_FLAGS)
+	swift test --skip-build $(SWIFT_FLAGS)
+
+test-python:
+	python3 -m pytest -q Tools/tests
+
+build:
+	swift build $(SWIFT_FLAGS)
+
+release:
+	swift build -c release
