@@ -1,0 +1,1 @@
+"""etok's PyTorch reference of ElasticTok (model, FSQ, safetensors I/O, fixtures)."""
