@@ -1,0 +1,80 @@
+// The loop each stage runs on its own queue. Every loop ends in exactly one of the stage's
+// hooks: `finish` after end of stream, `abort` after a stop (cancel, or a failure anywhere,
+// its own included). A stage's end of stream goes downstream only after its `finish` returned.
+
+/// Source loop: pull, push (blocking while the edge is full), repeat until nil or a stop.
+func runSource<S: PipelineSource>(
+    _ source: inout S, name: String, outbox: BoundedBuffer<S.Output>, control: RunControl
+) {
+    do {
+        while let item = try source.next() {
+            guard outbox.push(item) else { throw PipelineError.stopped }
+        }
+        try source.finish()
+    } catch {
+        record(error, stage: name, control: control)
+        source.abort()
+        return
+    }
+    outbox.finish()
+}
+
+/// Transform loop: peek an input, process it (emitting into the next edge), then free its slot.
+func runTransform<T: PipelineTransform>(
+    _ transform: inout T, name: String,
+    inbox: BoundedBuffer<T.Input>, outbox: BoundedBuffer<T.Output>, control: RunControl
+) {
+    let emit: (T.Output) throws -> Void = { output in
+        guard outbox.push(output) else { throw PipelineError.stopped }
+    }
+    do {
+        drain: while true {
+            switch inbox.next() {
+            case .item(let input):
+                try transform.process(input, emit: emit)
+                inbox.removeHead()
+            case .endOfStream:
+                break drain
+            case .stopped:
+                throw PipelineError.stopped
+            }
+        }
+        try transform.finish(emit: emit)
+    } catch {
+        record(error, stage: name, control: control)
+        transform.abort()
+        return
+    }
+    outbox.finish()
+}
+
+/// Sink loop: peek, consume, free the slot; at end of stream claim the finish, then finish.
+func runSink<K: PipelineSink>(
+    _ sink: inout K, name: String, inbox: BoundedBuffer<K.Input>, control: RunControl
+) {
+    do {
+        drain: while true {
+            switch inbox.next() {
+            case .item(let input):
+                try sink.consume(input)
+                inbox.removeHead()
+            case .endOfStream:
+                break drain
+            case .stopped:
+                throw PipelineError.stopped
+            }
+        }
+        guard control.beginFinishing() else { throw PipelineError.stopped }
+        try sink.finish()
+        control.complete()
+    } catch {
+        record(error, stage: name, control: control)
+        sink.abort()
+    }
+}
+
+/// A stage's own error fails the run; `.stopped` only means the run was already decided.
+private func record(_ error: any Error, stage: String, control: RunControl) {
+    if let pipelineError = error as? PipelineError, case .stopped = pipelineError { return }
+    control.fail(stage: stage, error: error)
+}
