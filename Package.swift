@@ -58,6 +58,7 @@ let package = Package(
         .testTarget(name: "EtokPipelineTests", dependencies: ["EtokPipeline"]),
         .testTarget(name: "EtokModelTests", dependencies: ["EtokModel", "EtokTensor"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "EtokTokenizerTests", dependencies: ["EtokTokenizer"]),
         .testTarget(name: "EtokCLITests", dependencies: ["etok"]),
     ],
     swiftLanguageModes: [.v6]
