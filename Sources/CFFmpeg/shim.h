@@ -9,6 +9,7 @@
 #include <libavutil/display.h>
 #include <libavutil/opt.h>
 #include <libswscale/swscale.h>
+#include <libavutil/sha.h>
 
 static inline int etok_averror(int errnum) { return AVERROR(errnum); }
 static inline int etok_averror_eof(void) { return AVERROR_EOF; }
