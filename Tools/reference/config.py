@@ -175,7 +175,7 @@ class ElasticTokConfig:
             v = getattr(self, f.name)
             if isinstance(v, tuple):
                 v = list(v)
-            if f.name.startswith("etok_") and v is None:
+            if v is None:  # unset optional fields (vae_bottleneck_dim of FSQ, etok_*) are omitted
                 continue
             d[f.name] = v
         return d

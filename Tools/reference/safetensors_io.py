@@ -16,10 +16,10 @@ from typing import Optional, Union
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from .config import ConfigError, ElasticTokConfig
 from .model import ElasticTok, expected_shapes, flat_to_state, state_to_flat
+from .official_format import write_safetensors
 
 FORMAT = "etok-elastictok"
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -48,13 +48,8 @@ def export(model_or_flat: Union[ElasticTok, dict], config: ElasticTokConfig, pat
                                  f"expected {shape}")
     out = {k: torch.as_tensor(v).detach().to(DTYPES[dtype]).contiguous() for k, v in flat.items()}
     meta = {"format": FORMAT, "config": config.to_json(), "name": name}
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        save_file(out, tmp, metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    # Our own writer: byte-deterministic (safetensors' Rust writer orders metadata at random).
+    write_safetensors(path, {k: v.float().numpy() for k, v in out.items()}, meta, dtype)
     return out
 
 
