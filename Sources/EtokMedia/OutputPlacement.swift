@@ -1,0 +1,124 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where an output's bytes go until it is complete: a hidden temporary file next to the final
+/// name, renamed over it by `commit()` and deleted by `discard()`, so that a cut-off file never
+/// sits under the final name. Standard output (`-`), devices and FIFOs are written in place.
+///
+/// Not thread-safe; owned by one writer.
+final class OutputPlacement {
+    /// The output as the user named it ("stdout" for `-`), for messages.
+    let file: String
+    /// The final path (nil for stdout).
+    let finalPath: String?
+    /// Where bytes are written now: the temporary file, or the final path when in place.
+    let writePath: String?
+    /// True when there is no temporary file (stdout, a device, a FIFO).
+    var inPlace: Bool { writePath == finalPath }
+    private var settled = false
+
+    /// Checks the final name (exists without `overwrite`, a directory, missing folder, no
+    /// permission) and creates the temporary file, so such problems show before any work.
+    init(path: String, overwrite: Bool) throws {
+        if path == "-" {
+            file = "stdout"
+            finalPath = nil
+            writePath = nil
+            return
+        }
+        file = path
+        finalPath = path
+        var st = stat()
+        if stat(path, &st) == 0 {
+            let type = st.st_mode & S_IFMT
+            if type == S_IFDIR { throw MediaError.cannotCreateOutput(file: path, message: "it is a directory") }
+            if type != S_IFREG {   // /dev/null, a FIFO: write straight into it
+                writePath = path
+                return
+            }
+            if !overwrite { throw MediaError.outputExists(file: path) }
+        }
+        let slash = path.lastIndex(of: "/")
+        let folder = slash.map { String(path[...$0]) } ?? ""
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        let temp = "\(folder).\(name).part-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw MediaError.cannotCreateOutput(file: path, message: String(cString: strerror(errno))) }
+        close(fd)
+        writePath = temp
+    }
+
+    /// Makes the output final: renames the temporary file over the final name.
+    func commit() throws {
+        guard !settled else { return }
+        settled = true
+        guard let finalPath, let writePath, writePath != finalPath else { return }
+        if rename(writePath, finalPath) != 0 {
+            let message = String(cString: strerror(errno))
+            unlink(writePath)
+            throw MediaError.writeFailed(file: file, message: message)
+        }
+    }
+
+    /// Removes the temporary file (nothing to remove when writing in place).
+    func discard() {
+        guard !settled else { return }
+        settled = true
+        if let writePath, writePath != finalPath { unlink(writePath) }
+    }
+}
+
+/// A POSIX file descriptor written with complete writes: retries short writes and EINTR, and turns
+/// EPIPE into `MediaError.outputClosed` and other failures (ENOSPC...) into `.writeFailed`.
+/// SIGPIPE must be ignored by the process for EPIPE to arrive as an error (the command does so).
+final class ByteSink {
+    let file: String
+    private(set) var fd: Int32
+    private let ownsDescriptor: Bool
+
+    /// Opens `placement`'s write path, or standard output when it has none.
+    init(_ placement: OutputPlacement) throws {
+        file = placement.file
+        guard let path = placement.writePath else {
+            fd = STDOUT_FILENO
+            ownsDescriptor = false
+            return
+        }
+        let flags = O_WRONLY | O_CLOEXEC | (placement.inPlace ? 0 : O_TRUNC)
+        fd = open(path, flags)
+        guard fd >= 0 else { throw MediaError.cannotCreateOutput(file: file, message: String(cString: strerror(errno))) }
+        ownsDescriptor = true
+    }
+
+    deinit { if ownsDescriptor && fd >= 0 { Glibc.close(fd) } }
+
+    /// Writes all of `bytes`.
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard var next = bytes.baseAddress else { return }
+        var left = bytes.count
+        while left > 0 {
+            let n = Glibc.write(fd, next, left)
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EPIPE { throw MediaError.outputClosed(file: file) }
+                throw MediaError.writeFailed(file: file, message: String(cString: strerror(errno)))
+            }
+            next += n
+            left -= n
+        }
+    }
+
+    /// Writes all of `bytes`.
+    func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    /// Closes the descriptor (a no-op for stdout); a failing close (late ENOSPC) is an error.
+    func close() throws {
+        guard ownsDescriptor, fd >= 0 else { return }
+        let status = Glibc.close(fd)
+        fd = -1
+        if status != 0 { throw MediaError.writeFailed(file: file, message: String(cString: strerror(errno))) }
+    }
+}

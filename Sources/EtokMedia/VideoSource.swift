@@ -1,0 +1,176 @@
+import CFFmpeg
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads the best video stream of a file or of standard input (`-`) and decodes it with FFmpeg's
+/// frame threading, one `DecodedFrame` per `nextFrame()` call.
+///
+/// Owns the demuxer, decoder and packet/frame scratch buffers and frees them on deinit. Not
+/// thread-safe: use it from one thread at a time (it may move between threads, e.g. into a
+/// pipeline stage). Cost: one decode per call; with `frameRate` set, only cheap timestamp work is
+/// added (frames are never converted here).
+public final class VideoSource: @unchecked Sendable {
+    /// What the container and codec headers say.
+    public let info: VideoInfo
+    /// The input's name in messages ("stdin" for `-`).
+    public let file: String
+    /// Packets the decoder rejected or frames it flagged as damaged; decoding went on after each.
+    public internal(set) var decodeErrors = 0
+    /// Frames the decoder produced so far (before any `--fps` resampling).
+    public internal(set) var framesDecoded = 0
+
+    let options: InputOptions
+    let isPipe: Bool
+    var formatContext: UnsafeMutablePointer<AVFormatContext>?
+    var codecContext: UnsafeMutablePointer<AVCodecContext>?
+    let streamIndex: Int32
+    let stream: UnsafeMutablePointer<AVStream>
+    var packet: UnsafeMutablePointer<AVPacket>?
+    var scratch: UnsafeMutablePointer<AVFrame>?
+    let timeBase: Rational
+    /// Nominal frame duration in `timeBase` units, for frames without timestamps.
+    let nominalDuration: Int64
+    let rawFrameBytes: Int?
+    var decode = DecodeState()
+    var sampler: FrameRateSampler?
+    var held: DecodedFrame?
+    var ready: [DecodedFrame] = []
+
+    /// Opens `path` (or `-` for stdin), probes it and opens a decoder for its best video stream.
+    /// Throws `MediaError` naming the file: missing, a directory, empty, unrecognised, no video
+    /// stream, no decoder, or bad raw options.
+    public init(path: String, options: InputOptions = InputOptions()) throws {
+        self.options = options
+        isPipe = path == "-"
+        file = isPipe ? "stdin" : path
+        if !isPipe { try VideoSource.checkInputPath(path) }
+        if let rate = options.frameRate {
+            guard rate > 0, rate.isFinite else {
+                throw MediaError.invalidArgument(file: file, message: "--fps must be a positive number")
+            }
+            sampler = FrameRateSampler(rate: rate)
+        }
+
+        let ctx = try VideoSource.openInput(path: path, file: file, options: options)
+        formatContext = ctx
+        var opened = false
+        defer { if !opened { VideoSource.close(ctx) } }
+        try ff("avformat_find_stream_info", file: file) { avformat_find_stream_info(ctx, nil) }
+
+        var decoder: UnsafePointer<AVCodec>?
+        let best = av_find_best_stream(ctx, AVMEDIA_TYPE_VIDEO, -1, -1, &decoder, 0)
+        guard best >= 0 else {
+            let codecs = (0..<Int(ctx.pointee.nb_streams)).compactMap { i -> String? in
+                let par = ctx.pointee.streams[i]!.pointee.codecpar.pointee
+                return par.codec_type == AVMEDIA_TYPE_VIDEO ? String(cString: avcodec_get_name(par.codec_id)) : nil
+            }
+            if let codec = codecs.first { throw MediaError.unsupportedCodec(file: file, codec: codec) }
+            throw MediaError.noVideoStream(file: file)
+        }
+        let stream = ctx.pointee.streams[Int(best)]!
+        if stream.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC != 0 {
+            throw MediaError.noVideoStream(file: file)   // cover art of an audio file
+        }
+        guard let decoder else { throw MediaError.noVideoStream(file: file) }
+        self.stream = stream
+        streamIndex = best
+        timeBase = Rational(stream.pointee.time_base)
+        let name = file
+        guard let codec = avcodec_alloc_context3(decoder) else {
+            throw MediaError.ffmpeg(call: "avcodec_alloc_context3", file: name, code: 0, message: "out of memory")
+        }
+        codecContext = codec
+        defer { if !opened { var c: UnsafeMutablePointer<AVCodecContext>? = codec; avcodec_free_context(&c) } }
+        try ff("avcodec_parameters_to_context", file: name) { avcodec_parameters_to_context(codec, stream.pointee.codecpar) }
+        codec.pointee.thread_count = Int32(max(0, options.decoderThreads))
+        codec.pointee.thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE
+        codec.pointee.pkt_timebase = stream.pointee.time_base
+        try ff("avcodec_open2", file: name) { avcodec_open2(codec, decoder, nil) }
+
+        let info = VideoSource.describe(ctx: ctx, stream: stream, file: file)
+        self.info = info
+        let fps = info.frameRate ?? 25
+        let tb = timeBase.value ?? (1.0 / 90_000)
+        nominalDuration = max(1, Int64((1.0 / (fps * tb)).rounded()))
+        if info.container == "rawvideo" {
+            let par = stream.pointee.codecpar.pointee
+            let bytes = av_image_get_buffer_size(AVPixelFormat(rawValue: par.format), par.width, par.height, 1)
+            rawFrameBytes = bytes > 0 ? Int(bytes) : nil
+        } else {
+            rawFrameBytes = nil
+        }
+        packet = av_packet_alloc()
+        scratch = av_frame_alloc()
+        guard packet != nil, scratch != nil else {
+            throw MediaError.ffmpeg(call: "av_packet_alloc", file: name, code: 0, message: "out of memory")
+        }
+        opened = true
+    }
+
+    deinit {
+        var c = codecContext
+        avcodec_free_context(&c)
+        av_packet_free(&packet)
+        av_frame_free(&scratch)
+        if let ctx = formatContext { VideoSource.close(ctx) }
+    }
+
+    static func close(_ ctx: UnsafeMutablePointer<AVFormatContext>) {
+        var c: UnsafeMutablePointer<AVFormatContext>? = ctx
+        avformat_close_input(&c)
+    }
+
+    /// Missing file, directory and empty file get their own errors before FFmpeg sees the path.
+    static func checkInputPath(_ path: String) throws {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            if errno == ENOENT || errno == ENOTDIR { throw MediaError.fileNotFound(file: path) }
+            throw MediaError.unrecognisedInput(file: path, message: String(cString: strerror(errno)))
+        }
+        let type = st.st_mode & S_IFMT
+        if type == S_IFDIR { throw MediaError.isDirectory(file: path) }
+        if type == S_IFREG && st.st_size == 0 { throw MediaError.emptyInput(file: path) }
+    }
+
+    static func openInput(path: String, file: String, options: InputOptions) throws
+        -> UnsafeMutablePointer<AVFormatContext> {
+        var dict: OpaquePointer?
+        defer { av_dict_free(&dict) }
+        var format: UnsafePointer<AVInputFormat>?
+        if let name = options.format {
+            format = av_find_input_format(name)
+            guard format != nil else {
+                throw MediaError.invalidArgument(file: file, message: "unknown input format '\(name)'")
+            }
+        }
+        if options.format == "rawvideo" {
+            guard let size = options.rawSize else {
+                throw MediaError.invalidArgument(file: file, message: "raw video needs a frame size (--size WxH)")
+            }
+            guard av_get_pix_fmt(options.rawPixelFormat) != AV_PIX_FMT_NONE else {
+                throw MediaError.invalidArgument(file: file, message: "unknown pixel format '\(options.rawPixelFormat)'")
+            }
+            guard options.rawRate > 0, options.rawRate.isFinite else {
+                throw MediaError.invalidArgument(file: file, message: "raw video needs a positive --rate")
+            }
+            let rate = Rational(approximating: options.rawRate)
+            av_dict_set(&dict, "video_size", size.description, 0)
+            av_dict_set(&dict, "pixel_format", options.rawPixelFormat, 0)
+            av_dict_set(&dict, "framerate", "\(rate.num)/\(rate.den)", 0)
+        }
+        // "file:" keeps a path with a colon from being read as a protocol; stdin is "pipe:0".
+        let url = path == "-" ? "pipe:0" : "file:" + path
+        var ctx: UnsafeMutablePointer<AVFormatContext>?
+        let status = avformat_open_input(&ctx, url, format, &dict)
+        if status < 0 || ctx == nil {
+            if status == FFCode.eof { throw MediaError.emptyInput(file: file) }
+            if status == FFCode.posix(ENOENT) { throw MediaError.fileNotFound(file: file) }
+            if status == FFCode.posix(EACCES) {
+                throw MediaError.unrecognisedInput(file: file, message: "permission denied")
+            }
+            throw MediaError.unrecognisedInput(file: file, message: ffMessage(status))
+        }
+        return ctx!
+    }
+}
