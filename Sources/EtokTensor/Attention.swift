@@ -1,0 +1,139 @@
+// Attention: multi-head scaled dot-product attention over two key segments (the committed
+// context and the queries' own block), with a per-query visible-key prefix, on GEMMs.
+//
+// Layout: queries, keys and values are row-major with head h in columns [h·hd, (h+1)·hd) of a
+// row (so they can live inside a fused Q|K|V matrix); the keys seen by query i are the first
+// visible[i] rows of `context ++ own`.
+//
+// One kernel serves every mask the model needs: block-causal attention over a whole sequence
+// (one segment, visible = end of the query's block) and cached attention (context = committed
+// blocks, own = the new block, every key visible). Masked keys are never computed: the official
+// model gives them the logit -Float.greatestFiniteMagnitude, whose exp underflows to exactly 0,
+// so softmax over the visible prefix alone is the same value (and the same bits as a masked
+// row would give with our softmax, whose sums only ever add those zeros).
+//
+// Cost per head and per run of queries with equal visibility (r queries, v keys):
+// 2·r·v·hd flops for the logits, as much for P·V, 3 passes of softmax over r·v values.
+// Logits are divided by sqrt(head_dim) in float32, inside the softmax pass.
+import Foundation
+
+/// A run of key and value rows: `count` rows each, row stride `ld` (keys and values share it).
+public struct KeyValueSegment {
+    public var keys: UnsafePointer<Float>
+    public var values: UnsafePointer<Float>
+    public var count: Int
+    public var ld: Int
+
+    public init(keys: UnsafePointer<Float>, values: UnsafePointer<Float>, count: Int, ld: Int) {
+        self.keys = keys
+        self.values = values
+        self.count = count
+        self.ld = ld
+    }
+}
+
+/// Scratch memory for the attention logits; grows on demand and is reused between calls.
+/// Not thread-safe: one per thread of work.
+public final class AttentionWorkspace {
+    var scores = FloatBuffer(count: 0)
+
+    public init() {}
+
+    func scores(count: Int) -> UnsafeMutablePointer<Float> {
+        if scores.count < count { scores = FloatBuffer(count: count) }
+        return scores.base
+    }
+}
+
+/// Multi-head attention on GEMMs (see the file comment for the mask semantics).
+public enum Attention {
+    /// out[i, head h] = Σ_j softmax_j(q_i,h · k_j,h / sqrt(headDim)) · v_j,h over the first
+    /// visible[i] keys of `context ++ own` (all of them when `visible` is nil).
+    ///
+    /// Summation order is fixed by (query run, context part, own part): P·V is the context GEMM
+    /// followed by the own-block GEMM accumulated into it, so the same inputs and split give the
+    /// same bits. Every visible[i] must be in 1...(context.count + own.count).
+    public static func attend(queries: UnsafePointer<Float>, ldq: Int, queryCount: Int,
+                              heads: Int, headDim: Int,
+                              context: KeyValueSegment?, own: KeyValueSegment,
+                              visible: UnsafePointer<Int32>?,
+                              output: UnsafeMutablePointer<Float>, ldo: Int,
+                              workspace: AttentionWorkspace, kernels: Kernels = .best) {
+        let nctx = context?.count ?? 0
+        let total = nctx + own.count
+        let divisor = Float(headDim).squareRoot()
+        var start = 0
+        while start < queryCount {
+            // A run of consecutive queries that see the same prefix shares its GEMMs.
+            let vis = visible.map { Int($0[start]) } ?? total
+            precondition(vis >= 1 && vis <= total, "Attention: visible count \(vis) outside 1...\(total)")
+            var end = start + 1
+            if let visible { while end < queryCount && Int(visible[end]) == vis { end += 1 } } else { end = queryCount }
+            let rows = end - start
+            let fromContext = min(vis, nctx)
+            let fromOwn = vis - fromContext
+            let scores = workspace.scores(count: rows * vis)
+            for h in 0..<heads {
+                let q = queries + start * ldq + h * headDim
+                if let context, fromContext > 0 {
+                    GEMM.multiply(m: rows, n: fromContext, k: headDim, a: q, lda: ldq,
+                                  b: context.keys + h * headDim, ldb: context.ld, transposeB: true,
+                                  c: scores, ldc: vis)
+                }
+                if fromOwn > 0 {
+                    GEMM.multiply(m: rows, n: fromOwn, k: headDim, a: q, lda: ldq,
+                                  b: own.keys + h * headDim, ldb: own.ld, transposeB: true,
+                                  c: scores + fromContext, ldc: vis)
+                }
+                kernels.softmaxRows(scores, ldx: vis, rows: rows, n: vis, divisor: divisor)
+                let out = output + start * ldo + h * headDim
+                if let context, fromContext > 0 {
+                    GEMM.multiply(m: rows, n: headDim, k: fromContext, a: scores, lda: vis,
+                                  b: context.values + h * headDim, ldb: context.ld,
+                                  c: out, ldc: ldo)
+                }
+                if fromOwn > 0 {
+                    GEMM.multiply(m: rows, n: headDim, k: fromOwn, a: scores + fromContext, lda: vis,
+                                  b: own.values + h * headDim, ldb: own.ld,
+                                  c: out, ldc: ldo, beta: fromContext > 0 ? 1 : 0)
+                }
+            }
+            start = end
+        }
+    }
+
+    /// Reference attention: a plain loop in double over all keys with the official masking
+    /// (masked logits = -Float.greatestFiniteMagnitude before the softmax). Keys and values are
+    /// given as one contiguous [keyCount × heads·headDim] matrix each. Tests only.
+    public static func naive(queries: [Float], keys: [Float], values: [Float], queryCount: Int,
+                             keyCount: Int, heads: Int, headDim: Int, visible: [Int]) -> [Float] {
+        let width = heads * headDim
+        var out = [Float](repeating: 0, count: queryCount * width)
+        let divisor = Double(Float(headDim).squareRoot())
+        for i in 0..<queryCount {
+            for h in 0..<heads {
+                var logits = [Double](repeating: 0, count: keyCount)
+                for j in 0..<keyCount {
+                    if j < visible[i] {
+                        var s = 0.0
+                        for d in 0..<headDim {
+                            s += Double(queries[i * width + h * headDim + d]) * Double(keys[j * width + h * headDim + d])
+                        }
+                        logits[j] = Double(Float(s)) / divisor
+                    } else {
+                        logits[j] = -Double(Float.greatestFiniteMagnitude)
+                    }
+                }
+                let m = logits.max() ?? 0
+                let e = logits.map { Foundation.exp($0 - m) }
+                let sum = e.reduce(0, +)
+                for d in 0..<headDim {
+                    var acc = 0.0
+                    for j in 0..<keyCount { acc += e[j] / sum * Double(values[j * width + h * headDim + d]) }
+                    out[i * width + h * headDim + d] = Float(acc)
+                }
+            }
+        }
+        return out
+    }
+}

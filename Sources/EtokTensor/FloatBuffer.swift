@@ -1,0 +1,70 @@
+// FloatBuffer: the one owning float32 allocation type of the engine (weights, activations,
+// caches). 64-byte aligned so that rows start on cache lines when their length allows.
+
+/// An owned, 64-byte aligned, zero-initialised array of `count` float32 values.
+///
+/// Ownership: the buffer frees its memory in `deinit`; pointers obtained from `base` are valid
+/// while the buffer is alive. Threading: no internal synchronisation; one writer at a time.
+/// It is a class so that large buffers are never copied by accident.
+public final class FloatBuffer {
+    /// Number of float32 values.
+    public let count: Int
+    /// Start of the storage (never null, even for count 0).
+    public let base: UnsafeMutablePointer<Float>
+
+    /// Allocates `count` zeroed floats.
+    public init(count: Int) {
+        precondition(count >= 0, "FloatBuffer: negative count")
+        self.count = count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
+        base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        base.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    /// Copies `values` into a new buffer.
+    public convenience init(_ values: [Float]) {
+        self.init(count: values.count)
+        values.withUnsafeBufferPointer { src in
+            if let p = src.baseAddress { base.update(from: p, count: values.count) }
+        }
+    }
+
+    deinit { UnsafeMutableRawPointer(base).deallocate() }
+
+    /// A copy of the contents as an array (for tests and output).
+    public func toArray() -> [Float] { Array(UnsafeBufferPointer(start: base, count: count)) }
+
+    /// Sets every value to zero.
+    public func zero() { base.update(repeating: 0, count: count) }
+}
+
+/// A row-major float32 matrix view over a `FloatBuffer`: `rows` × `cols`, rows contiguous.
+///
+/// Weights are stored as the official dense kernels are, (in, out), so that a linear layer is
+/// y = x · W. Value type holding a reference: copying a Matrix shares the storage.
+public struct Matrix {
+    /// Row count (the input width for a dense kernel).
+    public let rows: Int
+    /// Column count (the output width for a dense kernel).
+    public let cols: Int
+    /// The storage (rows * cols values).
+    public let storage: FloatBuffer
+
+    /// A zero matrix.
+    public init(rows: Int, cols: Int) {
+        self.rows = rows
+        self.cols = cols
+        storage = FloatBuffer(count: rows * cols)
+    }
+
+    /// Wraps existing storage, which must hold rows * cols values.
+    public init(rows: Int, cols: Int, storage: FloatBuffer) {
+        precondition(storage.count == rows * cols, "Matrix: storage size does not match shape")
+        self.rows = rows
+        self.cols = cols
+        self.storage = storage
+    }
+
+    /// Start of row 0.
+    public var base: UnsafeMutablePointer<Float> { storage.base }
+}
