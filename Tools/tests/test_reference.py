@@ -439,7 +439,7 @@ def test_vae_sampling_gives_a_kl_term():
     m = random_model(cfg)
     x = torch.rand(1, 32, cfg.patch_dim) * 2 - 1
     r, z, codes = m(x, torch.tensor([[4, 9]]), sample=True)
-    assert codes is None and m.last_kl is not None and float(m.last_kl) > 0
+    assert codes is None and m.last_kl is not None and m.last_kl.item() > 0
     assert bool((z[0, 4:16] == 0).all())
     enc = m.encode(x, torch.tensor([[4, 9]]))
     assert enc.kl is None
