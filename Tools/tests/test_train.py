@@ -1,0 +1,165 @@
+"""Tests of Tools/train.py on the tiny config (runs in seconds on the CPU).
+
+    python3 -m pytest -q Tools/tests/test_train.py
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, TOOLS)
+sys.path.insert(0, os.path.join(TOOLS, "data"))
+
+import train  # noqa: E402
+import evaluate as ev  # noqa: E402
+from sampler import ClipSampler  # noqa: E402
+
+HP = dict(train.DEFAULTS, lr=3e-3, batch=4, warmup=1)
+
+
+def smooth_clips(n_clips=6, length=10, size=32, seed=0):
+    """Clips of moving smooth colour blobs: learnable in a few steps, not constant."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    frames = []
+    for _ in range(n_clips):
+        c = rng.uniform(0, 1, (3, 3))
+        v = rng.uniform(-0.05, 0.05, 2)
+        for t in range(length):
+            img = np.stack([c[i, 0] + c[i, 1] * np.sin(6 * (xx + v[0] * t)) *
+                            c[i, 2] * np.cos(5 * (yy + v[1] * t)) for i in range(3)], -1)
+            frames.append(np.clip(img * 255, 0, 255).astype(np.uint8))
+    frames = np.stack(frames)
+    starts = np.arange(n_clips) * length
+    return frames, starts, np.full(n_clips, length), np.array([0, 1, 2] * (n_clips // 3))
+
+
+def make_trainer(seed=0):
+    torch.set_num_threads(1)
+    cfg = train.tiny_config()
+    f, s, l, k = smooth_clips()
+    sampler = ClipSampler(f, s, l, k, cfg.context_blocks, seed=seed)
+    return train.Trainer(cfg, sampler, HP, torch.device("cpu"), seed=seed)
+
+
+def test_loss_falls_on_a_fixed_batch():
+    tr = make_trainer()
+    batch = tr.sampler.batch(4)
+    keep = torch.full((4, tr.cfg.context_blocks), tr.cfg.max_toks)
+    with torch.no_grad():
+        before = float(tr.loss_on(batch, keep))
+    for _ in range(30):
+        tr.step(batch)
+    with torch.no_grad():
+        after = float(tr.loss_on(batch, keep))
+    assert after < 0.5 * before, (before, after)
+
+
+def test_fewer_kept_tokens_do_not_help_after_training():
+    tr = make_trainer()
+    batch = tr.sampler.batch(4)
+    for _ in range(40):
+        tr.step(batch)
+    k = tr.cfg.context_blocks
+    with torch.no_grad():
+        full = float(tr.loss_on(batch, torch.full((4, k), tr.cfg.max_toks)))
+        few = float(tr.loss_on(batch, torch.full((4, k), tr.cfg.min_toks)))
+    assert few > full
+
+
+def test_checkpoint_resume_repeats_the_next_step_exactly(tmp_path):
+    a = make_trainer()
+    for _ in range(3):
+        a.step()
+    path = str(tmp_path / "ckpt.pt")
+    a.save(path)
+    assert not os.path.exists(path + ".tmp")
+    expected = a.step()
+    params_a = {n: p.detach().clone() for n, p in a.model.named_parameters()}
+
+    b = make_trainer(seed=7)  # different init and sampler seed: everything must come from disk
+    b.load_state(train.load_checkpoint(path))
+    got = b.step()
+    assert got["loss"] == expected["loss"]
+    assert b.step_count == a.step_count and b.samples == a.samples
+    for n, p in b.model.named_parameters():
+        assert torch.equal(p, params_a[n]), n
+
+
+def test_lr_warms_up_then_cools_down_to_zero():
+    tr = make_trainer()
+    tr.hp = dict(tr.hp, lr=1e-3, warmup=10)
+    assert tr.lr_at(0) == pytest.approx(1e-4)
+    assert tr.lr_at(50) == pytest.approx(1e-3)
+    tr.cooldown = (100, 20)
+    assert tr.lr_at(110) == pytest.approx(5e-4)
+    tr.step_count = 120
+    assert tr.cooldown_done()
+
+
+def test_export_loads_back_with_the_same_reconstruction(tmp_path):
+    safetensors_io = pytest.importorskip("reference.safetensors_io")
+    tr = make_trainer()
+    for _ in range(3):
+        tr.step()
+    path = str(tmp_path / "m.safetensors")
+    safetensors_io.export(tr.model, tr.cfg, path, dtype="float16", name="test")
+    cfg, loaded = safetensors_io.load(path)
+    assert cfg.to_dict() == tr.cfg.to_dict()
+    m = copy.deepcopy(tr.model).eval()
+    x = torch.from_numpy(tr.sampler.batch(2))
+    from reference.model import patchify
+    v = patchify(x, cfg)
+    keep = torch.full((2, cfg.context_blocks), cfg.max_toks)
+    with torch.no_grad():
+        r0 = m(v, keep)[0]
+        r1 = loaded(v, keep)[0]
+    assert (r0 - r1).abs().max() < 2e-2  # fp16 weights
+    for n, p in m.named_parameters():
+        q = dict(loaded.named_parameters())[n]
+        assert torch.equal(q, p.detach().half().float()), n
+
+
+def test_sampler_sequences_come_from_one_clip_in_order():
+    f, s, l, k = smooth_clips()
+    # Tag every frame with its index so the sequences can be read back.
+    tagged = np.zeros_like(f)
+    tagged[:, 0, 0, 0] = np.arange(len(f)) % 256
+    smp = ClipSampler(tagged, s, l, k, 4, seed=3, p_flip=0.0)
+    for seq in smp.batch(64):
+        idx = seq[:, 0, 0, 0].astype(int)
+        steps = np.diff(idx)
+        assert len(set(idx // 10)) == 1, idx          # one clip
+        assert len(set(steps)) == 1 and 1 <= abs(steps[0]) <= 3, idx  # one stride
+
+
+def test_psnr_and_ssim_match_definitions():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-3, 4, a.shape), 0, 255).astype(np.uint8)
+    mse = ((a.astype(float) - b) ** 2).reshape(2, -1).mean(1)
+    assert np.allclose(ev.psnr(a, b), 10 * np.log10(255 ** 2 / mse))
+    assert np.allclose(ev.ssim(a, a), 1.0, atol=1e-5)
+    s = ev.ssim(a, b)
+    assert np.all(s < 1.0) and np.all(s > 0.8)
+
+
+def test_adaptive_search_keeps_more_tokens_for_a_stricter_threshold():
+    tr = make_trainer()
+    for _ in range(40):
+        tr.step()
+    tr.model.eval()
+    f, _, _, _ = smooth_clips(n_clips=3, length=8, seed=5)
+    res = ev.adaptive(tr.model, tr.cfg, f, [1e-6, 10.0], torch.device("cpu"))
+    strict, loose = res[1e-6], res[10.0]
+    assert loose["mean_keep"] == tr.cfg.min_toks and loose["share_met"] == 1.0
+    assert strict["mean_keep"] >= loose["mean_keep"]
+    assert strict["mean_keep"] == tr.cfg.max_toks  # 1e-6 is out of reach: max, unmet
+    assert strict["share_met"] == 0.0

@@ -1,0 +1,387 @@
+#!/usr/bin/env python3
+"""Trains etok's ElasticTok model; one command starts or resumes a run.
+
+    python3 Tools/train.py --run default                 # start or resume (runs until stopped)
+    python3 Tools/train.py --run default --minutes 30    # ... for 30 minutes, then checkpoint
+    python3 Tools/train.py --run default --eval-only     # held-out evaluation now (eval.jsonl)
+    python3 Tools/train.py --run default --export out.safetensors   # fp16 model file
+    python3 Tools/train.py --run cool --init-from default --cooldown-steps 2000   # cool-down branch
+
+Objective (ElasticTok): sequences of K one-frame blocks (K = the config's context), block-causal
+attention; per block a kept count n ~ U[min_toks, max_toks]; tokens past n are masked (encoder
+gets is_masked_embed, decoder z = 0); FSQ with straight-through rounding; loss = MSE on pixels in
+[-1, 1] over every token. AdamW, linear warm-up then constant LR (optional linear cool-down to
+zero), gradient clipping, bf16 autocast (CPU and CUDA).
+
+Run state lives in <out>/runs/<run>/ (default ~/.cache/etok/runs/<run>/): ckpt.pt (weights,
+optimiser, step, samples, data-sampler and RNG states; written atomically every --ckpt-minutes),
+train.log (loss, lr, samples/s), eval.jsonl (held-out results). A missing checkpoint starts from
+--init-from RUN, else from the shipped weights (Sources/EtokModel/Resources/default.safetensors),
+else from random init. SIGTERM/SIGINT checkpoint and exit; touching <run dir>/EVAL_NOW makes a
+running job evaluate at its next step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "data"))
+
+from reference.config import ElasticTokConfig  # noqa: E402
+from reference.model import ElasticTok, flat_to_state, patchify  # noqa: E402
+import evaluate as ev  # noqa: E402
+from sampler import ClipSampler  # noqa: E402
+
+SHIPPED = os.path.join(REPO, "Sources", "EtokModel", "Resources", "default.safetensors")
+DEFAULTS = {"lr": 1e-3, "batch": 8, "warmup": 500, "weight_decay": 0.01, "clip": 1.0,
+            "beta2": 0.99}
+EVAL_FRACTIONS = ("min", 0.25, 0.5, 1.0)
+EVAL_THRESHOLDS = (0.003, 0.006, 0.012)
+
+
+def default_out() -> str:
+    return os.path.join(os.path.expanduser("~"), ".cache", "etok")
+
+
+def tiny_config() -> ElasticTokConfig:
+    """A config small enough for tests: 32x32 frames, 16 tokens per frame, 1+1 layers."""
+    return ElasticTokConfig(hidden_size=32, intermediate_size=64, num_encoder_layers=1,
+                            num_decoder_layers=1, num_attention_heads=2, patch_size=(1, 8, 8),
+                            frames_per_block=1, min_toks=2, max_toks=16, max_sequence_length=64,
+                            etok_image_size=(32, 32))
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class Trainer:
+    """Owns the model, optimiser, sampler and RNGs of one run; `step()` does one update.
+
+    Not thread-safe. Deterministic given the seed and the thread count: `state()` captures all
+    that the next step depends on, so `load_state()` + `step()` repeats it bit for bit.
+    """
+
+    def __init__(self, cfg: ElasticTokConfig, sampler: ClipSampler, hp: dict, device,
+                 seed: int = 0, amp: bool = True):
+        self.cfg, self.sampler, self.hp, self.device, self.amp = cfg, sampler, dict(hp), device, amp
+        torch.manual_seed(seed)
+        self.model = ElasticTok(cfg).to(device)
+        self.model.set_attention_impl("sdpa")
+        self.model.train()
+        decay, no_decay = [], []
+        for n, p in self.model.named_parameters():
+            (decay if p.dim() >= 2 and "embed" not in n else no_decay).append(p)
+        self.opt = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": hp["weight_decay"]},
+             {"params": no_decay, "weight_decay": 0.0}],
+            lr=hp["lr"], betas=(0.9, hp["beta2"]), eps=1e-8)
+        self.keep_gen = torch.Generator().manual_seed(seed + 1)
+        self.step_count = 0
+        self.samples = 0
+        self.train_seconds = 0.0
+        self.cooldown = None  # (start step, steps)
+        self.init_note = "random init"
+
+    # ------------------------------------------------------------------ schedule
+    def lr_at(self, step: int) -> float:
+        lr = self.hp["lr"] * min(1.0, (step + 1) / max(1, self.hp["warmup"]))
+        if self.cooldown is not None:
+            start, n = self.cooldown
+            lr *= max(0.0, 1.0 - (step - start) / max(1, n))
+        return lr
+
+    def cooldown_done(self) -> bool:
+        return self.cooldown is not None and self.step_count >= self.cooldown[0] + self.cooldown[1]
+
+    # ---------------------------------------------------------------------- step
+    def loss_on(self, frames_u8: np.ndarray, keep: torch.Tensor) -> torch.Tensor:
+        x = patchify(torch.from_numpy(frames_u8).to(self.device), self.cfg)
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            recon, _, _ = self.model(x, keep.to(self.device))
+        return F.mse_loss(recon.float(), x)
+
+    def draw_keep(self, b: int) -> torch.Tensor:
+        k = self.cfg.context_blocks
+        return torch.randint(self.cfg.min_toks, self.cfg.max_toks + 1, (b, k),
+                             generator=self.keep_gen)
+
+    def step(self, frames_u8: np.ndarray = None) -> dict:
+        """One update on `frames_u8` (B, K, H, W, 3), or on the sampler's next batch."""
+        if frames_u8 is None:
+            frames_u8 = self.sampler.batch(self.hp["batch"])
+        keep = self.draw_keep(len(frames_u8))
+        lr = self.lr_at(self.step_count)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        loss = self.loss_on(frames_u8, keep)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.hp["clip"])
+        self.opt.step()
+        self.step_count += 1
+        self.samples += len(frames_u8)
+        return {"loss": float(loss.detach()), "lr": lr, "gnorm": float(gnorm)}
+
+    # ----------------------------------------------------------------- state I/O
+    def state(self) -> dict:
+        return {"version": 1, "config": self.cfg.to_dict(), "model": self.model.state_dict(),
+                "opt": self.opt.state_dict(), "step": self.step_count, "samples": self.samples,
+                "train_seconds": self.train_seconds, "hp": self.hp, "cooldown": self.cooldown,
+                "sampler": self.sampler.state() if self.sampler else None,
+                "keep_gen": self.keep_gen.get_state(), "torch_rng": torch.get_rng_state(),
+                "init_note": self.init_note}
+
+    def load_state(self, st: dict, weights_only: bool = False):
+        if ElasticTokConfig.from_dict(st["config"]).to_dict() != self.cfg.to_dict():
+            raise ValueError("checkpoint config differs from the run's config")
+        self.model.load_state_dict(st["model"])
+        if weights_only:
+            return
+        self.opt.load_state_dict(st["opt"])
+        self.step_count, self.samples = st["step"], st["samples"]
+        self.train_seconds = st.get("train_seconds", 0.0)
+        self.cooldown = tuple(st["cooldown"]) if st.get("cooldown") else None
+        if self.sampler is not None and st.get("sampler") is not None:
+            self.sampler.set_state(st["sampler"])
+        self.keep_gen.set_state(st["keep_gen"])
+        torch.set_rng_state(st["torch_rng"])
+        self.init_note = st.get("init_note", "")
+
+    def save(self, path: str):
+        """Atomic: written to a temporary file, then renamed over `path`."""
+        tmp = path + ".tmp"
+        torch.save(self.state(), tmp)
+        os.replace(tmp, path)
+
+
+def load_checkpoint(path: str) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+# ------------------------------------------------------------------------------- data
+def load_train_sampler(path: str, cfg, seed: int, log) -> ClipSampler:
+    import make_dataset
+    if not os.path.exists(path):
+        log(f"{path} missing: building it (Tools/data/make_dataset.py)")
+        out = os.path.dirname(os.path.dirname(path))
+        make_dataset.main(["--out", out])
+    t0 = time.time()
+    frames, rest, meta = make_dataset.load_frames(path)
+    if tuple(meta["size"]) != tuple(cfg.image_size):
+        raise SystemExit(f"{path}: frames are {meta['size']}, the model wants {cfg.image_size}")
+    log(f"dataset {path}: {len(frames)} frames, {len(rest['clip_len'])} clips "
+        f"(decoded in {time.time() - t0:.0f} s)")
+    return ClipSampler(frames, rest["clip_start"], rest["clip_len"], rest["clip_kind"],
+                       cfg.context_blocks, seed=seed)
+
+
+def load_eval_frames(path: str, cfg) -> np.ndarray:
+    import make_dataset
+    frames, _, meta = make_dataset.load_frames(path)
+    if tuple(meta["size"]) != tuple(cfg.image_size):
+        raise SystemExit(f"{path}: frames are {meta['size']}, the model wants {cfg.image_size}")
+    return frames
+
+
+# --------------------------------------------------------------------------- evaluate
+def run_eval(trainer: Trainer, frames: np.ndarray, full: bool, log) -> dict:
+    cfg, model = trainer.cfg, trainer.model
+    was_training = model.training
+    model.eval()
+    t0 = time.time()
+    counts = [cfg.min_toks if f == "min" else int(round(f * cfg.max_toks)) for f in EVAL_FRACTIONS]
+    fixed = ev.fixed_budget(model, cfg, frames, counts, trainer.device)
+    adapt = ev.adaptive(model, cfg, frames, EVAL_THRESHOLDS, trainer.device,
+                        max_chunks=0 if full else 16)
+    if was_training:
+        model.train()
+    res = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "step": trainer.step_count,
+           "samples": trainer.samples, "train_hours": round(trainer.train_seconds / 3600, 3),
+           "device": str(trainer.device), "frames": len(frames), "full": full,
+           "fixed": {str(k): v for k, v in fixed.items()},
+           "adaptive": {str(k): v for k, v in adapt.items()},
+           "eval_seconds": round(time.time() - t0, 1)}
+    parts = [f"{k} tok {v['psnr']:.2f} dB / SSIM {v['ssim']:.3f}" for k, v in fixed.items()]
+    ad = [f"thr {k}: mean keep {v['mean_keep']:.0f}, met {v['share_met']:.0%}"
+          for k, v in adapt.items()]
+    log(f"eval step {trainer.step_count}: " + "; ".join(parts) + " | " + "; ".join(ad)
+        + f" ({res['eval_seconds']} s)")
+    return res
+
+
+# ------------------------------------------------------------------------------ main
+def build_trainer(args, cfg, sampler, log) -> tuple:
+    run_dir = os.path.join(args.out, "runs", args.run)
+    os.makedirs(run_dir, exist_ok=True)
+    ckpt = os.path.join(run_dir, "ckpt.pt")
+    saved = load_checkpoint(ckpt) if os.path.exists(ckpt) else None
+    hp = dict(DEFAULTS)
+    if saved is not None:
+        hp.update(saved.get("hp", {}))
+    for k in DEFAULTS:
+        v = getattr(args, k)
+        if v is not None:
+            hp[k] = v
+    device = pick_device(args.device)
+    tr = Trainer(cfg, sampler, hp, device, seed=args.seed, amp=not args.fp32)
+    if saved is not None:
+        tr.load_state(saved)
+        tr.hp = hp
+        log(f"resumed {ckpt} at step {tr.step_count} ({tr.samples} samples, "
+            f"{tr.train_seconds / 3600:.2f} h)")
+    elif args.init_from:
+        src = os.path.join(args.out, "runs", args.init_from, "ckpt.pt")
+        tr.load_state(load_checkpoint(src))
+        tr.hp = hp
+        tr.init_note = f"from run {args.init_from} at step {tr.step_count}"
+        log(f"initialised from {src} (step {tr.step_count})")
+    elif os.path.exists(SHIPPED) and not args.tiny:
+        from reference.safetensors_io import load_flat
+        scfg, flat, meta = load_flat(SHIPPED)
+        if scfg.to_dict() == cfg.to_dict():
+            flat_to_state(tr.model, {k: v.float() for k, v in flat.items()})
+            tr.init_note = f"from shipped weights {meta.get('name', '')}"
+            log(f"initialised from {SHIPPED}")
+        else:
+            log(f"{SHIPPED} has another config: random init")
+    if args.cooldown_steps and tr.cooldown is None:
+        tr.cooldown = (tr.step_count, args.cooldown_steps)
+        log(f"cool-down: lr -> 0 over steps {tr.step_count}..{tr.step_count + args.cooldown_steps}")
+    return tr, run_dir, ckpt
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Train / resume / evaluate / export etok's model.")
+    ap.add_argument("--run", default="default", help="run name (state in <out>/runs/<run>)")
+    ap.add_argument("--out", default=default_out(), help="cache root (~/.cache/etok)")
+    ap.add_argument("--data", default=None, help="training set (<out>/data/train-v1.npz)")
+    ap.add_argument("--eval-data", default=None, help="held-out set (<out>/data/eval-bikes-v1.npz)")
+    ap.add_argument("--tiny", action="store_true", help="the tiny test config (32x32 frames)")
+    ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--batch", type=int, default=None)
+    ap.add_argument("--warmup", type=int, default=None)
+    ap.add_argument("--weight-decay", dest="weight_decay", type=float, default=None)
+    ap.add_argument("--clip", type=float, default=None)
+    ap.add_argument("--beta2", type=float, default=None)
+    ap.add_argument("--cooldown-steps", type=int, default=0,
+                    help="decay lr linearly to 0 over N steps from now, then stop")
+    ap.add_argument("--init-from", default=None, help="start a new run from another run's ckpt")
+    ap.add_argument("--minutes", type=float, default=0, help="stop after this long (0: never)")
+    ap.add_argument("--steps", type=int, default=0, help="stop at this total step (0: never)")
+    ap.add_argument("--ckpt-minutes", type=float, default=5.0)
+    ap.add_argument("--eval-minutes", type=float, default=20.0)
+    ap.add_argument("--log-every", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ap.add_argument("--fp32", action="store_true", help="no bf16 autocast")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--eval-only", action="store_true", help="evaluate (all frames) and exit")
+    ap.add_argument("--export", default=None, metavar="PATH", help="write fp16 safetensors, exit")
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    cfg = tiny_config() if args.tiny else ElasticTokConfig.etok_default()
+    data_dir = os.path.join(args.out, "data")
+    args.data = args.data or os.path.join(data_dir, "train-v1.npz")
+    args.eval_data = args.eval_data or os.path.join(data_dir, "eval-bikes-v1.npz")
+    run_dir = os.path.join(args.out, "runs", args.run)
+    os.makedirs(run_dir, exist_ok=True)
+    log_path = os.path.join(run_dir, "train.log")
+
+    def log(msg: str):
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
+        print(line, flush=True)
+        with open(log_path, "a") as f:
+            f.write(line + "\n")
+
+    if args.export or args.eval_only:
+        tr, run_dir, ckpt = build_trainer(args, cfg, None, log)
+        if args.export:
+            from reference.safetensors_io import export
+            name = f"etok-{args.run} step {tr.step_count} ({tr.samples} samples)"
+            export(tr.model.float().cpu(), cfg, args.export, dtype="float16", name=name)
+            log(f"exported {args.export} ({name})")
+        if args.eval_only:
+            res = run_eval(tr, load_eval_frames(args.eval_data, cfg), True, log)
+            with open(os.path.join(run_dir, "eval.jsonl"), "a") as f:
+                f.write(json.dumps(res) + "\n")
+        return 0
+
+    sampler = load_train_sampler(args.data, cfg, args.seed, log)
+    tr, run_dir, ckpt = build_trainer(args, cfg, sampler, log)
+    eval_frames = load_eval_frames(args.eval_data, cfg) if os.path.exists(args.eval_data) else None
+    nparam = sum(p.numel() for p in tr.model.parameters())
+    log(f"run {args.run}: {nparam} parameters, device {tr.device}, threads {args.threads}, "
+        f"hp {json.dumps(tr.hp)}, amp {'bf16' if tr.amp else 'off'}")
+
+    stop = {"flag": False}
+
+    def on_signal(signum, _frame):
+        stop["flag"] = True
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    start = time.time()
+    last_ckpt = last_eval = time.time()
+    win_loss, win_n, win_t0, win_samples = 0.0, 0, time.time(), tr.samples
+    eval_flag = os.path.join(run_dir, "EVAL_NOW")
+    while not stop["flag"]:
+        if args.steps and tr.step_count >= args.steps:
+            break
+        if args.minutes and time.time() - start >= args.minutes * 60:
+            break
+        if tr.cooldown_done():
+            log("cool-down finished")
+            break
+        t_step = time.time()
+        out = tr.step()
+        tr.train_seconds += time.time() - t_step
+        if not math.isfinite(out["loss"]):
+            log(f"non-finite loss at step {tr.step_count}: stopping without saving")
+            return 1
+        win_loss += out["loss"]
+        win_n += 1
+        if tr.step_count % args.log_every == 0:
+            dt = time.time() - win_t0
+            log(f"step {tr.step_count} samples {tr.samples} loss {win_loss / win_n:.5f} "
+                f"(psnr~{ev.mse_to_psnr(win_loss / win_n):.2f}) lr {out['lr']:.2e} "
+                f"gnorm {out['gnorm']:.3f} samples/s {(tr.samples - win_samples) / dt:.2f} "
+                f"train_h {tr.train_seconds / 3600:.3f}")
+            win_loss, win_n, win_t0, win_samples = 0.0, 0, time.time(), tr.samples
+        if time.time() - last_ckpt >= args.ckpt_minutes * 60:
+            tr.save(ckpt)
+            last_ckpt = time.time()
+            log(f"checkpoint step {tr.step_count} -> {ckpt}")
+        want_eval = time.time() - last_eval >= args.eval_minutes * 60 or os.path.exists(eval_flag)
+        if want_eval and eval_frames is not None:
+            full = os.path.exists(eval_flag)
+            if full:
+                os.remove(eval_flag)
+            res = run_eval(tr, eval_frames, full, log)
+            with open(os.path.join(run_dir, "eval.jsonl"), "a") as f:
+                f.write(json.dumps(res) + "\n")
+            last_eval = time.time()
+            win_t0, win_samples = time.time(), tr.samples
+    tr.save(ckpt)
+    log(f"checkpoint step {tr.step_count} -> {ckpt}; stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
