@@ -19,7 +19,7 @@ func runSource<S: PipelineSource>(
     outbox.finish()
 }
 
-/// Transform loop: peek an input, process it (emitting into the next edge), then free its slot.
+/// Transform loop: borrow the head input, process it (emitting into the next edge), free its slot.
 func runTransform<T: PipelineTransform>(
     _ transform: inout T, name: String,
     inbox: BoundedBuffer<T.Input>, outbox: BoundedBuffer<T.Output>, control: RunControl
@@ -29,14 +29,10 @@ func runTransform<T: PipelineTransform>(
     }
     do {
         drain: while true {
-            switch inbox.next() {
-            case .item(let input):
-                try transform.process(input, emit: emit)
-                inbox.removeHead()
-            case .endOfStream:
-                break drain
-            case .stopped:
-                throw PipelineError.stopped
+            switch try inbox.withHead({ try transform.process($0, emit: emit) }) {
+            case .processed: continue
+            case .endOfStream: break drain
+            case .stopped: throw PipelineError.stopped
             }
         }
         try transform.finish(emit: emit)
@@ -48,20 +44,16 @@ func runTransform<T: PipelineTransform>(
     outbox.finish()
 }
 
-/// Sink loop: peek, consume, free the slot; at end of stream claim the finish, then finish.
+/// Sink loop: borrow the head, consume it, free its slot; at end of stream claim the finish.
 func runSink<K: PipelineSink>(
     _ sink: inout K, name: String, inbox: BoundedBuffer<K.Input>, control: RunControl
 ) {
     do {
         drain: while true {
-            switch inbox.next() {
-            case .item(let input):
-                try sink.consume(input)
-                inbox.removeHead()
-            case .endOfStream:
-                break drain
-            case .stopped:
-                throw PipelineError.stopped
+            switch try inbox.withHead({ try sink.consume($0) }) {
+            case .processed: continue
+            case .endOfStream: break drain
+            case .stopped: throw PipelineError.stopped
             }
         }
         guard control.beginFinishing() else { throw PipelineError.stopped }

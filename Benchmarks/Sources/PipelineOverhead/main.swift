@@ -1,0 +1,66 @@
+// Pipeline overhead per item: items pass four no-op stages (source, two transforms, sink),
+// each on its own queue, joined by bounded edges. Baseline in the same run: the same four
+// no-op calls in one plain loop on one thread. Reports the median of several runs.
+//
+//   swift run -c release PipelineOverhead [items] [runs]
+import Dispatch
+import Foundation
+import EtokPipeline
+
+let arguments = CommandLine.arguments
+let items = arguments.count > 1 ? Int(arguments[1]) ?? 50_000 : 50_000
+let runs = arguments.count > 2 ? Int(arguments[2]) ?? 5 : 5
+
+/// Wall-clock seconds of `body`.
+func seconds(_ body: () -> Void) -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1
+        ? sorted[sorted.count / 2]
+        : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+/// Defeats dead-code elimination of the no-op work.
+nonisolated(unsafe) var sink = 0
+
+func runPipeline(capacity: Int) -> Double {
+    seconds {
+        var next = 0
+        let pipeline = Pipeline.source("source", next: { () -> Int? in
+                guard next < items else { return nil }
+                defer { next += 1 }
+                return next
+            })
+            .map("noop1", capacity: capacity) { $0 }
+            .map("noop2", capacity: capacity) { $0 }
+            .sink("sink", capacity: capacity, consume: { sink &+= $0 })
+        let result = pipeline.run()
+        precondition(result.isCompleted, "benchmark pipeline: \(result)")
+    }
+}
+
+@inline(never) func identity(_ value: Int) -> Int { value }
+
+func runBaseline() -> Double {
+    seconds {
+        var next = 0
+        while next < items {
+            sink &+= identity(identity(identity(next)))
+            next += 1
+        }
+    }
+}
+
+print("pipeline overhead: \(items) items through 4 no-op stages, median of \(runs) runs")
+let baseline = median((0..<runs).map { _ in runBaseline() })
+print(String(format: "  baseline (one loop, one thread)  %8.1f ns/item", baseline / Double(items) * 1e9))
+for capacity in [1, 2, 8, 64] {
+    let perItem = median((0..<runs).map { _ in runPipeline(capacity: capacity) }) / Double(items)
+    print(String(format: "  pipeline, edge capacity %2d       %8.1f ns/item", capacity, (perItem) * 1e9))
+}
+if sink == 42 { print("") }

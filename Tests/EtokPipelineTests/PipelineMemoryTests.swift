@@ -1,0 +1,70 @@
+import EtokPipeline
+import Foundation
+import XCTest
+
+/// The memory bound: at most (sum of capacities + number of stages) items alive at once.
+final class PipelineMemoryTests: XCTestCase {
+    func testLiveItemsStayWithinBoundOnLongSource() {
+        let counter = LiveCounter()
+        let count = 20_000
+        let received = SharedCounter()
+        let capacities = (map: 3, split: 2, context: 1, sink: 4)
+        var next = 0
+        /// Keeps the previous frame as context, like a conditional encoder; it emits new items.
+        struct ContextStage: PipelineTransform {
+            let counter: LiveCounter
+            var previous: Int?
+            mutating func process(_ input: TrackedItem, emit: (TrackedItem) throws -> Void) throws {
+                let output = TrackedItem(input.value + (previous ?? 0) * 0, counter: counter)
+                previous = input.value
+                try emit(output)
+            }
+        }
+        let pipeline = Pipeline.source("source", next: { () -> TrackedItem? in
+                guard next < count else { return nil }
+                defer { next += 1 }
+                return TrackedItem(next, counter: counter)
+            })
+            .map("map", capacity: capacities.map) { TrackedItem($0.value * 2, counter: counter) }
+            .flatMap("split", capacity: capacities.split) { (item: TrackedItem, emit: (TrackedItem) throws -> Void) in
+                // 1-to-2: each output is created just before it is emitted.
+                try emit(TrackedItem(item.value, counter: counter))
+                try emit(TrackedItem(item.value + 1, counter: counter))
+            }
+            .then("context", capacity: capacities.context, ContextStage(counter: counter))
+            .sink("sink", capacity: capacities.sink, consume: { item in
+                // A sink that is sometimes slow, so the edges fill up behind it.
+                if item.value % 997 == 0 { Thread.sleep(forTimeInterval: 0.002) }
+                received.increment()
+            })
+        let result = runWithTimeout(pipeline, seconds: 120)
+        XCTAssertTrue(result?.isCompleted ?? false, "\(String(describing: result))")
+        XCTAssertEqual(received.current, 2 * count)
+        XCTAssertEqual(counter.createdCount, count * (1 + 1 + 2 + 2), "every stage made its items")
+        let bound = capacities.map + capacities.split + capacities.context + capacities.sink + 5
+        XCTAssertLessThanOrEqual(counter.peak, bound, "live items must stay within the bound (peak \(counter.peak))")
+        let edges = capacities.map + capacities.split + capacities.context + capacities.sink
+        XCTAssertGreaterThanOrEqual(counter.peak, edges, "the slow sink should have filled every edge")
+        XCTAssertEqual(counter.live, 0, "every item is released after the run")
+    }
+
+    func testCancelledRunReleasesEveryItem() {
+        let counter = LiveCounter()
+        let reached = DispatchSemaphore(value: 0)
+        var next = 0
+        let pipeline = Pipeline.source("source", next: { () -> TrackedItem? in
+                defer { next += 1 }
+                return TrackedItem(next, counter: counter)
+            })
+            .map("map") { TrackedItem($0.value, counter: counter) }
+            .sink("sink", consume: { item in
+                if item.value == 1000 { reached.signal() }
+                Thread.sleep(forTimeInterval: 0.0001)
+            })
+        pipeline.start()
+        XCTAssertEqual(reached.wait(timeout: .now() + 60), .success)
+        pipeline.cancel()
+        XCTAssertTrue(runWithTimeout(pipeline)?.isCancelled ?? false)
+        XCTAssertEqual(counter.live, 0)
+    }
+}
