@@ -38,13 +38,17 @@ static void ref_silu_mul_rows(const float *gate, const float *up, size_t ldin, f
         }
 }
 
+// The logits are scaled and shifted in float32, as the model defines them (logits / sqrt(d) is a
+// float32 operation, and so is x - max): the rounding of x - max is part of the definition, and
+// it alone moves exp by up to |x - max| * 2^-24 relative. Everything after is in double.
 static void ref_softmax_rows(float *x, size_t ldx, size_t rows, size_t n, float divisor) {
     for (size_t r = 0; r < rows; r++) {
         float *p = x + r * ldx;
-        double m = -INFINITY, sum = 0;
-        for (size_t j = 0; j < n; j++) m = fmax(m, (double)p[j] / divisor);
-        for (size_t j = 0; j < n; j++) sum += exp((double)p[j] / divisor - m);
-        for (size_t j = 0; j < n; j++) p[j] = (float)(exp((double)p[j] / divisor - m) / sum);
+        float m = -INFINITY;
+        double sum = 0;
+        for (size_t j = 0; j < n; j++) { p[j] = p[j] / divisor; m = p[j] > m ? p[j] : m; }
+        for (size_t j = 0; j < n; j++) sum += exp((double)(p[j] - m));
+        for (size_t j = 0; j < n; j++) p[j] = (float)(exp((double)(p[j] - m)) / sum);
     }
 }
 
