@@ -56,6 +56,7 @@ let package = Package(
         .testTarget(name: "EtokTensorTests", dependencies: ["EtokTensor"]),
         .testTarget(name: "EtokMediaTests", dependencies: ["EtokMedia"]),
         .testTarget(name: "EtokPipelineTests", dependencies: ["EtokPipeline"]),
+        .testTarget(name: "EtokFormatTests", dependencies: ["EtokFormat"]),
         .testTarget(name: "EtokModelTests", dependencies: ["EtokModel", "EtokTensor"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "EtokTokenizerTests", dependencies: ["EtokTokenizer"]),
