@@ -1,0 +1,105 @@
+import XCTest
+@testable import EtokMedia
+
+final class VideoSourceTests: MediaTestCase {
+    func testMP4MetadataAndEveryFrameDecodeInOrder() throws {
+        let clip = try makeTestClip("a.mp4", size: "160x120", rate: 25, frames: 30, ["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        let (source, frames) = try decodeAll(clip)
+        XCTAssertEqual(source.info.codec, "h264")
+        XCTAssertEqual(source.info.width, 160)
+        XCTAssertEqual(source.info.height, 120)
+        XCTAssertEqual(source.info.frameRate ?? 0, 25, accuracy: 1e-9)
+        XCTAssertEqual(source.info.duration ?? 0, 1.2, accuracy: 0.05)
+        XCTAssertEqual(source.info.rotation, 0)
+        XCTAssertEqual(frames.count, 30)
+        XCTAssertEqual(frames.map(\.index), Array(0..<30))
+        for (a, b) in zip(frames, frames.dropFirst()) { XCTAssertEqual(b.seconds - a.seconds, 0.04, accuracy: 1e-6) }
+        XCTAssertEqual(source.decodeErrors, 0)
+    }
+
+    func testContainersNutMatroskaAviY4MAndStillImagesOpen() throws {
+        let cases: [(String, [String], Int)] = [
+            ("a.nut", ["-c:v", "mpeg4"], 12), ("a.mkv", ["-c:v", "libx264"], 12), ("a.webm", ["-c:v", "libvpx", "-b:v", "200k"], 12),
+            ("a.avi", ["-c:v", "mpeg4"], 12), ("a.y4m", ["-pix_fmt", "yuv420p"], 12), ("a.mov", ["-c:v", "libx264"], 12),
+        ]
+        for (name, args, count) in cases {
+            let clip = try makeTestClip(name, frames: count, args)
+            let (source, frames) = try decodeAll(clip)
+            XCTAssertEqual(frames.count, count, name)
+            XCTAssertEqual(source.info.width, 160, name)
+            XCTAssertFalse(source.info.isStill, name)
+        }
+        for name in ["still.png", "still.jpg"] {
+            let clip = try makeTestClip(name, size: "96x64", frames: 1, ["-update", "1"])
+            let (source, frames) = try decodeAll(clip)
+            XCTAssertEqual(frames.count, 1, name)
+            XCTAssertTrue(source.info.isStill, name)
+            XCTAssertEqual(frames.first?.width, 96)
+        }
+    }
+
+    func testRawVideoFramesAreReadWithSizeFormatAndRate() throws {
+        let clip = try makeTestClip("a.rgb", size: "32x24", frames: 5, ["-f", "rawvideo", "-pix_fmt", "rgb24"])
+        let options = InputOptions(format: "rawvideo", rawSize: PixelSize(width: 32, height: 24), rawPixelFormat: "rgb24", rawRate: 10)
+        let (source, frames) = try decodeAll(clip, options)
+        XCTAssertEqual(frames.count, 5)
+        XCTAssertEqual(source.info.frameRate ?? 0, 10, accuracy: 1e-9)
+        XCTAssertEqual(frames.last?.seconds ?? 0, 0.4, accuracy: 1e-9)
+        // The raw bytes come through untouched: compare frame 2 with the file.
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: clip)))
+        let f = frames[2].frame.pointee
+        let row0 = Array(UnsafeBufferPointer(start: f.data.0, count: 32 * 3))
+        XCTAssertEqual(row0, Array(bytes[2 * 32 * 24 * 3..<(2 * 32 * 24 * 3 + 96)]))
+    }
+
+    func testRawVideoWithAPartialLastFrameIsAnError() throws {
+        let clip = try makeTestClip("a.rgb", size: "16x12", frames: 3, ["-f", "rawvideo", "-pix_fmt", "rgb24"])
+        let data = try Data(contentsOf: URL(fileURLWithPath: clip))
+        try data.prefix(data.count - 100).write(to: URL(fileURLWithPath: path("cut.rgb")))
+        let options = InputOptions(format: "rawvideo", rawSize: PixelSize(width: 16, height: 12))
+        let error = mediaError { _ = try decodeAll(path("cut.rgb"), options) }
+        XCTAssertEqual(error, .partialRawFrame(file: path("cut.rgb"), bytes: 16 * 12 * 3 - 100, frameBytes: 576, framesRead: 2))
+    }
+
+    func testContainerFrameCountsAreReportedButFramesAreCounted() throws {
+        guard let tree = MediaFixtures.sample("tree.avi") else { throw XCTSkip("Samples/tree.avi missing") }
+        let (source, frames) = try decodeAll(tree)
+        XCTAssertEqual(source.info.containerFrameCount, 444)   // what the header claims
+        XCTAssertEqual(frames.count, try ffprobeFrameCount(tree))
+        XCTAssertEqual(frames.count, 68)
+    }
+
+    func testSampleClipsDecodeAsFFprobeCounts() throws {
+        for name in ["bikes.mp4", "carphone_pristine.mp4"] {
+            guard let clip = MediaFixtures.sample(name) else { throw XCTSkip("Samples/\(name) missing") }
+            let (source, frames) = try decodeAll(clip)
+            XCTAssertEqual(frames.count, try ffprobeFrameCount(clip), name)
+            XCTAssertEqual(source.decodeErrors, 0, name)
+        }
+    }
+
+    func testFpsResamplingSelectsFramesByTimestamp() throws {
+        let clip = try makeTestClip("a.mp4", rate: 25, frames: 50, ["-c:v", "libx264"])
+        let (_, all) = try decodeAll(clip)
+        let (_, sampled) = try decodeAll(clip, InputOptions(frameRate: 4))
+        // 2 s at 4 fps: indices 0..7 at k/4 s, each showing the source frame on screen then.
+        XCTAssertEqual(sampled.map(\.index), Array(0..<8))
+        for frame in sampled {
+            XCTAssertEqual(frame.seconds, Double(frame.index) / 4, accuracy: 1e-9)
+            let shown = all.last { $0.seconds <= Double(frame.index) / 4 + 1e-9 }!
+            XCTAssertEqual(frame.frame.pointee.best_effort_timestamp, shown.frame.pointee.best_effort_timestamp)
+        }
+        // Raising the rate repeats frames: 1 s of 5 fps at 10 fps gives 10 frames.
+        let slow = try makeTestClip("slow.nut", rate: 5, frames: 5, ["-c:v", "mpeg4"])
+        let (_, doubled) = try decodeAll(slow, InputOptions(frameRate: 10))
+        XCTAssertEqual(doubled.count, 10)
+    }
+
+    func testRotationIsReadFromTheDisplayMatrix() throws {
+        let plain = try makeTestClip("r.mp4", size: "64x32", frames: 2, ["-c:v", "libx264"])
+        // ffmpeg writes the display matrix on a stream copy; "rotate=90" is a quarter turn counter-clockwise.
+        let clip = try makeClip("r90.mp4", ["-i", plain, "-c", "copy", "-metadata:s:v:0", "rotate=90"])
+        let source = try VideoSource(path: clip)
+        XCTAssertEqual(source.info.rotation, 270)
+    }
+}
