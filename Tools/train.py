@@ -96,11 +96,12 @@ class Trainer:
         self.samples = 0
         self.train_seconds = 0.0
         self.cooldown = None  # (start step, steps)
+        self.warm_start = 0  # step the current warm-up began (fresh optimiser state)
         self.init_note = "random init"
 
     # ------------------------------------------------------------------ schedule
     def lr_at(self, step: int) -> float:
-        lr = self.hp["lr"] * min(1.0, (step + 1) / max(1, self.hp["warmup"]))
+        lr = self.hp["lr"] * min(1.0, (step - self.warm_start + 1) / max(1, self.hp["warmup"]))
         if self.cooldown is not None:
             start, n = self.cooldown
             lr *= max(0.0, 1.0 - (step - start) / max(1, n))
@@ -145,7 +146,7 @@ class Trainer:
                 "train_seconds": self.train_seconds, "hp": self.hp, "cooldown": self.cooldown,
                 "sampler": self.sampler.state() if self.sampler else None,
                 "keep_gen": self.keep_gen.get_state(), "torch_rng": torch.get_rng_state(),
-                "init_note": self.init_note}
+                "init_note": self.init_note, "warm_start": self.warm_start}
 
     def load_state(self, st: dict, weights_only: bool = False):
         if ElasticTokConfig.from_dict(st["config"]).to_dict() != self.cfg.to_dict():
@@ -162,6 +163,47 @@ class Trainer:
         self.keep_gen.set_state(st["keep_gen"])
         torch.set_rng_state(st["torch_rng"])
         self.init_note = st.get("init_note", "")
+        self.warm_start = st.get("warm_start", 0)
+
+    def counters(self) -> dict:
+        return {"step": self.step_count, "samples": self.samples,
+                "train_seconds": self.train_seconds, "init_note": self.init_note}
+
+    def save_weights(self, prefix: str, part_bytes: int = 15 * 2**20) -> list:
+        """fp32 weights + counters in parts of at most ~`part_bytes` (the GPU tool returns
+        files of at most 16 MiB): prefix.part0.pt, prefix.part1.pt, ..."""
+        parts, cur, size = [], {}, 0
+        for n, t in self.model.state_dict().items():
+            t = t.detach().float().cpu()
+            if cur and size + t.numel() * 4 > part_bytes:
+                parts.append(cur)
+                cur, size = {}, 0
+            cur[n] = t
+            size += t.numel() * 4
+        parts.append(cur)
+        paths = []
+        for i, p in enumerate(parts):
+            path = f"{prefix}.part{i}.pt"
+            torch.save({"tensors": p, "counters": self.counters(), "config": self.cfg.to_dict(),
+                        "parts": len(parts)}, path + ".tmp")
+            os.replace(path + ".tmp", path)
+            paths.append(path)
+        return paths
+
+    def load_weights(self, paths: list):
+        """Loads `save_weights` parts: weights and counters; fresh optimiser, new warm-up."""
+        state, counters = {}, None
+        for p in paths:
+            d = torch.load(p, map_location="cpu", weights_only=False)
+            if ElasticTokConfig.from_dict(d["config"]).to_dict() != self.cfg.to_dict():
+                raise ValueError(f"{p}: another config")
+            state.update(d["tensors"])
+            counters = d["counters"]
+        self.model.load_state_dict(state)
+        self.step_count, self.samples = counters["step"], counters["samples"]
+        self.train_seconds = counters["train_seconds"]
+        self.warm_start = self.step_count
+        self.init_note = f"weights from {os.path.basename(paths[0])} ({counters['init_note']})"
 
     def save(self, path: str):
         """Atomic: written to a temporary file, then renamed over `path`."""
@@ -245,6 +287,9 @@ def build_trainer(args, cfg, sampler, log) -> tuple:
         tr.hp = hp
         log(f"resumed {ckpt} at step {tr.step_count} ({tr.samples} samples, "
             f"{tr.train_seconds / 3600:.2f} h)")
+    elif args.init_weights:
+        tr.load_weights(args.init_weights.split(","))
+        log(f"initialised from {args.init_weights} at step {tr.step_count} (warm-up restarts)")
     elif args.init_from:
         src = os.path.join(args.out, "runs", args.init_from, "ckpt.pt")
         tr.load_state(load_checkpoint(src))
@@ -282,6 +327,10 @@ def main(argv=None) -> int:
     ap.add_argument("--cooldown-steps", type=int, default=0,
                     help="decay lr linearly to 0 over N steps from now, then stop")
     ap.add_argument("--init-from", default=None, help="start a new run from another run's ckpt")
+    ap.add_argument("--init-weights", default=None, metavar="P0,P1,..",
+                    help="start a new run from --save-weights parts (fresh optimiser)")
+    ap.add_argument("--save-weights", default=None, metavar="PREFIX",
+                    help="write fp32 weights + counters as PREFIX.partN.pt (<= 15 MiB each), exit")
     ap.add_argument("--minutes", type=float, default=0, help="stop after this long (0: never)")
     ap.add_argument("--steps", type=int, default=0, help="stop at this total step (0: never)")
     ap.add_argument("--ckpt-minutes", type=float, default=5.0)
@@ -310,8 +359,10 @@ def main(argv=None) -> int:
         with open(log_path, "a") as f:
             f.write(line + "\n")
 
-    if args.export or args.eval_only:
+    if args.export or args.eval_only or args.save_weights:
         tr, run_dir, ckpt = build_trainer(args, cfg, None, log)
+        if args.save_weights:
+            log(f"saved weights {tr.save_weights(args.save_weights)}")
         if args.export:
             from reference.safetensors_io import export
             name = f"etok-{args.run} step {tr.step_count} ({tr.samples} samples)"

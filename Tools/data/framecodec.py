@@ -15,6 +15,7 @@ Frames go through stdin/stdout of one ffmpeg process each way; nothing else is n
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 
@@ -49,7 +50,11 @@ def encode(frames: np.ndarray, lossless: bool = False) -> bytes:
 
 
 def decode(data: bytes, n: int, h: int, w: int) -> np.ndarray:
-    """Matroska bytes from `encode` -> uint8 (n, h, w, 3); raises when the count differs."""
+    """Matroska bytes from `encode` -> uint8 (n, h, w, 3); raises when the count differs.
+
+    Uses the ffmpeg CLI; where there is none (the GPU machine), OpenCV's bundled FFmpeg."""
+    if shutil.which("ffmpeg") is None:
+        return _decode_cv2(data, n, h, w)
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "frames.mkv")
         with open(src, "wb") as f:
@@ -65,3 +70,31 @@ def decode(data: bytes, n: int, h: int, w: int) -> np.ndarray:
         raise FrameCodecError(f"framecodec.decode: got {len(proc.stdout)} bytes, expected {want} "
                               f"({n} frames of {w}x{h})")
     return np.frombuffer(proc.stdout, dtype=np.uint8).reshape(n, h, w, 3).copy()
+
+
+def _decode_cv2(data: bytes, n: int, h: int, w: int) -> np.ndarray:
+    try:
+        import cv2
+    except ImportError as e:
+        raise FrameCodecError("framecodec.decode: neither the ffmpeg CLI nor OpenCV is "
+                              "available to decode the dataset") from e
+    out = np.empty((n, h, w, 3), np.uint8)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "frames.mkv")
+        with open(src, "wb") as f:
+            f.write(bytes(data))
+        cap = cv2.VideoCapture(src)
+        i = 0
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if i >= n or frame.shape != (h, w, 3):
+                raise FrameCodecError(f"framecodec.decode (OpenCV): frame {i} has shape "
+                                      f"{frame.shape}, expected {n} frames of {(h, w, 3)}")
+            out[i] = frame[:, :, ::-1]
+            i += 1
+        cap.release()
+    if i != n:
+        raise FrameCodecError(f"framecodec.decode (OpenCV): got {i} frames, expected {n}")
+    return out

@@ -163,3 +163,50 @@ def test_adaptive_search_keeps_more_tokens_for_a_stricter_threshold():
     assert strict["mean_keep"] >= loose["mean_keep"]
     assert strict["mean_keep"] == tr.cfg.max_toks  # 1e-6 is out of reach: max, unmet
     assert strict["share_met"] == 0.0
+
+
+def test_weights_parts_round_trip_with_counters(tmp_path):
+    a = make_trainer()
+    for _ in range(2):
+        a.step()
+    paths = a.save_weights(str(tmp_path / "w"), part_bytes=20_000)
+    assert len(paths) > 1  # split into parts
+    b = make_trainer(seed=5)
+    b.load_weights(paths)
+    assert (b.step_count, b.samples) == (a.step_count, a.samples)
+    for n, p in a.model.named_parameters():
+        assert torch.equal(dict(b.model.named_parameters())[n], p), n
+    b.hp = dict(b.hp, warmup=10)
+    assert b.lr_at(b.step_count) == pytest.approx(b.hp["lr"] / 10)  # warm-up restarts
+
+
+def write_dataset(path, frames, starts, lens, kinds):
+    import json
+    import framecodec
+    meta = {"size": list(frames.shape[1:3]), "frames": len(frames), "sources": []}
+    np.savez(path, video=np.frombuffer(framecodec.encode(frames), np.uint8),
+             clip_start=starts, clip_len=lens, clip_source=np.zeros(len(lens), np.int32),
+             clip_kind=kinds.astype(np.int8), meta=np.array(json.dumps(meta)))
+
+
+def test_command_line_trains_resumes_evaluates_and_exports(tmp_path):
+    pytest.importorskip("reference.safetensors_io")
+    f, s, l, k = smooth_clips()
+    data, evald = str(tmp_path / "train.npz"), str(tmp_path / "eval.npz")
+    write_dataset(data, f, s, l, k)
+    write_dataset(evald, f[:10], np.array([0]), np.array([10]), np.array([0]))
+    common = ["--tiny", "--out", str(tmp_path), "--data", data, "--eval-data", evald,
+              "--run", "t", "--threads", "1", "--batch", "2", "--log-every", "1"]
+    assert train.main(common + ["--steps", "3"]) == 0
+    assert train.main(common + ["--steps", "5"]) == 0  # resumes at 3, stops at 5
+    ck = train.load_checkpoint(str(tmp_path / "runs" / "t" / "ckpt.pt"))
+    assert ck["step"] == 5 and ck["samples"] == 10
+    out = str(tmp_path / "m.safetensors")
+    assert train.main(common + ["--eval-only", "--export", out]) == 0
+    assert os.path.getsize(out) > 0
+    import json
+    lines = open(tmp_path / "runs" / "t" / "eval.jsonl").read().splitlines()
+    res = json.loads(lines[-1])
+    assert res["step"] == 5 and set(res["fixed"]) == {"2", "4", "8", "16"}
+    log = open(tmp_path / "runs" / "t" / "train.log").read()
+    assert "resumed" in log and "samples/s" in log
