@@ -1,15 +1,63 @@
 import Dispatch
 import Foundation
 
-/// A linear, bounded, multi-stage pipeline: source → transforms → sink, each stage on its own
-/// serial Dispatch queue, joined by ``BoundedBufferPolicy``-governed edges. See the module
-/// overview (`EtokPipeline.swift`) for the full contract.
+/// A linear, bounded, ordered, cancellable pipeline: a source, transforms and a sink, each on its
+/// own serial Dispatch queue, neighbours joined by an edge holding at most `capacity` items
+/// (default 2) under the rule of ``BoundedBufferPolicy``. A pipeline runs once.
 ///
-/// Build one with ``Pipeline/source(_:_:)`` and the ``PipelineBuilder`` methods, then ``run()``
-/// it (or ``start()`` and ``wait()``). A pipeline runs once.
+///     let pipeline = Pipeline.source("decode", videoSource)     // PipelineSource
+///         .then("preprocess", preprocessor)                     // PipelineTransform
+///         .map("stamp", capacity: 4) { frame in frame }          // closure transform
+///         .sink("write", writer)                                 // PipelineSink
+///     signalSource.setEventHandler { pipeline.cancel() }         // e.g. on SIGINT
+///     switch pipeline.run() {                                    // blocks until the end
+///     case .completed: ...                                       // every finish hook succeeded
+///     case .cancelled: ...                                       // cancel() came first
+///     case .failed(let stage, let error): ...                    // first error, with its stage
+///     }
 ///
-/// Threading: `start`, `cancel` and `wait` may be called from any thread (a signal handler's
-/// queue included). Stages are called only from their own queues.
+/// ## Ownership
+/// - Stages are handed over `sending`: from then on the pipeline owns them and calls each only
+///   from its own queue, so a stage needs no locks and may hold non-Sendable state (an encoder's
+///   context). The builder is noncopyable, so a stage joins exactly one pipeline. A stage whose
+///   results the caller reads afterwards (counts, a summary) should keep them in a `Sendable`
+///   object (a `Sendable` stage may be shared; its thread safety is then its own).
+/// - Items are `Sendable` values. A pushed item belongs to the edge; the consumer borrows it
+///   during `process`/`consume`, and the edge releases it when that call returns (the item's
+///   `deinit` runs on the consumer's thread then). Items a stage keeps on purpose (context
+///   frames) are the stage's own.
+///
+/// ## Blocking and memory
+/// - A producer (the source after `next()`, a transform inside `emit`) blocks while its outgoing
+///   edge is full, until the consumer finishes an item (back-pressure).
+/// - A consumer blocks while its incoming edge is empty and not finished.
+/// - An item being processed keeps its slot in the incoming edge, so at most (sum of edge
+///   capacities + number of stages) items exist at once, whatever the stream's length: each edge
+///   holds up to its capacity and each stage at most one item it has not yet pushed.
+/// - Cost: one lock round trip per item per edge, plus a thread wake-up whenever the other side
+///   was waiting; see Benchmarks/ for the measured overhead.
+///
+/// ## End of stream
+/// The source's `next()` returns nil, its `finish()` runs, and only then is the edge marked
+/// finished; each transform drains what is left, runs `finish(emit:)` (which may emit buffered
+/// outputs) and passes end of stream on; the sink drains and runs `finish()` (make the output
+/// final). Only a successful sink `finish()` makes the run `.completed`. Order is kept end to end.
+///
+/// ## Cancellation and errors
+/// - ``cancel()`` (from any thread) and the first error thrown by any stage both decide the run;
+///   the first decision wins, later errors are dropped. Deciding closes every edge: blocked
+///   producers and consumers wake at once, items still held are released, `emit` throws
+///   ``PipelineError/stopped`` (let it propagate), and every stage that had not finished runs its
+///   `abort()` hook, exactly once (a writer removes its partial output there).
+/// - A stage busy inside `next()`/`process`/`consume` (a read on a pipe, a long encode) is not
+///   interrupted: it stops when that call returns. Stages blocked on edges do not wait for it, so
+///   a sink's `abort()` runs promptly even while the source is stuck in a read; ``wait()`` returns
+///   once every stage has returned, and ``wait(timeout:)`` lets a caller give up sooner.
+/// - Once the sink has begun `finish()`, `cancel()` has no effect: the output is being completed.
+/// - A `finish` hook that throws is that stage's failure, and its `abort()` runs next.
+/// - ``wait()`` and ``run()`` return only after every stage and its hook have returned.
+///
+/// Threading: `start`, `cancel` and `wait` may be called from any thread, stages included.
 public final class Pipeline: @unchecked Sendable {
     /// The stage names, source first.
     public let stageNames: [String]

@@ -207,4 +207,57 @@ final class PipelineStopTests: XCTestCase {
         XCTAssertEqual(capacity, 0)
         XCTAssertEqual(Set(hooks.all), ["source.abort", "sink.abort"])
     }
+
+    func testStageMayCancelTheRunFromInsideWithoutDeadlock() {
+        // A writer that sees its output pipe closed cancels rather than fails.
+        let handle = PipelineHandle()
+        let hooks = EventLog<String>()
+        var sink = RecordingSink(name: "sink", hooks: hooks, received: EventLog<Int>())
+        sink.onItem = { value in if value == 20 { handle.pipeline?.cancel() } }
+        let pipeline = Pipeline.source("source", endlessRecordingSource(hooks))
+            .map("middle") { $0 }
+            .sink("sink", sink)
+        handle.pipeline = pipeline
+        XCTAssertTrue(runWithTimeout(pipeline)?.isCancelled ?? false)
+        XCTAssertEqual(Set(hooks.all), ["source.abort", "sink.abort"])
+    }
+
+    func testSinkAbortsPromptlyWhileSourceIsStuckInARead() {
+        // The source blocks in next() like a read on a silent pipe; cancel must still let the
+        // sink remove its output at once, and the run ends when the read returns.
+        let hooks = EventLog<String>()
+        let readReturns = DispatchSemaphore(value: 0)
+        let sinkAborted = DispatchSemaphore(value: 0)
+        var first = true
+        let source = RecordingSource(name: "source", hooks: hooks) {
+            if first {
+                first = false
+                return 0
+            }
+            readReturns.wait()
+            return 1
+        }
+        let pipeline = Pipeline.source("source", source)
+            .sink("sink", consume: { _ in }, abort: { sinkAborted.signal() })
+        pipeline.start()
+        Thread.sleep(forTimeInterval: 0.02)
+        pipeline.cancel()
+        XCTAssertEqual(sinkAborted.wait(timeout: .now() + 10), .success, "the sink must not wait for the stuck source")
+        XCTAssertNil(pipeline.wait(timeout: 0.05), "the run is not over while the source is in its read")
+        readReturns.signal()
+        XCTAssertTrue(runWithTimeout(pipeline, seconds: 10)?.isCancelled ?? false)
+        XCTAssertEqual(hooks.all, ["source.abort"])
+    }
+
+    func testSendableStageStaysReadableByTheCallerAfterTheRun() {
+        /// A sink that keeps its total in a lock, so the caller may share it.
+        final class SummingSink: PipelineSink, Sendable {
+            let total = SharedCounter()
+            func consume(_ input: Int) throws { for _ in 0..<input { total.increment() } }
+        }
+        let sink = SummingSink()
+        let pipeline = Pipeline.source("source", next: countingSource(10)).sink("sum", sink)
+        XCTAssertTrue(runWithTimeout(pipeline)?.isCompleted ?? false)
+        XCTAssertEqual(sink.total.current, (0..<10).reduce(0, +))
+    }
 }

@@ -156,3 +156,12 @@ func endlessRecordingSource(_ hooks: EventLog<String>) -> RecordingSource {
         return next
     }
 }
+
+/// Lets a stage reach the pipeline it belongs to (set after the pipeline is built).
+final class PipelineHandle: Sendable {
+    private let stored = Mutex<Pipeline?>(nil)
+    var pipeline: Pipeline? {
+        get { stored.withLock { $0 } }
+        set { stored.withLock { $0 = newValue } }
+    }
+}
