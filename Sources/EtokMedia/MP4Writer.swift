@@ -9,7 +9,7 @@ import CFFmpeg
 /// (in the encoder's time base, before rescaling to the stream's) or the mp4 loses its last frame.
 ///
 /// Owns the muxer, encoder, a swscale context and one YUV frame; one thread at a time.
-final class MP4Writer: VideoWriter {
+final class MP4Writer: VideoWriter, @unchecked Sendable {
     let file: String
     private(set) var framesWritten = 0
     private let options: OutputOptions

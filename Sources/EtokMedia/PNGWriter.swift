@@ -63,7 +63,7 @@ final class PNGEncoder {
 }
 
 /// Writes exactly one picture to a `.png` name; a second frame is an error (use a pattern).
-final class PNGWriter: VideoWriter {
+final class PNGWriter: VideoWriter, @unchecked Sendable {
     let file: String
     private(set) var framesWritten = 0
     private let placement: OutputPlacement
@@ -147,7 +147,7 @@ public struct ImagePattern: Sendable, Equatable {
 /// Writes each frame to its own PNG named by an `ImagePattern`, numbered from 1 as ffmpeg does.
 /// Each file appears whole (temporary name, then rename); `cancel()` removes every file this
 /// writer made, so an interrupted run leaves no partial sequence behind.
-final class PNGSequenceWriter: VideoWriter {
+final class PNGSequenceWriter: VideoWriter, @unchecked Sendable {
     let file: String
     private(set) var framesWritten = 0
     private let pattern: ImagePattern

@@ -5,7 +5,7 @@ import CFFmpeg
 ///
 /// Owns the output descriptor and, for y4m, a swscale context and one YUV frame buffer.
 /// Cost per frame: one RGB→YUV pass for y4m; raw RGB is written as is.
-final class StreamWriter: VideoWriter {
+final class StreamWriter: VideoWriter, @unchecked Sendable {
     let file: String
     private(set) var framesWritten = 0
     private let format: OutputFormat

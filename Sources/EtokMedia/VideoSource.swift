@@ -116,9 +116,13 @@ public final class VideoSource: @unchecked Sendable {
         if let ctx = formatContext { VideoSource.close(ctx) }
     }
 
+    /// Closes the demuxer, and stdin's I/O context, which we opened ourselves.
     static func close(_ ctx: UnsafeMutablePointer<AVFormatContext>) {
+        let customIO = ctx.pointee.flags & AVFMT_FLAG_CUSTOM_IO != 0
+        var pb = ctx.pointee.pb
         var c: UnsafeMutablePointer<AVFormatContext>? = ctx
         avformat_close_input(&c)
+        if customIO { avio_closep(&pb) }
     }
 
     /// Missing file, directory and empty file get their own errors before FFmpeg sees the path.
@@ -159,18 +163,54 @@ public final class VideoSource: @unchecked Sendable {
             av_dict_set(&dict, "pixel_format", options.rawPixelFormat, 0)
             av_dict_set(&dict, "framerate", "\(rate.num)/\(rate.den)", 0)
         }
-        // "file:" keeps a path with a colon from being read as a protocol; stdin is "pipe:0".
-        let url = path == "-" ? "pipe:0" : "file:" + path
+        if path == "-" { return try openPipe(file: file, format: format, options: &dict) }
+        // "file:" keeps a path with a colon from being read as a protocol.
         var ctx: UnsafeMutablePointer<AVFormatContext>?
-        let status = avformat_open_input(&ctx, url, format, &dict)
+        let status = avformat_open_input(&ctx, "file:" + path, format, &dict)
         if status < 0 || ctx == nil {
             if status == FFCode.eof { throw MediaError.emptyInput(file: file) }
             if status == FFCode.posix(ENOENT) { throw MediaError.fileNotFound(file: file) }
             if status == FFCode.posix(EACCES) {
                 throw MediaError.unrecognisedInput(file: file, message: "permission denied")
             }
+            if VideoSource.startsLikeMP4(path) {
+                throw MediaError.endsEarly(file: file, framesDecoded: 0,
+                                           message: "an mp4 without its index (moov): cut off, or a recording never finished")
+            }
             throw MediaError.unrecognisedInput(file: file, message: ffMessage(status))
         }
         return ctx!
+    }
+
+    /// Standard input through an I/O context we own, so that after a failed probe we can tell
+    /// "nothing arrived" (stdin closed at once) from "bytes that are not a video".
+    static func openPipe(file: String, format: UnsafePointer<AVInputFormat>?, options dict: inout OpaquePointer?) throws
+        -> UnsafeMutablePointer<AVFormatContext> {
+        var pb: UnsafeMutablePointer<AVIOContext>?
+        try ff("avio_open2(pipe:0)", file: file) { avio_open2(&pb, "pipe:0", AVIO_FLAG_READ, nil, nil) }
+        guard let allocated = avformat_alloc_context() else {
+            avio_closep(&pb)
+            throw MediaError.ffmpeg(call: "avformat_alloc_context", file: file, code: 0, message: "out of memory")
+        }
+        allocated.pointee.pb = pb
+        allocated.pointee.flags |= AVFMT_FLAG_CUSTOM_IO
+        var ctx: UnsafeMutablePointer<AVFormatContext>? = allocated
+        let status = avformat_open_input(&ctx, "pipe:0", format, &dict)   // frees ctx on failure, not pb
+        if status < 0 || ctx == nil {
+            let nothingArrived = (pb?.pointee.pos ?? 0) == 0
+            avio_closep(&pb)
+            if nothingArrived { throw MediaError.emptyInput(file: file) }
+            throw MediaError.unrecognisedInput(file: file, message: ffMessage(status))
+        }
+        return ctx!
+    }
+
+    /// True when the file begins with an ISO-BMFF `ftyp` box (mp4/mov family).
+    static func startsLikeMP4(_ path: String) -> Bool {
+        guard let handle = fopen(path, "rb") else { return false }
+        defer { fclose(handle) }
+        var head = [UInt8](repeating: 0, count: 8)
+        guard fread(&head, 1, 8, handle) == 8 else { return false }
+        return head[4...] == [0x66, 0x74, 0x79, 0x70][...]
     }
 }

@@ -3,8 +3,8 @@
 /// Contract: `write` frames in order, then exactly one of `finish()` (make the output final:
 /// trailer, rename into place) or `cancel()` (remove what was written). A writer that is neither
 /// finished nor cancelled leaves no file under the final name. Not thread-safe: one thread at a
-/// time (typically the pipeline's sink stage).
-public protocol VideoWriter: AnyObject {
+/// time (typically the pipeline's sink stage); it may move between threads, hence `Sendable`.
+public protocol VideoWriter: AnyObject, Sendable {
     /// The output as the user named it ("stdout" for `-`).
     var file: String { get }
     /// Frames written so far.

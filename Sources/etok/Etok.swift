@@ -10,8 +10,17 @@ struct Etok: ParsableCommand {
         Examples:
           etok probe clip.mp4                 show what the input holds
           etok preview clip.mp4 -o seen.mp4   write the frames the model will see
+          ffmpeg -i clip.mov -f nut - | etok probe -      read from a pipe
+
+        Exit status:
+          0 ok                      64 bad command line
+          65 unusable input data    66 input missing or empty
+          69 unsupported codec      70 FFmpeg failure
+          73 output not created (exists: use -y; no folder; no rights)
+          74 write failed (disk full)
+          130 interrupted           141 output pipe closed
         """,
         version: "0.1.0",
-        subcommands: []
+        subcommands: [Probe.self, Preview.self]
     )
 }

@@ -1,0 +1,81 @@
+import ArgumentParser
+import EtokMedia
+import EtokPipeline
+import Foundation
+
+/// The one place where errors become what the user sees: a single line on stderr naming the file
+/// and the problem, and a documented exit status.
+///
+/// | status | meaning                                                                   |
+/// |-------:|---------------------------------------------------------------------------|
+/// |      0 | success                                                                   |
+/// |      1 | any other failure (a bug: please report it)                               |
+/// |     64 | bad command line (unknown option, invalid value): swift-argument-parser   |
+/// |     65 | the input's data is unusable: not a video, no video stream, no frame,     |
+/// |        | truncated, partial raw frame, an mp4 index at the end of a pipe           |
+/// |     66 | the input is missing: no such file, a directory, empty                    |
+/// |     69 | unsupported: no decoder or encoder for it in this FFmpeg                  |
+/// |     70 | an FFmpeg call failed unexpectedly                                        |
+/// |     73 | the output cannot be created: exists (use -y), missing folder, no rights  |
+/// |     74 | writing failed: disk full, I/O error                                      |
+/// |    130 | interrupted (Ctrl-C); partial outputs were removed                        |
+/// |    141 | the output pipe was closed by its reader; partial outputs were removed    |
+enum ExitCodes {
+    static let other: Int32 = 1
+    static let usage: Int32 = 64
+    static let dataError: Int32 = 65
+    static let noInput: Int32 = 66
+    static let unsupported: Int32 = 69
+    static let software: Int32 = 70
+    static let cannotCreate: Int32 = 73
+    static let ioError: Int32 = 74
+    static let interrupted: Int32 = 130
+    static let pipeClosed: Int32 = 141
+
+    /// The one-line message and the exit status for `error`.
+    static func report(_ error: any Error) -> (message: String, status: Int32) {
+        if let pipeline = error as? PipelineError {
+            switch pipeline {
+            case .stageFailed(_, let underlying): return report(underlying)
+            case .cancelled, .stopped: return ("interrupted; partial output removed", interrupted)
+            case .invalidCapacity: return (pipeline.description, software)
+            }
+        }
+        if let media = error as? MediaError { return (media.description, status(of: media)) }
+        if let validation = error as? ValidationError { return (validation.message, usage) }
+        return ("\(error)", other)
+    }
+
+    static func status(of error: MediaError) -> Int32 {
+        switch error {
+        case .fileNotFound, .isDirectory, .emptyInput: return noInput
+        case .unrecognisedInput, .noVideoStream, .noFrames, .indexAtEndOnPipe, .endsEarly, .partialRawFrame:
+            return dataError
+        case .unsupportedCodec: return unsupported
+        case .invalidArgument: return usage
+        case .outputExists, .cannotCreateOutput, .tooManyFramesForImage: return cannotCreate
+        case .writeFailed: return ioError
+        case .outputClosed: return pipeClosed
+        case .ffmpeg: return software
+        }
+    }
+
+    /// Runs a command's body; an error is printed as one line (`etok: FILE: problem`) and turned
+    /// into its exit status.
+    static func reporting(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            let (message, status) = report(error)
+            printError("etok: \(message)")
+            throw ExitCode(status)
+        }
+    }
+}
+
+/// Writes one line to stderr (C's `stderr` is not usable from Swift 6).
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}

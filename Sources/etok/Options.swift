@@ -1,0 +1,79 @@
+import ArgumentParser
+import EtokMedia
+
+/// `-y`, `-q`, `-v`: the ffmpeg-style switches every command shares.
+struct CommonOptions: ParsableArguments {
+    @Flag(name: .customShort("y"), help: "Overwrite output files without asking.")
+    var overwrite = false
+
+    @Flag(name: [.customShort("q"), .long], help: "Print nothing but errors (no progress, no summary).")
+    var quiet = false
+
+    @Flag(name: [.customShort("v"), .long], help: "Also show FFmpeg's own warnings (debugging).")
+    var verbose = false
+
+    /// Sets FFmpeg's log level from `-v`.
+    func applyLogging() {
+        if verbose { FFmpegLog.showWarnings() } else { FFmpegLog.silence() }
+    }
+}
+
+extension PixelSize: ExpressibleByArgument {
+    public init?(argument: String) { self.init(parsing: argument) }
+}
+
+extension FitMode: ExpressibleByArgument {}
+extension OutputFormat: ExpressibleByArgument {}
+
+/// How to read the input: a container (probed) or raw frames on stdin.
+struct InputFormatOptions: ParsableArguments {
+    @Option(name: .customLong("input-format"),
+            help: "Input format by FFmpeg name (default: probe). 'rawvideo' reads headerless frames and needs --size.")
+    var format: String?
+
+    @Option(help: ArgumentHelp("Frame size of raw input.", valueName: "WxH"))
+    var size: PixelSize?
+
+    @Option(name: .customLong("pix-fmt"), help: "Pixel format of raw input (FFmpeg name).")
+    var pixelFormat = "rgb24"
+
+    @Option(help: "Frame rate of raw input, frames per second.")
+    var rate: Double = 25
+
+    func validate() throws {
+        if format == "rawvideo" && size == nil {
+            throw ValidationError("--input-format rawvideo needs --size WxH (for example --size 640x480).")
+        }
+        if format != "rawvideo" && size != nil {
+            throw ValidationError("--size only applies to raw input; add --input-format rawvideo.")
+        }
+        guard rate > 0, rate.isFinite else { throw ValidationError("--rate must be a positive number of frames per second.") }
+    }
+
+    /// The media layer's options, with `--fps` resampling if given.
+    func inputOptions(fps: Double? = nil) -> InputOptions {
+        InputOptions(format: format, rawSize: size, rawPixelFormat: pixelFormat, rawRate: rate, frameRate: fps)
+    }
+}
+
+/// What the model sees: its input size, how other shapes fit, and the frame rate.
+struct ModelInputOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Fit to the model's shape: crop (centre, as ElasticTok trains), pad (letterbox) or stretch."))
+    var fit: FitMode = .crop
+
+    @Option(help: "Resample to this many frames per second by timestamp (the paper trains at 4). Default: keep every frame.")
+    var fps: Double?
+
+    @Option(name: .customLong("model-size"), help: ArgumentHelp("The model's input size.", valueName: "WxH"))
+    var modelSize = PixelSize(width: 128, height: 128)
+
+    func validate() throws {
+        if let fps, !(fps > 0 && fps.isFinite && fps <= 1000) {
+            throw ValidationError("--fps must be a number of frames per second above 0 (for example --fps 4).")
+        }
+    }
+
+    var preprocess: PreprocessOptions {
+        PreprocessOptions(width: modelSize.width, height: modelSize.height, fit: fit)
+    }
+}

@@ -1,0 +1,116 @@
+import ArgumentParser
+import Dispatch
+import EtokMedia
+import EtokTokenizer
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `etok preview`: writes exactly the frames the model will see (after fit, size and --fps).
+struct Preview: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write the frames the model will see (after --fit, --model-size and --fps), to check preprocessing.",
+        discussion: """
+        The output format follows the name: .mp4 (H.264), .y4m, .rgb (raw RGB24), .png (one picture) \
+        or a pattern such as frames/%05d.png (numbered from 1). -o - writes y4m to stdout.
+
+        Examples:
+          etok preview Samples/bikes.mp4 -o seen.mp4
+          etok preview Samples/bikes.mp4 --fit pad --fps 4 -o seen_%04d.png
+          etok preview clip.mkv -o - | ffplay -
+          ffmpeg -loglevel error -i clip.mov -f nut - | etok preview - -o seen.mp4
+          ffmpeg -loglevel error -i clip.mov -f rawvideo -pix_fmt rgb24 - \\
+            | etok preview - --input-format rawvideo --size 640x360 --rate 25 -o seen.y4m
+        """)
+
+    @Argument(help: "Video file, or - for stdin.")
+    var input: String
+
+    @Option(name: .shortAndLong, help: "Output file, a PNG pattern, or - for stdout.")
+    var output: String
+
+    @Option(help: "Output format when the name does not say: mp4, y4m, rgb or png.")
+    var format: OutputFormat?
+
+    @Option(help: "H.264 quality for mp4 (0 best ... 51 worst).")
+    var crf = 18
+
+    @OptionGroup(title: "Model input")
+    var model: ModelInputOptions
+
+    @OptionGroup(title: "Input")
+    var inputFormat: InputFormatOptions
+
+    @OptionGroup(title: "Common")
+    var common: CommonOptions
+
+    func validate() throws {
+        guard (0...51).contains(crf) else { throw ValidationError("--crf must be between 0 and 51.") }
+        if output == "-" && (format == .mp4 || format == .png) {
+            throw ValidationError("stdout takes y4m or rgb (mp4 and png need a file name).")
+        }
+    }
+
+    func run() throws {
+        common.applyLogging()
+        // A closed output pipe must arrive as EPIPE (a clean error), not kill the process.
+        signal(SIGPIPE, SIG_IGN)
+        let job = PreviewJob(
+            input: input, inputOptions: inputFormat.inputOptions(fps: model.fps), preprocess: model.preprocess,
+            output: output, outputOptions: OutputOptions(format: format, overwrite: common.overwrite, crf: crf))
+        try ExitCodes.reporting {
+            let run = try PreviewRun(job: job)
+            let progress = ProgressReporter(quiet: common.quiet, duration: run.info.duration)
+            let interrupt = Interrupt { run.cancel() }
+            defer { interrupt.stop() }
+            let done = Box()
+            let summary: PreviewSummary
+            do {
+                summary = try run.run { p in
+                    done.set(p)
+                    progress.update(frames: p.frames, mediaSeconds: p.mediaSeconds)
+                }
+            } catch {
+                progress.abandon()
+                throw error
+            }
+            let last = done.get()
+            var line = "etok: wrote \(summary.framesWritten) frames (\(job.preprocess.width)x\(job.preprocess.height), "
+                + "\(job.preprocess.fit.rawValue)) from \(summary.framesDecoded) decoded to \(output == "-" ? "stdout" : output)"
+            if summary.decodeErrors > 0 { line += "; \(summary.decodeErrors) damaged frames were skipped or concealed" }
+            progress.end(frames: last.frames, mediaSeconds: last.mediaSeconds, summary: line)
+        }
+    }
+}
+
+/// The last progress seen, shared between the sink queue and the main thread.
+private final class Box: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = PreviewProgress(frames: 0, mediaSeconds: 0)
+    func set(_ v: PreviewProgress) { lock.lock(); value = v; lock.unlock() }
+    func get() -> PreviewProgress { lock.lock(); defer { lock.unlock() }; return value }
+}
+
+/// Turns SIGINT (Ctrl-C) into a clean cancel while it lives: the pipeline stops and the partial
+/// output is removed. A second Ctrl-C exits at once (status 130).
+final class Interrupt: @unchecked Sendable {
+    private let source: DispatchSourceSignal
+    private var count = 0
+
+    init(_ onInterrupt: @escaping @Sendable () -> Void) {
+        signal(SIGINT, SIG_IGN)
+        source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler { [unowned self] in
+            count += 1
+            if count > 1 { _exit(ExitCodes.interrupted) }
+            onInterrupt()
+        }
+        source.resume()
+    }
+
+    func stop() {
+        source.cancel()
+        signal(SIGINT, SIG_DFL)
+    }
+}
