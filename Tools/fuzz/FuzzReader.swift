@@ -1,0 +1,52 @@
+// libFuzzer target for the .etok readers (docs/etok-format.md). Built together with the
+// Sources/EtokFormat files into one module by Tools/fuzz/run.sh; not part of the test suite.
+//
+// Every input goes through everything a user-facing command would do with an untrusted file: open
+// (index or scan), read every chunk, verify, seek, and read it again as a stream. Any trap (overflow,
+// out-of-bounds index, force-unwrap), hang or huge allocation is a bug.
+//
+// Mutated records almost always fail their CRC, which would keep the fuzzer out of the header,
+// chunk and token parsers; so each input is also read a second time with every record's CRC
+// recomputed (walking the records by their lengths), which lets mutations reach those parsers.
+
+/// The libFuzzer entry point: runs the readers on one input.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+    let bytes = size > 0 && data != nil ? Array(UnsafeBufferPointer(start: data, count: size)) : []
+    readEverything(bytes)
+    readEverything(repairingCRCs(bytes))
+    return 0
+}
+
+/// `bytes` with the CRC of every complete record (found by walking lengths from offset 12) rewritten.
+func repairingCRCs(_ bytes: [UInt8]) -> [UInt8] {
+    var out = bytes
+    var p = EtokFormat.preambleSize
+    while p + 8 <= out.count {
+        let length = Int(out[p + 4]) | Int(out[p + 5]) << 8 | Int(out[p + 6]) << 16 | Int(out[p + 7]) << 24
+        let end = p + 8 + length
+        guard length <= EtokFormat.maxPayloadLength, end + 4 <= out.count else { break }
+        let crc = CRC32.checksum(out[p..<end])
+        for i in 0..<4 { out[end + i] = UInt8(truncatingIfNeeded: crc >> UInt32(8 * i)) }
+        p = end + 4
+    }
+    return out
+}
+
+/// Opens, reads, verifies and streams `bytes`, discarding the results.
+func readEverything(_ bytes: [UInt8]) {
+    if let reader = try? EtokReader(bytes: bytes, name: "fuzz.etok") {
+        var tokens = 0
+        for i in reader.chunks.indices {
+            if let chunk = try? reader.chunk(at: i) { tokens += chunk.blocks.reduce(0) { $0 + $1.kept } }
+        }
+        _ = try? reader.verify()
+        _ = try? reader.chunk(containingBlock: reader.endBlock / 2)
+        _ = reader.health.description
+        _ = tokens
+    }
+    if let stream = try? EtokStreamReader(bytes: bytes, name: "fuzz.etok") {
+        while let chunk = try? stream.next() { _ = chunk.blockRange }
+        _ = stream.health.description
+    }
+}
