@@ -1,0 +1,116 @@
+// BlockDecoder: the decoder side of streaming ElasticTok. Decodes one block at a time from z (or
+// FSQ indices) given its own committed context.
+import EtokTensor
+
+/// The decoder's state for one stream: its committed context (a per-layer KV cache of the
+/// decoder's activations for the committed blocks), separate from the encoder's.
+///
+/// Determinism contract: decoding is bit-identical whether a block is decoded as one of several
+/// candidates during the encoder's search (`BlockCoder`) or later from its codes alone, because
+/// every GEMM runs on exactly one block's rows (fixed shapes), the elementwise kernels are
+/// bit-identical across CPU paths, and z from FSQ indices equals the encoder's codes exactly
+/// (both are integer / (L div 2) in float32). So the decoder reproduces exactly the
+/// reconstruction the encoder measured, provided the same kernels and OpenBLAS build and
+/// thread count are used.
+///
+/// Use: `decode` a block, `commit()` it, repeat; `reset()` at a chunk boundary.
+/// Not thread-safe; one per stream.
+public final class BlockDecoder {
+    public let model: ElasticTokModel
+    let cache: ContextCache
+    let workspace: StackWorkspace
+    private var pendingCandidates = 0
+
+    /// A fresh decoder with an empty context.
+    public init(model: ElasticTokModel) {
+        let c = model.config
+        self.model = model
+        cache = ContextCache(layers: c.numDecoderLayers, capacityTokens: c.maxSequenceLength, width: c.hiddenSize)
+        workspace = StackWorkspace(width: c.hiddenSize, inner: c.intermediateSize, layers: c.numDecoderLayers)
+    }
+
+    /// Blocks committed since the last reset.
+    public var committedBlocks: Int { cache.committedTokens / model.config.tokensPerBlock }
+
+    /// Decodes one block from z (tokens × code_dim) → patches (tokens × patch_dim) in [-1, 1].
+    /// Not committed: call `commit()` to add it to the context.
+    public func decode(z: [Float]) throws -> [Float] {
+        let c = model.config
+        guard z.count == c.tokensPerBlock * c.codeDim else {
+            throw ModelError.badInput(call: "decode", message: "z of a block is \(c.tokensPerBlock) × \(c.codeDim) values, got \(z.count)")
+        }
+        return try z.withUnsafeBufferPointer { try decodeCandidates(z: $0.baseAddress!, count: 1) }
+    }
+
+    /// Decodes one block from FSQ indices (tokens); the masked index decodes as z = 0.
+    public func decode(codes: [Int32]) throws -> [Float] {
+        try decode(z: try FSQCodes.codes(indices: codes, levels: model.config, call: "decode"))
+    }
+
+    /// Decodes `count` candidate blocks stored one after another in `z`, one GEMM set per block.
+    /// Returns the reconstructions one after another (count × tokens × patch_dim).
+    func decodeCandidates(z: UnsafePointer<Float>, count: Int) throws -> [Float] {
+        let c = model.config, t = c.tokensPerBlock, d = c.hiddenSize, p = c.patchDim
+        guard cache.committedTokens + t <= c.maxSequenceLength else {
+            throw ModelError.contextFull(call: "decode", committedBlocks: committedBlocks, capacityBlocks: c.contextBlocks)
+        }
+        let rows = count * t
+        workspace.ensure(rows: rows)
+        let w = model.weights
+        let run = StackRun(groups: count, rowsPerGroup: t, firstPosition: cache.committedTokens, visible: nil,
+                           perGroupGEMM: true)
+        TransformerStack.linear(run, z, ldx: c.codeDim, w.postQuant, workspace.h.base, ldy: d)
+        TransformerStack.forward(w.decoder, config: c, run: run, cache: cache, rope: model.rope,
+                                 workspace: workspace, kernels: model.kernels)
+        var out = [Float](repeating: 0, count: rows * p)
+        out.withUnsafeMutableBufferPointer { o in
+            TransformerStack.linear(run, workspace.xn.base, ldx: d, w.outProj, o.baseAddress!, ldy: p)
+            model.kernels.tanh(o.baseAddress!, o.baseAddress!, n: rows * p)
+        }
+        pendingCandidates = count
+        return out
+    }
+
+    /// Commits the block decoded last (candidate `index` when several were decoded together).
+    public func commit(candidate index: Int = 0) throws {
+        guard index >= 0, index < pendingCandidates else {
+            throw ModelError.badInput(call: "commit", message: "no decoded block \(index) pending (\(pendingCandidates) decoded)")
+        }
+        let t = model.config.tokensPerBlock
+        cache.append(from: workspace, firstRow: index * t, count: t)
+        pendingCandidates = 0
+    }
+
+    /// Forgets the context (a chunk boundary) and any pending block.
+    public func reset() {
+        cache.reset()
+        pendingCandidates = 0
+    }
+}
+
+/// FSQ indices ↔ codes, as the official code defines them.
+public enum FSQCodes {
+    /// Indices (one per token) → codes (tokens × dims) in [-1, 1]: digit_d = (index / basis_d)
+    /// mod L_d, code = (digit − L_d div 2) / (L_d div 2). Throws on an index outside the codebook
+    /// or for a non-FSQ model.
+    public static func codes(indices: [Int32], levels config: ModelConfig, call: String) throws -> [Float] {
+        guard config.isFSQ else { throw ModelError.badInput(call: call, message: "codes need an FSQ model") }
+        let levels = config.fsqQuantLevels, size = config.codebookSize
+        guard indices.count == config.tokensPerBlock else {
+            throw ModelError.badInput(call: call, message: "a block has \(config.tokensPerBlock) codes, got \(indices.count)")
+        }
+        var out = [Float](repeating: 0, count: indices.count * levels.count)
+        for (r, index) in indices.enumerated() {
+            guard index >= 0, Int(index) < size else {
+                throw ModelError.badInput(call: call, message: "code \(index) at token \(r) is outside 0..<\(size)")
+            }
+            var rest = Int(index)
+            for (dim, l) in levels.enumerated() {
+                let half = l / 2
+                out[r * levels.count + dim] = Float(rest % l - half) / Float(half)
+                rest /= l
+            }
+        }
+        return out
+    }
+}

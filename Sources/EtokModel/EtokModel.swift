@@ -1,1 +1,0 @@
-// EtokModel module: see Package.swift for where it sits in the module graph.

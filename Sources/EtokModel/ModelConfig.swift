@@ -1,0 +1,246 @@
+// ModelConfig: the architecture of one ElasticTok model, parsed from the JSON that model files
+// carry in their safetensors metadata under "config" (official field names, plus etok_ fields).
+import Foundation
+
+/// Architecture of one ElasticTok model, with the official field names (camel-cased here).
+///
+/// A config that has only the official fields is accepted; etok's own fields are prefixed
+/// `etok_` in JSON and optional. Unknown official-looking keys (training knobs) are ignored;
+/// unknown `etok_` keys are an error (a typo, or a newer etok). Immutable value.
+public struct ModelConfig: Sendable, Equatable {
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var numEncoderLayers: Int
+    public var numDecoderLayers: Int
+    public var numAttentionHeads: Int
+    public var rmsNormEps: Float
+    /// (Tp, Hp, Wp).
+    public var patchSize: [Int]
+    public var framesPerBlock: Int
+    public var minToks: Int
+    /// Tokens per block.
+    public var maxToks: Int
+    /// "fsq" or "vae".
+    public var bottleneckType: String
+    public var fsqQuantLevels: [Int]
+    public var vaeBottleneckDim: Int?
+    /// RoPE base.
+    public var theta: Double
+    /// The context in tokens: a whole number of blocks.
+    public var maxSequenceLength: Int
+    /// etok_image_size [H, W]; nil: square, derived from max_toks.
+    public var etokImageSize: [Int]?
+
+    /// A config from its fields (not validated: call `validate(file:)`, as `parse` does).
+    public init(hiddenSize: Int, intermediateSize: Int, numEncoderLayers: Int, numDecoderLayers: Int,
+                numAttentionHeads: Int, rmsNormEps: Float, patchSize: [Int], framesPerBlock: Int, minToks: Int,
+                maxToks: Int, bottleneckType: String, fsqQuantLevels: [Int], vaeBottleneckDim: Int?, theta: Double,
+                maxSequenceLength: Int, etokImageSize: [Int]?) {
+        self.hiddenSize = hiddenSize
+        self.intermediateSize = intermediateSize
+        self.numEncoderLayers = numEncoderLayers
+        self.numDecoderLayers = numDecoderLayers
+        self.numAttentionHeads = numAttentionHeads
+        self.rmsNormEps = rmsNormEps
+        self.patchSize = patchSize
+        self.framesPerBlock = framesPerBlock
+        self.minToks = minToks
+        self.maxToks = maxToks
+        self.bottleneckType = bottleneckType
+        self.fsqQuantLevels = fsqQuantLevels
+        self.vaeBottleneckDim = vaeBottleneckDim
+        self.theta = theta
+        self.maxSequenceLength = maxSequenceLength
+        self.etokImageSize = etokImageSize
+    }
+
+    /// True for an FSQ bottleneck.
+    public var isFSQ: Bool { bottleneckType == "fsq" }
+    /// Head size: hidden / heads.
+    public var headDim: Int { hiddenSize / numAttentionHeads }
+    /// Values per patch: Tp·Hp·Wp·3.
+    public var patchDim: Int { patchSize[0] * patchSize[1] * patchSize[2] * 3 }
+    /// Width of z (the decoder's input): the FSQ dimensions, or the VAE latent size.
+    public var codeDim: Int { isFSQ ? fsqQuantLevels.count : (vaeBottleneckDim ?? 0) }
+    /// Width of the encoder's pre_quant output (2·dim for a VAE: mean then log-variance).
+    public var preQuantDim: Int { isFSQ ? codeDim : 2 * codeDim }
+    /// Tokens per block (= max_toks).
+    public var tokensPerBlock: Int { maxToks }
+    /// The context in blocks.
+    public var contextBlocks: Int { maxSequenceLength / maxToks }
+    /// Frames per block divided by Tp.
+    public var temporalPatches: Int { framesPerBlock / patchSize[0] }
+    /// FSQ codebook size (product of the levels).
+    public var codebookSize: Int { fsqQuantLevels.reduce(1, *) }
+    /// The index of the all-zero FSQ code (what a token that is not kept gets).
+    public var maskedIndex: Int32 {
+        FSQLevelsInfo.maskedIndex(levels: fsqQuantLevels)
+    }
+
+    /// Frame size (H, W): etok_image_size, or the square one max_toks implies.
+    public var imageSize: (height: Int, width: Int) {
+        if let s = etokImageSize { return (s[0], s[1]) }
+        let side = Int(Double(maxToks / temporalPatches).squareRoot().rounded())
+        return (side * patchSize[1], side * patchSize[2])
+    }
+
+    /// Token grid of one block: (frames / Tp, H / Hp, W / Wp).
+    public var grid: (t: Int, h: Int, w: Int) {
+        let s = imageSize
+        return (temporalPatches, s.height / patchSize[1], s.width / patchSize[2])
+    }
+
+    /// The default model's architecture (128×128, patch (1,8,8), 256 tokens per block, hidden 256,
+    /// MLP 512, 4+4 layers, 4 heads, FSQ (8,8,8,5,5,5), a context of 4 blocks).
+    public static let etokDefault = ModelConfig(
+        hiddenSize: 256, intermediateSize: 512, numEncoderLayers: 4, numDecoderLayers: 4,
+        numAttentionHeads: 4, rmsNormEps: 1e-6, patchSize: [1, 8, 8], framesPerBlock: 1, minToks: 16,
+        maxToks: 256, bottleneckType: "fsq", fsqQuantLevels: [8, 8, 8, 5, 5, 5], vaeBottleneckDim: nil,
+        theta: 10000, maxSequenceLength: 1024, etokImageSize: [128, 128])
+
+    /// Parses and validates a config JSON object. `file` names the source in errors.
+    public static func parse(json: String, file: String) throws -> ModelConfig {
+        guard let data = json.data(using: .utf8),
+              let any = try? JSONSerialization.jsonObject(with: data),
+              let object = any as? [String: Any]
+        else { throw ModelError.badConfig(file: file, field: "config", message: "not a JSON object") }
+        return try parse(object: object, file: file)
+    }
+
+    /// Parses and validates an already decoded JSON object.
+    public static func parse(object d: [String: Any], file: String) throws -> ModelConfig {
+        func fail(_ field: String, _ message: String) -> ModelError {
+            .badConfig(file: file, field: field, message: message)
+        }
+        func int(_ key: String, _ value: Any) throws -> Int {
+            if let v = JSONNumber.integer(value) { return v }
+            throw fail(key, "expected an integer, got \(value)")
+        }
+        func required(_ key: String) throws -> Int {
+            guard let v = d[key] else { throw fail(key, "missing") }
+            return try int(key, v)
+        }
+        func double(_ key: String, default value: Double) throws -> Double {
+            guard let v = d[key] else { return value }
+            guard let n = JSONNumber.double(v) else { throw fail(key, "expected a number, got \(v)") }
+            return n
+        }
+        func intList(_ key: String) throws -> [Int]? {
+            guard let v = d[key], !(v is NSNull) else { return nil }
+            guard let list = v as? [Any] else { throw fail(key, "expected a list of integers") }
+            return try list.map { try int(key, $0) }
+        }
+        for key in d.keys where key.hasPrefix("etok_") && key != "etok_image_size" {
+            throw fail(key, "unknown etok field")
+        }
+        guard let patch = try intList("patch_size") else { throw fail("patch_size", "missing") }
+        let bottleneck = d["bottleneck_type"].map { "\($0)" } ?? "fsq"
+        var vaeDim: Int?
+        if let v = d["vae_bottleneck_dim"], !(v is NSNull) { vaeDim = try int("vae_bottleneck_dim", v) }
+        let config = ModelConfig(
+            hiddenSize: try required("hidden_size"),
+            intermediateSize: try required("intermediate_size"),
+            numEncoderLayers: try required("num_encoder_layers"),
+            numDecoderLayers: try required("num_decoder_layers"),
+            numAttentionHeads: try required("num_attention_heads"),
+            rmsNormEps: Float(try double("rms_norm_eps", default: 1e-6)),
+            patchSize: patch,
+            framesPerBlock: try required("frames_per_block"),
+            minToks: try required("min_toks"),
+            maxToks: try required("max_toks"),
+            bottleneckType: bottleneck,
+            fsqQuantLevels: try intList("fsq_quant_levels") ?? [8, 8, 8, 5, 5, 5],
+            vaeBottleneckDim: vaeDim,
+            theta: try double("theta", default: 10000),
+            maxSequenceLength: try required("max_sequence_length"),
+            etokImageSize: try intList("etok_image_size"))
+        try config.validate(file: file)
+        return config
+    }
+
+    /// Checks every consistency rule (the reference's `validate`), naming the field at fault.
+    public func validate(file: String) throws {
+        func need(_ ok: Bool, _ field: String, _ message: String) throws {
+            if !ok { throw ModelError.badConfig(file: file, field: field, message: message) }
+        }
+        try need(hiddenSize > 0, "hidden_size", "must be positive")
+        try need(intermediateSize > 0, "intermediate_size", "must be positive")
+        try need(numAttentionHeads > 0, "num_attention_heads", "must be positive")
+        try need(framesPerBlock > 0, "frames_per_block", "must be positive")
+        try need(maxToks > 0, "max_toks", "must be positive")
+        try need(maxSequenceLength > 0, "max_sequence_length", "must be positive")
+        try need(numEncoderLayers >= 0, "num_encoder_layers", "must be >= 0")
+        try need(numDecoderLayers >= 0, "num_decoder_layers", "must be >= 0")
+        try need(hiddenSize % numAttentionHeads == 0, "num_attention_heads", "must divide hidden_size \(hiddenSize)")
+        try need(headDim % 2 == 0, "num_attention_heads", "head size must be even for RoPE")
+        try need(patchSize.count == 3 && patchSize.allSatisfy { $0 > 0 }, "patch_size",
+                 "must be three positive integers (Tp, Hp, Wp)")
+        try need(framesPerBlock % patchSize[0] == 0, "frames_per_block", "must be a multiple of patch_size[0] = \(patchSize[0])")
+        try need(minToks >= 0 && minToks <= maxToks, "min_toks", "must be in [0, max_toks]")
+        try need(maxSequenceLength % maxToks == 0, "max_sequence_length", "must be a whole number of blocks of max_toks = \(maxToks)")
+        try need(rmsNormEps > 0, "rms_norm_eps", "must be positive")
+        try need(theta > 0, "theta", "must be positive")
+        try need(bottleneckType == "fsq" || bottleneckType == "vae", "bottleneck_type", "must be 'fsq' or 'vae'")
+        if isFSQ {
+            try need(!fsqQuantLevels.isEmpty && fsqQuantLevels.allSatisfy { $0 >= 2 }, "fsq_quant_levels",
+                     "must be a non-empty list of levels >= 2")
+            let product = fsqQuantLevels.reduce(1.0) { $0 * Double($1) }
+            try need(product <= Double(Int32.max), "fsq_quant_levels", "codebook must fit in int32")
+        } else {
+            try need((vaeBottleneckDim ?? 0) > 0, "vae_bottleneck_dim", "must be positive for bottleneck_type 'vae'")
+        }
+        try need(maxToks % temporalPatches == 0, "max_toks", "must be a multiple of frames_per_block / patch_size[0]")
+        let perFrame = maxToks / temporalPatches
+        if let s = etokImageSize {
+            try need(s.count == 2 && s[0] > 0 && s[1] > 0, "etok_image_size", "must be [H, W]")
+            try need(s[0] % patchSize[1] == 0 && s[1] % patchSize[2] == 0, "etok_image_size",
+                     "must be multiples of the patch (\(patchSize[1]), \(patchSize[2]))")
+            try need((s[0] / patchSize[1]) * (s[1] / patchSize[2]) == perFrame, "etok_image_size",
+                     "gives \((s[0] / patchSize[1]) * (s[1] / patchSize[2])) tokens per frame, max_toks wants \(perFrame)")
+        } else {
+            let side = Int(Double(perFrame).squareRoot().rounded())
+            try need(side * side == perFrame, "max_toks", "gives a non-square token grid; set etok_image_size")
+        }
+    }
+
+    /// The config as JSON with the official field names (plus etok_image_size when set),
+    /// keys sorted.
+    public func jsonString() -> String {
+        var d: [String: Any] = [
+            "hidden_size": hiddenSize, "intermediate_size": intermediateSize,
+            "num_encoder_layers": numEncoderLayers, "num_decoder_layers": numDecoderLayers,
+            "num_attention_heads": numAttentionHeads, "rms_norm_eps": Double(rmsNormEps),
+            "patch_size": patchSize, "frames_per_block": framesPerBlock, "min_toks": minToks,
+            "max_toks": maxToks, "bottleneck_type": bottleneckType, "fsq_quant_levels": fsqQuantLevels,
+            "theta": theta, "max_sequence_length": maxSequenceLength,
+        ]
+        if let v = vaeBottleneckDim { d["vae_bottleneck_dim"] = v }
+        if let s = etokImageSize { d["etok_image_size"] = s }
+        let data = (try? JSONSerialization.data(withJSONObject: d, options: [.sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// FSQ facts that depend only on the levels.
+public enum FSQLevelsInfo {
+    /// Σ_d (L_d div 2) · basis_d: the index of the all-zero code (32036 for (8,8,8,5,5,5)).
+    public static func maskedIndex(levels: [Int]) -> Int32 {
+        var basis = 1, index = 0
+        for l in levels { index += (l / 2) * basis; basis *= l }
+        return Int32(truncatingIfNeeded: index)
+    }
+}
+
+/// Numbers from JSONSerialization, with booleans refused (Foundation bridges JSON true/false to
+/// NSNumber, which would otherwise read as 1 and 0).
+enum JSONNumber {
+    static func double(_ value: Any) -> Double? {
+        guard let n = value as? NSNumber, String(cString: n.objCType) != "c" else { return nil }
+        return n.doubleValue
+    }
+
+    static func integer(_ value: Any) -> Int? {
+        guard let v = double(value), v == v.rounded(), Swift.abs(v) < 1e15 else { return nil }
+        return Int(v)
+    }
+}

@@ -1,0 +1,164 @@
+// TransformerStack: runs the encoder's or decoder's pre-norm blocks over a group of token rows,
+// with the committed context of earlier blocks as a per-layer KV cache.
+//
+// Layout (row-major float32, D = hidden, F = intermediate):
+//   h      [rows × D]    the residual stream, updated in place
+//   xn     [rows × D]    RMSNorm output (and the stack's final normed output)
+//   qkv[l] [rows × 3D]   layer l's fused Q|K|V; K and V stay here until a commit copies them
+//   attn   [rows × D]    attention output, heads side by side
+//   gu     [rows × 2F]   fused gate|up; act [rows × F] = silu(gate) · up
+// Rows come in `groups` of `rowsPerGroup`: the candidates of one block (each group sees the
+// shared context and its own rows), or one group holding a whole sequence (block-causal).
+//
+// Cost per block of T tokens and one candidate, per layer: 2·T·D·(3D + D + 3F) flops of GEMM
+// plus 4·T·(context + T)·D of attention; elementwise kernels are memory-bound and small.
+//
+// GEMM shape policy (determinism): with `perGroupGEMM` every GEMM runs on exactly one group's
+// rows, so a group's result never depends on how many other groups ran beside it (OpenBLAS may
+// round a row differently when m changes). The decoder always uses it: a block decoded during
+// the encoder's search and the same block decoded later from its codes alone are bit-identical.
+import EtokTensor
+
+/// The committed context of one stack: per layer, the keys (after RoPE) and values of every
+/// committed token, in commit order. Owns its buffers; not thread-safe.
+public final class ContextCache {
+    /// Keys per layer: capacity × D each.
+    let keys: [FloatBuffer]
+    /// Values per layer: capacity × D each.
+    let values: [FloatBuffer]
+    /// Tokens committed so far.
+    public private(set) var committedTokens = 0
+    /// Most tokens the cache holds.
+    public let capacityTokens: Int
+    let width: Int
+
+    init(layers: Int, capacityTokens: Int, width: Int) {
+        self.capacityTokens = capacityTokens
+        self.width = width
+        keys = (0..<layers).map { _ in FloatBuffer(count: capacityTokens * width) }
+        values = (0..<layers).map { _ in FloatBuffer(count: capacityTokens * width) }
+    }
+
+    /// The committed context of layer l as an attention segment (nil when empty).
+    func segment(layer l: Int) -> KeyValueSegment? {
+        committedTokens == 0 ? nil
+            : KeyValueSegment(keys: keys[l].base, values: values[l].base, count: committedTokens, ld: width)
+    }
+
+    /// Appends `count` rows of K and V for every layer from the workspace's fused Q|K|V,
+    /// starting at row `firstRow`. The caller checks the capacity.
+    func append(from workspace: StackWorkspace, firstRow: Int, count: Int) {
+        precondition(committedTokens + count <= capacityTokens, "ContextCache: over capacity")
+        for l in 0..<keys.count {
+            let qkv = workspace.qkv[l].base
+            for r in 0..<count {
+                let src = qkv + (firstRow + r) * 3 * width
+                (keys[l].base + (committedTokens + r) * width).update(from: src + width, count: width)
+                (values[l].base + (committedTokens + r) * width).update(from: src + 2 * width, count: width)
+            }
+        }
+        committedTokens += count
+    }
+
+    /// Forgets the context (a chunk boundary). Buffers are kept for reuse.
+    func reset() { committedTokens = 0 }
+}
+
+/// Scratch buffers for running a stack over up to `capacityRows` rows; grows on demand.
+/// Not thread-safe: one per session.
+final class StackWorkspace {
+    let width: Int, inner: Int, layers: Int
+    private(set) var capacityRows = 0
+    var h = FloatBuffer(count: 0)
+    var xn = FloatBuffer(count: 0)
+    var attn = FloatBuffer(count: 0)
+    var gu = FloatBuffer(count: 0)
+    var act = FloatBuffer(count: 0)
+    var qkv: [FloatBuffer] = []
+    let attention = AttentionWorkspace()
+
+    init(width: Int, inner: Int, layers: Int) {
+        self.width = width
+        self.inner = inner
+        self.layers = layers
+    }
+
+    func ensure(rows: Int) {
+        guard rows > capacityRows else { return }
+        capacityRows = rows
+        h = FloatBuffer(count: rows * width)
+        xn = FloatBuffer(count: rows * width)
+        attn = FloatBuffer(count: rows * width)
+        gu = FloatBuffer(count: rows * 2 * inner)
+        act = FloatBuffer(count: rows * inner)
+        qkv = (0..<layers).map { _ in FloatBuffer(count: rows * 3 * width) }
+    }
+}
+
+/// How a run of the stack is shaped.
+struct StackRun {
+    /// Number of row groups (candidates) and rows in each.
+    var groups: Int
+    var rowsPerGroup: Int
+    /// Position of each group's first row (RoPE); row r of a group is at firstPosition + r.
+    var firstPosition: Int
+    /// Per-row visible key count within the group's own rows plus the context; nil = all.
+    var visible: [Int32]?
+    /// GEMMs one group at a time (bit-stable per group) or over all rows at once.
+    var perGroupGEMM: Bool
+
+    var rows: Int { groups * rowsPerGroup }
+}
+
+/// Runs the blocks of one stack. Stateless apart from what it is given.
+enum TransformerStack {
+    /// y = x · W over the run's rows, one group at a time when the run says so.
+    static func linear(_ run: StackRun, _ x: UnsafePointer<Float>, ldx: Int, _ w: Matrix,
+                       _ y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool = false) {
+        if run.perGroupGEMM {
+            for g in 0..<run.groups {
+                let r0 = g * run.rowsPerGroup
+                GEMM.linear(x + r0 * ldx, ldx: ldx, rows: run.rowsPerGroup, weight: w, into: y + r0 * ldy, ldy: ldy,
+                            accumulate: accumulate)
+            }
+        } else {
+            GEMM.linear(x, ldx: ldx, rows: run.rows, weight: w, into: y, ldy: ldy, accumulate: accumulate)
+        }
+    }
+
+    /// Runs every block of `stack` on ws.h (run.rows × D) and leaves RMSNorm_ln_f(h) in ws.xn.
+    /// Layer l's fused Q|K|V stays in ws.qkv[l] for a later commit.
+    static func forward(_ stack: StackWeights, config: ModelConfig, run: StackRun, cache: ContextCache?,
+                        rope: RoPETable, workspace ws: StackWorkspace, kernels: Kernels) {
+        let d = config.hiddenSize, f = config.intermediateSize
+        let heads = config.numAttentionHeads, hd = config.headDim, eps = config.rmsNormEps
+        let rows = run.rows, t = run.rowsPerGroup
+        precondition(ws.capacityRows >= rows, "TransformerStack: workspace too small")
+        precondition(run.firstPosition + t <= rope.positions, "TransformerStack: positions beyond the RoPE table")
+        let h = ws.h.base, xn = ws.xn.base, attn = ws.attn.base, gu = ws.gu.base, act = ws.act.base
+        let cosRows = rope.cos2.base + run.firstPosition * hd, sinRows = rope.sin2.base + run.firstPosition * hd
+        for (l, layer) in stack.layers.enumerated() {
+            let qkv = ws.qkv[l].base
+            kernels.rmsNormRows(h, ldx: d, xn, ldy: d, rows: rows, n: d, weight: layer.attentionNorm.base, eps: eps)
+            linear(run, xn, ldx: d, layer.qkv, qkv, ldy: 3 * d)
+            for g in 0..<run.groups {
+                let base = qkv + g * t * 3 * d
+                kernels.ropeRows(base, ldx: 3 * d, rows: t, heads: heads, headDim: hd, cos2: cosRows, sin2: sinRows, ldt: hd)
+                kernels.ropeRows(base + d, ldx: 3 * d, rows: t, heads: heads, headDim: hd, cos2: cosRows, sin2: sinRows, ldt: hd)
+                let own = KeyValueSegment(keys: base + d, values: base + 2 * d, count: t, ld: 3 * d)
+                let attend = { (visible: UnsafePointer<Int32>?) in
+                    Attention.attend(queries: base, ldq: 3 * d, queryCount: t, heads: heads, headDim: hd,
+                                     context: cache?.segment(layer: l), own: own, visible: visible,
+                                     output: attn + g * t * d, ldo: d, workspace: ws.attention, kernels: kernels)
+                }
+                if let visible = run.visible { visible.withUnsafeBufferPointer { attend($0.baseAddress) } } else { attend(nil) }
+            }
+            linear(run, attn, ldx: d, layer.wo, h, ldy: d, accumulate: true)
+            kernels.rmsNormRows(h, ldx: d, xn, ldy: d, rows: rows, n: d, weight: layer.ffnNorm.base, eps: eps)
+            linear(run, xn, ldx: d, layer.w13, gu, ldy: 2 * f)
+            kernels.siluMulRows(gate: gu, up: gu + f, ldin: 2 * f, act, ldy: f, rows: rows, n: f)
+            linear(run, act, ldx: f, layer.w2, h, ldy: d, accumulate: true)
+        }
+        kernels.rmsNormRows(h, ldx: d, xn, ldy: d, rows: rows, n: d, weight: stack.finalNorm.base, eps: eps)
+    }
+}
