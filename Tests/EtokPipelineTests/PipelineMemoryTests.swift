@@ -9,13 +9,16 @@ final class PipelineMemoryTests: XCTestCase {
         let count = 20_000
         let received = SharedCounter()
         let capacities = (map: 3, split: 2, context: 1, sink: 4)
+        let edges = capacities.map + capacities.split + capacities.context + capacities.sink
+        let bound = edges + 5
+        let pausesThatFilledEdges = SharedCounter()
         var next = 0
-        /// Keeps the previous frame as context, like a conditional encoder; it emits new items.
+        /// Remembers the previous value as context, like a conditional encoder; emits new items.
         struct ContextStage: PipelineTransform {
             let counter: LiveCounter
             var previous: Int?
             mutating func process(_ input: TrackedItem, emit: (TrackedItem) throws -> Void) throws {
-                let output = TrackedItem(input.value + (previous ?? 0) * 0, counter: counter)
+                let output = TrackedItem(input.value, counter: counter)
                 previous = input.value
                 try emit(output)
             }
@@ -33,18 +36,20 @@ final class PipelineMemoryTests: XCTestCase {
             }
             .then("context", capacity: capacities.context, ContextStage(counter: counter))
             .sink("sink", capacity: capacities.sink, consume: { item in
-                // A sink that is sometimes slow, so the edges fill up behind it.
-                if item.value % 997 == 0 { Thread.sleep(forTimeInterval: 0.002) }
+                // Now and then the sink pauses until the edges behind it are full.
+                if item.value % 4001 == 0 {
+                    let deadline = Date().addingTimeInterval(10)
+                    while counter.live < edges && Date() < deadline { Thread.sleep(forTimeInterval: 0.0005) }
+                    if counter.live >= edges { pausesThatFilledEdges.increment() }
+                }
                 received.increment()
             })
         let result = runWithTimeout(pipeline, seconds: 120)
         XCTAssertTrue(result?.isCompleted ?? false, "\(String(describing: result))")
         XCTAssertEqual(received.current, 2 * count)
         XCTAssertEqual(counter.createdCount, count * (1 + 1 + 2 + 2), "every stage made its items")
-        let bound = capacities.map + capacities.split + capacities.context + capacities.sink + 5
         XCTAssertLessThanOrEqual(counter.peak, bound, "live items must stay within the bound (peak \(counter.peak))")
-        let edges = capacities.map + capacities.split + capacities.context + capacities.sink
-        XCTAssertGreaterThanOrEqual(counter.peak, edges, "the slow sink should have filled every edge")
+        XCTAssertEqual(pausesThatFilledEdges.current, 10, "edges fill up behind a paused sink")
         XCTAssertEqual(counter.live, 0, "every item is released after the run")
     }
 

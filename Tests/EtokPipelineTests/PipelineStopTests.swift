@@ -227,6 +227,7 @@ final class PipelineStopTests: XCTestCase {
         // sink remove its output at once, and the run ends when the read returns.
         let hooks = EventLog<String>()
         let readReturns = DispatchSemaphore(value: 0)
+        let inRead = DispatchSemaphore(value: 0)
         let sinkAborted = DispatchSemaphore(value: 0)
         var first = true
         let source = RecordingSource(name: "source", hooks: hooks) {
@@ -234,13 +235,14 @@ final class PipelineStopTests: XCTestCase {
                 first = false
                 return 0
             }
+            inRead.signal()
             readReturns.wait()
             return 1
         }
         let pipeline = Pipeline.source("source", source)
             .sink("sink", consume: { _ in }, abort: { sinkAborted.signal() })
         pipeline.start()
-        Thread.sleep(forTimeInterval: 0.02)
+        XCTAssertEqual(inRead.wait(timeout: .now() + 30), .success)
         pipeline.cancel()
         XCTAssertEqual(sinkAborted.wait(timeout: .now() + 10), .success, "the sink must not wait for the stuck source")
         XCTAssertNil(pipeline.wait(timeout: 0.05), "the run is not over while the source is in its read")

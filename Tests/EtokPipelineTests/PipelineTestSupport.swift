@@ -1,12 +1,25 @@
 import Dispatch
 import EtokPipeline
 import Foundation
-import Synchronization
 import XCTest
+
+/// A value behind an `NSLock` (which ThreadSanitizer understands, unlike a futex-based Mutex).
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+
+    init(_ value: Value) { self.value = value }
+
+    func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}
 
 /// Counts live ``TrackedItem``s and remembers the most that were alive at once.
 final class LiveCounter: Sendable {
-    private let state = Mutex<(live: Int, peak: Int, created: Int)>((0, 0, 0))
+    private let state = Locked<(live: Int, peak: Int, created: Int)>((0, 0, 0))
 
     func created() {
         state.withLock { state in
@@ -39,7 +52,7 @@ final class TrackedItem: Sendable {
 
 /// A thread-safe list of events (hook calls, received values).
 final class EventLog<Event: Sendable>: Sendable {
-    private let events = Mutex<[Event]>([])
+    private let events = Locked<[Event]>([])
 
     func append(_ event: Event) { events.withLock { $0.append(event) } }
     var all: [Event] { events.withLock { $0 } }
@@ -48,7 +61,7 @@ final class EventLog<Event: Sendable>: Sendable {
 
 /// A thread-safe integer.
 final class SharedCounter: Sendable {
-    private let value = Mutex(0)
+    private let value = Locked(0)
 
     @discardableResult
     func increment() -> Int { value.withLock { $0 += 1; return $0 } }
@@ -159,7 +172,7 @@ func endlessRecordingSource(_ hooks: EventLog<String>) -> RecordingSource {
 
 /// Lets a stage reach the pipeline it belongs to (set after the pipeline is built).
 final class PipelineHandle: Sendable {
-    private let stored = Mutex<Pipeline?>(nil)
+    private let stored = Locked<Pipeline?>(nil)
     var pipeline: Pipeline? {
         get { stored.withLock { $0 } }
         set { stored.withLock { $0 = newValue } }

@@ -1,6 +1,9 @@
 // Pipeline overhead per item: items pass four no-op stages (source, two transforms, sink),
-// each on its own queue, joined by bounded edges. Baseline in the same run: the same four
-// no-op calls in one plain loop on one thread. Reports the median of several runs.
+// each on its own queue, joined by bounded edges. Baselines in the same run:
+//  - the same no-op calls in one plain loop on one thread (no handoff at all);
+//  - a bare chain of four threads handing each item over through one-slot edges made of two
+//    DispatchSemaphores: the least any thread-per-stage design pays on this machine.
+// Reports the median of several runs.
 //
 //   swift run -c release PipelineOverhead [items] [runs]
 import Dispatch
@@ -56,11 +59,52 @@ func runBaseline() -> Double {
     }
 }
 
+/// One-item edge of the bare chain: `emptied` counts free slots, `filled` counts items.
+final class Slot: @unchecked Sendable {
+    var value = 0
+    let filled = DispatchSemaphore(value: 0)
+    let emptied = DispatchSemaphore(value: 1)
+
+    func put(_ newValue: Int) {
+        emptied.wait()
+        value = newValue
+        filled.signal()
+    }
+
+    func take() -> Int {
+        filled.wait()
+        let taken = value
+        emptied.signal()
+        return taken
+    }
+}
+
+func runSemaphoreChain() -> Double {
+    let slots = (0..<3).map { _ in Slot() }
+    let count = items
+    return seconds {
+        let group = DispatchGroup()
+        DispatchQueue(label: "chain.source").async(group: group) {
+            for index in 0..<count { slots[0].put(index) }
+        }
+        for edge in 1..<3 {
+            DispatchQueue(label: "chain.stage\(edge)").async(group: group) {
+                for _ in 0..<count { slots[edge].put(identity(slots[edge - 1].take())) }
+            }
+        }
+        for _ in 0..<count { sink &+= slots[2].take() }
+        group.wait()
+    }
+}
+
 print("pipeline overhead: \(items) items through 4 no-op stages, median of \(runs) runs")
 let baseline = median((0..<runs).map { _ in runBaseline() })
 print(String(format: "  baseline (one loop, one thread)  %8.1f ns/item", baseline / Double(items) * 1e9))
+let chain = median((0..<runs).map { _ in runSemaphoreChain() })
+print(String(format: "  bare semaphore chain, 1 slot     %8.1f ns/item", chain / Double(items) * 1e9))
 for capacity in [1, 2, 8, 64] {
     let perItem = median((0..<runs).map { _ in runPipeline(capacity: capacity) }) / Double(items)
-    print(String(format: "  pipeline, edge capacity %2d       %8.1f ns/item", capacity, (perItem) * 1e9))
+    print(String(format: "  pipeline, edge capacity %2d       %8.1f ns/item  (%.2fx the bare chain)",
+                 capacity, perItem * 1e9, perItem / (chain / Double(items))))
 }
 if sink == 42 { print("") }
