@@ -57,7 +57,8 @@ import Foundation
 /// - A `finish` hook that throws is that stage's failure, and its `abort()` runs next.
 /// - ``wait()`` and ``run()`` return only after every stage and its hook have returned.
 ///
-/// Threading: `start`, `cancel` and `wait` may be called from any thread, stages included.
+/// Threading: `start` and `cancel` may be called from any thread, stages included; `wait` and
+/// `run` from any thread but a stage's own (a stage waiting for its own run never returns).
 public final class Pipeline: @unchecked Sendable {
     /// The stage names, source first.
     public let stageNames: [String]
@@ -73,6 +74,14 @@ public final class Pipeline: @unchecked Sendable {
         self.control = control
         self.stageNames = runners.map(\.name)
         self.pendingRunners = runners
+    }
+
+    /// A pipeline dropped without being started still owes its stages their hook: it cancels
+    /// and runs each stage loop here, on the releasing thread (each aborts at once).
+    deinit {
+        guard let runners = pendingRunners else { return }
+        control.cancel()
+        for runner in runners { runner.body() }
     }
 
     /// Starts every stage on its own queue and returns at once. Later calls do nothing.

@@ -27,6 +27,14 @@ final class RunControl: @unchecked Sendable {
         return nil
     }
 
+    /// True once the run is decided or the sink is finishing: a source stops pulling then.
+    var isStopping: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if case .running = phase { return false }
+        return true
+    }
+
     /// Builder only: tracks an edge so a stop can close it.
     func register<Item>(_ edge: BoundedBuffer<Item>) {
         lock.lock()

@@ -3,11 +3,14 @@
 // its own included). A stage's end of stream goes downstream only after its `finish` returned.
 
 /// Source loop: pull, push (blocking while the edge is full), repeat until nil or a stop.
+/// It checks for a stop before each pull, so a cancelled run decodes no further frame.
 func runSource<S: PipelineSource>(
     _ source: inout S, name: String, outbox: BoundedBuffer<S.Output>, control: RunControl
 ) {
     do {
-        while let item = try source.next() {
+        while true {
+            if control.isStopping { throw PipelineError.stopped }
+            guard let item = try source.next() else { break }
             guard outbox.push(item) else { throw PipelineError.stopped }
         }
         try source.finish()

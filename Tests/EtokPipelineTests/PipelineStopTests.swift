@@ -262,4 +262,20 @@ final class PipelineStopTests: XCTestCase {
         XCTAssertTrue(runWithTimeout(pipeline)?.isCompleted ?? false)
         XCTAssertEqual(sink.total.current, (0..<10).reduce(0, +))
     }
+
+    func testPipelineDroppedWithoutStartAbortsEveryStage() {
+        let hooks = EventLog<String>()
+        let pulls = SharedCounter()
+        do {
+            let source = RecordingSource(name: "source", hooks: hooks) {
+                pulls.increment()
+                return 1
+            }
+            _ = Pipeline.source("source", source)
+                .then("middle", RecordingTransform(name: "middle", hooks: hooks) { try $1($0) })
+                .sink("sink", RecordingSink(name: "sink", hooks: hooks, received: EventLog<Int>()))
+        }
+        XCTAssertEqual(hooks.all, ["source.abort", "middle.abort", "sink.abort"])
+        XCTAssertEqual(pulls.current, 0, "a cancelled source is not pulled")
+    }
 }
