@@ -13,7 +13,8 @@ public struct ModelConfig: Sendable, Equatable {
     public var numEncoderLayers: Int
     public var numDecoderLayers: Int
     public var numAttentionHeads: Int
-    public var rmsNormEps: Float
+    /// RMSNorm epsilon as the file gives it (added in float32, rounded once, as the reference does).
+    public var rmsNormEps: Double
     /// (Tp, Hp, Wp).
     public var patchSize: [Int]
     public var framesPerBlock: Int
@@ -33,7 +34,7 @@ public struct ModelConfig: Sendable, Equatable {
 
     /// A config from its fields (not validated: call `validate(file:)`, as `parse` does).
     public init(hiddenSize: Int, intermediateSize: Int, numEncoderLayers: Int, numDecoderLayers: Int,
-                numAttentionHeads: Int, rmsNormEps: Float, patchSize: [Int], framesPerBlock: Int, minToks: Int,
+                numAttentionHeads: Int, rmsNormEps: Double, patchSize: [Int], framesPerBlock: Int, minToks: Int,
                 maxToks: Int, bottleneckType: String, fsqQuantLevels: [Int], vaeBottleneckDim: Int?, theta: Double,
                 maxSequenceLength: Int, etokImageSize: [Int]?) {
         self.hiddenSize = hiddenSize
@@ -143,7 +144,7 @@ public struct ModelConfig: Sendable, Equatable {
             numEncoderLayers: try required("num_encoder_layers"),
             numDecoderLayers: try required("num_decoder_layers"),
             numAttentionHeads: try required("num_attention_heads"),
-            rmsNormEps: Float(try double("rms_norm_eps", default: 1e-6)),
+            rmsNormEps: try double("rms_norm_eps", default: 1e-6),
             patchSize: patch,
             framesPerBlock: try required("frames_per_block"),
             minToks: try required("min_toks"),
@@ -209,7 +210,7 @@ public struct ModelConfig: Sendable, Equatable {
         var d: [String: Any] = [
             "hidden_size": hiddenSize, "intermediate_size": intermediateSize,
             "num_encoder_layers": numEncoderLayers, "num_decoder_layers": numDecoderLayers,
-            "num_attention_heads": numAttentionHeads, "rms_norm_eps": Double(rmsNormEps),
+            "num_attention_heads": numAttentionHeads, "rms_norm_eps": rmsNormEps,
             "patch_size": patchSize, "frames_per_block": framesPerBlock, "min_toks": minToks,
             "max_toks": maxToks, "bottleneck_type": bottleneckType, "fsq_quant_levels": fsqQuantLevels,
             "theta": theta, "max_sequence_length": maxSequenceLength,

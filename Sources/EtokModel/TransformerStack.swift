@@ -131,7 +131,7 @@ enum TransformerStack {
     static func forward(_ stack: StackWeights, config: ModelConfig, run: StackRun, cache: ContextCache?,
                         rope: RoPETable, workspace ws: StackWorkspace, kernels: Kernels) {
         let d = config.hiddenSize, f = config.intermediateSize
-        let heads = config.numAttentionHeads, hd = config.headDim, eps = config.rmsNormEps
+        let heads = config.numAttentionHeads, hd = config.headDim, eps = Float(config.rmsNormEps)
         let rows = run.rows, t = run.rowsPerGroup
         precondition(ws.capacityRows >= rows, "TransformerStack: workspace too small")
         precondition(run.firstPosition + t <= rope.positions, "TransformerStack: positions beyond the RoPE table")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EtokMedia
+import EtokModel
 import EtokPipeline
 import Foundation
 
@@ -42,8 +43,31 @@ enum ExitCodes {
             }
         }
         if let media = error as? MediaError { return (media.description, status(of: media)) }
+        if let model = error as? ModelError { return (model.description, status(of: model)) }
+        if let npy = error as? NPYError { return (npy.description, status(of: npy)) }
+        if let command = error as? ModelCommandError {
+            switch command {
+            case .outputExists, .cannotCreate: return (command.description, cannotCreate)
+            }
+        }
         if let validation = error as? ValidationError { return (validation.message, usage) }
         return ("\(error)", other)
+    }
+
+    static func status(of error: ModelError) -> Int32 {
+        switch error {
+        case .unreadable: return noInput
+        case .badHeader, .badConfig, .unknownTensor, .missingTensor, .wrongShape, .wrongDType, .badInput: return dataError
+        case .contextFull: return software
+        }
+    }
+
+    static func status(of error: NPYError) -> Int32 {
+        switch error {
+        case .unreadable: return noInput
+        case .badFormat, .unsupported: return dataError
+        case .writeFailed: return ioError
+        }
     }
 
     static func status(of error: MediaError) -> Int32 {
