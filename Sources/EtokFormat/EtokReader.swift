@@ -73,13 +73,14 @@ public final class EtokReader: Sendable {
         let indexAt = tail.leU64(at: 8)
         guard indexAt >= UInt64(headEnd), indexAt <= UInt64(tailAt - EtokFormat.recordOverhead - 4) else { return nil }
         let at = Int(indexAt)
-        // The INDX record must fill the space up to TAIL exactly; check its header before reading it.
+        // The INDX record must end at or before TAIL; check its header before reading it.
         let indexHead = try source.read(at: at, count: 8)
-        guard indexHead.count == 8, Array(indexHead[0..<4]) == RecordType.index,
-              Int(indexHead.leU32(at: 4)) == tailAt - at - EtokFormat.recordOverhead,
-              tailAt - at - EtokFormat.recordOverhead <= EtokFormat.maxPayloadLength else { return nil }
-        let record = try source.read(at: at, count: tailAt - at)
-        guard record.count == tailAt - at, RecordType.crcHolds(record) else { return nil }
+        guard indexHead.count == 8, Array(indexHead[0..<4]) == RecordType.index else { return nil }
+        let length = Int(indexHead.leU32(at: 4))
+        let total = EtokFormat.recordOverhead + length
+        guard length <= EtokFormat.maxPayloadLength, at + total <= tailAt else { return nil }
+        let record = try source.read(at: at, count: total)
+        guard record.count == total, RecordType.crcHolds(record) else { return nil }
         let entries = try? IndexCodec.parse(Array(record[8..<(record.count - 4)]), header: header, offset: at,
                                             file: source.name)
         guard let entries, entries.allSatisfy({ $0.offset >= headEnd }) else { return nil }

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""An independent .etok reader written from docs/etok-format.md alone (no code shared with the Swift
+reader), used by EtokFormatTests to check that the Swift writer follows the spec.
+
+Usage: spec_reader.py FILE.etok  ->  JSON on stdout: {"header": {...}, "version": [major, minor],
+"chunks": [{"first_block", "blocks": [[kept, frames, pts, mse]], "tokens": [[...] per block]}]}
+Reads front to back; stops with an error message (exit 1) at the first problem.
+"""
+import json
+import struct
+import sys
+import zlib
+
+SIGNATURE = b"\x89ETK\r\n\x1a\n"
+
+
+def fail(msg):
+    sys.exit(f"spec_reader: {msg}")
+
+
+def records(data, pos):
+    """Yields (offset, type, payload) for every record (§3), checking CRCs."""
+    while pos < len(data):
+        if pos + 8 > len(data):
+            fail(f"truncated record header at {pos}")
+        rtype = data[pos:pos + 4]
+        (length,) = struct.unpack_from("<I", data, pos + 4)
+        end = pos + 8 + length
+        if length > 1 << 30 or end + 4 > len(data):
+            fail(f"record at {pos} runs past the end")
+        (crc,) = struct.unpack_from("<I", data, end)
+        if zlib.crc32(data[pos:end]) != crc:
+            fail(f"bad CRC at {pos}")
+        yield pos, rtype, data[pos + 8:end]
+        pos = end + 4
+
+
+class RangeDecoder:
+    """§6.1 range decoder, transcribed."""
+
+    def __init__(self, data):
+        self.data, self.pos = data, 0
+        self.range, self.code = 0xFFFFFFFF, 0
+        for _ in range(5):
+            self.code = ((self.code << 8) | self.next_byte()) & 0xFFFFFFFF
+
+    def next_byte(self):
+        if self.pos >= len(self.data):
+            fail("range decoder read past token_bytes")
+        b = self.data[self.pos]
+        self.pos += 1
+        return b
+
+    def decode(self, freq):
+        total = sum(freq)
+        r = self.range // total
+        v = min(self.code // r, total - 1)
+        s, cum = 0, 0
+        while not (cum <= v < cum + freq[s]):
+            cum += freq[s]
+            s += 1
+        self.code = (self.code - r * cum) & 0xFFFFFFFF
+        self.range = r * freq[s]
+        while self.range < 1 << 24:
+            self.range = (self.range << 8) & 0xFFFFFFFF
+            self.code = ((self.code << 8) | self.next_byte()) & 0xFFFFFFFF
+        freq[s] += 32
+        if sum(freq) > 65536 - 32:
+            for i in range(len(freq)):
+                freq[i] = (freq[i] + 1) >> 1
+        return s
+
+
+def fsq_tokens(data, kept, levels):
+    """§6.1: digits of every kept token, contexts (d, prev), one coder per chunk."""
+    tables = {}
+    rc = RangeDecoder(data)
+    basis = [1]
+    for level in levels[:-1]:
+        basis.append(basis[-1] * level)
+    blocks, prev = [], None
+    for n in kept:
+        digits_block, tokens = [], []
+        for t in range(n):
+            digits = []
+            for d, level in enumerate(levels):
+                p = prev[t][d] if prev is not None and t < len(prev) else level
+                table = tables.setdefault((d, p), [4] * level)
+                digits.append(rc.decode(table))
+            digits_block.append(digits)
+            tokens.append(sum(g * b for g, b in zip(digits, basis)))
+        blocks.append(tokens)
+        prev = digits_block
+    if rc.pos != len(data):
+        fail("token bytes left over")
+    return blocks
+
+
+def main(path):
+    data = open(path, "rb").read()
+    if data[:8] != SIGNATURE:
+        fail("bad signature")
+    major, minor = struct.unpack_from("<HH", data, 8)
+    if major != 1:
+        fail(f"unknown major version {major}")
+    header, chunks = None, []
+    for offset, rtype, payload in records(data, 12):
+        if rtype == b"HEAD":
+            header = json.loads(payload.decode("utf-8"))
+        elif rtype == b"CHNK":
+            first, count = struct.unpack_from("<QI", payload, 0)
+            table = [struct.unpack_from("<HHqf", payload, 12 + 16 * k) for k in range(count)]
+            at = 12 + 16 * count
+            (token_bytes,) = struct.unpack_from("<I", payload, at)
+            tokens_data = payload[at + 4:]
+            if len(tokens_data) != token_bytes:
+                fail(f"chunk at {offset}: token_bytes mismatch")
+            kept = [row[0] for row in table]
+            if header["encoding"]["token_coding"] == "rc-fsq-1":
+                tokens = fsq_tokens(tokens_data, kept, header["model"]["fsq_quant_levels"])
+            else:
+                dim = header["model"]["vae_bottleneck_dim"]
+                values = list(struct.unpack(f"<{token_bytes // 2}e", tokens_data))
+                tokens, i = [], 0
+                for n in kept:
+                    tokens.append(values[i:i + n * dim])
+                    i += n * dim
+            chunks.append({"first_block": first, "blocks": [list(row) for row in table], "tokens": tokens})
+    json.dump({"header": header, "version": [major, minor], "chunks": chunks}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
