@@ -104,5 +104,6 @@ public struct BoundedBufferPolicy: Sendable, Hashable, CustomStringConvertible {
         count = 0
     }
 
+    /// For logs: "BoundedBufferPolicy(count/capacity, state)".
     public var description: String { "BoundedBufferPolicy(\(count)/\(capacity), \(state))" }
 }

@@ -35,6 +35,7 @@ public enum PipelineResult: Sendable, CustomStringConvertible {
         }
     }
 
+    /// One line: "completed", "cancelled" or "failed in stage 'NAME': ERROR".
     public var description: String {
         switch self {
         case .completed: return "completed"
@@ -63,6 +64,7 @@ public enum PipelineError: Error, CustomStringConvertible {
         return nil
     }
 
+    /// One line naming the stage and, through the underlying error, the file and the problem.
     public var description: String {
         switch self {
         case .cancelled:

@@ -71,17 +71,23 @@ public protocol PipelineSink<Input> {
 
 // Hooks are optional: most stages have nothing to finalise or remove.
 extension PipelineSource {
+    /// Default: nothing to finalise.
     public mutating func finish() throws {}
+    /// Default: nothing to remove.
     public mutating func abort() {}
 }
 
 extension PipelineTransform {
+    /// Default: nothing buffered to flush.
     public mutating func finish(emit: (Output) throws -> Void) throws {}
+    /// Default: nothing to remove.
     public mutating func abort() {}
 }
 
 extension PipelineSink {
+    /// Default: nothing to finalise.
     public mutating func finish() throws {}
+    /// Default: nothing to remove.
     public mutating func abort() {}
 }
 
@@ -92,6 +98,7 @@ public struct ClosureSource<Output: Sendable>: PipelineSource {
     /// Wraps `pull`; it runs on the source's own queue only.
     public init(_ pull: @escaping () throws -> Output?) { self.pull = pull }
 
+    /// Calls the closure.
     public mutating func next() throws -> Output? { try pull() }
 }
 
@@ -102,6 +109,7 @@ public struct MapTransform<Input: Sendable, Output: Sendable>: PipelineTransform
     /// Wraps `transform`; it runs on the stage's own queue only.
     public init(_ transform: @escaping (Input) throws -> Output) { self.transform = transform }
 
+    /// Emits `transform(input)`.
     public mutating func process(_ input: Input, emit: (Output) throws -> Void) throws {
         try emit(transform(input))
     }
@@ -114,6 +122,7 @@ public struct FlatMapTransform<Input: Sendable, Output: Sendable>: PipelineTrans
     /// Wraps `body`; it runs on the stage's own queue only.
     public init(_ body: @escaping (Input, (Output) throws -> Void) throws -> Void) { self.body = body }
 
+    /// Lets `body` emit what it wants for `input`.
     public mutating func process(_ input: Input, emit: (Output) throws -> Void) throws {
         try body(input, emit)
     }
@@ -136,7 +145,10 @@ public struct ClosureSink<Input: Sendable>: PipelineSink {
         abortHook = abort
     }
 
+    /// Calls the consume closure.
     public mutating func consume(_ input: Input) throws { try consumeItem(input) }
+    /// Calls the finish closure.
     public mutating func finish() throws { try finishHook() }
+    /// Calls the abort closure.
     public mutating func abort() { abortHook() }
 }

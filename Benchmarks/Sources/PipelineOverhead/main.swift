@@ -97,14 +97,38 @@ func runSemaphoreChain() -> Double {
     }
 }
 
-print("pipeline overhead: \(items) items through 4 no-op stages, median of \(runs) runs")
-let baseline = median((0..<runs).map { _ in runBaseline() })
-print(String(format: "  baseline (one loop, one thread)  %8.1f ns/item", baseline / Double(items) * 1e9))
-let chain = median((0..<runs).map { _ in runSemaphoreChain() })
-print(String(format: "  bare semaphore chain, 1 slot     %8.1f ns/item", chain / Double(items) * 1e9))
-for capacity in [1, 2, 8, 64] {
-    let perItem = median((0..<runs).map { _ in runPipeline(capacity: capacity) }) / Double(items)
-    print(String(format: "  pipeline, edge capacity %2d       %8.1f ns/item  (%.2fx the bare chain)",
-                 capacity, perItem * 1e9, perItem / (chain / Double(items))))
+/// The 1-minute load average, to judge how noisy a run was (the machine may be shared).
+func loadAverage() -> String {
+    let text = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?"
+    return String(text.split(separator: " ").first ?? "?")
+}
+
+// Configurations run interleaved, one round at a time, so drifting background load affects
+// the baselines and the pipeline alike.
+let capacities = [1, 2, 8, 64]
+var loopTimes: [Double] = []
+var chainTimes: [Double] = []
+var pipelineTimes = [[Double]](repeating: [], count: capacities.count)
+let loadBefore = loadAverage()
+for _ in 0..<runs {
+    loopTimes.append(runBaseline())
+    chainTimes.append(runSemaphoreChain())
+    for (index, capacity) in capacities.enumerated() {
+        pipelineTimes[index].append(runPipeline(capacity: capacity))
+    }
+}
+
+func nanosPerItem(_ times: [Double]) -> Double { median(times) / Double(items) * 1e9 }
+
+print("pipeline overhead: \(items) items through 4 no-op stages (source, 2 transforms, sink)")
+print("median of \(runs) interleaved runs; \(ProcessInfo.processInfo.activeProcessorCount) cores; "
+      + "load average \(loadBefore) before, \(loadAverage()) after")
+let chain = nanosPerItem(chainTimes)
+print(String(format: "  baseline: one loop, one thread     %9.1f ns/item", nanosPerItem(loopTimes)))
+print(String(format: "  baseline: bare semaphore chain     %9.1f ns/item", chain))
+for (index, capacity) in capacities.enumerated() {
+    let perItem = nanosPerItem(pipelineTimes[index])
+    print(String(format: "  pipeline, edge capacity %2d         %9.1f ns/item  (%.2fx the bare chain)",
+                 capacity, perItem, perItem / chain))
 }
 if sink == 42 { print("") }
