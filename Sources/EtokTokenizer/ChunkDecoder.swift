@@ -1,0 +1,93 @@
+import EtokFormat
+import EtokModel
+
+/// One decoded block: its frames as RGB24 at the model resolution, and the float reconstruction.
+public struct DecodedBlock: Sendable {
+    /// Index of the block in the stream and its record (kept count, pts, frames, encoder's MSE).
+    public var index: Int
+    public var record: BlockRecord
+    /// The reconstruction, tokens × patch_dim in [−1, 1]: bit-identical to what the encoder measured.
+    public var reconstruction: [Float]
+    /// The block's frames, each height × width × 3 bytes (only `record.frames` of them).
+    public var frames: [[UInt8]]
+}
+
+/// Decodes chunks of an `.etok` stream back to frames with the model the stream was made with.
+///
+/// Each chunk decodes on its own (docs/etok-format.md §5, §8): the decoder's context is reset at
+/// every chunk, then each block is decoded with the chunk's earlier blocks as context. Owns the
+/// model's decoder context. Not thread-safe: one per stream (or one per chunk in parallel).
+public final class ChunkDecoder {
+    public let model: ElasticTokModel
+    private let decoder: BlockDecoder
+    private let fileName: String
+
+    /// A decoder for streams whose header matches `model`; a mismatch in the facts the decoder
+    /// needs is an error naming `fileName`. The weights' SHA-256 is checked by the caller
+    /// (`ModelCatalog.check`), which may allow a mismatch on request.
+    public init(model: ElasticTokModel, header: EtokHeader, fileName: String) throws {
+        self.model = model
+        self.fileName = fileName
+        decoder = BlockDecoder(model: model)
+        let c = model.config, m = header.model
+        func require(_ ok: Bool, _ what: String) throws {
+            if !ok { throw TokenizerError.incompatibleStream(file: fileName, message: what) }
+        }
+        try require(m.patchSize == c.patchSize, "patch size \(m.patchSize) differs from the model's \(c.patchSize)")
+        try require(m.imageSize == [c.imageSize.height, c.imageSize.width],
+                    "image size \(m.imageSize) differs from the model's [\(c.imageSize.height), \(c.imageSize.width)]")
+        try require(m.framesPerBlock == c.framesPerBlock, "frames per block \(m.framesPerBlock) differs from the model's \(c.framesPerBlock)")
+        try require(m.maxToks == c.maxToks, "max tokens \(m.maxToks) differs from the model's \(c.maxToks)")
+        try require((m.bottleneck == .fsq) == c.isFSQ, "bottleneck \(m.bottleneck.rawValue) differs from the model's \(c.bottleneckType)")
+        if c.isFSQ { try require(m.fsqQuantLevels == c.fsqQuantLevels, "FSQ levels differ from the model's") }
+        try require(header.encoding.chunkBlocks <= c.contextBlocks,
+                    "chunks of \(header.encoding.chunkBlocks) blocks exceed the model's context of \(c.contextBlocks)")
+    }
+
+    /// Decodes every block of `chunk`, in order.
+    public func decode(_ chunk: Chunk) throws -> [DecodedBlock] {
+        try decode(chunk, blocks: chunk.blockRange)
+    }
+
+    /// Decodes the chunk's blocks up to the last one in `wanted` (earlier blocks are context and
+    /// must be decoded anyway) and returns those in `wanted`.
+    public func decode(_ chunk: Chunk, blocks wanted: Range<Int>) throws -> [DecodedBlock] {
+        let c = model.config, t = c.tokensPerBlock
+        guard chunk.blocks.count <= c.contextBlocks else {
+            throw TokenizerError.incompatibleStream(file: fileName, message: "chunk at block \(chunk.firstBlock) holds \(chunk.blocks.count) blocks, more than the model's context of \(c.contextBlocks)")
+        }
+        decoder.reset()
+        var out: [DecodedBlock] = []
+        for (k, record) in chunk.blocks.enumerated() {
+            let index = chunk.firstBlock + k
+            if index >= wanted.upperBound { break }
+            guard record.kept <= t else {
+                throw TokenizerError.incompatibleStream(file: fileName, message: "block \(index) keeps \(record.kept) tokens, more than \(t)")
+            }
+            let recon: [Float]
+            switch chunk.tokens {
+            case .fsq(let blocks):
+                var codes = [Int32](repeating: c.maskedIndex, count: t)
+                for (i, code) in blocks[k].prefix(record.kept).enumerated() { codes[i] = code }
+                recon = try decoder.decode(codes: codes)
+            case .vae(let blocks):
+                var z = [Float](repeating: 0, count: t * c.codeDim)
+                for (i, v) in blocks[k].prefix(record.kept * c.codeDim).enumerated() { z[i] = v }
+                recon = try decoder.decode(z: z)
+            }
+            try decoder.commit()
+            guard wanted.contains(index) else { continue }
+            out.append(DecodedBlock(index: index, record: record, reconstruction: recon,
+                                    frames: try Self.frames(of: recon, count: record.frames, config: c)))
+        }
+        return out
+    }
+
+    /// Splits a block's reconstruction into its first `count` frames of RGB24.
+    static func frames(of recon: [Float], count: Int, config c: ModelConfig) throws -> [[UInt8]] {
+        let (h, w) = c.imageSize
+        let pixels = Patchify.toUInt8(try Patchify.frames(patches: recon, height: h, width: w, config: c))
+        let frameBytes = h * w * 3
+        return (0..<min(count, pixels.count / frameBytes)).map { Array(pixels[($0 * frameBytes)..<(($0 + 1) * frameBytes)]) }
+    }
+}

@@ -1,0 +1,221 @@
+import EtokFormat
+import EtokMedia
+import EtokModel
+import EtokPipeline
+import Foundation
+
+/// Which frames of a stream to decode.
+public enum FrameSelection: Sendable, Equatable {
+    case all
+    /// Frame indices `lower ..< upper` (either end open).
+    case frames(lower: Int?, upper: Int?)
+    /// Presentation times `lower ..< upper` in seconds (either end open).
+    case time(lower: Double?, upper: Double?)
+
+    /// Parses `A:B` (either side may be empty) for `--frames` or `--time`.
+    public static func parse(_ text: String, time: Bool) -> FrameSelection? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return nil }
+        if time {
+            let lo = parts[0].isEmpty ? nil : Double(parts[0]), hi = parts[1].isEmpty ? nil : Double(parts[1])
+            if (!parts[0].isEmpty && lo == nil) || (!parts[1].isEmpty && hi == nil) { return nil }
+            if let lo, let hi, hi <= lo { return nil }
+            return .time(lower: lo, upper: hi)
+        }
+        let lo = parts[0].isEmpty ? nil : Int(parts[0]), hi = parts[1].isEmpty ? nil : Int(parts[1])
+        if (!parts[0].isEmpty && lo == nil) || (!parts[1].isEmpty && hi == nil) { return nil }
+        if let lo, lo < 0 { return nil }
+        if let lo, let hi, hi <= lo { return nil }
+        return .frames(lower: lo, upper: hi)
+    }
+
+    func contains(frame: Int, seconds: Double) -> Bool {
+        switch self {
+        case .all: return true
+        case .frames(let lo, let hi): return frame >= (lo ?? 0) && frame < (hi ?? Int.max)
+        case .time(let lo, let hi): return seconds >= (lo ?? -.infinity) && seconds < (hi ?? .infinity)
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .all: return "all frames"
+        case .frames(let lo, let hi): return "--frames \(lo.map(String.init) ?? ""):\(hi.map(String.init) ?? "")"
+        case .time(let lo, let hi): return "--time \(lo.map { "\($0)" } ?? ""):\(hi.map { "\($0)" } ?? "")"
+        }
+    }
+}
+
+/// What `etok decode` does: an `.etok` stream in, frames at the model resolution out.
+public struct DecodeJob: Sendable {
+    /// The `.etok` path, or `-` for stdin.
+    public var input: String
+    /// Output path (`-` for y4m on stdout, `%05d` patterns for PNG sequences).
+    public var output: String
+    public var outputOptions: OutputOptions
+    public var selection: FrameSelection
+    /// Decode even when the stream names other weights (shapes are still checked).
+    public var allowModelMismatch: Bool
+
+    public init(input: String, output: String, outputOptions: OutputOptions = OutputOptions(),
+                selection: FrameSelection = .all, allowModelMismatch: Bool = false) {
+        self.input = input
+        self.output = output
+        self.outputOptions = outputOptions
+        self.selection = selection
+        self.allowModelMismatch = allowModelMismatch
+    }
+}
+
+/// What a finished decode did.
+public struct DecodeSummary: Sendable {
+    public var framesWritten: Int
+    public var blocksDecoded: Int
+    /// The stream's health (truncation, damaged chunks).
+    public var health: EtokHealth
+}
+
+/// One decode: chunks (seeking with the index when the file has one) → decoder → video writer,
+/// three pipeline stages. The output is removed on error or cancellation. Runs once.
+public final class DecodeRun: @unchecked Sendable {
+    public let job: DecodeJob
+    public let header: EtokHeader
+    private let model: LoadedModel
+    private let reader: EtokReader?
+    private let stream: EtokStreamReader?
+    private let writer: any VideoWriter
+    private let lock = NSLock()
+    private var pipeline: Pipeline?
+    private var cancelled = false
+
+    /// Opens the stream, checks it against the model, and opens the output.
+    public init(job: DecodeJob, model: LoadedModel) throws {
+        self.job = job
+        self.model = model
+        if job.input == "-" {
+            stream = try EtokStreamReader(fileDescriptor: 0, name: "stdin")
+            reader = nil
+            header = stream!.header
+        } else {
+            reader = try EtokReader(path: job.input)
+            stream = nil
+            header = reader!.header
+        }
+        try ModelCatalog.check(header, file: job.input, against: model, allowMismatch: job.allowModelMismatch)
+        _ = try ChunkDecoder(model: model.model, header: header, fileName: job.input)
+        var output = job.outputOptions
+        if let fps = header.encoding.fps {
+            output.frameRate = Rational(approximating: fps)
+        } else if let fps = header.source.fps, fps.num > 0, fps.den > 0 {
+            output.frameRate = Rational(Int32(clamping: fps.num), Int32(clamping: fps.den))
+        }
+        writer = try openVideoWriter(path: job.output, options: output)
+    }
+
+    /// Runs to the end. Throws the first stage's error, or `PipelineError.cancelled`.
+    public func run(progress: @escaping @Sendable (Int) -> Void = { _ in }) throws -> DecodeSummary {
+        let decoder = try ChunkDecoder(model: model.model, header: header, fileName: job.input)
+        let chunks = ChunkFeed(reader: reader, stream: stream, selection: job.selection,
+                               timeBase: header.source.timeBase, framesPerBlock: header.model.framesPerBlock)
+        let selection = job.selection, writer = self.writer, header = self.header
+        let (height, width) = model.model.config.imageSize
+        let timeBase = Rational(Int32(clamping: header.source.timeBase.num), Int32(clamping: header.source.timeBase.den))
+        let framesPerBlock = header.model.framesPerBlock
+        let counter = DecodeCounter()
+        let pipeline = Pipeline.source("read") { try chunks.next() }
+            .flatMap("decode") { (chunk: Chunk, emit: (VideoFrame) throws -> Void) in
+                for block in try decoder.decode(chunk) {
+                    counter.blocks += 1
+                    for (i, rgb) in block.frames.enumerated() {
+                        let frame = block.index * framesPerBlock + i
+                        // Frames after the first of a block have no pts of their own: space them
+                        // by the block's duration estimate (one source frame period).
+                        let pts = block.record.pts + Int64(i)
+                        let seconds = Double(pts) * Double(timeBase.num) / Double(max(1, timeBase.den))
+                        guard selection.contains(frame: frame, seconds: seconds) else { continue }
+                        try emit(VideoFrame(index: frame, pts: pts, timeBase: timeBase, width: width, height: height, rgb: rgb))
+                    }
+                }
+            }
+            .sink("write", consume: { frame in
+                try writer.write(frame)
+                progress(writer.framesWritten)
+            }, finish: {
+                guard writer.framesWritten > 0 else {
+                    throw TokenizerError.emptyRange(file: header.source.name ?? "stream", range: selection.description)
+                }
+                try writer.finish()
+            }, abort: {
+                writer.cancel()
+            })
+        lock.lock()
+        self.pipeline = pipeline
+        let stopNow = cancelled
+        lock.unlock()
+        if stopNow { pipeline.cancel() }
+        switch pipeline.run() {
+        case .completed:
+            return DecodeSummary(framesWritten: writer.framesWritten, blocksDecoded: counter.blocks,
+                                 health: reader?.health ?? stream!.health)
+        case .cancelled:
+            writer.cancel()
+            throw PipelineError.cancelled
+        case .failed(_, let error):
+            writer.cancel()
+            throw error
+        }
+    }
+
+    /// Stops the run (thread-safe, idempotent).
+    public func cancel() {
+        lock.lock()
+        cancelled = true
+        let pipeline = self.pipeline
+        lock.unlock()
+        pipeline?.cancel()
+    }
+}
+
+/// Blocks decoded so far; touched only by the decode stage, read after the run.
+final class DecodeCounter: @unchecked Sendable {
+    var blocks = 0
+}
+
+/// Yields the chunks a selection needs: with an index, only those that can hold selected frames;
+/// from a stream, every chunk in order. Used by the read stage only.
+final class ChunkFeed: @unchecked Sendable {
+    private let reader: EtokReader?
+    private let stream: EtokStreamReader?
+    private var positions: [Int]
+    private var cursor = 0
+
+    init(reader: EtokReader?, stream: EtokStreamReader?, selection: FrameSelection,
+         timeBase: EtokHeader.Rational, framesPerBlock: Int) {
+        self.reader = reader
+        self.stream = stream
+        guard let reader else { positions = []; return }
+        let entries = reader.chunks
+        let seconds = { (pts: Int64) in Double(pts) * Double(timeBase.num) / Double(max(1, timeBase.den)) }
+        positions = entries.indices.filter { i in
+            let e = entries[i]
+            switch selection {
+            case .all:
+                return true
+            case .frames(let lo, let hi):
+                let first = e.firstBlock * framesPerBlock, end = (e.firstBlock + e.blockCount) * framesPerBlock
+                return end > (lo ?? 0) && first < (hi ?? Int.max)
+            case .time(let lo, let hi):
+                let start = seconds(e.firstPts)
+                let next = i + 1 < entries.count ? seconds(entries[i + 1].firstPts) : Double.infinity
+                return next > (lo ?? -.infinity) && start < (hi ?? .infinity)
+            }
+        }
+    }
+
+    func next() throws -> Chunk? {
+        if let stream { return try stream.next() }
+        guard let reader, cursor < positions.count else { return nil }
+        defer { cursor += 1 }
+        return try reader.chunk(at: positions[cursor])
+    }
+}

@@ -1,0 +1,323 @@
+import EtokFormat
+import EtokMedia
+import EtokModel
+import EtokPipeline
+import Foundation
+
+/// What `etok encode` does: a video in, an `.etok` token stream out.
+public struct EncodeJob: Sendable {
+    /// Input path, or `-` for stdin.
+    public var input: String
+    public var inputOptions: InputOptions
+    /// How frames are fitted to the model's input (its size comes from the model).
+    public var fit: FitMode
+    /// Output path, or `-` for stdout.
+    public var output: String
+    /// Replace an existing output.
+    public var overwrite: Bool
+    public var settings: EncoderSettings
+
+    public init(input: String, inputOptions: InputOptions = InputOptions(), fit: FitMode = .crop,
+                output: String, overwrite: Bool = false, settings: EncoderSettings = EncoderSettings()) {
+        self.input = input
+        self.inputOptions = inputOptions
+        self.fit = fit
+        self.output = output
+        self.overwrite = overwrite
+        self.settings = settings
+    }
+}
+
+/// Progress of a running encode, reported after each block.
+public struct EncodeProgress: Sendable {
+    public var blocks: Int
+    public var frames: Int
+    /// Kept tokens so far, and the largest budget (for savings).
+    public var tokens: Int
+    public var maxTokensPerBlock: Int
+    /// Media time of the last block, seconds from the first.
+    public var mediaSeconds: Double
+    /// Mean tokens per block so far.
+    public var meanTokens: Double { blocks == 0 ? 0 : Double(tokens) / Double(blocks) }
+    /// Fraction of tokens saved against always keeping the largest budget.
+    public var savings: Double { blocks == 0 ? 0 : 1 - meanTokens / Double(maxTokensPerBlock) }
+}
+
+/// Per-block statistics of an encode (what `--stats` writes).
+public struct BlockStats: Sendable, Codable {
+    public var block: Int
+    public var pts: Int64
+    public var seconds: Double
+    public var kept: Int
+    public var mse: Double
+    public var psnr: Double
+    public var meetsThreshold: Bool
+    public var passes: Int
+    public var evaluations: Int
+
+    enum CodingKeys: String, CodingKey {
+        case block, pts, seconds, kept, mse, psnr, passes, evaluations
+        case meetsThreshold = "meets_threshold"
+    }
+}
+
+/// What a finished encode did.
+public struct EncodeSummary: Sendable, Codable {
+    public var input: String
+    public var output: String
+    public var model: String
+    public var threshold: Double
+    public var search: String
+    public var blocks: Int
+    public var frames: Int
+    public var chunks: Int
+    public var tokens: Int
+    public var maxTokensPerBlock: Int
+    public var meanTokens: Double
+    public var savings: Double
+    public var meanPSNR: Double
+    public var shareMeetingThreshold: Double
+    public var passesPerBlock: Double
+    public var bytes: Int
+    public var bitsPerToken: Double
+    public var decodeErrors: Int
+    public var seconds: Double
+    public var perBlock: [BlockStats]
+
+    enum CodingKeys: String, CodingKey {
+        case input, output, model, threshold, search, blocks, frames, chunks, tokens, seconds
+        case maxTokensPerBlock = "max_tokens_per_block", meanTokens = "mean_tokens", savings
+        case meanPSNR = "mean_psnr", shareMeetingThreshold = "share_meeting_threshold"
+        case passesPerBlock = "passes_per_block", bytes, bitsPerToken = "bits_per_token"
+        case decodeErrors = "decode_errors", perBlock = "per_block"
+    }
+}
+
+/// PSNR in dB of an MSE measured on the [−1, 1] scale (peak-to-peak 2).
+public func psnr(mse: Double) -> Double { mse <= 0 ? 99 : 10 * log10(4 / mse) }
+
+/// One encode: source → preprocess → conditional encoder → .etok writer, four stages of an
+/// EtokPipeline (decoding, scaling and the model overlap; memory stays bounded for any length).
+///
+/// `init` loads nothing heavy but opens the input and checks the output, so bad input or an
+/// existing output is reported before any work. `run` blocks until the end; `cancel` (any thread,
+/// e.g. on SIGINT) stops it. On an error or cancellation a file output is removed; a stream to
+/// stdout simply ends without its index, which readers report as truncated. Runs once.
+public final class EncodeRun: @unchecked Sendable {
+    public let info: VideoInfo
+    public let job: EncodeJob
+    public let model: LoadedModel
+    private let source: VideoSource
+    private let preprocessor: Preprocessor
+    private let lock = NSLock()
+    private var pipeline: Pipeline?
+    private var cancelled = false
+
+    /// Opens the input with `model` loaded; checks the settings and the output path.
+    public init(job: EncodeJob, model: LoadedModel) throws {
+        self.job = job
+        self.model = model
+        _ = try job.settings.resolved(for: model.model.config)
+        if job.output != "-" {
+            try checkOutputPath(job.output, overwrite: job.overwrite)
+        }
+        source = try VideoSource(path: job.input, options: job.inputOptions)
+        info = source.info
+        let size = model.model.config.imageSize
+        preprocessor = try Preprocessor(options: PreprocessOptions(width: size.width, height: size.height, fit: job.fit))
+    }
+
+    /// The header this run writes.
+    public var header: EtokHeader {
+        let s = job.settings
+        let fps = info.frameRate.map { Rational(approximating: $0) }
+        return EtokHeader(
+            etokVersion: etokVersion,
+            model: model.headerModel,
+            encoding: EtokHeader.Encoding(
+                threshold: Double(s.threshold),
+                search: s.fixedTokens != nil ? .fixed : EtokHeader.Search(rawValue: s.search.rawValue),
+                fixedTokens: s.fixedTokens, fit: EtokHeader.Fit(rawValue: job.fit.rawValue),
+                fps: job.inputOptions.frameRate,
+                chunkBlocks: s.chunkBlocks ?? model.model.config.contextBlocks,
+                tokenCoding: model.model.config.isFSQ ? .rcFSQ1 : .f16v1),
+            source: EtokHeader.Source(
+                name: job.input == "-" ? "-" : URL(fileURLWithPath: job.input).lastPathComponent,
+                width: info.width, height: info.height,
+                timeBase: EtokHeader.Rational(Int(info.timeBase.num), Int(info.timeBase.den)),
+                fps: fps.map { EtokHeader.Rational(Int($0.num), Int($0.den)) },
+                duration: info.duration))
+    }
+
+    /// Runs to the end and returns the summary. Throws the first stage's error unchanged, or
+    /// `PipelineError.cancelled` after `cancel()`.
+    public func run(progress: @escaping @Sendable (EncodeProgress) -> Void = { _ in }) throws -> EncodeSummary {
+        let started = Date()
+        let config = model.model.config
+        let encoder = try ConditionalEncoder(model: model.model, settings: job.settings)
+        let sink: FileDescriptorSink = job.output == "-"
+            ? FileDescriptorSink(fd: 1, name: "stdout")
+            : try FileDescriptorSink(creating: job.output)
+        let writer = try EtokWriter(sink: sink, header: header)
+        let source = self.source, preprocessor = self.preprocessor
+        let framesPerBlock = config.framesPerBlock
+        let (height, width) = config.imageSize
+        let tally = EncodeTally(writer: writer, maxTokens: config.maxToks, timeBase: info.timeBase, progress: progress)
+        let output = job.output
+        let pipeline = Pipeline.source("decode") { try source.nextFrame() }
+            .map("preprocess") { frame in try preprocessor.process(frame) }
+            .then("encode", BlockEncodeStage(encoder: encoder, framesPerBlock: framesPerBlock,
+                                             height: height, width: width))
+            .sink("write", consume: { (item: EncodedItem) in
+                try tally.consume(item)
+            }, finish: {
+                try tally.finish(input: source.info.input)
+            }, abort: {
+                if output != "-" { unlink(output) }
+            })
+        lock.lock()
+        self.pipeline = pipeline
+        let stopNow = cancelled
+        lock.unlock()
+        if stopNow { pipeline.cancel() }
+
+        switch pipeline.run() {
+        case .completed:
+            break
+        case .cancelled:
+            if output != "-" { unlink(output) }
+            throw PipelineError.cancelled
+        case .failed(_, let error):
+            if output != "-" { unlink(output) }
+            throw error
+        }
+        let stats = tally.stats, tokens = tally.tokens
+        let blocks = Double(max(1, stats.count))
+        let maxTokens = config.maxToks
+        let mean = Double(tokens) / blocks
+        let meanPSNR: Double = stats.map(\.psnr).reduce(0, +) / blocks
+        let share = Double(stats.filter(\.meetsThreshold).count) / blocks
+        let passes = Double(stats.map(\.passes).reduce(0, +)) / blocks
+        let bytes = writer.bytesWritten
+        let bitsPerToken = tokens == 0 ? 0 : Double(bytes * 8) / Double(tokens)
+        return EncodeSummary(
+            input: job.input, output: job.output, model: model.name, threshold: Double(job.settings.threshold),
+            search: header.encoding.search.rawValue, blocks: stats.count, frames: tally.frames,
+            chunks: writer.chunkCount, tokens: tokens, maxTokensPerBlock: maxTokens, meanTokens: mean,
+            savings: 1 - mean / Double(maxTokens), meanPSNR: meanPSNR, shareMeetingThreshold: share,
+            passesPerBlock: passes, bytes: bytes, bitsPerToken: bitsPerToken, decodeErrors: source.decodeErrors,
+            seconds: Date().timeIntervalSince(started), perBlock: stats)
+    }
+
+    /// Stops the run (thread-safe, idempotent).
+    public func cancel() {
+        lock.lock()
+        cancelled = true
+        let pipeline = self.pipeline
+        lock.unlock()
+        pipeline?.cancel()
+    }
+}
+
+/// The version string written into headers.
+public let etokVersion = "0.1.0"
+
+/// Refuses to replace an existing output unless asked, and a directory always.
+func checkOutputPath(_ path: String, overwrite: Bool) throws {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+        if isDirectory.boolValue { throw TokenizerError.badSetting("\(path): is a directory, not an output file") }
+        if !overwrite { throw TokenizerError.badSetting("\(path): already exists (use -y to overwrite)") }
+    }
+}
+
+/// The writer stage's running totals. Touched only by the sink stage's thread while the pipeline
+/// runs, and read by `run` after it has finished.
+final class EncodeTally: @unchecked Sendable {
+    let writer: EtokWriter
+    let maxTokens: Int
+    let timeBase: Rational
+    let progress: @Sendable (EncodeProgress) -> Void
+    var stats: [BlockStats] = []
+    var frames = 0
+    var tokens = 0
+    var origin: Double?
+
+    init(writer: EtokWriter, maxTokens: Int, timeBase: Rational, progress: @escaping @Sendable (EncodeProgress) -> Void) {
+        self.writer = writer
+        self.maxTokens = maxTokens
+        self.timeBase = timeBase
+        self.progress = progress
+    }
+
+    func consume(_ item: EncodedItem) throws {
+        if let block = item.block {
+            frames += block.frames
+            tokens += block.keptTokens
+            let seconds = Double(block.pts) * Double(timeBase.num) / Double(max(1, timeBase.den))
+            let start = origin ?? seconds
+            origin = start
+            stats.append(BlockStats(block: block.index, pts: block.pts, seconds: seconds, kept: block.keptTokens,
+                                    mse: Double(block.mse), psnr: psnr(mse: Double(block.mse)),
+                                    meetsThreshold: block.meetsThreshold, passes: block.passes,
+                                    evaluations: block.evaluations))
+            progress(EncodeProgress(blocks: stats.count, frames: frames, tokens: tokens,
+                                    maxTokensPerBlock: maxTokens, mediaSeconds: seconds - start))
+        }
+        if let chunk = item.chunk { try writer.append(chunk) }
+    }
+
+    /// Writes the index: the stream is complete. A stream without a single frame is an error.
+    func finish(input: String) throws {
+        guard !stats.isEmpty else { throw MediaError.noFrames(file: input) }
+        try writer.finish()
+    }
+}
+
+/// What the encode stage hands to the writer: a block's result, a finished chunk, or both.
+struct EncodedItem: Sendable {
+    var block: BlockResult?
+    var chunk: Chunk?
+}
+
+/// The pipeline stage around the conditional encoder: groups frames into blocks, patchifies them,
+/// encodes, and passes on results and finished chunks. Stateful; runs on one thread.
+struct BlockEncodeStage: PipelineTransform, @unchecked Sendable {
+    let encoder: ConditionalEncoder
+    let framesPerBlock: Int
+    let height: Int
+    let width: Int
+    var pending: [VideoFrame] = []
+
+    init(encoder: ConditionalEncoder, framesPerBlock: Int, height: Int, width: Int) {
+        self.encoder = encoder
+        self.framesPerBlock = framesPerBlock
+        self.height = height
+        self.width = width
+    }
+
+    mutating func process(_ frame: VideoFrame, emit: (EncodedItem) throws -> Void) throws {
+        pending.append(frame)
+        if pending.count == framesPerBlock { try encodePending(emit: emit) }
+    }
+
+    mutating func finish(emit: (EncodedItem) throws -> Void) throws {
+        if !pending.isEmpty { try encodePending(emit: emit) }
+        if let chunk = encoder.flush() { try emit(EncodedItem(block: nil, chunk: chunk)) }
+    }
+
+    mutating func abort() {}
+
+    /// Encodes the pending frames as one block; a short last block repeats its last frame.
+    private mutating func encodePending(emit: (EncodedItem) throws -> Void) throws {
+        let count = pending.count
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(framesPerBlock * height * width * 3)
+        for i in 0..<framesPerBlock { bytes += pending[min(i, count - 1)].rgb }
+        let patches = try Patchify.patches(frames: bytes, count: framesPerBlock, height: height, width: width,
+                                           config: encoder.model.config)
+        let (block, chunk) = try encoder.encode(patches: patches, pts: pending[0].pts, frames: count)
+        pending.removeAll(keepingCapacity: true)
+        try emit(EncodedItem(block: block, chunk: chunk))
+    }
+}
