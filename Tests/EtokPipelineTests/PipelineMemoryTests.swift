@@ -72,4 +72,28 @@ final class PipelineMemoryTests: XCTestCase {
         XCTAssertTrue(runWithTimeout(pipeline)?.isCancelled ?? false)
         XCTAssertEqual(counter.live, 0)
     }
+
+    func testOneToManyStageBlocksInEmitInsteadOfPilingUpOutputs() {
+        // One input explodes into 2000 outputs ahead of a slowish sink: emit must block, so the
+        // outputs never pile up beyond the bound (2 + 2 capacity, 3 stages).
+        let counter = LiveCounter()
+        let received = SharedCounter()
+        var sent = false
+        let pipeline = Pipeline.source("source", next: { () -> TrackedItem? in
+                guard !sent else { return nil }
+                sent = true
+                return TrackedItem(0, counter: counter)
+            })
+            .flatMap("explode") { (item: TrackedItem, emit: (TrackedItem) throws -> Void) in
+                for index in 0..<2000 { try emit(TrackedItem(item.value + index, counter: counter)) }
+            }
+            .sink("sink", consume: { item in
+                if item.value % 100 == 0 { Thread.sleep(forTimeInterval: 0.001) }
+                received.increment()
+            })
+        XCTAssertTrue(runWithTimeout(pipeline)?.isCompleted ?? false)
+        XCTAssertEqual(received.current, 2000)
+        XCTAssertLessThanOrEqual(counter.peak, 2 + 2 + 3)
+        XCTAssertEqual(counter.live, 0)
+    }
 }
