@@ -3,23 +3,18 @@ import CFFmpeg
 // Every FFmpeg call that can fail goes through `ff(_:file:_:)`: one place turns FFmpeg's negative
 // return codes into a typed `MediaError` carrying the call's name, the file and FFmpeg's own message.
 
-/// Calls `body`, an FFmpeg function returning an `int` status; a negative status becomes
-/// `MediaError.ffmpeg(call:file:code:message:)`. Returns the (non-negative) status.
+/// Calls `body`, an FFmpeg function returning an `int` status, and returns the status.
+///
+/// A negative status becomes a thrown `MediaError`: `mapping`'s error when it has one for that
+/// code (e.g. "the input ends early" for a read error), else `.ffmpeg(call:file:code:message:)`
+/// with FFmpeg's own message. Codes in `passing` (EAGAIN, EOF from the send/receive calls) are
+/// returned instead, so the caller can branch on them.
 @discardableResult
-func ff(_ call: String, file: String, _ body: () -> Int32) throws -> Int32 {
+func ff(_ call: String, file: String, passing: Set<Int32> = [], mapping: (Int32) -> MediaError? = { _ in nil },
+        _ body: () -> Int32) throws -> Int32 {
     let status = body()
-    if status < 0 { throw MediaError.ffmpeg(call: call, file: file, code: status, message: ffMessage(status)) }
-    return status
-}
-
-/// Like `ff(_:file:_:)`, but hands back the codes in `passing` (for example EAGAIN and EOF from the
-/// send/receive calls) instead of throwing them, so the caller can branch on them.
-func ff(_ call: String, file: String, passing: Set<Int32>, _ body: () -> Int32) throws -> Int32 {
-    let status = body()
-    if status < 0 && !passing.contains(status) {
-        throw MediaError.ffmpeg(call: call, file: file, code: status, message: ffMessage(status))
-    }
-    return status
+    guard status < 0, !passing.contains(status) else { return status }
+    throw mapping(status) ?? MediaError.ffmpeg(call: call, file: file, code: status, message: ffMessage(status))
 }
 
 /// FFmpeg's text for an error code (av_strerror), e.g. "Invalid data found when processing input".

@@ -137,10 +137,10 @@ final class MP4Writer: VideoWriter, @unchecked Sendable {
 
     /// An FFmpeg call that writes: a failure is a write failure of this output (full disk...).
     private func writing(_ call: String, _ body: () -> Int32) throws {
-        let status = body()
-        guard status < 0 else { return }
-        if status == FFCode.posix(EPIPE) { throw MediaError.outputClosed(file: file) }
-        throw MediaError.writeFailed(file: file, message: "\(call): \(ffMessage(status))")
+        let file = self.file
+        try ff(call, file: file, mapping: { status in
+            status == FFCode.posix(EPIPE) ? .outputClosed(file: file) : .writeFailed(file: file, message: "\(call): \(ffMessage(status))")
+        }, body)
     }
 
     func finish() throws {

@@ -76,14 +76,14 @@ extension VideoSource {
     private func feed(_ codec: UnsafeMutablePointer<AVCodecContext>) throws {
         guard let ctx = formatContext, let packet else { return }
         while true {
-            let status = av_read_frame(ctx, packet)
+            let status = try ff("av_read_frame", file: file, passing: [FFCode.eof, FFCode.again],
+                                mapping: readFailure) { av_read_frame(ctx, packet) }
             if status == FFCode.eof {
                 decode.inputEnded = true
                 avcodec_send_packet(codec, nil)   // enter draining; it cannot fail in a useful way
                 return
             }
             if status == FFCode.again { continue }
-            if status < 0 { throw readFailure(status) }
             defer { av_packet_unref(packet) }
             guard packet.pointee.stream_index == streamIndex else { continue }
             if let expected = rawFrameBytes, Int(packet.pointee.size) < expected {
@@ -91,6 +91,7 @@ extension VideoSource {
                                                  frameBytes: expected, framesRead: framesDecoded)
             }
             decode.lastPacketCorrupt = packet.pointee.flags & AV_PKT_FLAG_CORRUPT != 0
+            // A rejected packet is a decode error to count, not a failure: decoding goes on.
             let sent = avcodec_send_packet(codec, packet)
             if sent < 0 && sent != FFCode.again { try noteDecodeError(sent) }
             return

@@ -53,7 +53,8 @@ public final class VideoSource: @unchecked Sendable {
         }
 
         let ctx = try VideoSource.openInput(path: path, file: file, options: options)
-        formatContext = ctx
+        // The contexts are stored only once nothing can throw any more, so that a failed init
+        // frees them here (defer) and never again in deinit.
         var opened = false
         defer { if !opened { VideoSource.close(ctx) } }
         try ff("avformat_find_stream_info", file: file) { avformat_find_stream_info(ctx, nil) }
@@ -80,7 +81,6 @@ public final class VideoSource: @unchecked Sendable {
         guard let codec = avcodec_alloc_context3(decoder) else {
             throw MediaError.ffmpeg(call: "avcodec_alloc_context3", file: name, code: 0, message: "out of memory")
         }
-        codecContext = codec
         defer { if !opened { var c: UnsafeMutablePointer<AVCodecContext>? = codec; avcodec_free_context(&c) } }
         try ff("avcodec_parameters_to_context", file: name) { avcodec_parameters_to_context(codec, stream.pointee.codecpar) }
         codec.pointee.thread_count = Int32(max(0, options.decoderThreads))
@@ -100,11 +100,13 @@ public final class VideoSource: @unchecked Sendable {
         } else {
             rawFrameBytes = nil
         }
-        packet = av_packet_alloc()
-        scratch = av_frame_alloc()
-        guard packet != nil, scratch != nil else {
+        guard let packet = av_packet_alloc(), let scratch = av_frame_alloc() else {
             throw MediaError.ffmpeg(call: "av_packet_alloc", file: name, code: 0, message: "out of memory")
         }
+        self.packet = packet
+        self.scratch = scratch
+        formatContext = ctx
+        codecContext = codec
         opened = true
     }
 
@@ -166,20 +168,18 @@ public final class VideoSource: @unchecked Sendable {
         if path == "-" { return try openPipe(file: file, format: format, options: &dict) }
         // "file:" keeps a path with a colon from being read as a protocol.
         var ctx: UnsafeMutablePointer<AVFormatContext>?
-        let status = avformat_open_input(&ctx, "file:" + path, format, &dict)
-        if status < 0 || ctx == nil {
-            if status == FFCode.eof { throw MediaError.emptyInput(file: file) }
-            if status == FFCode.posix(ENOENT) { throw MediaError.fileNotFound(file: file) }
-            if status == FFCode.posix(EACCES) {
-                throw MediaError.unrecognisedInput(file: file, message: "permission denied")
-            }
+        try ff("avformat_open_input", file: file, mapping: { status in
+            if status == FFCode.eof { return .emptyInput(file: file) }
+            if status == FFCode.posix(ENOENT) { return .fileNotFound(file: file) }
+            if status == FFCode.posix(EACCES) { return .unrecognisedInput(file: file, message: "permission denied") }
             if VideoSource.startsLikeMP4(path) {
-                throw MediaError.endsEarly(file: file, framesDecoded: 0,
-                                           message: "an mp4 without its index (moov): cut off, or a recording never finished")
+                return .endsEarly(file: file, framesDecoded: 0,
+                                  message: "an mp4 without its index (moov): cut off, or a recording never finished")
             }
-            throw MediaError.unrecognisedInput(file: file, message: ffMessage(status))
-        }
-        return ctx!
+            return .unrecognisedInput(file: file, message: ffMessage(status))
+        }) { avformat_open_input(&ctx, "file:" + path, format, &dict) }
+        guard let ctx else { throw MediaError.unrecognisedInput(file: file, message: "no demuxer context") }
+        return ctx
     }
 
     /// Standard input through an I/O context we own, so that after a failed probe we can tell
@@ -195,14 +195,17 @@ public final class VideoSource: @unchecked Sendable {
         allocated.pointee.pb = pb
         allocated.pointee.flags |= AVFMT_FLAG_CUSTOM_IO
         var ctx: UnsafeMutablePointer<AVFormatContext>? = allocated
-        let status = avformat_open_input(&ctx, "pipe:0", format, &dict)   // frees ctx on failure, not pb
-        if status < 0 || ctx == nil {
-            let nothingArrived = (pb?.pointee.pos ?? 0) == 0
+        do {
+            // On failure FFmpeg frees ctx but not our pb; pb's position says whether any byte came.
+            try ff("avformat_open_input", file: file, mapping: { status in
+                (pb?.pointee.pos ?? 0) == 0 ? .emptyInput(file: file) : .unrecognisedInput(file: file, message: ffMessage(status))
+            }) { avformat_open_input(&ctx, "pipe:0", format, &dict) }
+        } catch {
             avio_closep(&pb)
-            if nothingArrived { throw MediaError.emptyInput(file: file) }
-            throw MediaError.unrecognisedInput(file: file, message: ffMessage(status))
+            throw error
         }
-        return ctx!
+        guard let ctx else { throw MediaError.unrecognisedInput(file: file, message: "no demuxer context") }
+        return ctx
     }
 
     /// True when the file begins with an ISO-BMFF `ftyp` box (mp4/mov family).

@@ -76,7 +76,8 @@ struct Preview: ParsableCommand {
                 throw error
             }
             let last = done.get()
-            var line = "etok: wrote \(summary.framesWritten) frames (\(job.preprocess.width)x\(job.preprocess.height), "
+            let n = summary.framesWritten
+            var line = "etok: wrote \(n) frame\(n == 1 ? "" : "s") (\(job.preprocess.width)x\(job.preprocess.height), "
                 + "\(job.preprocess.fit.rawValue)) from \(summary.framesDecoded) decoded to \(output == "-" ? "stdout" : output)"
             if summary.decodeErrors > 0 { line += "; \(summary.decodeErrors) damaged frames were skipped or concealed" }
             progress.end(frames: last.frames, mediaSeconds: last.mediaSeconds, summary: line)
