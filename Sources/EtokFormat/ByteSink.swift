@@ -21,6 +21,7 @@ public protocol EtokByteSink: AnyObject {
 /// Writing to a closed pipe raises SIGPIPE unless the program ignores it (the CLI should); with it
 /// ignored, the error comes back as `FormatError.io` (`EPIPE`). Not thread-safe: one writer owns it.
 public final class FileDescriptorSink: EtokByteSink {
+    /// The file name for messages (`-` for stdout).
     public let name: String
     private let fd: Int32
     private let closeOnDeinit: Bool
@@ -43,6 +44,8 @@ public final class FileDescriptorSink: EtokByteSink {
 
     deinit { if closeOnDeinit { close(fd) } }
 
+    /// Writes all of `bytes` with `write(2)` (and `fsync` when asked).
+    /// - Throws: `FormatError.io` naming the call and errno.
     public func write(_ bytes: [UInt8]) throws(FormatError) {
         var done = 0
         var failure: Int32 = 0
@@ -72,6 +75,7 @@ private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) 
 
 /// A sink that collects bytes in memory (tests, small outputs). Not thread-safe.
 public final class MemorySink: EtokByteSink {
+    /// The name for messages.
     public let name: String
     /// Everything written so far.
     public private(set) var bytes: [UInt8] = []
@@ -79,5 +83,6 @@ public final class MemorySink: EtokByteSink {
     /// An empty sink named `name`.
     public init(name: String = "<memory>") { self.name = name }
 
+    /// Appends `bytes`; never fails.
     public func write(_ bytes: [UInt8]) throws(FormatError) { self.bytes += bytes }
 }

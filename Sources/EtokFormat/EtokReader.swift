@@ -141,9 +141,9 @@ public final class EtokReader: Sendable {
 
     /// Reads, checks and decodes the chunk `chunks[i]` (§5, §6).
     /// - Throws: `FormatError` naming the damage (bad CRC, fields out of range, token data overrun,
-    ///   an index entry that does not match the chunk), or `.noSuchBlock` for a bad `i`.
+    ///   an index entry that does not match the chunk), or `.noSuchChunk` for a bad `i`.
     public func chunk(at i: Int) throws(FormatError) -> Chunk {
-        guard chunks.indices.contains(i) else { throw FormatError.noSuchBlock(file: fileName, block: -1) }
+        guard chunks.indices.contains(i) else { throw FormatError.noSuchChunk(file: fileName, index: i, count: chunks.count) }
         let e = chunks[i]
         let head = try source.read(at: e.offset, count: 8)
         if head.count < 8 { throw FormatError.truncated(file: fileName, offset: e.offset, what: "inside a CHNK record") }

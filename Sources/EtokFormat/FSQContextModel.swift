@@ -96,7 +96,9 @@ public struct FSQContextModel: Sendable {
 /// Token coding `rc-fsq-1` for a whole chunk (§6.1): digits of every kept token of every block, in
 /// order, through one range coder and one fresh `FSQContextModel`.
 ///
-/// Cost: O(D · L) per token; about 20-50 ns per token in release builds. Pure functions; `Sendable`.
+/// Cost: O(D · L) per token; measured about 0.5 µs per token (encode or decode) in a release build
+/// on a shared, loaded 2-core machine: milliseconds per second of video, negligible next to the model.
+/// Pure functions; `Sendable`.
 public enum FSQTokenCoder {
     /// `basis_d`: `basis_0 = 1`, `basis_{d+1} = basis_d · L_d`.
     public static func basis(_ levels: [Int]) -> [Int] {

@@ -31,6 +31,8 @@ public enum FormatError: Error, CustomStringConvertible, Equatable, Sendable {
     case missingBlocks(file: String, from: Int, to: Int)
     /// No block with this index is readable in the file.
     case noSuchBlock(file: String, block: Int)
+    /// No chunk with this position in the reader's chunk list (`count` chunks are readable).
+    case noSuchChunk(file: String, index: Int, count: Int)
     /// The caller asked the writer to write something the format cannot hold.
     case invalidInput(file: String, message: String)
 
@@ -41,7 +43,7 @@ public enum FormatError: Error, CustomStringConvertible, Equatable, Sendable {
              .truncated(let f, _, _), .badCRC(let f, _, _), .badRecord(let f, _, _, _),
              .badHeader(let f, _, _), .chunkOutOfRange(let f, _, _), .tokenDataOverrun(let f, _, _),
              .badIndex(let f, _, _), .trailingData(let f, _), .missingBlocks(let f, _, _),
-             .noSuchBlock(let f, _), .invalidInput(let f, _):
+             .noSuchBlock(let f, _), .noSuchChunk(let f, _, _), .invalidInput(let f, _):
             return f
         }
     }
@@ -75,6 +77,8 @@ public enum FormatError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(f): blocks \(from)..<\(to) missing (damaged or absent chunk)"
         case .noSuchBlock(let f, let block):
             return "\(f): no readable block \(block)"
+        case .noSuchChunk(let f, let index, let count):
+            return "\(f): no chunk \(index) (\(count) readable chunks)"
         case .invalidInput(let f, let message):
             return "\(f): cannot write: \(message)"
         }
