@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "EtokFormatTests", dependencies: ["EtokFormat"]),
         .testTarget(name: "EtokModelTests", dependencies: ["EtokModel", "EtokTensor"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "EtokTokenizerTests", dependencies: ["EtokTokenizer"]),
+        .testTarget(name: "EtokTokenizerTests", dependencies: ["EtokTokenizer", "EtokModel", "EtokFormat", "EtokMedia"]),
         .testTarget(name: "EtokCLITests", dependencies: ["etok"]),
     ],
     swiftLanguageModes: [.v6]

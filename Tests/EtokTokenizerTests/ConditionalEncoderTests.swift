@@ -1,0 +1,133 @@
+import EtokFormat
+import EtokModel
+import XCTest
+@testable import EtokTokenizer
+
+final class ConditionalEncoderTests: XCTestCase {
+    /// A threshold that some budgets meet and others miss on the first block of `blocks`.
+    func midThreshold(_ model: ElasticTokModel, _ blocks: [[Float]]) throws -> Float {
+        let coder = BlockCoder(model: model)
+        let c = model.config
+        let r = try coder.reconstruct(patches: blocks[0], keptCounts: [c.minToks, c.maxToks])
+        return (r[0].mse + r[1].mse) / 2
+    }
+
+    func encodeAll(_ model: ElasticTokModel, _ blocks: [[Float]], settings: EncoderSettings) throws -> ([BlockResult], [Chunk]) {
+        let encoder = try ConditionalEncoder(model: model, settings: settings)
+        var results: [BlockResult] = [], chunks: [Chunk] = []
+        for (i, patches) in blocks.enumerated() {
+            let (r, chunk) = try encoder.encode(patches: patches, pts: Int64(i * 10), frames: model.config.framesPerBlock)
+            results.append(r)
+            if let chunk { chunks.append(chunk) }
+        }
+        if let chunk = encoder.flush() { chunks.append(chunk) }
+        return (results, chunks)
+    }
+
+    func header(for model: ElasticTokModel, settings: EncoderSettings, chunkBlocks: Int) -> EtokHeader {
+        let loaded = LoadedModel(model: model, path: "/m.safetensors", sha256: String(repeating: "0", count: 64))
+        return EtokHeader(model: loaded.headerModel,
+                          encoding: .init(threshold: Double(settings.threshold), search: .fast, chunkBlocks: chunkBlocks,
+                                          tokenCoding: model.config.isFSQ ? .rcFSQ1 : .f16v1),
+                          source: .init(timeBase: .init(1, 10)))
+    }
+
+    /// The exactness guarantee: the decoder, reading the container, reproduces bit for bit
+    /// the reconstruction the encoder measured for every block; so every block's error is within
+    /// the threshold unless it kept the largest budget.
+    func checkExactRoundTrip(modelPath: String, blockCount: Int, search: SearchStrategy) throws {
+        let model = try ElasticTokModel.load(path: modelPath)
+        let blocks = try TokenizerFixtures.blocks(blockCount, model: model)
+        var settings = EncoderSettings(threshold: try midThreshold(model, blocks), search: search)
+        settings.batchSize = 3
+        let (results, chunks) = try encodeAll(model, blocks, settings: settings)
+        let chunkBlocks = model.config.contextBlocks
+        XCTAssertEqual(chunks.count, (blockCount + chunkBlocks - 1) / chunkBlocks)
+
+        let sink = MemorySink()
+        let writer = try EtokWriter(sink: sink, header: header(for: model, settings: settings, chunkBlocks: chunkBlocks))
+        for chunk in chunks { try writer.append(chunk) }
+        try writer.finish()
+        let reader = try EtokReader(bytes: sink.bytes, name: "t.etok")
+        let decoder = try ChunkDecoder(model: model, header: reader.header, fileName: "t.etok")
+        var decoded: [DecodedBlock] = []
+        for i in reader.chunks.indices { decoded += try decoder.decode(try reader.chunk(at: i)) }
+
+        XCTAssertEqual(decoded.count, results.count)
+        for (r, d) in zip(results, decoded) {
+            XCTAssertEqual(d.record.kept, r.keptTokens)
+            XCTAssertEqual(d.reconstruction, r.reconstruction, "block \(r.index): decoder differs from the encoder's measurement")
+            XCTAssertEqual(meanSquaredError(d.reconstruction, blocks[r.index]), r.mse)
+            if r.keptTokens < model.config.maxToks {
+                XCTAssertLessThanOrEqual(r.mse, settings.threshold, "block \(r.index)")
+            }
+        }
+    }
+
+    func testDecoderReproducesTheEncodersFSQReconstructionBitForBit() throws {
+        for search in SearchStrategy.allCases {
+            try checkExactRoundTrip(modelPath: TokenizerFixtures.fsqModelPath, blockCount: 7, search: search)
+        }
+    }
+
+    func testDecoderReproducesTheEncodersVAEReconstructionFromF16Latents() throws {
+        try checkExactRoundTrip(modelPath: TokenizerFixtures.vaeModelPath, blockCount: 5, search: .binary)
+    }
+
+    func testBinaryAndFastAgreeWithTheSearchOnTheRealModel() throws {
+        let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
+        let blocks = try TokenizerFixtures.blocks(6, model: model)
+        let threshold = try midThreshold(model, blocks)
+        let (binary, _) = try encodeAll(model, blocks, settings: EncoderSettings(threshold: threshold, search: .binary))
+        // Brute force over every budget, with the same committed context as binary chose.
+        let coder = BlockCoder(model: model)
+        for (i, r) in binary.enumerated() {
+            if i % model.config.contextBlocks == 0 { coder.reset() }
+            let all = Array(model.config.minToks...model.config.maxToks)
+            let errors = try coder.reconstruct(patches: blocks[i], keptCounts: all)
+            let passing = errors.filter { $0.mse <= threshold }.map(\.keptCount)
+            // Binary finds a passing budget with a failing budget just below it (or the minimum).
+            if r.keptTokens < model.config.maxToks {
+                XCTAssertTrue(passing.contains(r.keptTokens))
+                if r.keptTokens > model.config.minToks {
+                    XCTAssertFalse(passing.contains(r.keptTokens - 1), "block \(i): \(r.keptTokens - 1) also passes")
+                }
+            }
+            try coder.commit(candidate: all.firstIndex(of: r.keptTokens)!)
+        }
+    }
+
+    func testFixedBudgetKeepsExactlyThatManyTokens() throws {
+        let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
+        let blocks = try TokenizerFixtures.blocks(4, model: model)
+        let (results, chunks) = try encodeAll(model, blocks, settings: EncoderSettings(fixedTokens: 5))
+        XCTAssertEqual(results.map(\.keptTokens), [5, 5, 5, 5])
+        XCTAssertEqual(results.map(\.passes), [1, 1, 1, 1])
+        guard case .fsq(let tokens) = chunks[0].tokens else { return XCTFail("FSQ model gave VAE tokens") }
+        XCTAssertEqual(tokens.map(\.count), [5, 5, 5])
+    }
+
+    func testSameInputGivesIdenticalTokens() throws {
+        let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
+        let blocks = try TokenizerFixtures.blocks(5, model: model)
+        let settings = EncoderSettings(threshold: try midThreshold(model, blocks))
+        let (_, a) = try encodeAll(model, blocks, settings: settings)
+        let (_, b) = try encodeAll(model, blocks, settings: settings)
+        XCTAssertEqual(a, b)
+    }
+
+    func testSettingsThatDoNotFitTheModelAreRejectedByName() throws {
+        let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
+        let bad: [(EncoderSettings, String)] = [
+            (EncoderSettings(fixedTokens: 17), "--fixed"),
+            (EncoderSettings(chunkBlocks: 4), "--chunk"),
+            (EncoderSettings(minTokens: 9, maxTokens: 4), "token range"),
+            (EncoderSettings(threshold: -1), "threshold"),
+        ]
+        for (settings, word) in bad {
+            XCTAssertThrowsError(try ConditionalEncoder(model: model, settings: settings)) { error in
+                XCTAssertTrue("\(error)".contains(word), "\(error)")
+            }
+        }
+    }
+}
