@@ -21,6 +21,6 @@ struct Etok: ParsableCommand {
           130 interrupted           141 output pipe closed
         """,
         version: "0.1.0",
-        subcommands: [Probe.self, Preview.self, ModelCommand.self]
+        subcommands: [Encode.self, Decode.self, Info.self, Export.self, Probe.self, Preview.self, ModelCommand.self]
     )
 }

@@ -1,7 +1,9 @@
 import ArgumentParser
 import EtokMedia
 import EtokModel
+import EtokFormat
 import EtokPipeline
+import EtokTokenizer
 import Foundation
 
 /// The one place where errors become what the user sees: a single line on stderr naming the file
@@ -50,6 +52,9 @@ enum ExitCodes {
             case .outputExists, .cannotCreate: return (command.description, cannotCreate)
             }
         }
+        if let format = error as? FormatError { return (format.description, status(of: format)) }
+        if let tokenizer = error as? TokenizerError { return (tokenizer.description, status(of: tokenizer)) }
+        if let digest = error as? DigestError { return (digest.description, noInput) }
         if let validation = error as? ValidationError { return (validation.message, usage) }
         return ("\(error)", other)
     }
@@ -59,6 +64,25 @@ enum ExitCodes {
         case .unreadable: return noInput
         case .badHeader, .badConfig, .unknownTensor, .missingTensor, .wrongShape, .wrongDType, .badInput: return dataError
         case .contextFull: return software
+        }
+    }
+
+    static func status(of error: FormatError) -> Int32 {
+        switch error {
+        case .io(_, let call, let code, _):
+            if call == "open" && (code == ENOENT || code == EISDIR) { return noInput }
+            if call == "open" { return cannotCreate }
+            return code == EPIPE ? pipeClosed : ioError
+        case .invalidInput: return usage
+        default: return dataError
+        }
+    }
+
+    static func status(of error: TokenizerError) -> Int32 {
+        switch error {
+        case .badSetting, .emptyRange: return usage
+        case .modelMismatch, .incompatibleStream: return dataError
+        case .noDefaultModel: return noInput
         }
     }
 

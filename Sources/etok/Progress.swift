@@ -18,6 +18,7 @@ final class ProgressReporter: @unchecked Sendable {
     private let lock = NSLock()
     private var lastPrint: Date
     private var printedLive = false
+    private var lastExtra: String?
 
     /// `duration` (seconds of media, when known) enables the ETA.
     init(quiet: Bool, duration: Double?) {
@@ -30,13 +31,15 @@ final class ProgressReporter: @unchecked Sendable {
     }
 
     /// Records that `frames` frames and `mediaSeconds` of media are done.
-    func update(frames: Int, mediaSeconds: Double) {
+    /// `extra` is appended to the line (the encoder's tokens per frame and savings).
+    func update(frames: Int, mediaSeconds: Double, extra: String? = nil) {
         guard enabled else { return }
         lock.lock()
         defer { lock.unlock() }
         let now = Date()
         guard now.timeIntervalSince(lastPrint) >= interval else { return }
         lastPrint = now
+        lastExtra = extra
         emit(line(frames: frames, mediaSeconds: mediaSeconds, now: now))
     }
 
@@ -78,6 +81,7 @@ final class ProgressReporter: @unchecked Sendable {
         if let duration, speed > 0, duration > mediaSeconds {
             text += " eta=\(ProgressReporter.clock((duration - mediaSeconds) / speed))"
         }
+        if let lastExtra { text += " " + lastExtra }
         return text
     }
 

@@ -1,0 +1,128 @@
+import EtokFormat
+import Foundation
+
+/// Everything `etok info` and `etok export` tell about an `.etok` stream, read without the model:
+/// the header, every readable block and its tokens, and the file's health.
+public struct StreamReport: Sendable {
+    public var file: String
+    public var header: EtokHeader
+    public var fileBytes: Int
+    /// Every readable block, in stream order, with its kept tokens.
+    public var blocks: [Block]
+    /// Truncation, damaged records, whether the index was present and valid.
+    public var health: EtokHealth
+
+    /// One block as stored.
+    public struct Block: Sendable {
+        public var index: Int
+        public var record: BlockRecord
+        public var tokens: KeptTokens
+    }
+
+    /// Reads the whole stream at `path` (`-` reads stdin front to back), checking every chunk's CRC.
+    public static func read(path: String) throws -> StreamReport {
+        var blocks: [Block] = []
+        func add(_ chunk: Chunk) {
+            for (k, record) in chunk.blocks.enumerated() {
+                let tokens: KeptTokens
+                switch chunk.tokens {
+                case .fsq(let b): tokens = .fsq(b[k])
+                case .vae(let b): tokens = .vae(b[k])
+                }
+                blocks.append(Block(index: chunk.firstBlock + k, record: record, tokens: tokens))
+            }
+        }
+        if path == "-" {
+            let stream = try EtokStreamReader(fileDescriptor: 0, name: "stdin")
+            var bytes = 0
+            while let chunk = try stream.next() { add(chunk) }
+            bytes = stream.health.truncatedAt ?? 0
+            return StreamReport(file: "stdin", header: stream.header, fileBytes: bytes, blocks: blocks, health: stream.health)
+        }
+        let reader = try EtokReader(path: path)
+        // Scan every record (not only the index): CRC status of every chunk, and damage noted.
+        let health = try reader.verify()
+        for i in reader.chunks.indices {
+            do { add(try reader.chunk(at: i)) } catch { continue }  // damage is in `health`
+        }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        return StreamReport(file: path, header: reader.header, fileBytes: size ?? 0, blocks: blocks,
+                            health: reader.usedIndex ? EtokHealth(truncation: health.truncation, damage: health.damage,
+                                                                  hasValidIndex: true, chunksChecked: true) : health)
+    }
+
+    // MARK: Statistics
+
+    public var frames: Int { blocks.reduce(0) { $0 + $1.record.frames } }
+    public var tokens: Int { blocks.reduce(0) { $0 + $1.record.kept } }
+    public var maxTokens: Int { header.model.maxToks }
+    public var meanTokens: Double { blocks.isEmpty ? 0 : Double(tokens) / Double(blocks.count) }
+    public var minKept: Int { blocks.map(\.record.kept).min() ?? 0 }
+    public var maxKept: Int { blocks.map(\.record.kept).max() ?? 0 }
+    /// Share of tokens saved against keeping `max_toks` for every block.
+    public var savings: Double { blocks.isEmpty ? 0 : 1 - meanTokens / Double(maxTokens) }
+    /// File bits per kept token (everything in the file, headers and index included).
+    public var bitsPerToken: Double { tokens == 0 ? 0 : Double(fileBytes * 8) / Double(tokens) }
+    public var meanPSNR: Double {
+        blocks.isEmpty ? 0 : blocks.map { psnr(mse: Double($0.record.mse)) }.reduce(0, +) / Double(blocks.count)
+    }
+    /// Share of blocks whose recorded MSE meets the header's threshold.
+    public var shareMeetingThreshold: Double {
+        let t = header.encoding.threshold
+        return blocks.isEmpty ? 0 : Double(blocks.filter { Double($0.record.mse) <= t }.count) / Double(blocks.count)
+    }
+    /// Seconds of a pts in the source time base.
+    public func seconds(_ pts: Int64) -> Double {
+        let tb = header.source.timeBase
+        return Double(pts) * Double(tb.num) / Double(max(1, tb.den))
+    }
+
+    /// The report as a JSON-ready dictionary (`etok info --json`).
+    public func jsonObject(includeBlocks: Bool) -> [String: Any] {
+        let h = header
+        var object: [String: Any] = [
+            "file": file,
+            "bytes": fileBytes,
+            "model": [
+                "name": h.model.name, "sha256": h.model.sha256, "image_size": h.model.imageSize,
+                "patch_size": h.model.patchSize, "frames_per_block": h.model.framesPerBlock,
+                "min_toks": h.model.minToks, "max_toks": h.model.maxToks, "bottleneck": h.model.bottleneck.rawValue,
+            ] as [String: Any],
+            "encoding": [
+                "threshold": h.encoding.threshold, "search": h.encoding.search.rawValue,
+                "fixed_tokens": h.encoding.fixedTokens as Any, "fit": h.encoding.fit?.rawValue as Any,
+                "fps": h.encoding.fps as Any, "chunk_blocks": h.encoding.chunkBlocks,
+                "token_coding": h.encoding.tokenCoding.rawValue,
+            ] as [String: Any],
+            "source": [
+                "name": h.source.name as Any, "width": h.source.width as Any, "height": h.source.height as Any,
+                "time_base": [h.source.timeBase.num, h.source.timeBase.den],
+                "duration": h.source.duration as Any,
+            ] as [String: Any],
+            "blocks": blocks.count,
+            "frames": frames,
+            "tokens": ["total": tokens, "mean": meanTokens, "min": minKept, "max": maxKept] as [String: Any],
+            "max_tokens": maxTokens,
+            "threshold": h.encoding.threshold,
+            "savings": savings,
+            "bits_per_token": bitsPerToken,
+            "mean_psnr": meanPSNR,
+            "share_meeting_threshold": shareMeetingThreshold,
+            "health": [
+                "complete": health.isComplete,
+                "truncated": health.isTruncated,
+                "truncated_at": health.truncatedAt as Any,
+                "index": health.hasValidIndex,
+                "crc_failures": health.crcFailures.map(\.description),
+                "damage": health.damage.map(\.description),
+            ] as [String: Any],
+        ]
+        if includeBlocks {
+            object["per_block"] = blocks.map { b -> [String: Any] in
+                ["block": b.index, "pts": b.record.pts, "seconds": seconds(b.record.pts), "frames": b.record.frames,
+                 "kept": b.record.kept, "mse": Double(b.record.mse), "psnr": psnr(mse: Double(b.record.mse))]
+            }
+        }
+        return object
+    }
+}

@@ -1,0 +1,100 @@
+import ArgumentParser
+import EtokMedia
+import EtokTensor
+import EtokTokenizer
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `etok decode`: `.etok` tokens back to video.
+struct Decode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Decode an .etok stream back to frames (at the model resolution).",
+        discussion: """
+        The output format follows the name, as in ffmpeg: .mp4 (H.264), .y4m, .rgb (raw RGB24), \
+        .png (one picture) or a pattern such as frames/%05d.png. -o - writes y4m to stdout. The decoder \
+        reproduces exactly the reconstruction the encoder measured for every frame. With an index \
+        (any complete file), --frames and --time decode only the chunks they need.
+
+        Examples:
+          etok decode bikes.etok -o bikes.decoded.mp4
+          etok decode bikes.etok --frames 100:150 -o part.mp4
+          etok decode bikes.etok --time 2.5:4 -o frames/%04d.png
+          etok decode bikes.etok -o - | ffmpeg -loglevel error -i - -vf scale=512:512 big.mp4
+          cat bikes.etok | etok decode - -o bikes.y4m
+        """)
+
+    @Argument(help: "The .etok file, or - for stdin.")
+    var input: String
+
+    @Option(name: .shortAndLong, help: "Output file, a PNG pattern, or - for stdout.")
+    var output: String
+
+    @Option(help: "Output format when the name does not say: mp4, y4m, rgb or png.")
+    var format: OutputFormat?
+
+    @Option(help: "H.264 quality for mp4 (0 best ... 51 worst).")
+    var crf = 18
+
+    @Option(help: ArgumentHelp("Frames A to B (B excluded; either may be left out), counted from 0.", valueName: "A:B"))
+    var frames: String?
+
+    @Option(help: ArgumentHelp("Presentation times T0 to T1 in seconds (T1 excluded; either may be left out).", valueName: "T0:T1"))
+    var time: String?
+
+    @Flag(name: .customLong("ignore-model-mismatch"),
+          help: "Decode even if the stream names other weights than --model (shapes are still checked).")
+    var ignoreModelMismatch = false
+
+    @Option(help: "Threads for the model's matrix products (default: all cores).")
+    var threads: Int?
+
+    @OptionGroup(title: "Model")
+    var modelChoice: ModelChoice
+
+    @OptionGroup(title: "Common")
+    var common: CommonOptions
+
+    func validate() throws {
+        guard (0...51).contains(crf) else { throw ValidationError("--crf must be between 0 and 51.") }
+        if frames != nil && time != nil { throw ValidationError("give --frames or --time, not both.") }
+        if let frames, FrameSelection.parse(frames, time: false) == nil {
+            throw ValidationError("--frames takes A:B with 0 ≤ A < B, for example --frames 10:20 or --frames 100:.")
+        }
+        if let time, FrameSelection.parse(time, time: true) == nil {
+            throw ValidationError("--time takes T0:T1 in seconds with T0 < T1, for example --time 2.5:4.")
+        }
+        if output == "-" && (format == .mp4 || format == .png) {
+            throw ValidationError("stdout takes y4m or rgb (mp4 and png need a file name).")
+        }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
+    }
+
+    func run() throws {
+        common.applyLogging()
+        signal(SIGPIPE, SIG_IGN)
+        try ExitCodes.reporting {
+            BLASThreads.configure(threads: threads)
+            let selection = frames.flatMap { FrameSelection.parse($0, time: false) }
+                ?? time.flatMap { FrameSelection.parse($0, time: true) } ?? .all
+            let job = DecodeJob(input: input, output: output,
+                                outputOptions: OutputOptions(format: format, overwrite: common.overwrite, crf: crf),
+                                selection: selection, allowModelMismatch: ignoreModelMismatch)
+            let run = try DecodeRun(job: job, model: try modelChoice.load())
+            let progress = ProgressReporter(quiet: common.quiet, duration: run.header.source.duration)
+            let interrupt = Interrupt { run.cancel() }
+            defer { interrupt.stop() }
+            let summary: DecodeSummary
+            do {
+                summary = try run.run { n in progress.update(frames: n, mediaSeconds: 0) }
+            } catch {
+                progress.abandon()
+                throw error
+            }
+            var line = "etok: decoded \(summary.framesWritten) frame\(summary.framesWritten == 1 ? "" : "s") to \(output == "-" ? "stdout" : output)"
+            if !summary.health.isComplete { line += "; the stream is not whole: \(summary.health)" }
+            progress.end(frames: summary.framesWritten, mediaSeconds: 0, summary: line)
+        }
+    }
+}

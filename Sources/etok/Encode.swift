@@ -1,0 +1,171 @@
+import ArgumentParser
+import EtokMedia
+import EtokTensor
+import EtokTokenizer
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension SearchStrategy: ExpressibleByArgument {}
+
+/// `--model FILE`: which weights to use (the bundled default model when absent).
+struct ModelChoice: ParsableArguments {
+    @Option(help: ArgumentHelp("ElasticTok weights (.safetensors). Default: the model bundled with etok.", valueName: "FILE"))
+    var model: String?
+
+    func load() throws -> LoadedModel { try ModelCatalog.load(path: model) }
+}
+
+/// `etok encode`: video in, `.etok` token stream out.
+struct Encode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Tokenize a video: each frame gets the fewest tokens that reconstruct it within the threshold.",
+        discussion: """
+        For every block (one frame with the default model) the encoder finds the smallest number of \
+        tokens whose reconstruction error (MSE on the [-1, 1] pixel scale) is at most --threshold, \
+        given the earlier blocks of its chunk as context. Static shots cost few tokens; cuts and \
+        fast motion cost many. The context resets every --chunk blocks, so each chunk decodes on its own.
+
+        Examples:
+          etok encode Samples/bikes.mp4 -o bikes.etok
+          etok encode clip.mp4 -o clip.etok --psnr 28 --stats clip.json
+          etok encode clip.mp4 -o fixed.etok --fixed 128        # fixed-length baseline
+          ffmpeg -loglevel error -i clip.mov -f nut - | etok encode - -o clip.etok
+          etok encode clip.mp4 -o - | ssh host 'cat > clip.etok'
+        """)
+
+    @Argument(help: "Video file, or - for stdin.")
+    var input: String
+
+    @Option(name: .shortAndLong, help: "Output .etok file, or - for stdout.")
+    var output: String
+
+    @Option(help: ArgumentHelp("Largest reconstruction MSE per block, on the [-1, 1] scale (0.003 ≈ 31.2 dB).", valueName: "MSE"))
+    var threshold: Float?
+
+    @Option(help: ArgumentHelp("The threshold as a PSNR in dB instead of --threshold.", valueName: "DB"))
+    var psnr: Double?
+
+    @Option(help: "Budget search: fast (ours, few batched passes), binary (as the official code), linear (official log grid).")
+    var search: SearchStrategy = .fast
+
+    @Option(help: ArgumentHelp("Keep exactly N tokens per block (the fixed-length baseline); no search.", valueName: "N"))
+    var fixed: Int?
+
+    @Option(name: .customLong("min-tokens"), help: "Smallest budget the search may choose (default: the model's min_toks).")
+    var minTokens: Int?
+
+    @Option(name: .customLong("max-tokens"), help: "Largest budget the search may choose (default: the model's max_toks).")
+    var maxTokens: Int?
+
+    @Option(help: ArgumentHelp("Blocks per chunk: the context resets between chunks (default: the model's context length).", valueName: "K"))
+    var chunk: Int?
+
+    @Option(help: ArgumentHelp("Write per-frame kept tokens, MSE, PSNR and passes, and totals, as JSON.", valueName: "FILE.json"))
+    var stats: String?
+
+    @Option(help: "Threads for the model's matrix products (default: all cores).")
+    var threads: Int?
+
+    @Option(help: ArgumentHelp("Fit to the model's shape: crop (centre, as ElasticTok trains), pad (letterbox) or stretch."))
+    var fit: FitMode = .crop
+
+    @Option(help: "Resample to this many frames per second by timestamp (the paper trains at 4). Default: every frame.")
+    var fps: Double?
+
+    @OptionGroup(title: "Model")
+    var modelChoice: ModelChoice
+
+    @OptionGroup(title: "Input")
+    var inputFormat: InputFormatOptions
+
+    @OptionGroup(title: "Common")
+    var common: CommonOptions
+
+    func validate() throws {
+        if threshold != nil && psnr != nil { throw ValidationError("give --threshold or --psnr, not both.") }
+        if let threshold, !(threshold > 0 && threshold.isFinite) {
+            throw ValidationError("--threshold must be a positive MSE (for example 0.003).")
+        }
+        if let psnr, !(psnr > 0 && psnr < 100) { throw ValidationError("--psnr must be in dB between 0 and 100 (for example 30).") }
+        if fixed != nil && (threshold != nil || psnr != nil) {
+            throw ValidationError("--fixed keeps a set budget; it takes no --threshold or --psnr.")
+        }
+        if let fps, !(fps > 0 && fps.isFinite && fps <= 1000) {
+            throw ValidationError("--fps must be a number of frames per second above 0 (for example --fps 4).")
+        }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
+        if let stats, stats == output { throw ValidationError("--stats must name another file than the output.") }
+    }
+
+    /// The threshold from --threshold or --psnr (PSNR = 10·log10(4 / MSE) on the [-1, 1] scale).
+    var mseThreshold: Float {
+        if let threshold { return threshold }
+        if let psnr { return Float(4 / pow(10, psnr / 10)) }
+        return EncoderSettings().threshold
+    }
+
+    func run() throws {
+        common.applyLogging()
+        signal(SIGPIPE, SIG_IGN)
+        try ExitCodes.reporting {
+            BLASThreads.configure(threads: threads)
+            if let stats { try checkWritable(stats, overwrite: common.overwrite) }
+            let settings = EncoderSettings(threshold: mseThreshold, search: search, fixedTokens: fixed,
+                                           minTokens: minTokens, maxTokens: maxTokens, chunkBlocks: chunk)
+            let job = EncodeJob(input: input, inputOptions: inputFormat.inputOptions(fps: fps), fit: fit,
+                                output: output, overwrite: common.overwrite, settings: settings)
+            let model = try modelChoice.load()
+            let run = try EncodeRun(job: job, model: model)
+            let progress = ProgressReporter(quiet: common.quiet, duration: run.info.duration)
+            let interrupt = Interrupt { run.cancel() }
+            defer { interrupt.stop() }
+            let summary: EncodeSummary
+            do {
+                summary = try run.run { p in
+                    progress.update(frames: p.frames, mediaSeconds: p.mediaSeconds,
+                                    extra: String(format: "tok/frame=%.1f saved=%.0f%%", p.meanTokens, 100 * p.savings))
+                }
+            } catch {
+                progress.abandon()
+                throw error
+            }
+            if let stats { try writeJSON(summary, to: stats) }
+            let line = String(
+                format: "etok: %d frames → %@: %.1f tokens/frame of %d (%.0f%% saved), %.2f dB mean PSNR, "
+                    + "%.0f%% of frames within threshold, %.2f passes/frame, %.2f bits/token, %d bytes",
+                summary.frames, output == "-" ? "stdout" : output, summary.meanTokens, summary.maxTokensPerBlock,
+                100 * summary.savings, summary.meanPSNR, 100 * summary.shareMeetingThreshold, summary.passesPerBlock,
+                summary.bitsPerToken, summary.bytes)
+            progress.end(frames: summary.frames, mediaSeconds: summary.perBlock.last.map { $0.seconds - summary.perBlock[0].seconds } ?? 0,
+                         summary: line)
+        }
+    }
+}
+
+/// Refuses an existing file unless -y, before any work.
+func checkWritable(_ path: String, overwrite: Bool) throws {
+    if FileManager.default.fileExists(atPath: path) && !overwrite {
+        throw MediaError.outputExists(file: path)
+    }
+}
+
+/// Writes `value` as pretty JSON (sorted keys) to `path`, atomically.
+func writeJSON<T: Encodable>(_ value: T, to path: String) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    let data = try encoder.encode(value)
+    do {
+        try (data + Data("\n".utf8)).write(to: URL(fileURLWithPath: path), options: .atomic)
+    } catch {
+        throw MediaError.cannotCreateOutput(file: path, message: error.localizedDescription)
+    }
+}
+
+/// Turns a Foundation write error into the media layer's typed "cannot create output" error.
+enum MediaErrorBridge {
+    static func cannotCreate(_ path: String, _ error: any Error) -> MediaError {
+        MediaError.cannotCreateOutput(file: path, message: (error as NSError).localizedDescription)
+    }
+}

@@ -1,0 +1,94 @@
+import ArgumentParser
+import EtokMedia
+import EtokTokenizer
+import Foundation
+
+/// `etok info`: what an `.etok` file holds, and whether it is whole.
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show an .etok stream's model, settings, token statistics and health.",
+        discussion: """
+        Reads every chunk and checks its CRC; needs no model. A file whose encoder was killed reads \
+        as "truncated": its complete chunks still decode.
+
+        Examples:
+          etok info bikes.etok
+          etok info bikes.etok --json | jq .tokens.mean
+          etok info bikes.etok --blocks              # one line per frame
+          etok info bikes.etok --plot tokens.png     # kept tokens per frame over time
+        """)
+
+    @Argument(help: "The .etok file, or - for stdin.")
+    var input: String
+
+    @Flag(help: "Print everything as JSON.")
+    var json = false
+
+    @Flag(help: "List every block: time, kept tokens, MSE, PSNR.")
+    var blocks = false
+
+    @Option(help: ArgumentHelp("Draw kept tokens per frame over time into a PNG.", valueName: "FILE.png"))
+    var plot: String?
+
+    @OptionGroup(title: "Common")
+    var common: CommonOptions
+
+    func run() throws {
+        common.applyLogging()
+        try ExitCodes.reporting {
+            if let plot { try checkWritable(plot, overwrite: common.overwrite) }
+            let report = try StreamReport.read(path: input)
+            if let plot {
+                let (w, h) = (1200, 300)
+                let writer = try openVideoWriter(path: plot, options: OutputOptions(format: .png, overwrite: common.overwrite))
+                do {
+                    try writer.write(VideoFrame(index: 0, pts: 0, timeBase: Rational(1, 1), width: w, height: h,
+                                                rgb: TokenPlot.render(report, width: w, height: h)))
+                    try writer.finish()
+                } catch {
+                    writer.cancel()
+                    throw error
+                }
+            }
+            if json {
+                let data = try JSONSerialization.data(withJSONObject: report.jsonObject(includeBlocks: blocks),
+                                                      options: [.prettyPrinted, .sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print(text(report))
+            }
+            if !report.health.isComplete { throw ExitCode(ExitCodes.dataError) }
+        }
+    }
+
+    func text(_ r: StreamReport) -> String {
+        let h = r.header, m = h.model, e = h.encoding
+        var lines: [String] = []
+        lines.append("file:      \(r.file) (\(r.fileBytes) bytes)")
+        lines.append("model:     \(m.name) sha256 \(m.sha256.prefix(16))…  \(m.imageSize[1])x\(m.imageSize[0]), patch \(m.patchSize.map(String.init).joined(separator: "x")), \(m.framesPerBlock) frame/block, \(m.minToks)…\(m.maxToks) tokens, \(m.bottleneck.rawValue)")
+        let search = e.fixedTokens.map { "fixed \($0)" } ?? e.search.rawValue
+        lines.append(String(format: "encoding:  threshold %.5g (%.2f dB), search %@, chunk %d blocks, fit %@%@", e.threshold,
+                            psnr(mse: e.threshold), search, e.chunkBlocks, e.fit?.rawValue ?? "?",
+                            e.fps.map { String(format: ", %.3g fps", $0) } ?? ""))
+        var source = "source:    \(h.source.name ?? "?")"
+        if let w = h.source.width, let hh = h.source.height { source += " \(w)x\(hh)" }
+        if let d = h.source.duration { source += String(format: ", %.2f s", d) }
+        lines.append(source)
+        lines.append("frames:    \(r.frames) in \(r.blocks.count) blocks")
+        lines.append(String(format: "tokens:    %d total, %.1f mean, %d min, %d max per block (of %d): %.1f%% saved",
+                            r.tokens, r.meanTokens, r.minKept, r.maxKept, r.maxTokens, 100 * r.savings))
+        lines.append(String(format: "quality:   %.2f dB mean PSNR, %.1f%% of blocks within the threshold",
+                            r.meanPSNR, 100 * r.shareMeetingThreshold))
+        lines.append(String(format: "size:      %.2f bits per token (whole file)", r.bitsPerToken))
+        lines.append("health:    \(r.health.isComplete ? "complete" : "\(r.health)")")
+        if blocks {
+            lines.append("")
+            lines.append("block      time   kept      mse     psnr")
+            for b in r.blocks {
+                lines.append(String(format: "%5d %9.3f %6d %8.5f %8.2f", b.index, r.seconds(b.record.pts), b.record.kept,
+                                    b.record.mse, psnr(mse: Double(b.record.mse))))
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
