@@ -145,6 +145,8 @@ extension VideoSource {
     private func checkEnding() throws {
         if framesDecoded == 0 {
             if isPipe && info.container.hasPrefix("mov") { throw MediaError.indexAtEndOnPipe(file: file) }
+            // Raw input opens without reading a byte, so an empty stdin shows only here.
+            if let pb = formatContext?.pointee.pb, pb.pointee.pos == 0 { throw MediaError.emptyInput(file: file) }
             throw MediaError.noFrames(file: file)
         }
         if decode.lastPacketCorrupt || decode.lastFrameCorrupt {

@@ -83,6 +83,8 @@ final class BadInputTests: CLITestCase {
                            path("in.rgb"))
         try expectFailure("-", stdin: try pipe("/usr/bin/head", ["-c", "\(32 * 24 * 3 * 3 + 100)", path("in.rgb")]),
                           extra: ["--input-format", "rawvideo", "--size", "32x24"], status: 65, naming: "stdin", saying: "partial frame")
+        try expectFailure("-", stdin: try pipe("/bin/true", []), extra: ["--input-format", "rawvideo", "--size", "32x24"],
+                          status: 66, naming: "stdin", saying: "empty")
     }
 
     func testUnwritableOutputAndExistingOutputWithoutY() throws {
