@@ -1,0 +1,159 @@
+import Foundation
+import XCTest
+
+/// `etok encode`, `decode`, `info` and `export` on the built binary, with the tiny reference model
+/// of the engine's fixtures (16×16 frames, 16 tokens per frame), so they run in seconds.
+final class CodecCommandTests: CLITestCase {
+    var model: String { CLI.repoRoot.appendingPathComponent("Tests/EtokModelTests/Fixtures/fsq_tiny_f32.safetensors").path }
+
+    func encode(_ input: String, _ output: String, _ extra: [String] = [], stdin: Any? = nil) throws -> CLI.Result {
+        let threshold = extra.contains("--fixed") ? [] : ["--threshold", "0.2"]
+        return try CLI.etok(["encode", input, "-o", output, "--model", model, "-q"] + threshold + extra, stdin: stdin)
+    }
+
+    func info(_ file: String) throws -> [String: Any] {
+        let r = try CLI.etok(["info", file, "--json", "--blocks"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return try XCTUnwrap(JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
+    }
+
+    func testEncodeThenDecodeRoundTripsEveryFrame() throws {
+        let clip = try makeClip("in.mp4", frames: 12)
+        let r = try encode(clip, path("a.etok"), ["--stats", path("stats.json")])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let report = try info(path("a.etok"))
+        XCTAssertEqual(report["frames"] as? Int, 12)
+        XCTAssertEqual((report["health"] as? [String: Any])?["complete"] as? Bool, true)
+        XCTAssertEqual(report["max_tokens"] as? Int, 16)
+        XCTAssertEqual(report["threshold"] as? Double ?? 0, 0.2, accuracy: 1e-6)
+        // The stats file agrees with the stream.
+        let stats = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("stats.json")))) as? [String: Any])
+        let perBlock = try XCTUnwrap(stats["per_block"] as? [[String: Any]])
+        let blocks = try XCTUnwrap(report["per_block"] as? [[String: Any]])
+        XCTAssertEqual(perBlock.map { $0["kept"] as? Int }, blocks.map { $0["kept"] as? Int })
+
+        let d = try CLI.etok(["decode", path("a.etok"), "-o", path("out.y4m"), "--model", model, "-q"])
+        XCTAssertEqual(d.status, 0, d.stderr)
+        let y4m = try Data(contentsOf: URL(fileURLWithPath: path("out.y4m")))
+        XCTAssertEqual(try y4mFrameCount(y4m, width: 16, height: 16), 12)
+        XCTAssertTrue(String(decoding: y4m.prefix(40), as: UTF8.self).contains("W16 H16"))
+    }
+
+    func testSameInputGivesByteIdenticalStreams() throws {
+        let clip = try makeClip("in.mp4", frames: 8)
+        XCTAssertEqual(try encode(clip, path("a.etok")).status, 0)
+        XCTAssertEqual(try encode(clip, path("b.etok")).status, 0)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("a.etok"))),
+                       try Data(contentsOf: URL(fileURLWithPath: path("b.etok"))))
+    }
+
+    func testPipesInAndOut() throws {
+        let (ffmpeg, pipe) = try CLI.ffmpegPipe(["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-frames:v", "6", "-f", "nut"])
+        let r = try encode("-", "-", stdin: pipe)
+        ffmpeg.waitUntilExit()
+        XCTAssertEqual(r.status, 0, r.stderr)
+        try r.stdout.write(to: URL(fileURLWithPath: path("p.etok")))
+        XCTAssertEqual(try info(path("p.etok"))["frames"] as? Int, 6)
+        // And the stream read back from stdin decodes to y4m on stdout.
+        let input = try FileHandle(forReadingFrom: URL(fileURLWithPath: path("p.etok")))
+        let d = try CLI.etok(["decode", "-", "-o", "-", "--model", model, "-q"], stdin: input)
+        XCTAssertEqual(d.status, 0, d.stderr)
+        XCTAssertTrue(d.stdout.starts(with: Array("YUV4MPEG2".utf8)))
+    }
+
+    func testDecodeSelectsFramesWithTheIndex() throws {
+        let clip = try makeClip("in.mp4", frames: 10)
+        XCTAssertEqual(try encode(clip, path("a.etok")).status, 0)
+        let d = try CLI.etok(["decode", path("a.etok"), "--frames", "4:7", "-o", path("f_%02d.png"), "--model", model, "-q"])
+        XCTAssertEqual(d.status, 0, d.stderr)
+        XCTAssertEqual(try files().filter { $0.hasSuffix(".png") }, ["f_01.png", "f_02.png", "f_03.png"])
+    }
+
+    func testExportWritesTokensForMLPipelines() throws {
+        let clip = try makeClip("in.mp4", frames: 5)
+        XCTAssertEqual(try encode(clip, path("a.etok"), ["--fixed", "7"]).status, 0)
+        let j = try CLI.etok(["export", path("a.etok"), "--format", "jsonl", "-o", "-", "-q"])
+        XCTAssertEqual(j.status, 0, j.stderr)
+        let lines = String(decoding: j.stdout, as: UTF8.self).split(separator: "\n")
+        XCTAssertEqual(lines.count, 5)
+        guard let line = lines.first else { return }
+        let first = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        XCTAssertEqual((first["tokens"] as? [Int])?.count, 7)
+        let n = try CLI.etok(["export", path("a.etok"), "--format", "npy", "-o", path("npy"), "-q"])
+        XCTAssertEqual(n.status, 0, n.stderr)
+        XCTAssertEqual(try files(in: path("npy")), ["lengths.npy", "pts.npy", "tokens.npy"])
+    }
+
+    func testTruncatedStreamStillDecodesItsCompleteChunksAndSaysSo() throws {
+        let clip = try makeClip("in.mp4", frames: 9)
+        XCTAssertEqual(try encode(clip, path("a.etok")).status, 0)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path("a.etok")))
+        bytes.removeLast(60)  // the tail, the index and part of the last chunk
+        try bytes.write(to: URL(fileURLWithPath: path("cut.etok")))
+        let r = try CLI.etok(["info", path("cut.etok")])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(String(decoding: r.stdout, as: UTF8.self).contains("truncated"))
+        let d = try CLI.etok(["decode", path("cut.etok"), "-o", path("cut.y4m"), "--model", model])
+        XCTAssertEqual(d.status, 0, d.stderr)
+        XCTAssertTrue(d.stderr.contains("not whole"), d.stderr)
+    }
+
+    func testBadInputsGetOneLineErrorsAndLeaveNoOutput() throws {
+        let clip = try makeClip("in.mp4", frames: 3)
+        try Data("not an etok file at all".utf8).write(to: URL(fileURLWithPath: path("text.etok")))
+        let cases: [([String], String)] = [
+            (["decode", path("text.etok"), "-o", path("x.y4m"), "--model", model], "text.etok"),
+            (["decode", path("missing.etok"), "-o", path("x.y4m"), "--model", model], "missing.etok"),
+            (["encode", clip, "-o", path("x.etok"), "--model", path("nomodel.safetensors")], "nomodel.safetensors"),
+            (["encode", clip, "-o", path("x.etok"), "--model", model, "--fixed", "99"], "--fixed"),
+            (["encode", path("nothing.mp4"), "-o", path("x.etok"), "--model", model], "nothing.mp4"),
+            (["info", path("text.etok")], "text.etok"),
+        ]
+        for (arguments, word) in cases {
+            let r = try CLI.etok(arguments)
+            XCTAssertNotEqual(r.status, 0, "\(arguments)")
+            XCTAssertEqual(r.errorLines.count, 1, "\(arguments): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(word), "\(arguments): \(r.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path("x.etok")))
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path("x.y4m")))
+        }
+    }
+
+    func testAnExistingOutputIsKeptWithoutDashY() throws {
+        let clip = try makeClip("in.mp4", frames: 2)
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: path("a.etok")))
+        let r = try encode(clip, path("a.etok"))
+        XCTAssertEqual(r.status, 64, r.stderr)
+        XCTAssertEqual(try String(contentsOfFile: path("a.etok"), encoding: .utf8), "keep me")
+        XCTAssertEqual(try encode(clip, path("a.etok"), ["-y"]).status, 0)
+    }
+
+    func testStreamMadeWithAnotherModelIsRefused() throws {
+        let clip = try makeClip("in.mp4", frames: 2)
+        XCTAssertEqual(try encode(clip, path("a.etok")).status, 0)
+        let other = CLI.repoRoot.appendingPathComponent("Tests/EtokModelTests/Fixtures/fsq_tiny_f16.safetensors").path
+        let r = try CLI.etok(["decode", path("a.etok"), "-o", path("x.y4m"), "--model", other])
+        XCTAssertEqual(r.status, 65, r.stderr)
+        XCTAssertTrue(r.stderr.contains("--model"), r.stderr)
+        let forced = try CLI.etok(["decode", path("a.etok"), "-o", path("x.y4m"), "--model", other, "--ignore-model-mismatch", "-q"])
+        XCTAssertEqual(forced.status, 0, forced.stderr)
+    }
+}
+
+/// Frames in a y4m stream (4:2:0 or 4:4:4): walks the FRAME headers (frame data may hold
+/// newline bytes).
+func y4mFrameCount(_ data: Data, width: Int, height: Int) throws -> Int {
+    let bytes = [UInt8](data)
+    guard let headerEnd = bytes.firstIndex(of: UInt8(ascii: "\n")) else { return 0 }
+    var i = headerEnd + 1
+    let header = String(decoding: bytes[0..<headerEnd], as: UTF8.self)
+    let frameBytes = header.contains(" C444") ? width * height * 3 : width * height * 3 / 2
+    var count = 0
+    while i < bytes.count {
+        guard bytes[i..<min(bytes.count, i + 5)].elementsEqual(Array("FRAME".utf8)),
+              let end = bytes[i...].firstIndex(of: UInt8(ascii: "\n")) else { throw CocoaError(.fileReadCorruptFile) }
+        i = end + 1 + frameBytes
+        count += 1
+    }
+    return count
+}
