@@ -128,6 +128,24 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    func testSoftmaxWithPowerOfTwoDivisorEqualsDividingFirst() {
+        // sqrt(64) = 8: the kernel multiplies by 1/8, which must give the very same bits.
+        var rng = SeededRandom(seed: 8)
+        let n = 70
+        let x = rng.floats(2 * n, -50, 50)
+        for k in Kernels.available {
+            for divisor: Float in [8, 0.25, 4096] {
+                var a = x, b = x.map { $0 / divisor }
+                k.softmaxRows(&a, ldx: n, rows: 2, n: n, divisor: divisor)
+                k.softmaxRows(&b, ldx: n, rows: 2, n: n, divisor: 1)
+                XCTAssertEqual(bits(a), bits(b), "\(k.name) divisor \(divisor)")
+                var want = x
+                Kernels.reference.softmaxRows(&want, ldx: n, rows: 2, n: n, divisor: divisor)
+                assertClose(a, want, rel: 2e-6, abs: 1e-37, "softmax \(k.name) divisor \(divisor)")
+            }
+        }
+    }
+
     func testTanhIsAccurateOverTheWholeRange() {
         var xs: [Float] = [0, -0.0, 1e-30, -1e-20, 0.6249999, 0.625, 0.6250001, 9, 10, 44, 88, 100, -100,
                            .greatestFiniteMagnitude, -.infinity, .infinity]
