@@ -58,6 +58,16 @@ def chunks(frames: np.ndarray, k: int):
     return [frames[i:i + k] for i in range(0, len(frames), k)]
 
 
+def subset(frames: np.ndarray, k: int, n: int) -> np.ndarray:
+    """Frames of `n` evenly spaced whole chunks of k (all frames when n is 0 or too large)."""
+    cs = chunks(frames, k)
+    if not n or n >= len(cs):
+        return frames
+    full = [c for c in cs if len(c) == k]
+    pick = np.linspace(0, len(full) - 1, n).round().astype(int)
+    return np.concatenate([full[i] for i in pick])
+
+
 @torch.no_grad()
 def _forward(model, cfg, x: torch.Tensor, keep: torch.Tensor, batch: int = 16) -> torch.Tensor:
     """Reconstruction in slices of `batch` sequences (bounds the attention memory)."""
