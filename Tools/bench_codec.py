@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Codec benchmark (issue 5): encode/decode speed, the three searches side by side, token savings
+against fixed-length budgets at equal quality, compactness of .etok, and peak memory on a long input.
+
+Usage: python3 Tools/bench_codec.py [--model M.safetensors] [--clips a.mp4 b.mp4] [--runs 3]
+                                    [--threshold 0.003] [--out DIR] [--plot savings.png]
+
+Runs the release `etok` binary (built first). Prints markdown tables for BENCHMARKS.md with the
+machine and date. Every timing is the median of --runs runs; the searches alternate run by run
+so background load hits them alike.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import lzma
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+def build() -> Path:
+    sh(["swift", "build", "-c", "release", "--product", "etok"], cwd=ROOT)
+    return Path(sh(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT).stdout.strip()) / "etok"
+
+
+def timed(cmd) -> float:
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - t
+
+
+def info(etok, path) -> dict:
+    return json.loads(sh([str(etok), "info", str(path), "--json", "--blocks"]).stdout)
+
+
+def entropy_bits(symbols) -> float:
+    counts = Counter(symbols)
+    n = sum(counts.values())
+    return -sum(c / n * math.log2(c / n) for c in counts.values()) if n else 0.0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model")
+    ap.add_argument("--clips", nargs="+", default=[str(ROOT / "Samples/bikes.mp4"), str(ROOT / "Samples/carphone_pristine.mp4")])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--threshold", type=float, default=None)
+    ap.add_argument("--fixed", type=int, nargs="+", default=[16, 32, 48, 64, 96, 128, 160, 192, 224, 256])
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--plot", default=None, help="write the savings plot (PNG, needs matplotlib)")
+    args = ap.parse_args()
+
+    etok = build()
+    out = Path(args.out or tempfile.mkdtemp(prefix="etok-bench-"))
+    out.mkdir(parents=True, exist_ok=True)
+    common = ["-y", "-q"] + (["--model", args.model] if args.model else [])
+    thr = ["--threshold", str(args.threshold)] if args.threshold else []
+    print(f"# codec benchmark — {platform.node()} {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}\n")
+
+    # 1. The three searches side by side, and decoding.
+    print("| clip | search | frames | tokens/frame | passes/frame | encode fps | decode fps | mean PSNR | within threshold |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    savings_rows = []
+    for clip in args.clips:
+        name = Path(clip).name
+        times = {s: [] for s in ("fast", "binary", "linear")}
+        for _ in range(args.runs):
+            for s in times:
+                times[s].append(timed([str(etok), "encode", clip, "-o", str(out / f"{name}.{s}.etok"), "--search", s,
+                                       "--stats", str(out / f"{name}.{s}.json")] + thr + common))
+        for s in times:
+            stats = json.loads((out / f"{name}.{s}.json").read_text())
+            dec = [timed([str(etok), "decode", str(out / f"{name}.{s}.etok"), "-o", str(out / f"{name}.y4m")] + common)
+                   for _ in range(args.runs)]
+            n = stats["frames"]
+            print(f"| {name} | {s} | {n} | {stats['mean_tokens']:.1f} | {stats['passes_per_block']:.2f} | "
+                  f"{n / statistics.median(times[s]):.2f} | {n / statistics.median(dec):.2f} | {stats['mean_psnr']:.2f} | "
+                  f"{100 * stats['share_meeting_threshold']:.0f}% |")
+        # 2. Fixed budgets: share of frames meeting the threshold at each budget (the paper's measure).
+        fast = json.loads((out / f"{name}.fast.json").read_text())
+        threshold = fast["threshold"]
+        for budget in args.fixed:
+            sh([str(etok), "encode", clip, "-o", str(out / f"{name}.fixed{budget}.etok"), "--fixed", str(budget),
+                "--stats", str(out / f"{name}.fixed{budget}.json")] + common)
+            st = json.loads((out / f"{name}.fixed{budget}.json").read_text())
+            share = sum(1 for b in st["per_block"] if b["mse"] <= threshold) / max(1, len(st["per_block"]))
+            savings_rows.append((name, budget, share))
+        savings_rows.append((name, "elastic", fast["share_meeting_threshold"], fast["mean_tokens"]))
+
+    print("\n## Fixed-length budgets against elastic, at the same threshold\n")
+    print("| clip | budget (tokens/frame) | frames meeting the threshold |")
+    print("|---|---:|---:|")
+    for row in savings_rows:
+        if row[1] == "elastic":
+            print(f"| {row[0]} | **elastic: {row[3]:.1f} mean** | **{100 * row[2]:.0f}%** |")
+        else:
+            print(f"| {row[0]} | {row[1]} | {100 * row[2]:.0f}% |")
+    if args.plot:
+        try:
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+            fig, ax = plt.subplots(figsize=(6, 4))
+            for clip in {r[0] for r in savings_rows}:
+                pts = [(r[1], r[2]) for r in savings_rows if r[0] == clip and r[1] != "elastic"]
+                ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", label=f"{clip} fixed")
+                el = [r for r in savings_rows if r[0] == clip and r[1] == "elastic"][0]
+                ax.scatter([el[3]], [100 * el[2]], marker="*", s=200, label=f"{clip} elastic")
+            ax.set_xlabel("tokens per frame")
+            ax.set_ylabel("% frames meeting the threshold")
+            ax.legend()
+            fig.tight_layout()
+            fig.savefig(args.plot, dpi=120)
+        except ImportError:
+            print("(matplotlib not installed: no plot)", file=sys.stderr)
+
+    # 3. Compactness: .etok against raw 16-bit indices, zstd -19, xz -9, and the empirical entropy.
+    print("\n## Compactness (bits per kept token)\n")
+    print("| clip | .etok file | raw 16-bit | zstd -19 | xz -9 | order-0 entropy of indices |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for clip in args.clips:
+        name = Path(clip).name
+        path = out / f"{name}.fast.etok"
+        sh([str(etok), "export", str(path), "--format", "npy", "-o", str(out / f"{name}.npy"), "-y", "-q"])
+        import numpy as np
+        tokens = np.load(out / f"{name}.npy" / "tokens.npy").astype("<u2").tobytes()
+        n = len(tokens) // 2
+        raw = out / f"{name}.raw16"
+        raw.write_bytes(tokens)
+        zst = len(sh(["zstd", "-19", "-c", str(raw)], text=False).stdout) if shutil_which("zstd") else float("nan")
+        xz = len(lzma.compress(tokens, preset=9))
+        size = path.stat().st_size
+        ent = entropy_bits(np.frombuffer(tokens, dtype="<u2").tolist())
+        print(f"| {name} | {8 * size / n:.2f} | 16.00 | {8 * zst / n:.2f} | {8 * xz / n:.2f} | {ent:.2f} |")
+
+    # 4. Peak memory: a clip and the same clip looped ten times.
+    print("\n## Peak memory (maximum resident set)\n")
+    print("| input | frames | peak RSS |")
+    print("|---|---:|---:|")
+    clip = args.clips[0]
+    looped = out / "looped.nut"
+    sh(["ffmpeg", "-v", "error", "-y", "-stream_loop", "9", "-i", clip, "-c", "copy", "-f", "nut", str(looped)])
+    for label, src in (("1×", clip), ("10× (looped)", str(looped))):
+        r = subprocess.run(["/usr/bin/time", "-f", "%M", str(etok), "encode", src, "-o", str(out / "mem.etok"),
+                            "--stats", str(out / "mem.json")] + thr + common, capture_output=True, text=True, check=True)
+        kb = int(r.stderr.strip().splitlines()[-1])
+        frames = json.loads((out / "mem.json").read_text())["frames"]
+        print(f"| {Path(clip).name} {label} | {frames} | {kb / 1024:.0f} MiB |")
+    return 0
+
+
+def shutil_which(name):
+    import shutil
+    return shutil.which(name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
