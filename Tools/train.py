@@ -350,6 +350,8 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-minutes", type=float, default=30.0)
     ap.add_argument("--eval-chunks", type=int, default=16,
                     help="chunks of K frames the CPU --eval-only adaptive search uses (0: all)")
+    ap.add_argument("--eval-fixed-chunks", type=int, default=0,
+                    help="chunks the --eval-only fixed-budget table uses (0: all frames)")
     ap.add_argument("--log-every", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -385,7 +387,7 @@ def main(argv=None) -> int:
             log(f"exported {args.export} ({name})")
         if args.eval_only:
             full = tr.device.type == "cuda"
-            res = run_eval(tr, load_eval_frames(args.eval_data, cfg), 0,
+            res = run_eval(tr, load_eval_frames(args.eval_data, cfg), args.eval_fixed_chunks,
                            0 if full else args.eval_chunks, log)
             with open(os.path.join(run_dir, "eval.jsonl"), "a") as f:
                 f.write(json.dumps(res) + "\n")

@@ -6,9 +6,12 @@
 # Preparation here, before the device call (paths are git-ignored; they travel with `carry`):
 #   mkdir -p data runs/gpu-in
 #   cp ~/.cache/etok/data/train-v1.npz ~/.cache/etok/data/eval-bikes-v1.npz data/
-#   python3 Tools/train.py --run default --save-weights runs/gpu-in/weights   # optional: continue
-#   device run: command "bash Tools/train_gpu.sh 10", carry ["data", "runs/gpu-in"], timeout_s 780
-#   (the 64 MiB carry limit: dataset + fp32 weights, ~21 MiB in two parts, must fit)
+#   device run: command "bash Tools/train_gpu.sh 10", carry ["data"], timeout_s 780
+#   The 64 MiB the call may carry hold the work tree (~4 MB) and the two dataset files (53 MB),
+#   so the GPU run starts from random init; 10 GPU minutes are worth days of this CPU anyway.
+#   With a smaller dataset, weights can travel too: `python3 Tools/train.py --run default
+#   --save-weights runs/gpu-in/weights` (fp32, ~21 MB in two parts) and carry "runs/gpu-in".
+# Dry run on the CPU (a few steps, tiny evaluation): DRYRUN=1 bash Tools/train_gpu.sh 0.3
 #
 # What comes back under $OUT (at most 8 files of 16 MiB):
 #   weights.part0.pt, weights.part1.pt   fp32 weights + step/sample counters (resume with
@@ -25,6 +28,7 @@ OUT=${OUT:-/tmp/etok-gpu-out}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 ROOT=$(mktemp -d /tmp/etok-gpu.XXXXXX)
+trap 'rm -rf "$ROOT"' EXIT
 mkdir -p "$ROOT/data" "$ROOT/runs"
 for f in train-v1.npz eval-bikes-v1.npz; do
     if [ ! -f "data/$f" ]; then echo "train_gpu.sh: data/$f missing (carry \"data\")" >&2; exit 2; fi
@@ -39,7 +43,9 @@ THREADS=$(nproc 2>/dev/null || echo 8)
 python3 Tools/train.py --run gpu --out "$ROOT" "${INIT[@]}" --batch "$BATCH" --lr "$LR" \
     --warmup 300 --minutes "$MINUTES" --ckpt-minutes 2 --eval-minutes 100000 --log-every 100 \
     --threads "$THREADS" 2>&1 | tee -a "$OUT/train.log"
-python3 Tools/train.py --run gpu --out "$ROOT" --eval-only --threads "$THREADS" \
+EVAL=()
+if [ -n "${DRYRUN:-}" ]; then EVAL=(--eval-chunks 1 --eval-fixed-chunks 1); fi
+python3 Tools/train.py --run gpu --out "$ROOT" --eval-only --threads "$THREADS" "${EVAL[@]}" \
     --save-weights "$OUT/weights" --export "$OUT/default.safetensors" 2>&1 | tee -a "$OUT/train.log"
 cp "$ROOT/runs/gpu/eval.jsonl" "$OUT/eval.jsonl" 2>/dev/null || true
 ls -l "$OUT"

@@ -210,3 +210,24 @@ def test_command_line_trains_resumes_evaluates_and_exports(tmp_path):
     assert res["step"] == 5 and set(res["fixed"]) == {"2", "4", "8", "16"}
     log = open(tmp_path / "runs" / "t" / "train.log").read()
     assert "resumed" in log and "samples/s" in log
+
+
+def test_lossless_frame_codec_round_trips_exactly():
+    import framecodec
+    f, _, _, _ = smooth_clips(n_clips=3, length=4)
+    data = framecodec.encode(f, lossless=True)
+    assert np.array_equal(framecodec.decode(data, len(f), 32, 32), f)
+    with pytest.raises(framecodec.FrameCodecError):
+        framecodec.decode(data, len(f) + 1, 32, 32)
+
+
+def test_synthetic_pan_moves_the_picture_by_about_its_speed():
+    import synth
+    rng = np.random.default_rng(0)
+    yy, xx = torch.meshgrid(torch.arange(320.0), torch.arange(480.0), indexing="ij")
+    photo = torch.stack([(torch.sin(xx / 7) * torch.cos(yy / 9) + 1) / 2] * 3)
+    clip = synth.make_clip(rng, photo, photo, frames=4, size=64, motion="pan")
+    assert clip.shape == (4, 64, 64, 3) and clip.dtype == np.uint8
+    assert not np.array_equal(clip[0], clip[-1])  # it moves
+    static = synth.make_clip(np.random.default_rng(1), photo, photo, 4, 64, "static")
+    assert all(np.array_equal(static[0], s) for s in static)  # "static" does not
