@@ -377,6 +377,11 @@ def main(argv=None) -> int:
             f.write(line + "\n")
 
     if args.export or args.eval_only or args.save_weights:
+        if not os.path.exists(os.path.join(run_dir, "ckpt.pt")) and (args.export or args.save_weights) \
+                and not (args.init_from or args.init_weights):
+            print(f"train.py: run {args.run!r} has no checkpoint in {run_dir}: nothing to export",
+                  file=sys.stderr)
+            return 2
         tr, run_dir, ckpt = build_trainer(args, cfg, None, log)
         if args.save_weights:
             log(f"saved weights {tr.save_weights(args.save_weights)}")
