@@ -235,7 +235,7 @@ def load_train_sampler(path: str, cfg, seed: int, log) -> ClipSampler:
     log(f"dataset {path}: {len(frames)} frames, {len(rest['clip_len'])} clips "
         f"(decoded in {time.time() - t0:.0f} s)")
     return ClipSampler(frames, rest["clip_start"], rest["clip_len"], rest["clip_kind"],
-                       cfg.context_blocks, seed=seed)
+                       cfg.context_blocks, seed=seed, clip_source=rest.get("clip_source"))
 
 
 def load_eval_frames(path: str, cfg) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Training batches for ElasticTok: sequences of K frames sampled from the clips of a dataset file.
 
-`ClipSampler` draws, per sequence: a clip (by kind group weights, then sqrt(length) within the
-group), a frame stride in 1..4 that fits (several frame rates from native-rate clips), a start,
+`ClipSampler` draws, per sequence: a clip (a kind by KIND_WEIGHTS, then a source uniformly within
+the kind, then a clip of that source by sqrt(length); so the long static vtest.avi does not crowd
+out the rest), a frame stride in 1..4 that fits (several frame rates from native-rate clips), a start,
 and with some probability time reversal and a horizontal flip. All randomness comes from one
 numpy Generator whose state `state()`/`set_state()` expose, so a checkpoint resumes the exact
 batch sequence.
@@ -19,7 +20,8 @@ class ClipSampler:
     """Owns the frames (uint8 (N, H, W, 3), read-only) and the sampling RNG."""
 
     def __init__(self, frames: np.ndarray, clip_start, clip_len, clip_kind, seq_len: int,
-                 seed: int = 0, max_stride: int = 4, p_reverse: float = 0.2, p_flip: float = 0.5):
+                 seed: int = 0, max_stride: int = 4, p_reverse: float = 0.2, p_flip: float = 0.5,
+                 clip_source=None):
         self.frames = frames
         self.start = np.asarray(clip_start, np.int64)
         self.length = np.asarray(clip_len, np.int64)
@@ -32,10 +34,16 @@ class ClipSampler:
             raise ValueError(f"no clip has {seq_len} frames")
         w = np.zeros(len(self.length))
         present = [k for k in KIND_WEIGHTS if (usable & (kind == k)).any()]
+        source = (np.arange(len(kind)) if clip_source is None
+                  else np.asarray(clip_source, np.int64))
+        total = sum(KIND_WEIGHTS[j] for j in present)
         for k in present:
             sel = usable & (kind == k)
-            sw = np.sqrt(self.length[sel].astype(np.float64))
-            w[sel] = KIND_WEIGHTS[k] / sum(KIND_WEIGHTS[j] for j in present) * sw / sw.sum()
+            srcs = np.unique(source[sel])
+            for sid in srcs:
+                one = sel & (source == sid)
+                sw = np.sqrt(self.length[one].astype(np.float64))
+                w[one] = KIND_WEIGHTS[k] / total / len(srcs) * sw / sw.sum()
         self.weights = w / w.sum()
         self.rng = np.random.default_rng(seed)
 

@@ -231,3 +231,13 @@ def test_synthetic_pan_moves_the_picture_by_about_its_speed():
     assert not np.array_equal(clip[0], clip[-1])  # it moves
     static = synth.make_clip(np.random.default_rng(1), photo, photo, 4, 64, "static")
     assert all(np.array_equal(static[0], s) for s in static)  # "static" does not
+
+
+def test_sampler_gives_each_source_of_a_kind_an_equal_share():
+    # Source 0: one long clip; source 1: one short clip; same kind.
+    frames = np.zeros((110, 32, 32, 3), np.uint8)
+    frames[:, 0, 0, 0] = np.r_[np.zeros(100), np.ones(10)]
+    smp = ClipSampler(frames, [0, 100], [100, 10], [0, 0], 4, seed=0, p_flip=0.0,
+                      clip_source=[0, 1])
+    share_short = (smp.batch(2000)[:, 0, 0, 0, 0] == 1).mean()
+    assert 0.45 < share_short < 0.55
