@@ -11,7 +11,7 @@ hidden 256, MLP 512, 4+4 layers, 4 heads, FSQ; random weights), per timed block 
 decode of one block at full kept count) with 0, 1 and 3 committed blocks of context:
   - etok: `etok model bench` (median of --repeats), its model FLOPs, and MFU = FLOPs / (time x
     the sgemm peak etok measures in the same process, a 1024^3 product on the same threads);
-    also with 4 candidates per call (the search's batched case). Peak RSS of that process.
+    also with 4 candidates per call (the search's batched case), and that process's peak RSS.
   - PyTorch eager with the same weights and thread count: the reference model's modules driven
     block by block with a KV cache (the same work as etok; checked against the reference's
     full forward), and the reference's own full forward over all k+1 blocks (what the
@@ -27,7 +27,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -112,13 +111,15 @@ def torch_caches(model, xs, context):
 
 
 def median_time(fn, repeats):
+    """(median, min) seconds over `repeats` calls after a warm-up. On a shared machine the min is
+    the less disturbed figure; both are reported."""
     fn()  # warm-up
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(times), min(times)
 
 
 def bench_torch(model, cfg, repeats, compile_it):
@@ -166,12 +167,8 @@ def run_etok(etok, model_path, threads, repeats, coretype, candidates):
         env["OPENBLAS_CORETYPE"] = coretype
     cmd = [etok, "model", "bench", "--model", model_path, "--threads", str(threads), "--repeats", str(repeats),
            "--context", ",".join(map(str, CONTEXTS)), "--candidates", str(candidates)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    report = json.loads(proc.stdout)
-    report["peak_rss_mib_upper_bound"] = max(before, after) / 1024  # max over children so far
-    return report
+    return json.loads(proc.stdout)
 
 
 def main():
@@ -198,23 +195,31 @@ def main():
     print(f"threads {args.threads}, torch {torch.__version__}, {cfg.max_toks} tokens/block, "
           f"params {sum(p.numel() for p in model.parameters())}")
     print()
-    print("| context blocks | GFLOP/block | OpenBLAS | sgemm peak GFLOP/s | etok ms/block | etok MFU | "
-          "etok ms/candidate (4 cand.) | torch cached eager ms | torch full fwd ms | speed-up vs cached eager |")
+    print("Times in ms per block, median (min) of the repeats; MFU and speed-ups from the mins.")
+    print()
+    print("| context blocks | GFLOP/block | OpenBLAS | sgemm peak GFLOP/s | etok ms | etok MFU | "
+          "etok ms/candidate, 4 candidates | torch cached eager ms | torch full forward ms | etok vs torch cached |")
     print("|---|---|---|---|---|---|---|---|---|---|")
+    fmt = lambda pair: f"{pair[0] * 1e3:.1f} ({pair[1] * 1e3:.1f})"
     for ct, runs in etok.items():
         one, four = runs[1], runs[4]
         for r1, r4 in zip(one["results"], four["results"]):
             k = r1["context_blocks"]
             tt = torch_times[k]
+            mfu = r1["flops"] / r1["seconds_min"] / 1e9 / one["sgemm_peak_gflops"]
             print(f"| {k} | {block_flops(cfg, k) / 1e9:.2f} | {ct} | {one['sgemm_peak_gflops']:.0f} | "
-                  f"{r1['seconds'] * 1e3:.2f} | {r1['mfu'] * 100:.0f}% | {r4['seconds'] * 1e3 / 4:.2f} | "
-                  f"{tt['cached_eager'] * 1e3:.2f} | {tt['full_forward_eager'] * 1e3:.2f} | "
-                  f"{tt['cached_eager'] / r1['seconds']:.2f}x |")
+                  f"{fmt((r1['seconds'], r1['seconds_min']))} | {mfu * 100:.0f}% | "
+                  f"{fmt((r4['seconds'] / 4, r4['seconds_min'] / 4))} | {fmt(tt['cached_eager'])} | "
+                  f"{fmt(tt['full_forward_eager'])} | {tt['cached_eager'][1] / r1['seconds_min']:.2f}x |")
+    print()
+    for ct, runs in etok.items():
+        print(f"etok peak RSS ({ct}): {runs[1]['peak_rss_mib']:.0f} MiB with 1 candidate, "
+              f"{runs[4]['peak_rss_mib']:.0f} MiB with 4 (whole process: runtime, libraries, model, caches)")
     if args.compile:
         print()
         for k in CONTEXTS:
             if "cached_compiled" in torch_times[k]:
-                print(f"torch.compile cached, context {k}: {torch_times[k]['cached_compiled'] * 1e3:.2f} ms")
+                print(f"torch.compile cached, context {k}: {fmt(torch_times[k]['cached_compiled'])} ms")
         if "compile_error" in torch_times:
             print("torch.compile failed:", torch_times["compile_error"][:200])
     print()

@@ -67,19 +67,16 @@ public struct Kernels: @unchecked Sendable {
     /// FSQ of `rows` rows of `levels.count` values: codes (rows × dim, stride ldc) and indices.
     public func fsq(_ z: UnsafePointer<Float>, ldz: Int, rows: Int, levels: [FSQLevel],
                     codes: UnsafeMutablePointer<Float>, ldc: Int, indices: UnsafeMutablePointer<Int32>) {
-        levels.withUnsafeBufferPointer { lv in
-            lv.withMemoryRebound(to: ck_fsq_level.self) { c in
-                table.pointee.fsq(z, ldz, rows, lv.count, c.baseAddress, codes, ldc, indices)
-            }
+        let c = levels.map {
+            ck_fsq_level(half_l: $0.halfL, offset: $0.offset, shift: $0.shift, half_width: $0.halfWidth, basis: $0.basis)
         }
+        table.pointee.fsq(z, ldz, rows, c.count, c, codes, ldc, indices)
     }
 }
 
 /// The per-dimension constants of FSQ for one level count L (the official definitions):
 /// halfL = (L−1)(1−1e-3)/2, offset = 0.5 if L is even else 0, shift = tan(offset/halfL),
 /// halfWidth = L div 2, basis = product of the levels before this dimension.
-///
-/// Layout-compatible with the C `ck_fsq_level` (3 floats, 2 int32).
 public struct FSQLevel: Sendable, Equatable {
     public var halfL: Float
     public var offset: Float

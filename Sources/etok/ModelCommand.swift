@@ -329,7 +329,9 @@ enum EngineBench {
             rows.append(["context_blocks": k, "seconds": t, "seconds_min": times.min() ?? t, "flops": flops,
                          "gflops_per_s": flops / t / 1e9, "mfu": flops / t / 1e9 / peak])
         }
-        return ["sgemm_peak_gflops": peak, "threads": BLASThreads.current, "kernels": m.kernels.name,
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return ["peak_rss_mib": Double(usage.ru_maxrss) / 1024, "sgemm_peak_gflops": peak, "threads": BLASThreads.current, "kernels": m.kernels.name,
                 "candidates": counts.count, "batching": batching == .stacked ? "stacked" : "per-candidate",
                 "tokens_per_block": c.tokensPerBlock, "parameters": m.parameterCount, "results": rows]
     }
