@@ -9,6 +9,9 @@ public struct LoadedModel: @unchecked Sendable {
     /// The weights file and its hex SHA-256.
     public let path: String
     public let sha256: String
+    /// The threshold this model was calibrated for (safetensors metadata "etok_threshold"), if any:
+    /// the encoder's default when no --threshold is given.
+    public let calibratedThreshold: Float?
     /// A short name: the file name without extension.
     public var name: String { URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent }
 
@@ -26,6 +29,9 @@ public struct LoadedModel: @unchecked Sendable {
 
 /// Finds and loads models: the default model that ships with etok, or a file the user names.
 public enum ModelCatalog {
+    /// Safetensors metadata key of a model's calibrated threshold (an MSE, as a decimal string).
+    public static let thresholdKey = "etok_threshold"
+
     /// File name of the bundled default model.
     public static let defaultFileName = "default.safetensors"
 
@@ -56,7 +62,16 @@ public enum ModelCatalog {
     public static func load(path: String?) throws -> LoadedModel {
         let file = try path ?? defaultModelPath()
         let model = try ElasticTokModel.load(path: file)
-        return LoadedModel(model: model, path: file, sha256: try FileDigest.sha256(ofFileAt: file))
+        let metadata = try SafeTensorsFile(path: file).metadata
+        var threshold: Float?
+        if let text = metadata[thresholdKey] {
+            guard let value = Float(text), value > 0, value.isFinite else {
+                throw ModelError.badHeader(file: file, message: "metadata \(thresholdKey) \"\(text)\" is not a positive number")
+            }
+            threshold = value
+        }
+        return LoadedModel(model: model, path: file, sha256: try FileDigest.sha256(ofFileAt: file),
+                           calibratedThreshold: threshold)
     }
 
     /// Checks that `header` was made with `loaded`'s weights; `allowMismatch` turns a different

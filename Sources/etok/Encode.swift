@@ -41,7 +41,7 @@ struct Encode: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output .etok file, or - for stdout.")
     var output: String
 
-    @Option(help: ArgumentHelp("Largest reconstruction MSE per block, on the [-1, 1] scale (0.003 ≈ 31.2 dB).", valueName: "MSE"))
+    @Option(help: ArgumentHelp("Largest reconstruction MSE per block, on the [-1, 1] scale (0.003 ≈ 31.2 dB). Default: the threshold the model was calibrated for (etok model info), else 0.003.", valueName: "MSE"))
     var threshold: Float?
 
     @Option(help: ArgumentHelp("The threshold as a PSNR in dB instead of --threshold.", valueName: "DB"))
@@ -99,11 +99,12 @@ struct Encode: ParsableCommand {
         if let stats, stats == output { throw ValidationError("--stats must name another file than the output.") }
     }
 
-    /// The threshold from --threshold or --psnr (PSNR = 10·log10(4 / MSE) on the [-1, 1] scale).
-    var mseThreshold: Float {
+    /// The threshold from --threshold or --psnr (PSNR = 10·log10(4 / MSE) on the [-1, 1] scale),
+    /// else the model's calibrated one, else the paper's 0.003.
+    func mseThreshold(for model: LoadedModel) -> Float {
         if let threshold { return threshold }
         if let psnr { return Float(4 / pow(10, psnr / 10)) }
-        return EncoderSettings().threshold
+        return model.calibratedThreshold ?? EncoderSettings().threshold
     }
 
     func run() throws {
@@ -112,11 +113,11 @@ struct Encode: ParsableCommand {
         try ExitCodes.reporting {
             BLASThreads.configure(threads: threads)
             if let stats { try checkWritable(stats, overwrite: common.overwrite) }
-            let settings = EncoderSettings(threshold: mseThreshold, search: search, fixedTokens: fixed,
+            let model = try modelChoice.load()
+            let settings = EncoderSettings(threshold: mseThreshold(for: model), search: search, fixedTokens: fixed,
                                            minTokens: minTokens, maxTokens: maxTokens, chunkBlocks: chunk)
             let job = EncodeJob(input: input, inputOptions: inputFormat.inputOptions(fps: fps), fit: fit,
                                 output: output, overwrite: common.overwrite, settings: settings)
-            let model = try modelChoice.load()
             let run = try EncodeRun(job: job, model: model)
             let progress = ProgressReporter(quiet: common.quiet, duration: run.info.duration)
             let interrupt = Interrupt { run.cancel() }

@@ -25,7 +25,7 @@ final class ConditionalEncoderTests: XCTestCase {
     }
 
     func header(for model: ElasticTokModel, settings: EncoderSettings, chunkBlocks: Int) -> EtokHeader {
-        let loaded = LoadedModel(model: model, path: "/m.safetensors", sha256: String(repeating: "0", count: 64))
+        let loaded = LoadedModel(model: model, path: "/m.safetensors", sha256: String(repeating: "0", count: 64), calibratedThreshold: nil)
         return EtokHeader(model: loaded.headerModel,
                           encoding: .init(threshold: Double(settings.threshold), search: .fast, chunkBlocks: chunkBlocks,
                                           tokenCoding: model.config.isFSQ ? .rcFSQ1 : .f16v1),
