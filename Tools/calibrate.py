@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Calibrates a model's default threshold and stores it in the model file.
+
+Usage: python3 Tools/calibrate.py MODEL.safetensors [--clips A.mp4 B.avi] [--quantile 0.95]
+                                  [--out OUT.safetensors] [--dry-run]
+
+The threshold (an MSE on the [-1, 1] pixel scale) is the --quantile of the per-frame
+reconstruction error at the full token budget, over calibration footage encoded as etok does
+(128x128 centre crop, chunks of the model's context, every block with max_toks kept). So about
+that share of frames can meet it, and the adaptive search then spends fewer tokens wherever a frame
+allows. It is written into the safetensors metadata as "etok_threshold", which `etok encode` uses
+when no --threshold is given. Calibration clips default to Samples/carphone_pristine.mp4 and
+Samples/tree.avi (training sources; the held-out bikes.mp4 is never used here).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "Tools"))
+
+from reference.model import patchify  # noqa: E402
+from reference.official_format import write_safetensors  # noqa: E402
+from reference.safetensors_io import load, load_flat  # noqa: E402
+
+
+def frames_of(clip: str, size: int) -> np.ndarray:
+    """uint8 (T, size, size, 3): shortest side scaled to `size`, centre crop (etok's --fit crop)."""
+    vf = f"scale={size}:{size}:force_original_aspect_ratio=increase:flags=bilinear,crop={size}:{size}"
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", clip, "-vf", vf, "-fps_mode", "passthrough", "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "-"], check=True, capture_output=True).stdout
+    return np.frombuffer(raw, dtype=np.uint8).reshape(-1, size, size, 3)
+
+
+@torch.no_grad()
+def full_budget_errors(model, cfg, frames: np.ndarray) -> np.ndarray:
+    """Per-frame MSE with every token kept, in chunks of the model's context."""
+    ctx = cfg.max_sequence_length // cfg.max_toks
+    errors = []
+    for start in range(0, len(frames), ctx):
+        chunk = torch.from_numpy(frames[start:start + ctx].copy())[None]
+        vision = patchify(chunk, cfg)
+        blocks = chunk.shape[1]
+        recon, _, _ = model(vision, torch.full((1, blocks), cfg.max_toks))
+        err = ((recon - vision) ** 2).reshape(blocks, -1).mean(dim=1)
+        errors += err.tolist()
+    return np.array(errors)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model")
+    ap.add_argument("--clips", nargs="+", default=[str(ROOT / "Samples/carphone_pristine.mp4"),
+                                                   str(ROOT / "Samples/tree.avi")])
+    ap.add_argument("--quantile", type=float, default=0.95)
+    ap.add_argument("--out", default=None, help="write here instead of updating MODEL in place")
+    ap.add_argument("--dry-run", action="store_true", help="print the threshold, write nothing")
+    args = ap.parse_args()
+    if any("bikes.mp4" in c for c in args.clips):
+        print("calibrate: bikes.mp4 is the held-out clip; calibrate on other footage", file=sys.stderr)
+        return 2
+
+    cfg, model = load(args.model)
+    size = cfg.image_size[0]
+    errors = np.concatenate([full_budget_errors(model, cfg, frames_of(c, size)) for c in args.clips])
+    threshold = float(np.quantile(errors, args.quantile))
+    psnr = 10 * np.log10(4 / threshold)
+    print(f"calibrate: {len(errors)} frames; MSE at full tokens: median {np.median(errors):.5f}, "
+          f"q{args.quantile:g} {threshold:.5f} ({psnr:.2f} dB)")
+    if args.dry_run:
+        return 0
+    _, flat, meta = load_flat(args.model)
+    stored = json.loads(json.dumps(meta))
+    stored["etok_threshold"] = f"{threshold:.6g}"
+    dtype = {torch.float16: "float16", torch.bfloat16: "bfloat16", torch.float32: "float32"}[next(iter(flat.values())).dtype]
+    out = args.out or args.model
+    write_safetensors(out, {k: v.float().numpy() for k, v in flat.items()}, stored, dtype)
+    print(f"calibrate: wrote etok_threshold={stored['etok_threshold']} into {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
