@@ -303,6 +303,17 @@ enum EngineBench {
         return 2 * Double(n * n * n) / best / 1e9
     }
 
+    /// This process's peak resident set (VmHWM). Not getrusage: Linux carries ru_maxrss across
+    /// exec, so a child of a large process (the Python benchmark) would report its parent's size.
+    /// 0 where /proc is not available (JSON has no NaN).
+    static func peakRSSMiB() -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kib = Double(line.split(separator: " ").dropFirst().first ?? "")
+        else { return 0 }
+        return kib / 1024
+    }
+
     static func run(model m: ElasticTokModel, contexts: [Int], repeats: Int, keep: Int?, candidates: Int,
                     batching: CandidateBatching) throws -> [String: Any] {
         let c = m.config
@@ -329,9 +340,7 @@ enum EngineBench {
             rows.append(["context_blocks": k, "seconds": t, "seconds_min": times.min() ?? t, "flops": flops,
                          "gflops_per_s": flops / t / 1e9, "mfu": flops / t / 1e9 / peak])
         }
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return ["peak_rss_mib": Double(usage.ru_maxrss) / 1024, "sgemm_peak_gflops": peak, "threads": BLASThreads.current, "kernels": m.kernels.name,
+        return ["peak_rss_mib": peakRSSMiB(), "sgemm_peak_gflops": peak, "threads": BLASThreads.current, "kernels": m.kernels.name,
                 "candidates": counts.count, "batching": batching == .stacked ? "stacked" : "per-candidate",
                 "tokens_per_block": c.tokensPerBlock, "parameters": m.parameterCount, "results": rows]
     }
