@@ -1,0 +1,52 @@
+"""Tools/calibrate.py: the threshold lands in the metadata, is the requested quantile of the
+full-budget errors, and leaves every tensor as it was."""
+import json
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = ROOT / "Tests/EtokModelTests/Fixtures/fsq_tiny_f16.safetensors"
+
+
+def metadata(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        return json.loads(f.read(n))["__metadata__"]
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg tool")
+def test_calibration_writes_the_quantile_and_keeps_the_weights(tmp_path):
+    sys.path.insert(0, str(ROOT / "Tools"))
+    import calibrate
+    from reference.safetensors_io import load, load_flat
+
+    model_path = tmp_path / "m.safetensors"
+    shutil.copy(FIXTURE, model_path)
+    clip = str(ROOT / "Samples/carphone_pristine.mp4")
+    subprocess.run([sys.executable, str(ROOT / "Tools/calibrate.py"), str(model_path), "--clips", clip,
+                    "--quantile", "0.8"], check=True, capture_output=True)
+    threshold = float(metadata(model_path)["etok_threshold"])
+
+    cfg, model = load(str(FIXTURE))
+    errors = calibrate.full_budget_errors(model, cfg, calibrate.frames_of(clip, cfg.image_size[0]))
+    assert len(errors) == 120
+    share = float(np.mean(errors <= threshold * (1 + 1e-5)))
+    assert 0.79 <= share <= 0.81 + 1 / len(errors)
+
+    _, before, _ = load_flat(str(FIXTURE))
+    _, after, _ = load_flat(str(model_path))
+    assert before.keys() == after.keys()
+    for k in before:
+        assert before[k].dtype == after[k].dtype and bool((before[k] == after[k]).all()), k
+
+
+def test_held_out_clip_is_refused(tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "Tools/calibrate.py"), str(FIXTURE), "--clips",
+                        str(ROOT / "Samples/bikes.mp4")], capture_output=True, text=True)
+    assert r.returncode == 2 and "held-out" in r.stderr
