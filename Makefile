@@ -1,6 +1,9 @@
 # The two entry points of the README. Both run Tools/bootstrap.sh first, so they work on a fresh
 # Debian 12 machine with Swift installed.
 SWIFT_FLAGS ?=
+# OpenBLAS 0.3.21 misbehaves with some kernels on newer CPUs: tests and CI pin the Haswell ones
+# (as the development machines do), unless the caller chose otherwise.
+export OPENBLAS_CORETYPE ?= Haswell
 .PHONY: demo test test-swift test-python build release bootstrap
 
 bootstrap:
