@@ -45,8 +45,8 @@ public struct StreamReport: Sendable {
         for i in reader.chunks.indices {
             do { add(try reader.chunk(at: i)) } catch { continue }  // damage is in `health`
         }
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-        return StreamReport(file: path, header: reader.header, fileBytes: size ?? 0, blocks: blocks,
+        let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+        return StreamReport(file: path, header: reader.header, fileBytes: size, blocks: blocks,
                             health: reader.usedIndex ? EtokHealth(truncation: health.truncation, damage: health.damage,
                                                                   hasValidIndex: true, chunksChecked: true) : health)
     }
