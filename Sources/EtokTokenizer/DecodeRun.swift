@@ -56,14 +56,17 @@ public struct DecodeJob: Sendable {
     public var selection: FrameSelection
     /// Decode even when the stream names other weights (shapes are still checked).
     public var allowModelMismatch: Bool
+    /// Resize the decoded frames (bicubic); nil keeps the model resolution.
+    public var scale: PixelSize?
 
     public init(input: String, output: String, outputOptions: OutputOptions = OutputOptions(),
-                selection: FrameSelection = .all, allowModelMismatch: Bool = false) {
+                selection: FrameSelection = .all, allowModelMismatch: Bool = false, scale: PixelSize? = nil) {
         self.input = input
         self.output = output
         self.outputOptions = outputOptions
         self.selection = selection
         self.allowModelMismatch = allowModelMismatch
+        self.scale = scale
     }
 }
 
@@ -122,6 +125,7 @@ public final class DecodeRun: @unchecked Sendable {
         let timeBase = Rational(Int32(clamping: header.source.timeBase.num), Int32(clamping: header.source.timeBase.den))
         let framesPerBlock = header.model.framesPerBlock
         let counter = DecodeCounter()
+        let scaler = try job.scale.map { try RGBScaler(width: $0.width, height: $0.height) }
         let pipeline = Pipeline.source("read") { try chunks.next() }
             .flatMap("decode") { (chunk: Chunk, emit: (VideoFrame) throws -> Void) in
                 for block in try decoder.decode(chunk) {
@@ -133,7 +137,8 @@ public final class DecodeRun: @unchecked Sendable {
                         let pts = block.record.pts + Int64(i)
                         let seconds = Double(pts) * Double(timeBase.num) / Double(max(1, timeBase.den))
                         guard selection.contains(frame: frame, seconds: seconds) else { continue }
-                        try emit(VideoFrame(index: frame, pts: pts, timeBase: timeBase, width: width, height: height, rgb: rgb))
+                        let decoded = VideoFrame(index: frame, pts: pts, timeBase: timeBase, width: width, height: height, rgb: rgb)
+                        try emit(try scaler?.scale(decoded) ?? decoded)
                     }
                 }
             }

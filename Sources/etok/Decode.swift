@@ -21,7 +21,7 @@ struct Decode: ParsableCommand {
           etok decode bikes.etok -o bikes.decoded.mp4
           etok decode bikes.etok --frames 100:150 -o part.mp4
           etok decode bikes.etok --time 2.5:4 -o frames/%04d.png
-          etok decode bikes.etok -o - | ffmpeg -loglevel error -i - -vf scale=512:512 big.mp4
+          etok decode bikes.etok --scale 512x512 -o big.mp4
           cat bikes.etok | etok decode - -o bikes.y4m
         """)
 
@@ -42,6 +42,9 @@ struct Decode: ParsableCommand {
 
     @Option(help: ArgumentHelp("Presentation times T0 to T1 in seconds (T1 excluded; either may be left out).", valueName: "T0:T1"))
     var time: String?
+
+    @Option(help: ArgumentHelp("Resize the decoded frames (bicubic); default: the model resolution.", valueName: "WxH"))
+    var scale: PixelSize?
 
     @Flag(name: .customLong("ignore-model-mismatch"),
           help: "Decode even if the stream names other weights than --model (shapes are still checked).")
@@ -80,7 +83,7 @@ struct Decode: ParsableCommand {
                 ?? time.flatMap { FrameSelection.parse($0, time: true) } ?? .all
             let job = DecodeJob(input: input, output: output,
                                 outputOptions: OutputOptions(format: format, overwrite: common.overwrite, crf: crf),
-                                selection: selection, allowModelMismatch: ignoreModelMismatch)
+                                selection: selection, allowModelMismatch: ignoreModelMismatch, scale: scale)
             let run = try DecodeRun(job: job, model: try modelChoice.load())
             let progress = ProgressReporter(quiet: common.quiet, duration: run.header.source.duration)
             let interrupt = Interrupt { run.cancel() }

@@ -69,6 +69,20 @@ final class CodecCommandTests: CLITestCase {
         XCTAssertEqual(try files().filter { $0.hasSuffix(".png") }, ["f_01.png", "f_02.png", "f_03.png"])
     }
 
+    func testStillImageIsOneBlockAndDecodesAtAnyScale() throws {
+        try CLI.ffmpegFile(["-f", "lavfi", "-i", "testsrc2=size=96x64", "-frames:v", "1"], path("still.png"))
+        let r = try encode(path("still.png"), path("s.etok"))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try info(path("s.etok"))["frames"] as? Int, 1)
+        let d = try CLI.etok(["decode", path("s.etok"), "--scale", "48x32", "-o", path("back.png"), "--model", model, "-q"])
+        XCTAssertEqual(d.status, 0, d.stderr)
+        let probe = try CLI.etok(["probe", path("back.png"), "--json"])
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: probe.stdout) as? [String: Any])
+        let picture = try XCTUnwrap(object["info"] as? [String: Any])
+        XCTAssertEqual(picture["width"] as? Int, 48)
+        XCTAssertEqual(picture["height"] as? Int, 32)
+    }
+
     func testExportWritesTokensForMLPipelines() throws {
         let clip = try makeClip("in.mp4", frames: 5)
         XCTAssertEqual(try encode(clip, path("a.etok"), ["--fixed", "7"]).status, 0)
