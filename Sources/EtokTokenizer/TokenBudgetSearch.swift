@@ -8,8 +8,9 @@ public enum SearchStrategy: String, Sendable, CaseIterable, Codable {
     case binary
     /// The official log-spaced grid, scanned from the smallest budget up; several grid points per pass.
     case linear
-    /// Ours: start from the previous block's budget, bracket the answer by galloping with several
-    /// candidates per batched pass, and stop once the bracket is within `tolerance` of its upper end.
+    /// Ours: start from the previous block's budget, predict where the error crosses the
+    /// threshold from log(MSE) (two budgets per batched pass), and stop once the answer is
+    /// bracketed within `tolerance` of it. Fewer passes and fewer evaluations than `binary`.
     case fast
 }
 
@@ -39,13 +40,13 @@ public struct TokenBudgetSearch: Sendable {
     public var threshold: Float
     public var minTokens: Int
     public var maxTokens: Int
-    /// Kept counts evaluated together in one pass by `linear` and `fast`.
+    /// Kept counts evaluated together in one pass by `linear` (`fast` uses two).
     public var batchSize: Int
     /// `fast` stops when the unexplored gap below its best passing count is at most this fraction of it.
     public var tolerance: Double
 
     public init(strategy: SearchStrategy, threshold: Float, minTokens: Int, maxTokens: Int,
-                batchSize: Int = 4, tolerance: Double = 0.02) {
+                batchSize: Int = 4, tolerance: Double = 0.04) {
         precondition(minTokens >= 0 && minTokens <= maxTokens, "token range must be non-empty")
         precondition(batchSize >= 1)
         self.strategy = strategy
@@ -66,8 +67,7 @@ public struct TokenBudgetSearch: Sendable {
         switch strategy {
         case .binary: try probe.bisect(evaluate)
         case .linear: try probe.scanGrid(Self.officialGrid(minTokens, maxTokens), batchSize: batchSize, evaluate)
-        case .fast: try probe.gallop(from: hint ?? (minTokens + maxTokens) / 2, batchSize: batchSize,
-                                     tolerance: tolerance, evaluate)
+        case .fast: try probe.predict(from: hint ?? (minTokens + maxTokens) / 2, tolerance: tolerance, evaluate)
         }
         return try probe.finish(evaluate)
     }
@@ -150,30 +150,60 @@ private struct Probe {
         }
     }
 
-    /// Pass 1 evaluates the hint and its neighbours (most blocks need about what the previous one
-    /// needed); later passes split the open bracket (largestFailing, upper) into batchSize + 1 parts.
-    /// Stops once the unexplored gap is within `tolerance` of the best passing count, so the budget
-    /// exceeds the exact answer by at most that fraction.
-    mutating func gallop(from hint: Int, batchSize: Int, tolerance: Double, _ evaluate: Evaluate) rethrows {
+    /// Predictive search. Pass 1 evaluates the hint and a budget a few percent below it (most
+    /// blocks need about what the previous one needed). Each later pass predicts where the error
+    /// crosses the threshold — log(MSE) interpolated between the bracket's ends, or extrapolated
+    /// from the two nearest points while one end is still open — and evaluates two budgets just
+    /// around the prediction, so a good prediction closes the bracket to within `tolerance` in one
+    /// pass. Falls back to bisection if predictions stop helping. The result exceeds the exact
+    /// answer (for a monotone error curve) by at most `tolerance` of it.
+    mutating func predict(from hint: Int, tolerance: Double, _ evaluate: Evaluate) rethrows {
         let center = min(max(hint, minTokens), maxTokens)
-        let step = max(2, Int((Double(center) * 0.06).rounded()))
-        var first = [center]
-        var k = 1
-        while first.count < batchSize && k <= batchSize {
-            first.append(min(center + k * step, maxTokens))
-            if first.count < batchSize { first.append(max(center - k * step, minTokens)) }
-            k += 1
-        }
-        try run(first, evaluate)
+        let step = max(2, Int((Double(center) * 0.04).rounded()))
+        try run([center - step, center], evaluate)
+        var rounds = 0
         while !exhausted {
             if let best = bestPassing, Double(best - largestFailing - 1) <= tolerance * Double(best) { break }
+            rounds += 1
             let lo = largestFailing, hi = upper
-            let inner = (1...batchSize)
-                .map { lo + Int((Double(hi - lo) * Double($0) / Double(batchSize + 1)).rounded()) }
-                .filter { $0 > lo && $0 < hi }
-            if inner.isEmpty { break }
-            try run(inner, evaluate)
+            var next: [Int] = []
+            if rounds <= 4, let crossing = predictedCrossing() {
+                let half = max(1, Int(tolerance * Double(bestPassing ?? center) / 2))
+                next = [Int(crossing.rounded(.down)) - half + 1, Int(crossing.rounded(.up)) + half]
+                    .map { min(max($0, lo + 1), hi - 1) }
+                    .filter { $0 > lo && $0 < hi && $0 >= minTokens && $0 <= maxTokens }
+            }
+            if next.isEmpty { next = [(lo + hi) / 2] }
+            let before = measured.count
+            try run(next, evaluate)
+            if measured.count == before { try run([(lo + hi) / 2], evaluate) }
         }
+    }
+
+    /// Where log(MSE) is predicted to cross log(threshold), from the measured points nearest the
+    /// bracket; nil when there is not enough to go on.
+    func predictedCrossing() -> Double? {
+        let target = Foundation.log(Double(threshold))
+        func point(_ n: Int) -> (Double, Double)? {
+            guard let e = measured[n], e > 0 else { return nil }
+            return (Double(n), Foundation.log(Double(e)))
+        }
+        var a: (Double, Double)?, b: (Double, Double)?
+        if let best = bestPassing, largestFailing >= minTokens {
+            a = point(largestFailing); b = point(best)                         // interpolate
+        } else if let best = bestPassing {
+            let passing = measured.keys.filter { $0 >= best && measured[$0]! <= threshold }.sorted()
+            guard passing.count >= 2 else { return nil }
+            a = point(passing[0]); b = point(passing[1])                      // extrapolate down
+        } else {
+            let failing = measured.keys.sorted().suffix(2)
+            guard failing.count == 2 else { return nil }
+            a = point(failing.first!); b = point(failing.last!)               // extrapolate up
+        }
+        guard let (n0, y0) = a, let (n1, y1) = b, n1 != n0 else { return nil }
+        let slope = (y1 - y0) / (n1 - n0)
+        guard slope < 0, slope.isFinite else { return nil }
+        return n0 + (target - y0) / slope
     }
 
     /// The answer: the best passing count, else maxTokens (evaluated now if it was not).
