@@ -87,7 +87,7 @@ class Trainer:
         self.cfg, self.sampler, self.hp, self.device, self.amp = cfg, sampler, dict(hp), device, amp
         torch.manual_seed(seed)
         self.model = ElasticTok(cfg).to(device)
-        self.model.set_attention_impl("sdpa")
+        self.model.set_attention_impl("blockwise")
         self.model.train()
         decay, no_decay = [], []
         for n, p in self.model.named_parameters():

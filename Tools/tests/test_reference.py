@@ -417,12 +417,29 @@ def test_committed_fixtures_match_the_reference():
     assert len(manifest["cases"]) >= 10 and manifest["incremental"] and manifest["candidates"]
 
 
+def test_fused_attention_paths_agree_with_the_exact_one():
+    cfg = tiny_cfg()
+    m = random_model(cfg).eval()
+    x = torch.rand(2, 48, cfg.patch_dim) * 2 - 1
+    keep = torch.tensor([[3, 16, 7], [16, 2, 0]])
+    with torch.no_grad():
+        want, _, _ = m(x, keep)
+        for impl in ("sdpa", "blockwise"):
+            m.set_attention_impl(impl)
+            got, _, _ = m(x, keep)
+            assert (got - want).abs().max() < 1e-5, impl
+            # Block-causal: the first block ignores the later ones.
+            got1, _, _ = m(x[:, :16], keep[:, :1])
+            assert (got1 - want[:, :16]).abs().max() < 1e-5, impl
+    m.set_attention_impl("exact")
+
+
 # ----------------------------------------------------------------------- training
 def test_trains_under_bf16_autocast_with_gradients_everywhere():
     cfg = tiny_cfg()
     m = random_model(cfg).train()
     x = torch.rand(2, 48, cfg.patch_dim) * 2 - 1
-    for impl in ("exact", "sdpa"):
+    for impl in ("exact", "sdpa", "blockwise"):
         m.set_attention_impl(impl)
         m.zero_grad()
         with torch.autocast("cpu", dtype=torch.bfloat16):
