@@ -16,7 +16,7 @@ zero), gradient clipping, bf16 autocast (CPU and CUDA).
 Run state lives in <out>/runs/<run>/ (default ~/.cache/etok/runs/<run>/): ckpt.pt (weights,
 optimiser, step, samples, data-sampler and RNG states; written atomically every --ckpt-minutes),
 train.log (loss, lr, samples/s), eval.jsonl (held-out results). A missing checkpoint starts from
---init-from RUN, else from the shipped weights (Sources/EtokModel/Resources/default.safetensors),
+--init-from RUN, else from the shipped weights (Sources/EtokTokenizer/Resources/default.safetensors),
 else from random init. SIGTERM/SIGINT checkpoint and exit; touching <run dir>/EVAL_NOW makes a
 running job evaluate at its next step.
 """
@@ -50,7 +50,7 @@ from reference.model import ElasticTok, flat_to_state, patchify  # noqa: E402
 import evaluate as ev  # noqa: E402
 from sampler import ClipSampler  # noqa: E402
 
-SHIPPED = os.path.join(REPO, "Sources", "EtokModel", "Resources", "default.safetensors")
+SHIPPED = os.path.join(REPO, "Sources", "EtokTokenizer", "Resources", "default.safetensors")
 DEFAULTS = {"lr": 1e-3, "batch": 8, "warmup": 500, "weight_decay": 0.01, "clip": 1.0,
             "beta2": 0.99}
 EVAL_FRACTIONS = ("min", 0.25, 0.5, 1.0)

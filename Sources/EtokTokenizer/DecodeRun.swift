@@ -115,8 +115,9 @@ public final class DecodeRun: @unchecked Sendable {
         writer = try openVideoWriter(path: job.output, options: output)
     }
 
-    /// Runs to the end. Throws the first stage's error, or `PipelineError.cancelled`.
-    public func run(progress: @escaping @Sendable (Int) -> Void = { _ in }) throws -> DecodeSummary {
+    /// Runs to the end, reporting frames written and the media time of the last one (seconds from
+    /// the first). Throws the first stage's error, or `PipelineError.cancelled`.
+    public func run(progress: @escaping @Sendable (_ frames: Int, _ mediaSeconds: Double) -> Void = { _, _ in }) throws -> DecodeSummary {
         let decoder = try ChunkDecoder(model: model.model, header: header, fileName: job.input)
         let chunks = ChunkFeed(reader: reader, stream: stream, selection: job.selection,
                                timeBase: header.source.timeBase, framesPerBlock: header.model.framesPerBlock)
@@ -144,7 +145,9 @@ public final class DecodeRun: @unchecked Sendable {
             }
             .sink("write", consume: { frame in
                 try writer.write(frame)
-                progress(writer.framesWritten)
+                let start = counter.firstSeconds ?? frame.seconds
+                counter.firstSeconds = start
+                progress(writer.framesWritten, frame.seconds - start)
             }, finish: {
                 guard writer.framesWritten > 0 else {
                     throw TokenizerError.emptyRange(file: header.source.name ?? "stream", range: selection.description)
@@ -181,9 +184,12 @@ public final class DecodeRun: @unchecked Sendable {
     }
 }
 
-/// Blocks decoded so far; touched only by the decode stage, read after the run.
+/// Counts kept by the decode and write stages (each field touched by one stage), read after the run.
 final class DecodeCounter: @unchecked Sendable {
+    /// Blocks decoded (decode stage).
     var blocks = 0
+    /// Media time of the first frame written (write stage).
+    var firstSeconds: Double?
 }
 
 /// Yields the chunks a selection needs: with an index, only those that can hold selected frames;

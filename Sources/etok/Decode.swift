@@ -89,15 +89,27 @@ struct Decode: ParsableCommand {
             let interrupt = Interrupt { run.cancel() }
             defer { interrupt.stop() }
             let summary: DecodeSummary
+            let last = LastSeconds()
             do {
-                summary = try run.run { n in progress.update(frames: n, mediaSeconds: 0) }
+                summary = try run.run { n, seconds in
+                    progress.update(frames: n, mediaSeconds: seconds)
+                    last.set(seconds)
+                }
             } catch {
                 progress.abandon()
                 throw error
             }
             var line = "etok: decoded \(summary.framesWritten) frame\(summary.framesWritten == 1 ? "" : "s") to \(output == "-" ? "stdout" : output)"
             if !summary.health.isComplete { line += "; the stream is not whole: \(summary.health)" }
-            progress.end(frames: summary.framesWritten, mediaSeconds: 0, summary: line)
+            progress.end(frames: summary.framesWritten, mediaSeconds: last.get(), summary: line)
         }
     }
+}
+
+/// The media time last reported, shared between the write stage and the main thread.
+private final class LastSeconds: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0.0
+    func set(_ v: Double) { lock.lock(); value = v; lock.unlock() }
+    func get() -> Double { lock.lock(); defer { lock.unlock() }; return value }
 }
