@@ -87,9 +87,7 @@ public final class DecodeRun: @unchecked Sendable {
     private let reader: EtokReader?
     private let stream: EtokStreamReader?
     private let writer: any VideoWriter
-    private let lock = NSLock()
-    private var pipeline: Pipeline?
-    private var cancelled = false
+    private let control = CancellableRun()
 
     /// Opens the stream, checks it against the model, and opens the output.
     public init(job: DecodeJob, model: LoadedModel) throws {
@@ -156,32 +154,13 @@ public final class DecodeRun: @unchecked Sendable {
             }, abort: {
                 writer.cancel()
             })
-        lock.lock()
-        self.pipeline = pipeline
-        let stopNow = cancelled
-        lock.unlock()
-        if stopNow { pipeline.cancel() }
-        switch pipeline.run() {
-        case .completed:
-            return DecodeSummary(framesWritten: writer.framesWritten, blocksDecoded: counter.blocks,
-                                 health: reader?.health ?? stream!.health)
-        case .cancelled:
-            writer.cancel()
-            throw PipelineError.cancelled
-        case .failed(_, let error):
-            writer.cancel()
-            throw error
-        }
+        try control.run(pipeline) { writer.cancel() }
+        return DecodeSummary(framesWritten: writer.framesWritten, blocksDecoded: counter.blocks,
+                              health: reader?.health ?? stream!.health)
     }
 
     /// Stops the run (thread-safe, idempotent).
-    public func cancel() {
-        lock.lock()
-        cancelled = true
-        let pipeline = self.pipeline
-        lock.unlock()
-        pipeline?.cancel()
-    }
+    public func cancel() { control.cancel() }
 }
 
 /// Counts kept by the decode and write stages (each field touched by one stage), read after the run.

@@ -109,9 +109,7 @@ public final class EncodeRun: @unchecked Sendable {
     public let model: LoadedModel
     private let source: VideoSource
     private let preprocessor: Preprocessor
-    private let lock = NSLock()
-    private var pipeline: Pipeline?
-    private var cancelled = false
+    private let control = CancellableRun()
 
     /// Opens the input with `model` loaded; checks the settings and the output path.
     public init(job: EncodeJob, model: LoadedModel) throws {
@@ -175,22 +173,7 @@ public final class EncodeRun: @unchecked Sendable {
             }, abort: {
                 if output != "-" { unlink(output) }
             })
-        lock.lock()
-        self.pipeline = pipeline
-        let stopNow = cancelled
-        lock.unlock()
-        if stopNow { pipeline.cancel() }
-
-        switch pipeline.run() {
-        case .completed:
-            break
-        case .cancelled:
-            if output != "-" { unlink(output) }
-            throw PipelineError.cancelled
-        case .failed(_, let error):
-            if output != "-" { unlink(output) }
-            throw error
-        }
+        try control.run(pipeline) { if output != "-" { unlink(output) } }
         let stats = tally.stats, tokens = tally.tokens
         let blocks = Double(max(1, stats.count))
         let maxTokens = config.maxToks
@@ -210,13 +193,7 @@ public final class EncodeRun: @unchecked Sendable {
     }
 
     /// Stops the run (thread-safe, idempotent).
-    public func cancel() {
-        lock.lock()
-        cancelled = true
-        let pipeline = self.pipeline
-        lock.unlock()
-        pipeline?.cancel()
-    }
+    public func cancel() { control.cancel() }
 }
 
 /// The version string written into headers.

@@ -66,9 +66,7 @@ public final class PreviewRun: @unchecked Sendable {
     private let source: VideoSource
     private let preprocessor: Preprocessor
     private let writer: any VideoWriter
-    private let lock = NSLock()
-    private var pipeline: Pipeline?
-    private var cancelled = false
+    private let control = CancellableRun()
 
     /// Opens the input and the output (see the type's notes).
     public init(job: PreviewJob) throws {
@@ -101,31 +99,11 @@ public final class PreviewRun: @unchecked Sendable {
             }, abort: {
                 writer.cancel()
             })
-        lock.lock()
-        self.pipeline = pipeline
-        let stopNow = cancelled
-        lock.unlock()
-        if stopNow { pipeline.cancel() }
-
-        switch pipeline.run() {
-        case .completed:
-            return PreviewSummary(info: info, framesDecoded: source.framesDecoded,
-                                  framesWritten: writer.framesWritten, decodeErrors: source.decodeErrors)
-        case .cancelled:
-            writer.cancel()
-            throw PipelineError.cancelled
-        case .failed(_, let error):
-            writer.cancel()
-            throw error
-        }
+        try control.run(pipeline) { writer.cancel() }
+        return PreviewSummary(info: info, framesDecoded: source.framesDecoded,
+                              framesWritten: writer.framesWritten, decodeErrors: source.decodeErrors)
     }
 
     /// Stops the run (thread-safe, idempotent); before `run` it makes `run` stop at once.
-    public func cancel() {
-        lock.lock()
-        cancelled = true
-        let pipeline = self.pipeline
-        lock.unlock()
-        pipeline?.cancel()
-    }
+    public func cancel() { control.cancel() }
 }
