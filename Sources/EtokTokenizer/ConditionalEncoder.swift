@@ -83,9 +83,10 @@ public enum KeptTokens: Sendable, Equatable {
 /// current chunk, finds the smallest kept count whose reconstruction error meets the threshold,
 /// commits the block with it, and groups blocks into chunks (the context resets between chunks).
 ///
-/// Owns the model's encoder and decoder contexts for this stream. Not thread-safe: one per stream
-/// (independent chunks may use one encoder each).
-public final class ConditionalEncoder {
+/// Owns the model's encoder and decoder contexts for this stream. Not thread-safe: one thread at a
+/// time (it may move between threads, hence `Sendable`); independent chunks may use one encoder
+/// each, in parallel.
+public final class ConditionalEncoder: @unchecked Sendable {
     public let model: ElasticTokModel
     public let settings: EncoderSettings
     private let search: TokenBudgetSearch
@@ -130,6 +131,29 @@ public final class ConditionalEncoder {
             return (block, flush())
         }
         return (block, nil)
+    }
+
+    /// One block's input: patches (tokens × patch_dim in [−1, 1]), first pts, frame count.
+    public typealias BlockInput = (patches: [Float], pts: Int64, frames: Int)
+
+    /// Encodes one whole chunk on its own: the context starts empty and the search's first hint
+    /// comes from nothing outside the chunk, so the result is the same whichever encoder, thread or
+    /// order handles the chunk (chunks can be encoded in parallel with identical output).
+    public func encodeChunk(_ blocks: [BlockInput], firstBlock: Int) throws -> (results: [BlockResult], chunk: Chunk) {
+        precondition(!blocks.isEmpty && blocks.count <= chunkBlocks, "a chunk holds 1…\(chunkBlocks) blocks")
+        coder.reset()
+        pending.removeAll()
+        nextBlock = firstBlock
+        lastBudget = nil
+        chunkFirstBudget = nil
+        var results: [BlockResult] = []
+        var chunk: Chunk?
+        for block in blocks {
+            let (result, done) = try encode(patches: block.patches, pts: block.pts, frames: block.frames)
+            results.append(result)
+            chunk = done
+        }
+        return (results, chunk ?? flush()!)
     }
 
     /// Ends the current chunk early (end of stream): returns it, or nil when it is empty, and

@@ -16,9 +16,13 @@ public struct EncodeJob: Sendable {
     /// Replace an existing output.
     public var overwrite: Bool
     public var settings: EncoderSettings
+    /// Chunks encoded at once, one worker thread each (the output is the same for any count).
+    public var workers: Int
 
     public init(input: String, inputOptions: InputOptions = InputOptions(), fit: FitMode = .crop,
-                output: String, overwrite: Bool = false, settings: EncoderSettings = EncoderSettings()) {
+                output: String, overwrite: Bool = false, settings: EncoderSettings = EncoderSettings(),
+                workers: Int = 1) {
+        self.workers = workers
         self.input = input
         self.inputOptions = inputOptions
         self.fit = fit
@@ -152,7 +156,9 @@ public final class EncodeRun: @unchecked Sendable {
     public func run(progress: @escaping @Sendable (EncodeProgress) -> Void = { _ in }) throws -> EncodeSummary {
         let started = Date()
         let config = model.model.config
-        let encoder = try ConditionalEncoder(model: model.model, settings: job.settings)
+        let encoders = try (0..<max(1, job.workers)).map { _ in
+            try ConditionalEncoder(model: model.model, settings: job.settings)
+        }
         let sink: FileDescriptorSink = job.output == "-"
             ? FileDescriptorSink(fd: 1, name: "stdout")
             : try FileDescriptorSink(creating: job.output)
@@ -164,7 +170,7 @@ public final class EncodeRun: @unchecked Sendable {
         let output = job.output
         let pipeline = Pipeline.source("decode") { try source.nextFrame() }
             .map("preprocess") { frame in try preprocessor.process(frame) }
-            .then("encode", BlockEncodeStage(encoder: encoder, framesPerBlock: framesPerBlock,
+            .then("encode", ChunkEncodeStage(encoders: encoders, framesPerBlock: framesPerBlock,
                                              height: height, width: width))
             .sink("write", consume: { (item: EncodedItem) in
                 try tally.consume(item)
@@ -257,44 +263,104 @@ struct EncodedItem: Sendable {
     var chunk: Chunk?
 }
 
-/// The pipeline stage around the conditional encoder: groups frames into blocks, patchifies them,
-/// encodes, and passes on results and finished chunks. Stateful; runs on one thread.
-struct BlockEncodeStage: PipelineTransform, @unchecked Sendable {
-    let encoder: ConditionalEncoder
+/// The pipeline stage around the conditional encoders: gathers frames into blocks and blocks into
+/// chunks, encodes up to `encoders.count` chunks at once (one encoder per worker thread; a chunk
+/// encodes on its own, so the output does not depend on the number of workers), and passes on the
+/// block results and finished chunks in stream order. Holds at most workers × chunk frames.
+struct ChunkEncodeStage: PipelineTransform, @unchecked Sendable {
+    let encoders: [ConditionalEncoder]
     let framesPerBlock: Int
     let height: Int
     let width: Int
-    var pending: [VideoFrame] = []
+    private var frames: [VideoFrame] = []
+    private var gathered: [[VideoFrame]] = []
+    private var nextBlock = 0
 
-    init(encoder: ConditionalEncoder, framesPerBlock: Int, height: Int, width: Int) {
-        self.encoder = encoder
+    init(encoders: [ConditionalEncoder], framesPerBlock: Int, height: Int, width: Int) {
+        precondition(!encoders.isEmpty)
+        self.encoders = encoders
         self.framesPerBlock = framesPerBlock
         self.height = height
         self.width = width
     }
 
+    private var framesPerChunk: Int { framesPerBlock * encoders[0].chunkBlocks }
+
     mutating func process(_ frame: VideoFrame, emit: (EncodedItem) throws -> Void) throws {
-        pending.append(frame)
-        if pending.count == framesPerBlock { try encodePending(emit: emit) }
+        frames.append(frame)
+        if frames.count == framesPerChunk {
+            gathered.append(frames)
+            frames.removeAll(keepingCapacity: true)
+        }
+        if gathered.count == encoders.count { try encodeGathered(emit: emit) }
     }
 
     mutating func finish(emit: (EncodedItem) throws -> Void) throws {
-        if !pending.isEmpty { try encodePending(emit: emit) }
-        if let chunk = encoder.flush() { try emit(EncodedItem(block: nil, chunk: chunk)) }
+        if !frames.isEmpty { gathered.append(frames) }
+        frames.removeAll()
+        if !gathered.isEmpty { try encodeGathered(emit: emit) }
     }
 
     mutating func abort() {}
 
-    /// Encodes the pending frames as one block; a short last block repeats its last frame.
-    private mutating func encodePending(emit: (EncodedItem) throws -> Void) throws {
-        let count = pending.count
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(framesPerBlock * height * width * 3)
-        for i in 0..<framesPerBlock { bytes += pending[min(i, count - 1)].rgb }
-        let patches = try Patchify.patches(frames: bytes, count: framesPerBlock, height: height, width: width,
-                                           config: encoder.model.config)
-        let (block, chunk) = try encoder.encode(patches: patches, pts: pending[0].pts, frames: count)
-        pending.removeAll(keepingCapacity: true)
-        try emit(EncodedItem(block: block, chunk: chunk))
+    /// Encodes the gathered chunks in parallel and emits them in order.
+    private mutating func encodeGathered(emit: (EncodedItem) throws -> Void) throws {
+        let chunks = gathered
+        gathered.removeAll(keepingCapacity: true)
+        var firstBlocks: [Int] = []
+        for chunk in chunks {
+            firstBlocks.append(nextBlock)
+            nextBlock += (chunk.count + framesPerBlock - 1) / framesPerBlock
+        }
+        let outcomes = ParallelOutcomes(count: chunks.count)
+        let encoders = self.encoders, framesPerBlock = self.framesPerBlock, height = self.height, width = self.width
+        let starts = firstBlocks
+        DispatchQueue.concurrentPerform(iterations: chunks.count) { i in
+            outcomes.set(i, Result {
+                let blocks = try Self.blocks(of: chunks[i], framesPerBlock: framesPerBlock, height: height,
+                                             width: width, config: encoders[i].model.config)
+                return try encoders[i].encodeChunk(blocks, firstBlock: starts[i])
+            })
+        }
+        for outcome in outcomes.all {
+            let (results, chunk) = try outcome.get()
+            for result in results { try emit(EncodedItem(block: result, chunk: nil)) }
+            try emit(EncodedItem(block: nil, chunk: chunk))
+        }
+    }
+
+    /// Groups a chunk's frames into blocks and patchifies them; a short last block repeats its
+    /// last frame.
+    static func blocks(of frames: [VideoFrame], framesPerBlock: Int, height: Int, width: Int,
+                       config: ModelConfig) throws -> [ConditionalEncoder.BlockInput] {
+        try stride(from: 0, to: frames.count, by: framesPerBlock).map { start in
+            let count = min(framesPerBlock, frames.count - start)
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(framesPerBlock * height * width * 3)
+            for i in 0..<framesPerBlock { bytes += frames[start + min(i, count - 1)].rgb }
+            return (bytes, frames[start].pts, count)
+        }.map { (bytes: [UInt8], pts: Int64, count: Int) in
+            (try Patchify.patches(frames: bytes, count: framesPerBlock, height: height, width: width, config: config), pts, count)
+        }
+    }
+}
+
+/// Results of parallel chunk encodes, one slot per chunk (each written by one worker).
+private final class ParallelOutcomes: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [Result<(results: [BlockResult], chunk: Chunk), any Error>?]
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ i: Int, _ outcome: Result<(results: [BlockResult], chunk: Chunk), any Error>) {
+        lock.lock()
+        slots[i] = outcome
+        lock.unlock()
+    }
+
+    var all: [Result<(results: [BlockResult], chunk: Chunk), any Error>] {
+        lock.lock()
+        defer { lock.unlock() }
+        return slots.map { $0! }
     }
 }

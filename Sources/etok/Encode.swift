@@ -65,7 +65,7 @@ struct Encode: ParsableCommand {
     @Option(help: ArgumentHelp("Write per-frame kept tokens, MSE, PSNR and passes, and totals, as JSON.", valueName: "FILE.json"))
     var stats: String?
 
-    @Option(help: "Threads for the model's matrix products (default: all cores).")
+    @Option(help: "Chunks encoded at once, one thread each (default: all cores). The output is the same for any count.")
     var threads: Int?
 
     @Option(help: ArgumentHelp("Fit to the model's shape: crop (centre, as ElasticTok trains), pad (letterbox) or stretch."))
@@ -111,13 +111,16 @@ struct Encode: ParsableCommand {
         common.applyLogging()
         signal(SIGPIPE, SIG_IGN)
         try ExitCodes.reporting {
-            BLASThreads.configure(threads: threads)
+            // Parallelism comes from encoding chunks side by side, each on one core: better use of
+            // the cores than threading 256-row matrix products, and the output does not change.
+            BLASThreads.configure(threads: 1)
             if let stats { try checkWritable(stats, overwrite: common.overwrite) }
             let model = try modelChoice.load()
             let settings = EncoderSettings(threshold: mseThreshold(for: model), search: search, fixedTokens: fixed,
                                            minTokens: minTokens, maxTokens: maxTokens, chunkBlocks: chunk)
             let job = EncodeJob(input: input, inputOptions: inputFormat.inputOptions(fps: fps), fit: fit,
-                                output: output, overwrite: common.overwrite, settings: settings)
+                                output: output, overwrite: common.overwrite, settings: settings,
+                                workers: threads ?? BLASThreads.defaultCount)
             let run = try EncodeRun(job: job, model: model)
             let progress = ProgressReporter(quiet: common.quiet, duration: run.info.duration)
             let interrupt = Interrupt { run.cancel() }

@@ -47,6 +47,15 @@ final class CodecCommandTests: CLITestCase {
                        try Data(contentsOf: URL(fileURLWithPath: path("b.etok"))))
     }
 
+    func testParallelChunkEncodingGivesTheSameBytes() throws {
+        let clip = try makeClip("in.mp4", frames: 14)  // 5 chunks of 3 blocks, the last partial
+        XCTAssertEqual(try encode(clip, path("one.etok"), ["--threads", "1"]).status, 0)
+        XCTAssertEqual(try encode(clip, path("three.etok"), ["--threads", "3"]).status, 0)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("one.etok"))),
+                       try Data(contentsOf: URL(fileURLWithPath: path("three.etok"))))
+        XCTAssertEqual(try info(path("three.etok"))["frames"] as? Int, 14)
+    }
+
     func testPipesInAndOut() throws {
         let (ffmpeg, pipe) = try CLI.ffmpegPipe(["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-frames:v", "6", "-f", "nut"])
         let r = try encode("-", "-", stdin: pipe)
