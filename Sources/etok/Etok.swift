@@ -8,9 +8,13 @@ struct Etok: ParsableCommand {
         abstract: "ElasticTok: adaptive video tokenizer (variable tokens per frame).",
         discussion: """
         Examples:
-          etok probe clip.mp4                 show what the input holds
-          etok preview clip.mp4 -o seen.mp4   write the frames the model will see
-          ffmpeg -i clip.mov -f nut - | etok probe -      read from a pipe
+          etok encode clip.mp4 -o clip.etok       video → variable-length tokens per frame
+          etok info clip.etok                     tokens per frame, savings, quality, health
+          etok decode clip.etok -o back.mp4       tokens → video (the model's 128×128 view)
+          etok export clip.etok --format npy -o tokens/     token arrays for ML pipelines
+          etok probe clip.mp4                     show what the input holds
+          etok preview clip.mp4 -o seen.mp4       write the frames the model will see
+          ffmpeg -i clip.mov -f nut - | etok encode - -o clip.etok      read from a pipe
 
         Exit status:
           0 ok                      64 bad command line
