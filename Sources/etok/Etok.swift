@@ -8,13 +8,13 @@ struct Etok: ParsableCommand {
         abstract: "ElasticTok: adaptive video tokenizer (variable tokens per frame).",
         discussion: """
         Examples:
-          etok encode clip.mp4 -o clip.etok       video → variable-length tokens per frame
-          etok info clip.etok                     tokens per frame, savings, quality, health
-          etok decode clip.etok -o back.mp4       tokens → video (the model's 128×128 view)
-          etok export clip.etok --format npy -o tokens/     token arrays for ML pipelines
-          etok probe clip.mp4                     show what the input holds
-          etok preview clip.mp4 -o seen.mp4       write the frames the model will see
-          ffmpeg -i clip.mov -f nut - | etok encode - -o clip.etok      read from a pipe
+          etok encode clip.mp4 -o clip.etok     video -> tokens, few per easy frame
+          etok info clip.etok                   tokens, savings, quality, health
+          etok decode clip.etok -o back.mp4     tokens -> video (128x128)
+          etok export clip.etok --format npy -o tokens/
+          etok probe clip.mp4                   what the input holds
+          etok preview clip.mp4 -o seen.mp4     the frames the model will see
+          ffmpeg -i clip.mov -f nut - | etok encode - -o clip.etok
 
         Exit status:
           0 ok                      64 bad command line
