@@ -1,6 +1,7 @@
 import ArgumentParser
 import EtokModel
 import EtokTensor
+import EtokTokenizer
 import Foundation
 
 /// `etok model`: inspect and run ElasticTok model files (safetensors with the config in the
@@ -52,24 +53,30 @@ extension ModelCommand {
             abstract: "Show a model's config, parameter count and tensors.",
             discussion: """
             Examples:
+              etok model info                    the bundled default model
               etok model info model.safetensors
               etok model info --json model.safetensors
             """)
 
-        @Argument(help: "Model file (.safetensors).")
-        var file: String
+        @Argument(help: "Model file (.safetensors); default: the model bundled with etok.")
+        var file: String?
 
         @Flag(help: "Print the config and tensor table as JSON.")
         var json = false
 
         func run() throws {
             try ExitCodes.reporting {
-                let model = try ElasticTokModel.load(path: file)
+                let loaded = try ModelCatalog.load(path: file)
+                let model = loaded.model, file = loaded.path
                 let c = model.config
+                let threshold = loaded.calibratedThreshold.map { String(format: "%.6g (%.2f dB)", $0, psnr(mse: Double($0))) }
+                    ?? "none (etok encode uses 0.003)"
                 if json {
                     let tensors = model.tensors.map { ["name": $0.name, "dtype": $0.dtype, "shape": $0.shape] as [String: Any] }
                     let config = try JSONSerialization.jsonObject(with: Data(c.jsonString().utf8))
                     let object: [String: Any] = ["file": file, "config": config, "parameters": model.parameterCount,
+                                                 "sha256": loaded.sha256,
+                                                 "calibrated_threshold": loaded.calibratedThreshold.map { Double($0) } as Any,
                                                  "tensors": tensors]
                     let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
                     print(String(decoding: data, as: UTF8.self))
@@ -84,6 +91,8 @@ extension ModelCommand {
                 print("layers      encoder \(c.numEncoderLayers), decoder \(c.numDecoderLayers)")
                 print("norm, rope  eps \(c.rmsNormEps), theta \(c.theta)")
                 print("parameters  \(model.parameterCount)")
+                print("sha256      \(loaded.sha256)")
+                print("threshold   \(threshold)")
                 print("config      \(c.jsonString())")
                 print("")
                 let width = model.tensors.map(\.name.count).max() ?? 0

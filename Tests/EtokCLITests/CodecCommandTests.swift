@@ -56,6 +56,40 @@ final class CodecCommandTests: CLITestCase {
         XCTAssertEqual(try info(path("three.etok"))["frames"] as? Int, 14)
     }
 
+    /// A copy of the tiny model with `etok_threshold` set in its safetensors metadata.
+    func calibratedModel(threshold: String) throws -> String {
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: model))
+        let length = Int(bytes.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        var header = try XCTUnwrap(JSONSerialization.jsonObject(with: bytes.subdata(in: 8..<(8 + length))) as? [String: Any])
+        var metadata = header["__metadata__"] as? [String: String] ?? [:]
+        metadata["etok_threshold"] = threshold
+        header["__metadata__"] = metadata
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        json.append(contentsOf: Array(repeating: UInt8(ascii: " "), count: (8 - json.count % 8) % 8))
+        var out = Data()
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(json)
+        out.append(bytes.subdata(in: (8 + length)..<bytes.count))
+        let path = path("calibrated.safetensors")
+        try out.write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func testEncoderDefaultsToTheModelsCalibratedThreshold() throws {
+        let calibrated = try calibratedModel(threshold: "0.25")
+        let shown = try CLI.etok(["model", "info", calibrated])
+        XCTAssertEqual(shown.status, 0, shown.stderr)
+        XCTAssertTrue(String(decoding: shown.stdout, as: UTF8.self).contains("threshold   0.25"))
+        let clip = try makeClip("in.mp4", frames: 3)
+        let r = try CLI.etok(["encode", clip, "-o", path("c.etok"), "--model", calibrated, "-q"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try info(path("c.etok"))["threshold"] as? Double ?? 0, 0.25, accuracy: 1e-6)
+        let bad = try calibratedModel(threshold: "-1")
+        let refused = try CLI.etok(["encode", clip, "-o", path("d.etok"), "--model", bad])
+        XCTAssertEqual(refused.status, 65, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("etok_threshold"), refused.stderr)
+    }
+
     func testPipesInAndOut() throws {
         let (ffmpeg, pipe) = try CLI.ffmpegPipe(["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-frames:v", "6", "-f", "nut"])
         let r = try encode("-", "-", stdin: pipe)
