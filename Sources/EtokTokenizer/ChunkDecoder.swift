@@ -16,8 +16,9 @@ public struct DecodedBlock: Sendable {
 ///
 /// Each chunk decodes on its own (docs/etok-format.md §5, §8): the decoder's context is reset at
 /// every chunk, then each block is decoded with the chunk's earlier blocks as context. Owns the
-/// model's decoder context. Not thread-safe: one per stream (or one per chunk in parallel).
-public final class ChunkDecoder {
+/// model's decoder context. Not thread-safe: one thread at a time (it may move between threads,
+/// hence `Sendable`); parallel chunks use one decoder each.
+public final class ChunkDecoder: @unchecked Sendable {
     public let model: ElasticTokModel
     private let decoder: BlockDecoder
     private let fileName: String

@@ -58,9 +58,13 @@ public struct DecodeJob: Sendable {
     public var allowModelMismatch: Bool
     /// Resize the decoded frames (bicubic); nil keeps the model resolution.
     public var scale: PixelSize?
+    /// Chunks decoded at once, one worker thread each (the output is the same for any count).
+    public var workers: Int
 
     public init(input: String, output: String, outputOptions: OutputOptions = OutputOptions(),
-                selection: FrameSelection = .all, allowModelMismatch: Bool = false, scale: PixelSize? = nil) {
+                selection: FrameSelection = .all, allowModelMismatch: Bool = false, scale: PixelSize? = nil,
+                workers: Int = 1) {
+        self.workers = workers
         self.input = input
         self.output = output
         self.outputOptions = outputOptions
@@ -116,7 +120,9 @@ public final class DecodeRun: @unchecked Sendable {
     /// Runs to the end, reporting frames written and the media time of the last one (seconds from
     /// the first). Throws the first stage's error, or `PipelineError.cancelled`.
     public func run(progress: @escaping @Sendable (_ frames: Int, _ mediaSeconds: Double) -> Void = { _, _ in }) throws -> DecodeSummary {
-        let decoder = try ChunkDecoder(model: model.model, header: header, fileName: job.input)
+        let decoders = try (0..<max(1, job.workers)).map { _ in
+            try ChunkDecoder(model: model.model, header: self.header, fileName: job.input)
+        }
         let chunks = ChunkFeed(reader: reader, stream: stream, selection: job.selection,
                                timeBase: header.source.timeBase, framesPerBlock: header.model.framesPerBlock)
         let selection = job.selection, writer = self.writer, header = self.header
@@ -126,21 +132,19 @@ public final class DecodeRun: @unchecked Sendable {
         let counter = DecodeCounter()
         let scaler = try job.scale.map { try RGBScaler(width: $0.width, height: $0.height) }
         let pipeline = Pipeline.source("read") { try chunks.next() }
-            .flatMap("decode") { (chunk: Chunk, emit: (VideoFrame) throws -> Void) in
-                for block in try decoder.decode(chunk) {
-                    counter.blocks += 1
-                    for (i, rgb) in block.frames.enumerated() {
-                        let frame = block.index * framesPerBlock + i
-                        // Frames after the first of a block have no pts of their own: space them
-                        // by the block's duration estimate (one source frame period).
-                        let pts = block.record.pts + Int64(i)
-                        let seconds = Double(pts) * Double(timeBase.num) / Double(max(1, timeBase.den))
-                        guard selection.contains(frame: frame, seconds: seconds) else { continue }
-                        let decoded = VideoFrame(index: frame, pts: pts, timeBase: timeBase, width: width, height: height, rgb: rgb)
-                        try emit(try scaler?.scale(decoded) ?? decoded)
-                    }
+            .then("decode", ChunkDecodeStage(decoders: decoders) { block, emit in
+                counter.blocks += 1
+                for (i, rgb) in block.frames.enumerated() {
+                    let frame = block.index * framesPerBlock + i
+                    // Frames after the first of a block have no pts of their own: space them
+                    // by the block's duration estimate (one source frame period).
+                    let pts = block.record.pts + Int64(i)
+                    let seconds = Double(pts) * Double(timeBase.num) / Double(max(1, timeBase.den))
+                    guard selection.contains(frame: frame, seconds: seconds) else { continue }
+                    let decoded = VideoFrame(index: frame, pts: pts, timeBase: timeBase, width: width, height: height, rgb: rgb)
+                    try emit(try scaler?.scale(decoded) ?? decoded)
                 }
-            }
+            })
             .sink("write", consume: { frame in
                 try writer.write(frame)
                 let start = counter.firstSeconds ?? frame.seconds
@@ -161,6 +165,65 @@ public final class DecodeRun: @unchecked Sendable {
 
     /// Stops the run (thread-safe, idempotent).
     public func cancel() { control.cancel() }
+}
+
+/// The decode stage: gathers up to `decoders.count` chunks, decodes them side by side (each chunk
+/// decodes on its own, so the bits do not depend on the worker count), then hands their blocks in
+/// stream order to `emitFrames` (selection, scaling) on the stage's own thread.
+struct ChunkDecodeStage: PipelineTransform, @unchecked Sendable {
+    let decoders: [ChunkDecoder]
+    let emitFrames: (DecodedBlock, (VideoFrame) throws -> Void) throws -> Void
+    private var gathered: [Chunk] = []
+
+    init(decoders: [ChunkDecoder], emitFrames: @escaping (DecodedBlock, (VideoFrame) throws -> Void) throws -> Void) {
+        precondition(!decoders.isEmpty)
+        self.decoders = decoders
+        self.emitFrames = emitFrames
+    }
+
+    mutating func process(_ chunk: Chunk, emit: (VideoFrame) throws -> Void) throws {
+        gathered.append(chunk)
+        if gathered.count == decoders.count { try decodeGathered(emit: emit) }
+    }
+
+    mutating func finish(emit: (VideoFrame) throws -> Void) throws {
+        if !gathered.isEmpty { try decodeGathered(emit: emit) }
+    }
+
+    mutating func abort() {}
+
+    private mutating func decodeGathered(emit: (VideoFrame) throws -> Void) throws {
+        let chunks = gathered, decoders = self.decoders
+        gathered.removeAll(keepingCapacity: true)
+        let outcomes = Slots<[DecodedBlock]>(count: chunks.count)
+        DispatchQueue.concurrentPerform(iterations: chunks.count) { i in
+            outcomes.set(i, Result { try decoders[i].decode(chunks[i]) })
+        }
+        for outcome in outcomes.all {
+            for block in try outcome.get() { try emitFrames(block, emit) }
+        }
+    }
+}
+
+/// One result slot per parallel job, each written by one worker.
+final class Slots<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [Result<Value, any Error>?]
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ i: Int, _ outcome: Result<Value, any Error>) {
+        lock.lock()
+        slots[i] = outcome
+        lock.unlock()
+    }
+
+    /// Every slot, in order (call after all jobs ended).
+    var all: [Result<Value, any Error>] {
+        lock.lock()
+        defer { lock.unlock() }
+        return slots.map { $0! }
+    }
 }
 
 /// Counts kept by the decode and write stages (each field touched by one stage), read after the run.

@@ -312,7 +312,7 @@ struct ChunkEncodeStage: PipelineTransform, @unchecked Sendable {
             firstBlocks.append(nextBlock)
             nextBlock += (chunk.count + framesPerBlock - 1) / framesPerBlock
         }
-        let outcomes = ParallelOutcomes(count: chunks.count)
+        let outcomes = Slots<(results: [BlockResult], chunk: Chunk)>(count: chunks.count)
         let encoders = self.encoders, framesPerBlock = self.framesPerBlock, height = self.height, width = self.width
         let starts = firstBlocks
         DispatchQueue.concurrentPerform(iterations: chunks.count) { i in
@@ -342,25 +342,5 @@ struct ChunkEncodeStage: PipelineTransform, @unchecked Sendable {
         }.map { (bytes: [UInt8], pts: Int64, count: Int) in
             (try Patchify.patches(frames: bytes, count: framesPerBlock, height: height, width: width, config: config), pts, count)
         }
-    }
-}
-
-/// Results of parallel chunk encodes, one slot per chunk (each written by one worker).
-private final class ParallelOutcomes: @unchecked Sendable {
-    private let lock = NSLock()
-    private var slots: [Result<(results: [BlockResult], chunk: Chunk), any Error>?]
-
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-
-    func set(_ i: Int, _ outcome: Result<(results: [BlockResult], chunk: Chunk), any Error>) {
-        lock.lock()
-        slots[i] = outcome
-        lock.unlock()
-    }
-
-    var all: [Result<(results: [BlockResult], chunk: Chunk), any Error>] {
-        lock.lock()
-        defer { lock.unlock() }
-        return slots.map { $0! }
     }
 }

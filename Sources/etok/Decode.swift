@@ -50,7 +50,7 @@ struct Decode: ParsableCommand {
           help: "Decode even if the stream names other weights than --model (shapes are still checked).")
     var ignoreModelMismatch = false
 
-    @Option(help: "Threads for the model's matrix products (default: all cores).")
+    @Option(help: "Chunks decoded at once, one thread each (default: all cores). The output is the same for any count.")
     var threads: Int?
 
     @OptionGroup(title: "Model")
@@ -78,12 +78,13 @@ struct Decode: ParsableCommand {
         common.applyLogging()
         signal(SIGPIPE, SIG_IGN)
         try ExitCodes.reporting {
-            BLASThreads.configure(threads: threads)
+            BLASThreads.configure(threads: 1)  // parallel chunks, one core each (see `etok encode`)
             let selection = frames.flatMap { FrameSelection.parse($0, time: false) }
                 ?? time.flatMap { FrameSelection.parse($0, time: true) } ?? .all
             let job = DecodeJob(input: input, output: output,
                                 outputOptions: OutputOptions(format: format, overwrite: common.overwrite, crf: crf),
-                                selection: selection, allowModelMismatch: ignoreModelMismatch, scale: scale)
+                                selection: selection, allowModelMismatch: ignoreModelMismatch, scale: scale,
+                                workers: threads ?? BLASThreads.defaultCount)
             let run = try DecodeRun(job: job, model: try modelChoice.load())
             let progress = ProgressReporter(quiet: common.quiet, duration: run.header.source.duration)
             let interrupt = Interrupt { run.cancel() }

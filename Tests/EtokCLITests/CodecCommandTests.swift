@@ -54,6 +54,15 @@ final class CodecCommandTests: CLITestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("one.etok"))),
                        try Data(contentsOf: URL(fileURLWithPath: path("three.etok"))))
         XCTAssertEqual(try info(path("three.etok"))["frames"] as? Int, 14)
+        // Decoding in parallel gives the same frames too.
+        for threads in ["1", "3"] {
+            let d = try CLI.etok(["decode", path("one.etok"), "-o", path("d\(threads).rgb"), "--model", model,
+                                  "--threads", threads, "-q"])
+            XCTAssertEqual(d.status, 0, d.stderr)
+        }
+        let rgb = try Data(contentsOf: URL(fileURLWithPath: path("d1.rgb")))
+        XCTAssertEqual(rgb.count, 14 * 16 * 16 * 3)
+        XCTAssertEqual(rgb, try Data(contentsOf: URL(fileURLWithPath: path("d3.rgb"))))
     }
 
     /// A copy of the tiny model with `etok_threshold` set in its safetensors metadata.
