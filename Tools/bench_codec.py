@@ -60,6 +60,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threshold", type=float, default=None)
     ap.add_argument("--fixed", type=int, nargs="+", default=[16, 32, 48, 64, 96, 128, 160, 192, 224, 256])
+    ap.add_argument("--searches", nargs="+", default=["fast", "binary", "linear"])
+    ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory run (the longest part)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--plot", default=None, help="write the savings plot (PNG, needs matplotlib)")
     args = ap.parse_args()
@@ -78,7 +80,7 @@ def main() -> int:
     savings_rows = []
     for clip in args.clips:
         name = Path(clip).name
-        times = {s: [] for s in ("fast", "binary", "linear")}
+        times = {s: [] for s in args.searches}
         for _ in range(args.runs):
             for s in times:
                 times[s].append(timed([str(etok), "encode", clip, "-o", str(out / f"{name}.{s}.etok"), "--search", s,
@@ -92,7 +94,7 @@ def main() -> int:
                   f"{n / statistics.median(times[s]):.2f} | {n / statistics.median(dec):.2f} | {stats['mean_psnr']:.2f} | "
                   f"{100 * stats['share_meeting_threshold']:.0f}% |")
         # 2. Fixed budgets: share of frames meeting the threshold at each budget (the paper's measure).
-        fast = json.loads((out / f"{name}.fast.json").read_text())
+        fast = json.loads((out / f"{name}.{args.searches[0]}.json").read_text())
         threshold = fast["threshold"]
         for budget in args.fixed:
             sh([str(etok), "encode", clip, "-o", str(out / f"{name}.fixed{budget}.etok"), "--fixed", str(budget),
@@ -135,7 +137,7 @@ def main() -> int:
     print("|---|---:|---:|---:|---:|---:|")
     for clip in args.clips:
         name = Path(clip).name
-        path = out / f"{name}.fast.etok"
+        path = out / f"{name}.{args.searches[0]}.etok"
         sh([str(etok), "export", str(path), "--format", "npy", "-o", str(out / f"{name}.npy"), "-y", "-q"])
         import numpy as np
         tokens = np.load(out / f"{name}.npy" / "tokens.npy").astype("<u2").tobytes()
@@ -148,16 +150,20 @@ def main() -> int:
         ent = entropy_bits(np.frombuffer(tokens, dtype="<u2").tolist())
         print(f"| {name} | {8 * size / n:.2f} | 16.00 | {8 * zst / n:.2f} | {8 * xz / n:.2f} | {ent:.2f} |")
 
-    # 4. Peak memory: a clip and the same clip looped ten times.
+    # 4. Peak memory: a clip and the same clip looped ten times (fixed budget: one pass per frame;
+    #    memory does not depend on the search).
+    if args.no_memory:
+        return 0
     print("\n## Peak memory (maximum resident set)\n")
     print("| input | frames | peak RSS |")
     print("|---|---:|---:|")
-    clip = args.clips[0]
+    clip = min(args.clips, key=lambda c: Path(c).stat().st_size)
     looped = out / "looped.nut"
     sh(["ffmpeg", "-v", "error", "-y", "-stream_loop", "9", "-i", clip, "-c", "copy", "-f", "nut", str(looped)])
     for label, src in (("1×", clip), ("10× (looped)", str(looped))):
         r = subprocess.run(["/usr/bin/time", "-f", "%M", str(etok), "encode", src, "-o", str(out / "mem.etok"),
-                            "--stats", str(out / "mem.json")] + thr + common, capture_output=True, text=True, check=True)
+                            "--fixed", "64", "--stats", str(out / "mem.json")] + common,
+                           capture_output=True, text=True, check=True)
         kb = int(r.stderr.strip().splitlines()[-1])
         frames = json.loads((out / "mem.json").read_text())["frames"]
         print(f"| {Path(clip).name} {label} | {frames} | {kb / 1024:.0f} MiB |")
