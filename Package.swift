@@ -45,7 +45,9 @@ let package = Package(
 
         // The model over the kernels; the tokenizer over everything below it.
         .target(name: "EtokModel", dependencies: ["EtokTensor"]),
-        .target(name: "EtokTokenizer", dependencies: ["EtokModel", "EtokFormat", "EtokMedia", "EtokPipeline"]),
+        // Ships the default model (fp16 safetensors, docs/model.md) so etok works with no download.
+        .target(name: "EtokTokenizer", dependencies: ["EtokModel", "EtokFormat", "EtokMedia", "EtokPipeline"],
+                resources: [.copy("Resources/default.safetensors")]),
 
         // The command: thin.
         .executableTarget(name: "etok", dependencies: [

@@ -28,8 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def sh(cmd, **kw):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+def sh(cmd, text=True, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=text, **kw)
 
 
 def build() -> Path:
