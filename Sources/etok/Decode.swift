@@ -28,14 +28,8 @@ struct Decode: ParsableCommand {
     @Argument(help: "The .etok file, or - for stdin.")
     var input: String
 
-    @Option(name: .shortAndLong, help: "Output file, a PNG pattern, or - for stdout.")
-    var output: String
-
-    @Option(help: "Output format when the name does not say: mp4, y4m, rgb or png.")
-    var format: OutputFormat?
-
-    @Option(help: "H.264 quality for mp4 (0 best ... 51 worst).")
-    var crf = 18
+    @OptionGroup
+    var frameOutput: FrameOutputOptions
 
     @Option(help: ArgumentHelp("Frames A to B (B excluded; either may be left out), counted from 0.", valueName: "A:B"))
     var frames: String?
@@ -60,16 +54,12 @@ struct Decode: ParsableCommand {
     var common: CommonOptions
 
     func validate() throws {
-        guard (0...51).contains(crf) else { throw ValidationError("--crf must be between 0 and 51.") }
         if frames != nil && time != nil { throw ValidationError("give --frames or --time, not both.") }
         if let frames, FrameSelection.parse(frames, time: false) == nil {
             throw ValidationError("--frames takes A:B with 0 ≤ A < B, for example --frames 10:20 or --frames 100:.")
         }
         if let time, FrameSelection.parse(time, time: true) == nil {
             throw ValidationError("--time takes T0:T1 in seconds with T0 < T1, for example --time 2.5:4.")
-        }
-        if output == "-" && (format == .mp4 || format == .png) {
-            throw ValidationError("stdout takes y4m or rgb (mp4 and png need a file name).")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
     }
@@ -81,8 +71,8 @@ struct Decode: ParsableCommand {
             BLASThreads.configure(threads: 1)  // parallel chunks, one core each (see `etok encode`)
             let selection = frames.flatMap { FrameSelection.parse($0, time: false) }
                 ?? time.flatMap { FrameSelection.parse($0, time: true) } ?? .all
-            let job = DecodeJob(input: input, output: output,
-                                outputOptions: OutputOptions(format: format, overwrite: common.overwrite, crf: crf),
+            let job = DecodeJob(input: input, output: frameOutput.output,
+                                outputOptions: frameOutput.writerOptions(overwrite: common.overwrite),
                                 selection: selection, allowModelMismatch: ignoreModelMismatch, scale: scale,
                                 workers: threads ?? BLASThreads.defaultCount)
             let run = try DecodeRun(job: job, model: try modelChoice.load())
@@ -100,7 +90,7 @@ struct Decode: ParsableCommand {
                 progress.abandon()
                 throw error
             }
-            var line = "etok: decoded \(summary.framesWritten) frame\(summary.framesWritten == 1 ? "" : "s") to \(output == "-" ? "stdout" : output)"
+            var line = "etok: decoded \(summary.framesWritten) frame\(summary.framesWritten == 1 ? "" : "s") to \(frameOutput.displayName)"
             if !summary.health.isComplete { line += "; the stream is not whole: \(summary.health)" }
             progress.end(frames: summary.framesWritten, mediaSeconds: last.get(), summary: line)
         }

@@ -77,3 +77,30 @@ struct ModelInputOptions: ParsableArguments {
         PreprocessOptions(width: modelSize.width, height: modelSize.height, fit: fit)
     }
 }
+
+/// Where frames go (`etok preview`, `etok decode`): -o, --format, --crf.
+struct FrameOutputOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "Output file, a PNG pattern, or - for stdout.")
+    var output: String
+
+    @Option(help: "Output format when the name does not say: mp4, y4m, rgb or png.")
+    var format: OutputFormat?
+
+    @Option(help: "H.264 quality for mp4 (0 best ... 51 worst).")
+    var crf = 18
+
+    func validate() throws {
+        guard (0...51).contains(crf) else { throw ValidationError("--crf must be between 0 and 51.") }
+        if output == "-" && (format == .mp4 || format == .png) {
+            throw ValidationError("stdout takes y4m or rgb (mp4 and png need a file name).")
+        }
+    }
+
+    /// The media layer's writer options.
+    func writerOptions(overwrite: Bool) -> OutputOptions {
+        OutputOptions(format: format, overwrite: overwrite, crf: crf)
+    }
+
+    /// The output as messages name it.
+    var displayName: String { output == "-" ? "stdout" : output }
+}

@@ -27,14 +27,8 @@ struct Preview: ParsableCommand {
     @Argument(help: "Video file, or - for stdin.")
     var input: String
 
-    @Option(name: .shortAndLong, help: "Output file, a PNG pattern, or - for stdout.")
-    var output: String
-
-    @Option(help: "Output format when the name does not say: mp4, y4m, rgb or png.")
-    var format: OutputFormat?
-
-    @Option(help: "H.264 quality for mp4 (0 best ... 51 worst).")
-    var crf = 18
+    @OptionGroup
+    var frameOutput: FrameOutputOptions
 
     @OptionGroup(title: "Model input")
     var model: ModelInputOptions
@@ -45,20 +39,13 @@ struct Preview: ParsableCommand {
     @OptionGroup(title: "Common")
     var common: CommonOptions
 
-    func validate() throws {
-        guard (0...51).contains(crf) else { throw ValidationError("--crf must be between 0 and 51.") }
-        if output == "-" && (format == .mp4 || format == .png) {
-            throw ValidationError("stdout takes y4m or rgb (mp4 and png need a file name).")
-        }
-    }
-
     func run() throws {
         common.applyLogging()
         // A closed output pipe must arrive as EPIPE (a clean error), not kill the process.
         signal(SIGPIPE, SIG_IGN)
         let job = PreviewJob(
             input: input, inputOptions: inputFormat.inputOptions(fps: model.fps), preprocess: model.preprocess,
-            output: output, outputOptions: OutputOptions(format: format, overwrite: common.overwrite, crf: crf))
+            output: frameOutput.output, outputOptions: frameOutput.writerOptions(overwrite: common.overwrite))
         try ExitCodes.reporting {
             let run = try PreviewRun(job: job)
             let progress = ProgressReporter(quiet: common.quiet, duration: run.info.duration)
@@ -78,7 +65,7 @@ struct Preview: ParsableCommand {
             let last = done.get()
             let n = summary.framesWritten
             var line = "etok: wrote \(n) frame\(n == 1 ? "" : "s") (\(job.preprocess.width)x\(job.preprocess.height), "
-                + "\(job.preprocess.fit.rawValue)) from \(summary.framesDecoded) decoded to \(output == "-" ? "stdout" : output)"
+                + "\(job.preprocess.fit.rawValue)) from \(summary.framesDecoded) decoded to \(frameOutput.displayName)"
             if summary.decodeErrors > 0 { line += "; \(summary.decodeErrors) damaged frames were skipped or concealed" }
             progress.end(frames: last.frames, mediaSeconds: last.mediaSeconds, summary: line)
         }
