@@ -205,12 +205,13 @@ public final class EncodeRun: @unchecked Sendable {
 /// The version string written into headers.
 public let etokVersion = "0.1.0"
 
-/// Refuses to replace an existing output unless asked, and a directory always.
-func checkOutputPath(_ path: String, overwrite: Bool) throws {
+/// Refuses to replace an existing output unless asked, and a directory always, before any work.
+/// The same rule as the media writers': `MediaError.outputExists` / `.isDirectory`.
+public func checkOutputPath(_ path: String, overwrite: Bool) throws {
     var isDirectory: ObjCBool = false
     if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-        if isDirectory.boolValue { throw TokenizerError.badSetting("\(path): is a directory, not an output file") }
-        if !overwrite { throw TokenizerError.badSetting("\(path): already exists (use -y to overwrite)") }
+        if isDirectory.boolValue { throw MediaError.cannotCreateOutput(file: path, message: "is a directory") }
+        if !overwrite { throw MediaError.outputExists(file: path) }
     }
 }
 

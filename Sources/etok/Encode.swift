@@ -114,7 +114,7 @@ struct Encode: ParsableCommand {
             // Parallelism comes from encoding chunks side by side, each on one core: better use of
             // the cores than threading 256-row matrix products, and the output does not change.
             BLASThreads.configure(threads: 1)
-            if let stats { try checkWritable(stats, overwrite: common.overwrite) }
+            if let stats { try checkOutputPath(stats, overwrite: common.overwrite) }
             let model = try modelChoice.load()
             let settings = EncoderSettings(threshold: mseThreshold(for: model), search: search, fixedTokens: fixed,
                                            minTokens: minTokens, maxTokens: maxTokens, chunkBlocks: chunk)
@@ -145,13 +145,6 @@ struct Encode: ParsableCommand {
             progress.end(frames: summary.frames, mediaSeconds: summary.perBlock.last.map { $0.seconds - summary.perBlock[0].seconds } ?? 0,
                          summary: line)
         }
-    }
-}
-
-/// Refuses an existing file unless -y, before any work.
-func checkWritable(_ path: String, overwrite: Bool) throws {
-    if FileManager.default.fileExists(atPath: path) && !overwrite {
-        throw MediaError.outputExists(file: path)
     }
 }
 

@@ -54,7 +54,7 @@ struct Export: ParsableCommand {
     private func writeNPY(_ r: StreamReport) throws {
         let dir = URL(fileURLWithPath: output)
         let names = ["lengths.npy", "tokens.npy", "pts.npy"].map { dir.appendingPathComponent($0).path }
-        for name in names { try checkWritable(name, overwrite: common.overwrite) }
+        for name in names { try checkOutputPath(name, overwrite: common.overwrite) }
         do {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         } catch {
@@ -74,7 +74,7 @@ struct Export: ParsableCommand {
     }
 
     private func writeJSONL(_ r: StreamReport) throws {
-        if output != "-" { try checkWritable(output, overwrite: common.overwrite) }
+        if output != "-" { try checkOutputPath(output, overwrite: common.overwrite) }
         var text = ""
         for b in r.blocks {
             let tokens: String

@@ -36,7 +36,7 @@ struct Info: ParsableCommand {
     func run() throws {
         common.applyLogging()
         try ExitCodes.reporting {
-            if let plot { try checkWritable(plot, overwrite: common.overwrite) }
+            if let plot { try checkOutputPath(plot, overwrite: common.overwrite) }
             let report = try StreamReport.read(path: input)
             if let plot {
                 let (w, h) = (1200, 300)
