@@ -7,6 +7,7 @@
 // Layout of the sources:
 //   CRC32, ByteIO, Float16Bits      byte-level helpers (§1)
 //   RangeCoder, FSQContextModel     the token coder `rc-fsq-1` (§6.1)
+//   FSQContextModel2, FSQTokenCoder2  the token coder `rc-fsq-2` (§6.3), the default for FSQ
 //   EtokHeader*, Chunk              value types for HEAD (§4), CHNK (§5), INDX (§7)
 //   ChunkCodec, Records             payload and record framing (§3, §5, §6, §7)
 //   ByteSource, ByteSink            where bytes come from and go to
@@ -19,8 +20,9 @@ public enum EtokFormat {
     public static let signature: [UInt8] = [0x89, 0x45, 0x54, 0x4B, 0x0D, 0x0A, 0x1A, 0x0A]
     /// The major version this module reads and writes (§2). A file with another major is refused.
     public static let majorVersion: UInt16 = 1
-    /// The minor version this module writes (§2). Any minor of major 1 is read.
-    public static let minorVersion: UInt16 = 0
+    /// The minor version this module writes (§2): 1 since `rc-fsq-2` (§6.3). Any minor of major 1 is
+    /// read.
+    public static let minorVersion: UInt16 = 1
     /// Bytes before the first record: signature and version.
     public static let preambleSize = 12
     /// Bytes a record adds around its payload: type and length before it, CRC after it (§3).

@@ -83,7 +83,13 @@ extension EtokHeader {
                 product *= l
                 if product > Int(Int32.max) { throw bad("model.fsq_quant_levels", "codebook larger than 2^31 − 1") }
             }
-            if encoding.tokenCoding != .rcFSQ1 {
+            switch encoding.tokenCoding {
+            case .rcFSQ1: break
+            case .rcFSQ2:
+                if !FSQTokenCoder2.supports(levels: levels) {
+                    throw bad("encoding.token_coding", "rc-fsq-2 needs every FSQ level at most \(FSQTokenCoder2.maxLevel)")
+                }
+            case .f16v1:
                 throw bad("encoding.token_coding", "\(encoding.tokenCoding.rawValue) does not fit an FSQ model")
             }
         case .vae:
@@ -107,6 +113,13 @@ extension EtokHeader {
             throw bad("source.fps", "[\(fps.num), \(fps.den)] is not a positive rational")
         }
         if let d = source.duration, !d.isFinite { throw bad("source.duration", "not a finite number") }
+    }
+
+    /// Tokens per row of the model's token grid, `W` of §6.3: `image_size[1] div patch_size[2]`, at
+    /// least 1.
+    public var tokenGridWidth: Int {
+        guard model.imageSize.count == 2, model.patchSize.count == 3, model.patchSize[2] > 0 else { return 1 }
+        return max(1, model.imageSize[1] / model.patchSize[2])
     }
 
     /// FSQ levels, or empty for a VAE model.
