@@ -96,4 +96,23 @@ final class CompactnessTests: XCTestCase {
         XCTAssertLessThan(tokenBits, orderZeroDigits * 0.8, "the previous-block context must pay off")
         XCTAssertLessThan(tokenBits, conditionalDigits * 1.15, "the adaptive model should approach its context's entropy")
     }
+
+    /// rc-fsq-2 (§6.3) against rc-fsq-1 (§6.1) on encoder-like tokens (digits that mostly stay or
+    /// move by one, changes clustered in the grid), and against the entropy of its first decision.
+    func testRCFSQ2BeatsRCFSQ1OnEncoderLikeTokens() throws {
+        let header = Fixture.fsqHeader(minToks: 16, maxToks: 128, chunkBlocks: 4)
+        let chunks = Fixture.driftingFSQChunks(header: header, blocks: 200, seed: 42)
+        let levels = header.fsqLevels
+        var bytes1 = 0, bytes2 = 0, tokens = 0
+        for c in chunks {
+            guard case .fsq(let blocks) = c.tokens else { return XCTFail() }
+            bytes1 += FSQTokenCoder.encode(blocks: blocks, levels: levels).count
+            bytes2 += FSQTokenCoder2.encode(blocks: blocks, levels: levels, width: header.tokenGridWidth).count
+            tokens += blocks.reduce(0) { $0 + $1.count }
+        }
+        let b1 = Double(8 * bytes1) / Double(tokens), b2 = Double(8 * bytes2) / Double(tokens)
+        print(String(format: "compactness: %d tokens; rc-fsq-1 %.2f bits/token, rc-fsq-2 %.2f (%.1f %% smaller)",
+                     tokens, b1, b2, 100 * (1 - b2 / b1)))
+        XCTAssertLessThan(b2, b1 * 0.95, "rc-fsq-2 should save at least 5 % here")
+    }
 }

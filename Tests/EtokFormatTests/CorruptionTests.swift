@@ -161,7 +161,7 @@ final class CorruptionTests: XCTestCase {
         XCTAssertEqual(error(Array("GIF89a".utf8)), .badSignature(file: "e.etok"))
         b = bytes
         b[8] = 2
-        XCTAssertEqual(error(b), .unsupportedVersion(file: "e.etok", major: 2, minor: 0))
+        XCTAssertEqual(error(b), .unsupportedVersion(file: "e.etok", major: 2, minor: Int(EtokFormat.minorVersion)))
         b = bytes
         b[30] ^= 1
         XCTAssertEqual(error(b), .badCRC(file: "e.etok", record: "HEAD", offset: 12))

@@ -18,15 +18,17 @@ struct SeededRandom: RandomNumberGenerator {
 enum Fixture {
     static let fsqLevels = [8, 8, 8, 5, 5, 5]
 
+    /// An FSQ header; `coding` defaults to what a writer uses for these levels (`rc-fsq-2`).
     static func fsqHeader(minToks: Int = 4, maxToks: Int = 64, chunkBlocks: Int = 4,
-                          levels: [Int] = fsqLevels) -> EtokHeader {
-        EtokHeader(
+                          levels: [Int] = fsqLevels, coding: EtokHeader.TokenCoding? = nil) -> EtokHeader {
+        let coding = coding ?? (FSQTokenCoder2.supports(levels: levels) ? .rcFSQ2 : .rcFSQ1)
+        return EtokHeader(
             etokVersion: "0.1.0",
             model: .init(name: "etok-test", sha256: String(repeating: "ab", count: 32), imageSize: [64, 64],
                          patchSize: [1, 8, 8], framesPerBlock: 1, minToks: minToks, maxToks: maxToks,
                          contextBlocks: chunkBlocks, bottleneck: .fsq, fsqQuantLevels: levels),
             encoding: .init(threshold: 0.003, search: .fast, fit: .crop, chunkBlocks: chunkBlocks,
-                            tokenCoding: .rcFSQ1),
+                            tokenCoding: coding),
             source: .init(name: "clip.mp4", width: 640, height: 272, timeBase: .init(1, 12800),
                           fps: .init(25, 1), duration: 10.0))
     }
@@ -133,5 +135,50 @@ enum Fixture {
         var chunks: [Chunk] = []
         while let c = try r.next() { chunks.append(c) }
         return (chunks, r.health)
+    }
+}
+
+extension Fixture {
+    /// FSQ chunks shaped like real encoder output (docs/etok-format.md §6.3): kept counts that drift
+    /// up and down, tokens that mostly repeat the previous block's, changed digits mostly moving by
+    /// one, sometimes jumping; changes clustered in a "moving" band of the token grid.
+    static func driftingFSQChunks(header: EtokHeader, blocks: Int, seed: UInt64) -> [Chunk] {
+        var rng = SeededRandom(seed: seed)
+        let m = header.model
+        let levels = header.fsqLevels
+        let basis = FSQTokenCoder.basis(levels)
+        func centred(_ l: Int) -> Int { (Int.random(in: 0..<l, using: &rng) + Int.random(in: 0..<l, using: &rng) + 1) / 2 }
+        var chunks: [Chunk] = []
+        var kept = (m.minToks + m.maxToks) / 2
+        var b = 0
+        while b < blocks {
+            var records: [BlockRecord] = []
+            var tokens: [[Int32]] = []
+            var prev: [[Int]] = []
+            for k in 0..<min(header.encoding.chunkBlocks, blocks - b) {
+                kept = max(m.minToks, min(m.maxToks, kept + Int.random(in: -10...10, using: &rng)))
+                var digits: [[Int]] = []
+                for t in 0..<kept {
+                    if t < prev.count {
+                        let moving = (t / 8 + k) % 3 == 0
+                        digits.append(levels.indices.map { d in
+                            let p = prev[t][d]
+                            let r = Double.random(in: 0..<1, using: &rng)
+                            if r < (moving ? 0.6 : 0.92) { return p }
+                            if r < 0.97 { return max(0, min(levels[d] - 1, p + (Bool.random(using: &rng) ? 1 : -1))) }
+                            return Int.random(in: 0..<levels[d], using: &rng)
+                        })
+                    } else {
+                        digits.append(levels.map { min($0 - 1, centred($0)) })
+                    }
+                }
+                records.append(BlockRecord(kept: kept, frames: 1, pts: Int64(b + k), mse: 0.002))
+                tokens.append(digits.map { ds in Int32(ds.indices.reduce(0) { $0 + ds[$1] * basis[$1] }) })
+                prev = digits
+            }
+            chunks.append(Chunk(firstBlock: b, blocks: records, tokens: .fsq(tokens)))
+            b += records.count
+        }
+        return chunks
     }
 }

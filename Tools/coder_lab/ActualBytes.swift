@@ -3,6 +3,9 @@
 // ideal code lengths. Built with the Sources/EtokFormat files by Tools/coder_lab/actual_bytes.sh.
 //
 //   actual-bytes DIR…   (each DIR from make_streams.sh: lengths.npy, tokens.npy, info.json)
+//
+// Also rewrites DIR/stream.etok (if present) in rc-fsq-2 as DIR/stream-rc2.etok, for cross-checks
+// with Tools/fuzz/spec_reader.py and for comparing whole file sizes.
 import Foundation
 
 /// The int32 payload of a little-endian `<i4` .npy file (version 1 header).
@@ -55,6 +58,22 @@ struct ActualBytes {
                 let backA = try? FSQTokenCoder.decode(a, start: 0, end: a.count, kept: kept, levels: levels).get()
                 let backB = try? FSQTokenCoder2.decode(b, start: 0, end: b.count, kept: kept, levels: levels, width: width).get()
                 if backA != chunk || backB != chunk { fatalError("\(dir): chunk at block \(c) does not round-trip") }
+            }
+            if let reader = try? EtokReader(path: dir + "/stream.etok") {
+                var header = reader.header
+                header.encoding.tokenCoding = .preferred(for: header.model)
+                do {
+                    let sink = try FileDescriptorSink(creating: dir + "/stream-rc2.etok")
+                    let writer = try EtokWriter(sink: sink, header: header)
+                    for i in 0..<reader.chunks.count { try writer.append(try reader.chunk(at: i)) }
+                    try writer.finish()
+                    let back = try EtokReader(path: dir + "/stream-rc2.etok")
+                    for i in 0..<reader.chunks.count where try back.chunk(at: i) != reader.chunk(at: i) {
+                        fatalError("\(dir): rewritten chunk \(i) differs")
+                    }
+                } catch {
+                    fatalError("\(dir): \(error)")
+                }
             }
             let n = Double(tokens.count)
             print(String(format: "%@: %d tokens; rc-fsq-1 %.3f bits/token (%.2f us/token), rc-fsq-2 %.3f (%.2f us/token), %.2f %% smaller",

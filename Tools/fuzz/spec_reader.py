@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """An independent .etok reader written from docs/etok-format.md alone (no code shared with the Swift
-reader), used by EtokFormatTests to check that the Swift writer follows the spec.
+reader), used by EtokFormatTests to check that the Swift writer follows the spec. Decodes the token
+codings rc-fsq-1 (§6.1), f16-1 (§6.2) and rc-fsq-2 (§6.3).
 
 Usage: spec_reader.py FILE.etok  ->  JSON on stdout: {"header": {...}, "version": [major, minor],
 "chunks": [{"first_block", "blocks": [[kept, frames, pts, mse]], "tokens": [[...] per block]}]}
@@ -51,7 +52,8 @@ class RangeDecoder:
         self.pos += 1
         return b
 
-    def decode(self, freq):
+    def decode_symbol(self, freq):
+        """§6.1 decode over the intervals of freq (no adaptation)."""
         total = sum(freq)
         r = self.range // total
         v = min(self.code // r, total - 1)
@@ -64,6 +66,11 @@ class RangeDecoder:
         while self.range < 1 << 24:
             self.range = (self.range << 8) & 0xFFFFFFFF
             self.code = ((self.code << 8) | self.next_byte()) & 0xFFFFFFFF
+        return s
+
+    def decode(self, freq):
+        """§6.1: a symbol of an adaptive table, then its update."""
+        s = self.decode_symbol(freq)
         freq[s] += 32
         if sum(freq) > 65536 - 32:
             for i in range(len(freq)):
@@ -96,6 +103,90 @@ def fsq_tokens(data, kept, levels):
     return blocks
 
 
+class Contexts:
+    """§6.3 contexts: name -> [p, c], created fresh (2048, 0) on first use."""
+
+    def __init__(self):
+        self.state = {}
+
+    def bit(self, rc, names):
+        ctx = [self.state.setdefault(n, [2048, 0]) for n in names]
+        p0 = sum(x[0] for x in ctx) // len(ctx)
+        bit = rc.decode_symbol([p0, 4096 - p0])
+        for x in ctx:
+            shift = min(5, (x[1] + 2).bit_length() - 1)  # floor(log2(c + 2))
+            if bit == 0:
+                x[0] += (4096 - x[0]) >> shift
+            else:
+                x[0] -= x[0] >> shift
+            x[1] = min(x[1] + 1, 30)
+        return bit
+
+
+def fsq2_tokens(data, kept, levels, width):
+    """§6.3: binary decisions with mixed contexts, one coder and fresh contexts per chunk."""
+    ctx = Contexts()
+    rc = RangeDecoder(data)
+    basis = [1]
+    for level in levels[:-1]:
+        basis.append(basis[-1] * level)
+    blocks, prev = [], []  # prev: digits of the previous block's tokens
+    for n in kept:
+        digits_block, same_block, tokens = [], [], []
+        for t in range(n):
+            digits, same = [], []
+            has_prev = t < len(prev)
+            m = 0
+            for d, L in enumerate(levels):
+                if has_prev:
+                    p = prev[t][d]
+                    le = same_block[t - 1][d] if t >= 1 else 2
+                    ue = same_block[t - width][d] if t >= width else 2
+                    if ctx.bit(rc, [("eqA", d, m), ("eqN", d, m, le, ue), ("eqP", d, m, p)]) == 0:
+                        digits.append(p)
+                        same.append(1)
+                        continue
+                    same.append(0)
+                    m = min(m + 1, 2)
+                    near = [x for x in (p - 1, p + 1) if 0 <= x < L]
+                    rest = L - 1 - len(near)
+                    far = ctx.bit(rc, [("one", d)]) if rest > 0 else 0
+                    if far == 0:
+                        if len(near) == 2:
+                            s = p + 1 if ctx.bit(rc, [("side", d)]) else p - 1
+                        else:
+                            s = near[0]
+                    else:
+                        far_values = [x for x in range(L) if abs(x - p) >= 2]
+                        s = far_values[rc.decode_symbol([1] * rest)]
+                    digits.append(s)
+                else:
+                    B = 0
+                    while (1 << B) < L:
+                        B += 1
+                    left = digits_block[t - 1][d] if t >= 1 else L
+                    up = digits_block[t - width][d] if t >= width else L
+                    lower = digits[d - 1] if d > 0 else 0
+                    prefix = 0
+                    for i in range(B - 1, -1, -1):
+                        node = (1 << (B - 1 - i)) + prefix
+                        bit = 0
+                        if (2 * prefix + 1) * (1 << i) < L:
+                            bit = ctx.bit(rc, [("npA", d, node), ("npL", d, left, node),
+                                               ("npU", d, up, node), ("npO", d, lower, node)])
+                        prefix = 2 * prefix + bit
+                    digits.append(prefix)
+                    same.append(2)
+            digits_block.append(digits)
+            same_block.append(same)
+            tokens.append(sum(g * b for g, b in zip(digits, basis)))
+        blocks.append(tokens)
+        prev = digits_block
+    if rc.pos != len(data):
+        fail("token bytes left over")
+    return blocks
+
+
 def main(path):
     data = open(path, "rb").read()
     if data[:8] != SIGNATURE:
@@ -116,15 +207,22 @@ def main(path):
             if len(tokens_data) != token_bytes:
                 fail(f"chunk at {offset}: token_bytes mismatch")
             kept = [row[0] for row in table]
-            if header["encoding"]["token_coding"] == "rc-fsq-1":
+            coding = header["encoding"]["token_coding"]
+            if coding == "rc-fsq-1":
                 tokens = fsq_tokens(tokens_data, kept, header["model"]["fsq_quant_levels"])
-            else:
+            elif coding == "rc-fsq-2":
+                model = header["model"]
+                width = max(1, model["image_size"][1] // model["patch_size"][2])
+                tokens = fsq2_tokens(tokens_data, kept, model["fsq_quant_levels"], width)
+            elif coding == "f16-1":
                 dim = header["model"]["vae_bottleneck_dim"]
                 values = list(struct.unpack(f"<{token_bytes // 2}e", tokens_data))
                 tokens, i = [], 0
                 for n in kept:
                     tokens.append(values[i:i + n * dim])
                     i += n * dim
+            else:
+                fail(f"unknown token coding {coding!r}")
             chunks.append({"first_block": first, "blocks": [list(row) for row in table], "tokens": tokens})
     json.dump({"header": header, "version": [major, minor], "chunks": chunks}, sys.stdout)
 
