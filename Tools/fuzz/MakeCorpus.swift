@@ -5,12 +5,12 @@ import Foundation
 
 @main
 struct MakeCorpus {
-    static func fsqHeader(chunkBlocks: Int) -> EtokHeader {
+    static func fsqHeader(chunkBlocks: Int, coding: EtokHeader.TokenCoding = .rcFSQ1) -> EtokHeader {
         EtokHeader(
             etokVersion: "0.1.0",
             model: .init(name: "fuzz", sha256: "00", imageSize: [16, 16], patchSize: [1, 8, 8], framesPerBlock: 1,
                          minToks: 1, maxToks: 4, bottleneck: .fsq, fsqQuantLevels: [8, 5, 5]),
-            encoding: .init(threshold: 0.003, search: .fast, chunkBlocks: chunkBlocks, tokenCoding: .rcFSQ1),
+            encoding: .init(threshold: 0.003, search: .fast, chunkBlocks: chunkBlocks, tokenCoding: coding),
             source: .init(timeBase: .init(1, 25)))
     }
 
@@ -72,5 +72,19 @@ struct MakeCorpus {
         let chunks = try file(h, fsq, finish: false)
         unknown += chunks[headerEnd...]
         try save("fsq-unknown-record.etok", unknown)
+        // rc-fsq-2 (§6.3): tokens with and without a previous-block digit, near and far changes.
+        let h2 = fsqHeader(chunkBlocks: 3, coding: .rcFSQ2)
+        let fsq2 = [
+            Chunk(firstBlock: 0, blocks: [BlockRecord(kept: 4, frames: 1, pts: 0, mse: 0.001),
+                                          BlockRecord(kept: 4, frames: 1, pts: 1, mse: 0.002),
+                                          BlockRecord(kept: 2, frames: 1, pts: 2, mse: 0.002)],
+                  tokens: .fsq([[1, 2, 199, 45], [1, 10, 198, 5], [1, 50]])),
+            Chunk(firstBlock: 3, blocks: [BlockRecord(kept: 1, frames: 1, pts: 3, mse: 0.003)], tokens: .fsq([[7]])),
+        ]
+        let complete2 = try file(h2, fsq2)
+        try save("fsq2-complete.etok", complete2)
+        var flipped2 = complete2
+        flipped2[complete2.count - 150] ^= 0x08  // inside the first chunk's token data
+        try save("fsq2-flipped.etok", flipped2)
     }
 }
