@@ -2,8 +2,8 @@
 """Benchmarks etok's Swift engine against the PyTorch reference, in one run, same weights.
 
 usage (from the repository root, after a release build):
-  swift build -c release --scratch-path .build-engine-rel --product etok
-  python3 Tools/bench_engine.py [--etok .build-engine-rel/release/etok] [--threads 2]
+  swift build -c release --product etok
+  python3 Tools/bench_engine.py [--etok PATH] [--threads 2]      (default: the release build's etok)
                                 [--repeats 10] [--compile] [--coretypes Haswell,unset]
 
 What it measures, at the default model's config (128x128, patch (1,8,8), 256 tokens per block,
@@ -173,12 +173,19 @@ def run_etok(etok, model_path, threads, repeats, coretype, candidates):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--etok", default=".build-engine-rel/release/etok")
+    ap.add_argument("--etok", default=None, help="etok binary (default: swift build -c release "
+                    "--show-bin-path)/etok")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--compile", action="store_true", help="also time torch.compile (slow to compile)")
     ap.add_argument("--coretypes", default="Haswell,unset")
     args = ap.parse_args()
+    if args.etok is None:
+        bin_dir = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], check=True,
+                                 capture_output=True, text=True).stdout.strip()
+        args.etok = os.path.join(bin_dir, "etok")
+    if not os.path.exists(args.etok):
+        sys.exit(f"bench_engine: {args.etok} not found: build it with `swift build -c release --product etok`")
 
     torch.set_num_threads(args.threads)
     cfg = ElasticTokConfig.etok_default()
