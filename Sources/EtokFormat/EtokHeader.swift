@@ -44,7 +44,7 @@ public struct EtokHeader: Codable, Sendable, Equatable {
         /// Read for old files; written only for FSQ levels above 16.
         case rcFSQ1 = "rc-fsq-1"
         /// FSQ digits, range-coded with binary decisions and mixed contexts (§6.3): the default for
-        /// FSQ, 6-8 % smaller than `rc-fsq-1`.
+        /// FSQ, 6-10 % smaller than `rc-fsq-1`.
         case rcFSQ2 = "rc-fsq-2"
         /// VAE latents as binary16 (§6.2).
         case f16v1 = "f16-1"

@@ -10,6 +10,11 @@ Baselines: order-0 entropy of the indices, xz -9 and zstd -19 of the raw 16-bit 
 indices (whole stream, no chunking: an upper bound for what a general compressor gets).
 
     python3 Tools/coder_lab/coder_lab.py DIR… [--only "NAME;…"] [--json OUT.json]
+
+Candidate families: frequency tables keyed by contexts (ctx_model; rc_fsq_1 is §6.1 exactly), a
+token "same as the previous block's" flag before the digits (match_flag_model), binarised digits
+(binarised), and binarised digits with several contexts averaged per decision (bin2; "rc-fsq-2"
+is §6.3 exactly: its ideal length matches the Swift coder's real output, see actual_bytes.sh).
 """
 import argparse
 import json
@@ -527,6 +532,7 @@ def candidates3():
         "b2 np mix lower": lambda L, ch: bin2(L, ch, eq_keys=E, np_keys=lambda d, node, left, up, lower: [("np", d, node), ("npo", d, node, lower)]),
         "b2 np mix all": lambda L, ch: bin2(L, ch, eq_keys=E, np_keys=lambda d, node, left, up, lower: [("np", d, node), ("npl", d, node, left), ("npu", d, node, up), ("npo", d, node, lower)]),
         "C eq3 np4": lambda L, ch: bin2(L, ch, eq_keys=EQ3, np_keys=NP4),
+        "rc-fsq-2": lambda L, ch: bin2(L, ch, eq_keys=EQ3, np_keys=NP4),  # the chosen one, §6.3
         "C eq3 np3": lambda L, ch: bin2(L, ch, eq_keys=EQ3, np_keys=NP3),
         "C eq2p np3": lambda L, ch: bin2(L, ch, eq_keys=EQ2P, np_keys=NP3),
         "C eq3 np3 side": lambda L, ch: bin2(L, ch, eq_keys=EQ3, np_keys=NP3, side_keys=SIDE),
