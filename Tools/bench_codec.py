@@ -57,6 +57,7 @@ def entropy_bits(symbols) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model")
+    ap.add_argument("--etok", default=None, help="etok binary to time (default: build the release etok)")
     ap.add_argument("--clips", nargs="+", default=[str(ROOT / "Samples/bikes.mp4"), str(ROOT / "Samples/carphone_pristine.mp4")])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threshold", type=float, default=None)
@@ -72,7 +73,7 @@ def main() -> int:
                     help="per-frame PSNR targets (dB) for the elastic rate-distortion curve")
     args = ap.parse_args()
 
-    etok = build()
+    etok = Path(args.etok) if args.etok else build()
     out = Path(args.out or tempfile.mkdtemp(prefix="etok-bench-"))
     out.mkdir(parents=True, exist_ok=True)
     common = ["-y", "-q"] + (["--model", args.model] if args.model else [])

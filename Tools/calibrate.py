@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
@@ -37,11 +38,32 @@ from reference.official_format import write_safetensors  # noqa: E402
 from reference.safetensors_io import load, load_flat  # noqa: E402
 
 
-def frames_of(clip: str, size: int) -> np.ndarray:
-    """uint8 (T, size, size, 3): shortest side scaled to `size`, centre crop (etok's --fit crop)."""
-    vf = f"scale={size}:{size}:force_original_aspect_ratio=increase:flags=bilinear,crop={size}:{size}"
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", clip, "-vf", vf, "-fps_mode", "passthrough", "-f", "rawvideo",
-                          "-pix_fmt", "rgb24", "-"], check=True, capture_output=True).stdout
+def etok_binary():
+    """The release build's etok, if it has been built (its preprocessing is the one to calibrate on)."""
+    try:
+        bin_dir = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
+                                 capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    path = Path(bin_dir) / "etok"
+    return str(path) if path.exists() else None
+
+
+def frames_of(clip: str, size: int, etok: str = None) -> np.ndarray:
+    """uint8 (T, size, size, 3) as `etok encode` sees them: `etok preview` (sample aspect ratio,
+    colour matrix and range honoured, shortest side scaled to `size`, centre crop). Without an etok
+    binary: the same chain in ffmpeg (its colour conversion differs by a few levels)."""
+    if etok:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "frames.rgb"  # raw RGB24, exactly the encoder's input
+            subprocess.run([etok, "preview", clip, "--model-size", f"{size}x{size}", "-q", "-o", str(out)],
+                           check=True, capture_output=True)
+            raw = out.read_bytes()
+    else:
+        vf = (f"scale=iw*sar:ih,setsar=1,scale={size}:{size}:force_original_aspect_ratio=increase:"
+              f"flags=bicubic,crop={size}:{size}")
+        raw = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", clip, "-vf", vf, "-fps_mode", "passthrough",
+                              "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], check=True, capture_output=True).stdout
     return np.frombuffer(raw, dtype=np.uint8).reshape(-1, size, size, 3)
 
 
@@ -92,6 +114,8 @@ def main() -> int:
     ap.add_argument("model")
     ap.add_argument("--clips", nargs="+", default=None,
                     help="calibration footage (default: the non-held-out real clips, see above)")
+    ap.add_argument("--etok", default=None, help="etok binary whose `etok preview` prepares the frames "
+                    "(default: the release build, if built)")
     ap.add_argument("--max-frames", type=int, default=160,
                     help="frames per clip at most (evenly spaced chunks), so no clip dominates")
     ap.add_argument("--quantile", type=float, default=0.95)
@@ -107,7 +131,9 @@ def main() -> int:
     cfg, model = load(args.model)
     size = cfg.image_size[0]
     ctx = cfg.max_sequence_length // cfg.max_toks
-    clips = [spread(frames_of(c, size), ctx, args.max_frames) for c in args.clips]
+    etok = args.etok or etok_binary()
+    print(f"calibrate: frames from {'`' + etok + ' preview`' if etok else 'ffmpeg (no etok build found)'}")
+    clips = [spread(frames_of(c, size, etok), ctx, args.max_frames) for c in args.clips]
     for c, f in zip(args.clips, clips):
         print(f"calibrate: {Path(c).name}: {len(f)} frames")
     errors = np.concatenate([full_budget_errors(model, cfg, f) for f in clips])

@@ -34,10 +34,10 @@ def test_calibration_writes_the_quantile_and_keeps_the_weights(tmp_path):
     threshold = float(metadata(model_path)["etok_threshold"])
 
     cfg, model = load(str(FIXTURE))
-    errors = calibrate.full_budget_errors(model, cfg, calibrate.frames_of(clip, cfg.image_size[0]))
+    frames = calibrate.frames_of(clip, cfg.image_size[0], calibrate.etok_binary())  # as calibrate.py does
+    errors = calibrate.full_budget_errors(model, cfg, frames)
     assert len(errors) == 120
-    partial = calibrate.full_budget_errors(model, cfg, calibrate.frames_of(clip, cfg.image_size[0]),
-                                           kept=cfg.max_toks // 2)
+    partial = calibrate.full_budget_errors(model, cfg, frames, kept=cfg.max_toks // 2)
     # The larger of: the 0.8 quantile at full budget, the median at half the budget.
     expected = max(np.quantile(errors, 0.8), np.median(partial))
     assert threshold == pytest.approx(expected, rel=1e-5)
