@@ -142,7 +142,7 @@ public final class EncodeRun: @unchecked Sendable {
                 fixedTokens: s.fixedTokens, fit: EtokHeader.Fit(rawValue: job.fit.rawValue),
                 fps: job.inputOptions.frameRate,
                 chunkBlocks: s.chunkBlocks ?? model.model.config.contextBlocks,
-                tokenCoding: model.model.config.isFSQ ? .rcFSQ1 : .f16v1),
+                tokenCoding: .preferred(for: model.headerModel)),
             source: EtokHeader.Source(
                 name: job.input == "-" ? "-" : URL(fileURLWithPath: job.input).lastPathComponent,
                 width: info.width, height: info.height,

@@ -28,7 +28,7 @@ final class ConditionalEncoderTests: XCTestCase {
         let loaded = LoadedModel(model: model, path: "/m.safetensors", sha256: String(repeating: "0", count: 64), calibratedThreshold: nil)
         return EtokHeader(model: loaded.headerModel,
                           encoding: .init(threshold: Double(settings.threshold), search: .fast, chunkBlocks: chunkBlocks,
-                                          tokenCoding: model.config.isFSQ ? .rcFSQ1 : .f16v1),
+                                          tokenCoding: .preferred(for: loaded.headerModel)),
                           source: .init(timeBase: .init(1, 10)))
     }
 
