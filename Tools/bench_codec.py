@@ -129,23 +129,7 @@ def main() -> int:
         else:
             print(f"| {row[0]} | {row[1]} | {100 * row[2]:.0f}% |")
     if args.plot:
-        try:
-            import matplotlib
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-            fig, ax = plt.subplots(figsize=(6, 4))
-            for clip in {r[0] for r in savings_rows}:
-                pts = [(r[1], r[2]) for r in savings_rows if r[0] == clip and r[1] != "elastic"]
-                ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", label=f"{clip} fixed")
-                el = [r for r in savings_rows if r[0] == clip and r[1] == "elastic"][0]
-                ax.scatter([el[3]], [100 * el[2]], marker="*", s=200, label=f"{clip} elastic")
-            ax.set_xlabel("tokens per frame")
-            ax.set_ylabel("% frames meeting the threshold")
-            ax.legend()
-            fig.tight_layout()
-            fig.savefig(args.plot, dpi=120)
-        except ImportError:
-            print("(matplotlib not installed: no plot)", file=sys.stderr)
+        savings_plot(savings_rows, args.plot)
 
     print("\n## Rate and distortion: mean PSNR against mean tokens per frame\n")
     print("| clip | encoding | mean tokens/frame | mean PSNR (dB) | frames meeting the target |")
@@ -213,14 +197,41 @@ def main() -> int:
     return 0
 
 
-def rd_plot(rows, path):
-    """PSNR against tokens per frame, one fixed and one elastic curve per clip."""
+def pyplot():
+    """matplotlib's pyplot on the file-only backend, or None (with a note) when it is not installed."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        return plt
     except ImportError:
-        print("(matplotlib not installed: no rate-distortion plot)", file=sys.stderr)
+        print("(matplotlib not installed: no plot; pip install matplotlib)", file=sys.stderr)
+        return None
+
+
+def savings_plot(rows, path):
+    """Share of frames meeting the threshold against tokens per frame: fixed budgets as a curve,
+    elastic as a star, one colour per clip (the paper's measure)."""
+    plt = pyplot()
+    if plt is None:
+        return
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, clip in enumerate(dict.fromkeys(r[0] for r in rows)):
+        pts = [(r[1], r[2]) for r in rows if r[0] == clip and r[1] != "elastic"]
+        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", color=f"C{i}", label=f"{clip} fixed")
+        el = [r for r in rows if r[0] == clip and r[1] == "elastic"][0]
+        ax.scatter([el[3]], [100 * el[2]], marker="*", s=200, color=f"C{i}", label=f"{clip} elastic")
+    ax.set_xlabel("tokens per frame")
+    ax.set_ylabel("% frames meeting the threshold")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def rd_plot(rows, path):
+    """PSNR against tokens per frame, one fixed and one elastic curve per clip."""
+    plt = pyplot()
+    if plt is None:
         return
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for i, clip in enumerate(dict.fromkeys(r[0] for r in rows)):
