@@ -74,7 +74,10 @@ def ffmpeg_frames(path: str, vf: str, w: int, h: int, max_frames: int = 0) -> np
 
 
 def inference_filter(size: int = SIZE) -> str:
-    """The preprocessing inference applies: shortest side -> size (bicubic, as the Swift preprocessor), centre crop."""
+    """Shortest side -> size (bicubic), centre crop: the preprocessing of dataset v1. Close to, not
+    exactly, etok's: etok crops the centre square first and then scales, and honours the sample
+    aspect ratio (4.3 levels mean absolute difference per pixel on bikes.mp4; docs/model.md). A v2
+    should use crop-then-scale; v1 stays as built so its files keep matching this code."""
     return (f"scale={size}:{size}:force_original_aspect_ratio=increase:flags=bicubic,"
             f"crop={size}:{size}")
 
