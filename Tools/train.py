@@ -83,12 +83,16 @@ class Trainer:
     """
 
     def __init__(self, cfg: ElasticTokConfig, sampler: ClipSampler, hp: dict, device,
-                 seed: int = 0, amp: bool = True):
+                 seed: int = 0, amp: bool = True, compile: bool = False):
         self.cfg, self.sampler, self.hp, self.device, self.amp = cfg, sampler, dict(hp), device, amp
         torch.manual_seed(seed)
         self.model = ElasticTok(cfg).to(device)
         self.model.set_attention_impl("blockwise")
         self.model.train()
+        # The training forward: the model itself, or torch.compile's wrapper of it (same
+        # parameters). A compile failure at the first step falls back to eager (compile_error).
+        self.fwd = torch.compile(self.model) if compile else self.model
+        self.compile_error = None
         decay, no_decay = [], []
         for n, p in self.model.named_parameters():
             (decay if p.dim() >= 2 and "embed" not in n else no_decay).append(p)
@@ -119,7 +123,14 @@ class Trainer:
     def loss_on(self, frames_u8: np.ndarray, keep: torch.Tensor) -> torch.Tensor:
         x = patchify(torch.from_numpy(frames_u8).to(self.device), self.cfg)
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            recon, _, _ = self.model(x, keep.to(self.device))
+            try:
+                recon, _, _ = self.fwd(x, keep.to(self.device))
+            except Exception as e:  # only a compiled forward may fail here and fall back
+                if self.fwd is self.model:
+                    raise
+                self.compile_error = f"{type(e).__name__}: {e}"[:300]
+                self.fwd = self.model
+                recon, _, _ = self.model(x, keep.to(self.device))
         return F.mse_loss(recon.float(), x)
 
     def draw_keep(self, b: int) -> torch.Tensor:
@@ -303,7 +314,8 @@ def build_trainer(args, cfg, sampler, log) -> tuple:
         if v is not None:
             hp[k] = v
     device = pick_device(args.device)
-    tr = Trainer(cfg, sampler, hp, device, seed=args.seed, amp=not args.fp32)
+    tr = Trainer(cfg, sampler, hp, device, seed=args.seed, amp=not args.fp32,
+                 compile=getattr(args, "compile", False) and sampler is not None)
     if saved is not None:
         tr.load_state(saved)
         tr.hp = hp
@@ -370,6 +382,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--fp32", action="store_true", help="no bf16 autocast")
+    ap.add_argument("--compile", action="store_true",
+                    help="torch.compile the training forward (first step compiles, ~1 min on this "
+                         "CPU; falls back to eager if compiling fails). Untried on a GPU so far.")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-only", action="store_true", help="evaluate (all frames) and exit")
     ap.add_argument("--export", default=None, metavar="PATH", help="write fp16 safetensors, exit")
@@ -449,6 +464,9 @@ def main(argv=None) -> int:
         t_step = time.time()
         out = tr.step()
         tr.train_seconds += time.time() - t_step
+        if tr.compile_error:
+            log(f"torch.compile failed, training eagerly: {tr.compile_error}")
+            tr.compile_error = None
         if not math.isfinite(out["loss"]):
             log(f"non-finite loss at step {tr.step_count}: stopping without saving")
             return 1

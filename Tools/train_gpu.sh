@@ -13,7 +13,9 @@
 #   A second call on the still-warm machine finds data/ there: carry only ["runs/gpu-in"] with
 #   the first call's weights.part*.pt copied into runs/gpu-in/ (measured 2026-11-27: 7 + 4.5
 #   minutes on an H200 in 900 s of device budget, ~800 samples/s).
-#   Environment: COOL (cool-down minutes, default a quarter of MINUTES), FULL_KEEP (0.3).
+#   Environment: COOL (cool-down minutes, default a quarter of MINUTES), FULL_KEEP (0.3),
+#   COMPILE=1 (torch.compile the forward; untried on a GPU: the 2026-11-27 H200 run did 160 ms a
+#   step eagerly, of which ~26 ms is the host's sampler; compare samples/s in train.log).
 # Dry run on the CPU (a few steps, tiny evaluation): DRYRUN=1 bash Tools/train_gpu.sh 0.3
 #
 # What comes back under $OUT (at most 8 files of 16 MiB):
@@ -47,7 +49,7 @@ if ls runs/gpu-in/weights.part*.pt >/dev/null 2>&1; then
 fi
 { nvidia-smi -L 2>/dev/null || echo "no nvidia-smi"; python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"; } | tee "$OUT/train.log"
 THREADS=$(nproc 2>/dev/null || echo 8)
-python3 Tools/train.py --run gpu --out "$ROOT" "${INIT[@]}" --batch "$BATCH" --lr "$LR" --full-keep "$FULL_KEEP" \
+python3 Tools/train.py --run gpu --out "$ROOT" "${INIT[@]}" --batch "$BATCH" --lr "$LR" --full-keep "$FULL_KEEP" ${COMPILE:+--compile} \
     --warmup 300 --minutes "$MINUTES" --cooldown-minutes "$COOL" --ckpt-minutes 2 --eval-minutes 100000 --log-every 100 \
     --threads "$THREADS" 2>&1 | tee -a "$OUT/train.log"
 EVAL=()
