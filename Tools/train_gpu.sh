@@ -49,7 +49,7 @@ if ls runs/gpu-in/weights.part*.pt >/dev/null 2>&1; then
 fi
 { nvidia-smi -L 2>/dev/null || echo "no nvidia-smi"; python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"; } | tee "$OUT/train.log"
 THREADS=$(nproc 2>/dev/null || echo 8)
-python3 Tools/train.py --run gpu --out "$ROOT" "${INIT[@]}" --batch "$BATCH" --lr "$LR" --full-keep "$FULL_KEEP" ${COMPILE:+--compile} \
+python3 Tools/train.py --run gpu --out "$ROOT" "${INIT[@]}" --batch "$BATCH" --lr "$LR" --full-keep "$FULL_KEEP" $([ "${COMPILE:-0}" = 1 ] && echo --compile) \
     --warmup 300 --minutes "$MINUTES" --cooldown-minutes "$COOL" --ckpt-minutes 2 --eval-minutes 100000 --log-every 100 \
     --threads "$THREADS" 2>&1 | tee -a "$OUT/train.log"
 EVAL=()
