@@ -27,15 +27,13 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "Tools"))
+
+from release_etok import release_etok  # noqa: E402
 
 
 def sh(cmd, text=True, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, text=text, **kw)
-
-
-def build() -> Path:
-    sh(["swift", "build", "-c", "release", "--product", "etok"], cwd=ROOT)
-    return Path(sh(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT).stdout.strip()) / "etok"
 
 
 def timed(cmd) -> float:
@@ -73,7 +71,7 @@ def main() -> int:
                     help="per-frame PSNR targets (dB) for the elastic rate-distortion curve")
     args = ap.parse_args()
 
-    etok = Path(args.etok) if args.etok else build()
+    etok = Path(args.etok) if args.etok else release_etok(build=True)
     out = Path(args.out or tempfile.mkdtemp(prefix="etok-bench-"))
     out.mkdir(parents=True, exist_ok=True)
     common = ["-y", "-q"] + (["--model", args.model] if args.model else [])

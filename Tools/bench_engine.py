@@ -40,6 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from reference.model import ElasticTok, ElasticTokConfig, apply_rope, rope_tables  # noqa: E402
 from reference import fsq as fsq_ops  # noqa: E402
 from reference.safetensors_io import export  # noqa: E402
+from release_etok import release_etok  # noqa: E402
 
 CONTEXTS = (0, 1, 3)
 
@@ -181,9 +182,7 @@ def main():
     ap.add_argument("--coretypes", default="Haswell,unset")
     args = ap.parse_args()
     if args.etok is None:
-        bin_dir = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], check=True,
-                                 capture_output=True, text=True).stdout.strip()
-        args.etok = os.path.join(bin_dir, "etok")
+        args.etok = str(release_etok() or "(release build of etok)")
     if not os.path.exists(args.etok):
         sys.exit(f"bench_engine: {args.etok} not found: build it with `swift build -c release --product etok`")
 

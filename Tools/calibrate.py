@@ -34,19 +34,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "Tools"))
 
 from reference.model import patchify  # noqa: E402
+from release_etok import release_etok  # noqa: E402
 from reference.official_format import write_safetensors  # noqa: E402
 from reference.safetensors_io import load, load_flat  # noqa: E402
 
 
 def etok_binary():
     """The release build's etok, if it has been built (its preprocessing is the one to calibrate on)."""
-    try:
-        bin_dir = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
-                                 capture_output=True, text=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    path = Path(bin_dir) / "etok"
-    return str(path) if path.exists() else None
+    path = release_etok()
+    return str(path) if path else None
 
 
 def frames_of(clip: str, size: int, etok: str = None) -> np.ndarray:

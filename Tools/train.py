@@ -315,7 +315,7 @@ def build_trainer(args, cfg, sampler, log) -> tuple:
             hp[k] = v
     device = pick_device(args.device)
     tr = Trainer(cfg, sampler, hp, device, seed=args.seed, amp=not args.fp32,
-                 compile=getattr(args, "compile", False) and sampler is not None)
+                 compile=args.compile and sampler is not None)
     if saved is not None:
         tr.load_state(saved)
         tr.hp = hp
