@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import math
 import os
 import signal
@@ -48,11 +49,11 @@ sys.path.insert(0, os.path.join(HERE, "data"))
 from reference.config import ElasticTokConfig  # noqa: E402
 from reference.model import ElasticTok, flat_to_state, patchify  # noqa: E402
 import evaluate as ev  # noqa: E402
-from sampler import ClipSampler  # noqa: E402
+from sampler import ClipSampler, PrefetchSampler  # noqa: E402
 
 SHIPPED = os.path.join(REPO, "Sources", "EtokTokenizer", "Resources", "default.safetensors")
 DEFAULTS = {"lr": 1e-3, "batch": 8, "warmup": 500, "weight_decay": 0.01, "clip": 1.0,
-            "beta2": 0.99, "full_keep": 0.0}
+            "beta2": 0.99, "full_keep": 0.0, "context_keep": 0.0}
 EVAL_FRACTIONS = ("min", 0.25, 0.5, 1.0)
 EVAL_THRESHOLDS = (0.003, 0.006, 0.012)
 
@@ -145,6 +146,16 @@ class Trainer:
             # trains the tail with the rest.
             full = torch.rand((b, k), generator=self.keep_gen) < p_full
             keep = torch.where(full, torch.full_like(keep, self.cfg.max_toks), keep)
+        p_ctx = self.hp.get("context_keep", 0.0)
+        if p_ctx > 0 and k > 1:
+            # The pattern the encoder's search produces on steady footage: a full first block,
+            # then falling budgets that must draw on the earlier frames. Independent draws give
+            # it rarely, and the shipped model gains nothing from its context at equal budgets
+            # (docs/model.md); a share of sequences get it outright.
+            pattern = torch.sort(keep, dim=1, descending=True).values
+            pattern[:, 0] = self.cfg.max_toks
+            pick = torch.rand((b, 1), generator=self.keep_gen) < p_ctx
+            keep = torch.where(pick, pattern, keep)
         return keep
 
     def step(self, frames_u8: np.ndarray = None) -> dict:
@@ -247,7 +258,10 @@ def load_train_sampler(path: str, cfg, seed: int, log) -> ClipSampler:
     if not os.path.exists(path):
         log(f"{path} missing: building it (Tools/data/make_dataset.py)")
         out = os.path.dirname(os.path.dirname(path))
-        make_dataset.main(["--out", out])
+        m = re.fullmatch(r"train-v(\d+)\.npz", os.path.basename(path))
+        if m is None:
+            raise SystemExit(f"{path}: no such training set (make_dataset.py builds <out>/data/train-vN.npz)")
+        make_dataset.main(["--out", out, "--version", m.group(1)])
     t0 = time.time()
     frames, rest, meta = make_dataset.load_frames(path)
     if tuple(meta["size"]) != tuple(cfg.image_size):
@@ -292,7 +306,8 @@ def run_eval(trainer: Trainer, frames: np.ndarray, fixed_chunks: int, adapt_chun
            "fixed": {str(k): v for k, v in fixed.items()},
            "adaptive": {str(k): v for k, v in adapt.items()},
            "eval_seconds": round(time.time() - t0, 1)}
-    parts = [f"{k} tok {v['psnr']:.2f} dB / SSIM {v['ssim']:.3f}" for k, v in fixed.items()]
+    parts = [f"{k} tok {v['psnr']:.2f} dB / SSIM {v['ssim']:.3f} (context {v['context_gain']:+.2f} dB)"
+             for k, v in fixed.items()]
     ad = [f"thr {k}: mean keep {v['mean_keep']:.0f}, met {v['share_met']:.0%}"
           for k, v in adapt.items()]
     log(f"eval step {trainer.step_count}: " + "; ".join(parts) + " | " + "; ".join(ad)
@@ -306,9 +321,19 @@ def build_trainer(args, cfg, sampler, log) -> tuple:
     os.makedirs(run_dir, exist_ok=True)
     ckpt = os.path.join(run_dir, "ckpt.pt")
     saved = load_checkpoint(ckpt) if os.path.exists(ckpt) else None
+    source = None
+    if saved is None and args.init_from:
+        src_ckpt = os.path.join(args.out, "runs", args.init_from, "ckpt.pt")
+        if not os.path.exists(src_ckpt):
+            raise SystemExit(f"train.py: --init-from {args.init_from}: no checkpoint at {src_ckpt}")
+        source = load_checkpoint(src_ckpt)
     hp = dict(DEFAULTS)
-    if saved is not None:
-        hp.update(saved.get("hp", {}))
+    # Hyperparameters: the run's own checkpoint, else the run it starts from (--init-from), then
+    # the command line. (Before 2026-11-27 --init-from fell back to DEFAULTS: lr 1e-3, batch 8.)
+    for st in (saved, source):
+        if st is not None:
+            hp.update(st.get("hp", {}))
+            break
     for k in DEFAULTS:
         v = getattr(args, k)
         if v is not None:
@@ -326,7 +351,7 @@ def build_trainer(args, cfg, sampler, log) -> tuple:
         log(f"initialised from {args.init_weights} at step {tr.step_count} (warm-up restarts)")
     elif args.init_from:
         src = os.path.join(args.out, "runs", args.init_from, "ckpt.pt")
-        tr.load_state(load_checkpoint(src))
+        tr.load_state(source)
         tr.hp = hp
         tr.init_note = f"from run {args.init_from} at step {tr.step_count}"
         log(f"initialised from {src} (step {tr.step_count})")
@@ -349,8 +374,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Train / resume / evaluate / export etok's model.")
     ap.add_argument("--run", default="default", help="run name (state in <out>/runs/<run>)")
     ap.add_argument("--out", default=default_out(), help="cache root (~/.cache/etok)")
-    ap.add_argument("--data", default=None, help="training set (<out>/data/train-v1.npz)")
-    ap.add_argument("--eval-data", default=None, help="held-out set (<out>/data/eval-bikes-v1.npz)")
+    ap.add_argument("--data", default=None, help="training set (<out>/data/train-v2.npz, built if missing)")
+    ap.add_argument("--eval-data", default=None, help="held-out set (<out>/data/eval-bikes-v2.npz)")
     ap.add_argument("--tiny", action="store_true", help="the tiny test config (32x32 frames)")
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--batch", type=int, default=None)
@@ -359,6 +384,9 @@ def main(argv=None) -> int:
     ap.add_argument("--clip", type=float, default=None)
     ap.add_argument("--full-keep", dest="full_keep", type=float, default=None,
                     help="share of blocks trained with every token kept (default 0: n ~ U[min, max])")
+    ap.add_argument("--context-keep", dest="context_keep", type=float, default=None,
+                    help="share of sequences whose first block keeps every token and whose later "
+                         "blocks keep falling counts (trains the use of context; default 0)")
     ap.add_argument("--beta2", type=float, default=None)
     ap.add_argument("--cooldown-steps", type=int, default=0,
                     help="decay lr linearly to 0 over N steps from now, then stop")
@@ -385,6 +413,9 @@ def main(argv=None) -> int:
     ap.add_argument("--compile", action="store_true",
                     help="torch.compile the training forward (first step compiles, ~1 min on this "
                          "CPU; falls back to eager if compiling fails). Untried on a GPU so far.")
+    ap.add_argument("--prefetch", choices=["auto", "on", "off"], default="auto",
+                    help="draw batches on a background thread (auto: on a GPU, where the sampler "
+                         "would otherwise stall it; the batch sequence is the same either way)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-only", action="store_true", help="evaluate (all frames) and exit")
     ap.add_argument("--export", default=None, metavar="PATH", help="write fp16 safetensors, exit")
@@ -393,8 +424,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     cfg = tiny_config() if args.tiny else ElasticTokConfig.etok_default()
     data_dir = os.path.join(args.out, "data")
-    args.data = args.data or os.path.join(data_dir, "train-v1.npz")
-    args.eval_data = args.eval_data or os.path.join(data_dir, "eval-bikes-v1.npz")
+    args.data = args.data or os.path.join(data_dir, "train-v2.npz")
+    args.eval_data = args.eval_data or os.path.join(data_dir, "eval-bikes-v2.npz")
     run_dir = os.path.join(args.out, "runs", args.run)
     os.makedirs(run_dir, exist_ok=True)
     log_path = os.path.join(run_dir, "train.log")
@@ -429,6 +460,8 @@ def main(argv=None) -> int:
 
     sampler = load_train_sampler(args.data, cfg, args.seed, log)
     tr, run_dir, ckpt = build_trainer(args, cfg, sampler, log)
+    if args.prefetch == "on" or (args.prefetch == "auto" and tr.device.type == "cuda"):
+        tr.sampler = PrefetchSampler(tr.sampler)  # after load_state: it set the sampler's state
     eval_frames = load_eval_frames(args.eval_data, cfg) if os.path.exists(args.eval_data) else None
     nparam = sum(p.numel() for p in tr.model.parameters())
     log(f"run {args.run}: {nparam} parameters, device {tr.device}, threads {args.threads}, "

@@ -4,7 +4,8 @@
 #   usage (on the GPU machine, repo root):  bash Tools/train_gpu.sh MINUTES [BATCH] [LR]
 #
 # Preparation here, before the device call (paths are git-ignored; they travel with `carry`):
-#   mkdir -p data && cp ~/.cache/etok/data/train-v1.npz data/
+#   mkdir -p data && cp ~/.cache/etok/data/train-v2.npz data/   (v1 works too; v2 is prepared
+#   exactly as etok encode prepares frames: Tools/data/make_dataset.py)
 #   device run: command "bash Tools/train_gpu.sh 7", carry ["data"], timeout_s 600
 #   The 64 MiB a call may carry hold the work tree (~15 MB with the shipped weights) and the
 #   training set (47 MB): the held-out set does not fit, so evaluate here afterwards
@@ -14,9 +15,12 @@
 #   the first call's weights.part*.pt copied into runs/gpu-in/ (measured 2026-11-27: 7 + 4.5
 #   minutes on an H200 in 900 s of device budget, ~800 samples/s).
 #   Environment: COOL (cool-down minutes, default a quarter of MINUTES), FULL_KEEP (0.3),
+#   CONTEXT_KEEP (0; train.py --context-keep, see docs/model.md "Where the gap is"),
 #   COMPILE=1 (torch.compile the forward; untried on a GPU: the 2026-11-27 H200 run did 160 ms a
-#   step eagerly, of which ~26 ms is the host's sampler; compare samples/s in train.log).
-# Dry run on the CPU (a few steps, tiny evaluation): DRYRUN=1 bash Tools/train_gpu.sh 0.3
+#   step eagerly, ~800 samples/s at batch 128, of which ~26 ms is the host's sampler, now drawn
+#   ahead on a thread; compare samples/s in train.log against that).
+# Dry run on the CPU (a few steps, tiny evaluation; batch 8, since batch 128 needs more than the
+# 14 GiB this machine had free): DRYRUN=1 bash Tools/train_gpu.sh 0.5 8
 #
 # What comes back under $OUT (at most 8 files of 16 MiB):
 #   weights.part0.pt, weights.part1.pt   fp32 weights + step/sample counters (resume with
@@ -30,6 +34,7 @@ MINUTES=${1:-10}
 BATCH=${2:-128}
 LR=${3:-2e-3}
 FULL_KEEP=${FULL_KEEP:-0.3}   # share of blocks with every token kept (trains the tail; docs/model.md)
+CONTEXT_KEEP=${CONTEXT_KEEP:-0}  # share of sequences: full first block, falling counts (docs/model.md)
 COOL=${COOL:-$(python3 -c "print(round(0.25 * $MINUTES, 2))")}   # last quarter: LR cool-down to 0
 OUT=${OUT:-/tmp/etok-gpu-out}
 mkdir -p "$OUT"
@@ -37,27 +42,30 @@ export PYTHONUNBUFFERED=1
 ROOT=$(mktemp -d /tmp/etok-gpu.XXXXXX)
 trap 'rm -rf "$ROOT"' EXIT
 mkdir -p "$ROOT/data" "$ROOT/runs"
-if [ ! -f data/train-v1.npz ]; then echo "train_gpu.sh: data/train-v1.npz missing (carry \"data\")" >&2; exit 2; fi
-ln -s "$PWD/data/train-v1.npz" "$ROOT/data/train-v1.npz"
+TRAIN=$(ls data/train-v2.npz data/train-v1.npz 2>/dev/null | head -1)
+if [ -z "$TRAIN" ]; then echo "train_gpu.sh: data/train-v2.npz (or -v1) missing (carry \"data\")" >&2; exit 2; fi
+ln -s "$PWD/$TRAIN" "$ROOT/data/"
 # The held-out set is optional: without it the run only trains and exports (evaluate here later
 # with train.py --eval-only), which keeps the carried tree under the 64 MiB limit.
 HAVE_EVAL=
-if [ -f data/eval-bikes-v1.npz ]; then ln -s "$PWD/data/eval-bikes-v1.npz" "$ROOT/data/"; HAVE_EVAL=1; fi
+EVALSET=$(ls data/eval-bikes-v2.npz data/eval-bikes-v1.npz 2>/dev/null | head -1)
+if [ -n "$EVALSET" ]; then ln -s "$PWD/$EVALSET" "$ROOT/data/"; HAVE_EVAL=1; fi
+DATA_ARGS=(--data "$ROOT/$TRAIN" --eval-data "$ROOT/${EVALSET:-data/none.npz}")
 INIT=()
 if ls runs/gpu-in/weights.part*.pt >/dev/null 2>&1; then
     INIT=(--init-weights "$(ls runs/gpu-in/weights.part*.pt | sort | paste -sd, -)")
 fi
 { nvidia-smi -L 2>/dev/null || echo "no nvidia-smi"; python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"; } | tee "$OUT/train.log"
 THREADS=$(nproc 2>/dev/null || echo 8)
-python3 Tools/train.py --run gpu --out "$ROOT" "${INIT[@]}" --batch "$BATCH" --lr "$LR" --full-keep "$FULL_KEEP" $([ "${COMPILE:-0}" = 1 ] && echo --compile) \
+python3 Tools/train.py --run gpu --out "$ROOT" "${DATA_ARGS[@]}" "${INIT[@]}" --batch "$BATCH" --lr "$LR" --full-keep "$FULL_KEEP" --context-keep "$CONTEXT_KEEP" $([ "${COMPILE:-0}" = 1 ] && echo --compile) \
     --warmup 300 --minutes "$MINUTES" --cooldown-minutes "$COOL" --ckpt-minutes 2 --eval-minutes 100000 --log-every 100 \
     --threads "$THREADS" 2>&1 | tee -a "$OUT/train.log"
 EVAL=()
 if [ -n "${DRYRUN:-}" ]; then EVAL=(--eval-chunks 1 --eval-fixed-chunks 1); fi
-python3 Tools/train.py --run gpu --out "$ROOT" --threads "$THREADS" \
+python3 Tools/train.py --run gpu --out "$ROOT" "${DATA_ARGS[@]}" --threads "$THREADS" \
     --save-weights "$OUT/weights" --export "$OUT/default.safetensors" 2>&1 | tee -a "$OUT/train.log"
 if [ -n "$HAVE_EVAL" ]; then
-    python3 Tools/train.py --run gpu --out "$ROOT" --eval-only --threads "$THREADS" "${EVAL[@]}" \
+    python3 Tools/train.py --run gpu --out "$ROOT" "${DATA_ARGS[@]}" --eval-only --threads "$THREADS" "${EVAL[@]}" \
         2>&1 | tee -a "$OUT/train.log"
 fi
 cp "$ROOT/runs/gpu/eval.jsonl" "$OUT/eval.jsonl" 2>/dev/null || true

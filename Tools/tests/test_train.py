@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.join(TOOLS, "data"))
 
 import train  # noqa: E402
 import evaluate as ev  # noqa: E402
-from sampler import ClipSampler  # noqa: E402
+from sampler import ClipSampler, PrefetchSampler  # noqa: E402
 
 HP = dict(train.DEFAULTS, lr=3e-3, batch=4, warmup=1)
 
@@ -140,6 +140,27 @@ def test_sampler_sequences_come_from_one_clip_in_order():
         assert len(set(steps)) == 1 and 1 <= abs(steps[0]) <= 3, idx  # one stride
 
 
+def test_prefetching_sampler_gives_the_same_batches_and_resumable_state():
+    f, s, l, k = smooth_clips()
+    plain = ClipSampler(f, s, l, k, 4, seed=5)
+    ahead = PrefetchSampler(ClipSampler(f, s, l, k, 4, seed=5), depth=3)
+    for _ in range(3):
+        np.testing.assert_array_equal(ahead.batch(8), plain.batch(8))
+    # The producer has drawn ahead by now; state() must still be the state before the next batch
+    # handed out, so a fresh sampler resumed from it repeats what both give next.
+    import time
+    time.sleep(0.05)
+    resumed = ClipSampler(f, s, l, k, 4, seed=999)
+    resumed.set_state(ahead.state())
+    want = plain.batch(8)
+    np.testing.assert_array_equal(resumed.batch(8), want)
+    np.testing.assert_array_equal(ahead.batch(8), want)
+    with pytest.raises(RuntimeError):
+        ahead.set_state(plain.state())
+    with pytest.raises(ValueError):
+        ahead.batch(4)
+
+
 def test_psnr_and_ssim_match_definitions():
     rng = np.random.default_rng(0)
     a = rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
@@ -163,6 +184,29 @@ def test_adaptive_search_keeps_more_tokens_for_a_stricter_threshold():
     assert strict["mean_keep"] >= loose["mean_keep"]
     assert strict["mean_keep"] == tr.cfg.max_toks  # 1e-6 is out of reach: max, unmet
     assert strict["share_met"] == 0.0
+
+
+def test_fixed_budget_reports_psnr_by_chunk_position_and_the_context_gain():
+    cfg = train.tiny_config()
+    k, m = cfg.context_blocks, cfg.max_toks
+
+    class FirstBlockNoisier(torch.nn.Module):
+        """A stand-in model: the input back, with 4x more noise in each chunk's first block."""
+        def forward(self, x, keep):
+            g = torch.Generator().manual_seed(0)
+            noise = torch.randn(x.shape, generator=g) * 0.02
+            scale = torch.ones(x.shape[1])
+            scale[:m] = 4.0
+            return x + noise * scale[None, :, None], None, None
+
+    f, _, _, _ = smooth_clips(n_clips=2, length=2 * k, seed=1)
+    res = ev.fixed_budget(FirstBlockNoisier(), cfg, f, [m], torch.device("cpu"))[m]
+    recon = ev.reconstruct(FirstBlockNoisier(), cfg, f, m, torch.device("cpu"))
+    p = ev.psnr(f, recon)
+    pos = np.arange(len(f)) % k
+    assert np.allclose(res["psnr_by_position"], [p[pos == j].mean() for j in range(k)])
+    assert res["context_gain"] == pytest.approx(p[pos > 0].mean() - p[pos == 0].mean())
+    assert res["context_gain"] > 6.0  # 4x the noise amplitude: about 12 dB before rounding
 
 
 def test_weights_parts_round_trip_with_counters(tmp_path):
@@ -198,7 +242,7 @@ def test_command_line_trains_resumes_evaluates_and_exports(tmp_path):
     common = ["--tiny", "--out", str(tmp_path), "--data", data, "--eval-data", evald,
               "--run", "t", "--threads", "1", "--batch", "2", "--log-every", "1"]
     assert train.main(common + ["--steps", "3"]) == 0
-    assert train.main(common + ["--steps", "5"]) == 0  # resumes at 3, stops at 5
+    assert train.main(common + ["--steps", "5", "--prefetch", "on"]) == 0  # resumes at 3, stops at 5
     ck = train.load_checkpoint(str(tmp_path / "runs" / "t" / "ckpt.pt"))
     assert ck["step"] == 5 and ck["samples"] == 10
     out = str(tmp_path / "m.safetensors")
@@ -210,6 +254,24 @@ def test_command_line_trains_resumes_evaluates_and_exports(tmp_path):
     assert res["step"] == 5 and set(res["fixed"]) == {"2", "4", "8", "16"}
     log = open(tmp_path / "runs" / "t" / "train.log").read()
     assert "resumed" in log and "samples/s" in log
+
+
+def test_init_from_starts_with_the_source_runs_hyperparameters(tmp_path):
+    f, s, l, k = smooth_clips()
+    data = str(tmp_path / "train.npz")
+    write_dataset(data, f, s, l, k)
+    common = ["--tiny", "--out", str(tmp_path), "--data", data, "--eval-data", str(tmp_path / "none.npz"),
+              "--threads", "1", "--log-every", "1"]
+    assert train.main(common + ["--run", "a", "--steps", "2", "--lr", "5e-4", "--batch", "2",
+                                "--full-keep", "0.3"]) == 0
+    assert train.main(common + ["--run", "b", "--init-from", "a", "--steps", "3"]) == 0
+    hp_b = train.load_checkpoint(str(tmp_path / "runs" / "b" / "ckpt.pt"))["hp"]
+    assert (hp_b["lr"], hp_b["batch"], hp_b["full_keep"]) == (5e-4, 2, 0.3)
+    assert train.main(common + ["--run", "c", "--init-from", "a", "--steps", "3", "--lr", "2e-4"]) == 0
+    ck_c = train.load_checkpoint(str(tmp_path / "runs" / "c" / "ckpt.pt"))
+    assert ck_c["hp"]["lr"] == 2e-4 and ck_c["hp"]["batch"] == 2 and ck_c["step"] == 3
+    with pytest.raises(SystemExit):
+        train.main(common + ["--run", "d", "--init-from", "missing", "--steps", "3"])
 
 
 def test_lossless_frame_codec_round_trips_exactly():
@@ -254,6 +316,20 @@ def test_full_keep_share_of_blocks_keeps_every_token():
     uniform_share = 1 / (cfg.max_toks - cfg.min_toks + 1)
     assert abs(share - (0.4 + 0.6 * uniform_share)) < 0.03
     assert keep.min() >= cfg.min_toks and keep.max() <= cfg.max_toks
+
+
+def test_context_keep_share_of_sequences_starts_full_then_falls():
+    tr = make_trainer()
+    cfg = tr.cfg
+    tr.hp = dict(tr.hp, context_keep=0.5)
+    keep = tr.draw_keep(4000)
+    pattern = (keep[:, 0] == cfg.max_toks) & (keep[:, 1:] <= keep[:, :-1]).all(dim=1)
+    # Half the sequences by construction, plus the few independent draws that happen to match.
+    chance = 1 / (cfg.max_toks - cfg.min_toks + 1)
+    assert 0.47 < pattern.float().mean().item() < 0.5 + 0.5 * chance * 0.5 + 0.03
+    assert keep.min() >= cfg.min_toks and keep.max() <= cfg.max_toks
+    later = keep[pattern][:, 1:]
+    assert later.float().mean() < cfg.max_toks  # the later blocks are not all full
 
 
 def test_cooldown_minutes_ends_the_run_with_the_lr_at_zero(tmp_path):
