@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""How much a model draws on its context: mean PSNR by position in the chunk for budget patterns.
+
+    python3 Tools/context_gain.py [MODEL] [--clips A.mp4 ...] [--patterns 64,64,64,64 256,32,32,32]
+                                  [--max-frames 160]
+
+Frames come from `etok preview` (exactly what the encoder sees; release build), cut into chunks
+of the model's context (4 blocks); every chunk is encoded with the pattern's kept count per block
+(PyTorch reference model). Position 0 has no earlier frame to draw on; if the model uses its
+context, later positions beat it at equal budgets, and after a full first block the later ones
+keep part of its quality. Context gain (equal budgets only): mean PSNR of positions 1.. minus
+position 0's. The table in docs/model.md ("Where the gap is") comes from this script.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "Tools"))
+from calibrate import frames_of, etok_binary  # noqa: E402
+from reference.model import patchify  # noqa: E402
+from reference.safetensors_io import load  # noqa: E402
+
+SHIPPED = ROOT / "Sources/EtokTokenizer/Resources/default.safetensors"
+
+
+@torch.no_grad()
+def psnr_by_position(model, cfg, frames: np.ndarray, pattern: list) -> np.ndarray:
+    """Mean PSNR (dB, from the [-1, 1] MSE) per chunk position over the whole chunks of `frames`."""
+    k = len(pattern)
+    out = []
+    for s in range(0, len(frames) - k + 1, k):
+        x = patchify(torch.from_numpy(frames[s:s + k].copy())[None], cfg)
+        recon, _, _ = model(x, torch.tensor([pattern]))
+        err = ((recon - x) ** 2).reshape(k, -1).mean(dim=1)
+        out.append((10 * torch.log10(4 / err)).numpy())
+    return np.array(out).mean(axis=0)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model", nargs="?", default=str(SHIPPED))
+    ap.add_argument("--clips", nargs="+", default=[str(ROOT / "Samples/bikes.mp4"),
+                                                  str(ROOT / "Samples/carphone_pristine.mp4")])
+    ap.add_argument("--patterns", nargs="+", default=["32,32,32,32", "64,64,64,64", "128,128,128,128",
+                                                      "256,256,256,256", "256,32,32,32", "256,64,64,64"])
+    ap.add_argument("--max-frames", type=int, default=160, help="first N frames of each clip (0: all)")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg, model = load(args.model)
+    ctx = cfg.max_sequence_length // cfg.max_toks
+    patterns = [[int(v) for v in p.split(",")] for p in args.patterns]
+    for p in patterns:
+        if len(p) != ctx or min(p) < cfg.min_toks or max(p) > cfg.max_toks:
+            print(f"context_gain: pattern {p}: need {ctx} counts in [{cfg.min_toks}, {cfg.max_toks}]",
+                  file=sys.stderr)
+            return 2
+    etok = etok_binary()
+    print("| clip | kept tokens per block | PSNR by position (dB) | context gain (dB) |")
+    print("|---|---|---|---|")
+    for clip in args.clips:
+        frames = frames_of(clip, cfg.image_size[0], etok)
+        if args.max_frames:
+            frames = frames[:args.max_frames]
+        for p in patterns:
+            by_pos = psnr_by_position(model, cfg, frames, p)
+            # The gain compares like with like: only defined when every block keeps the same count.
+            gain = f"{by_pos[1:].mean() - by_pos[0]:+.2f}" if len(set(p)) == 1 else "—"
+            print(f"| {Path(clip).name} ({len(frames)} frames) | {', '.join(map(str, p))} | "
+                  f"{' / '.join(f'{v:.2f}' for v in by_pos)} | {gain} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
