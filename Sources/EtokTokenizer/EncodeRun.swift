@@ -345,3 +345,19 @@ struct ChunkEncodeStage: PipelineTransform, @unchecked Sendable {
         }
     }
 }
+
+extension EncodeSummary {
+    /// The strictest PSNR (dB) that at least `share` of this encode's blocks reach with the
+    /// largest budget the search could use, or nil when `share` of them already met the threshold.
+    ///
+    /// Judged from this encode alone, with no extra model passes: a block that missed the
+    /// threshold kept the largest budget, so its PSNR is the best the model does on it; a block
+    /// that met it reaches at least the threshold. So with m = ⌊(1 − share) · blocks⌋ misses
+    /// allowed, the answer is the (m + 1)-th lowest PSNR among the blocks that missed.
+    public func reachablePSNR(share: Double = 0.95) -> Double? {
+        let missed = perBlock.filter { !$0.meetsThreshold }.map(\.psnr).sorted()
+        let allowed = Int((1 - share) * Double(perBlock.count) + 1e-9)
+        guard missed.count > allowed else { return nil }
+        return missed[allowed]
+    }
+}

@@ -143,9 +143,23 @@ struct Encode: ParsableCommand {
                 100 * summary.savings, summary.meanPSNR, 100 * summary.shareMeetingThreshold, summary.passesPerBlock,
                 summary.bitsPerToken, summary.bytes)
             progress.end(frames: summary.frames, mediaSeconds: summary.perBlock.last.map { $0.seconds - summary.perBlock[0].seconds } ?? 0,
-                         summary: line)
+                         summary: [line, missedThresholdHint(summary)].compactMap { $0 }.joined(separator: "\n"))
         }
     }
+}
+
+/// When fewer than 95% of the blocks met the threshold, one line saying that the model cannot
+/// reach it on this footage and which `--psnr` it can reach on 95% of it (nil otherwise, and for
+/// fixed budgets, which do not aim at a threshold).
+func missedThresholdHint(_ summary: EncodeSummary) -> String? {
+    guard summary.search != "fixed", let reachable = summary.reachablePSNR(share: 0.95) else { return nil }
+    let missed = summary.perBlock.filter { !$0.meetsThreshold }
+    let budget = missed.map(\.kept).max() ?? summary.maxTokensPerBlock
+    let suggestion = (reachable * 10).rounded(.down) / 10  // never above what was measured
+    let unit = summary.frames == summary.blocks ? "frames" : "blocks"
+    return String(format: "etok: %d of %d %@ missed the threshold (%.2f dB) even with %d tokens: the model's "
+                  + "limit on this footage; --psnr %.1f is within reach for about 95%% of them",
+                  missed.count, summary.blocks, unit, psnr(mse: summary.threshold), budget, suggestion)
 }
 
 /// Writes `value` as pretty JSON (sorted keys) to `path`, atomically.

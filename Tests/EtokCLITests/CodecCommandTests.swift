@@ -17,6 +17,28 @@ final class CodecCommandTests: CLITestCase {
         return try XCTUnwrap(JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
     }
 
+    func testEncodeSaysWhenTheModelCannotReachTheThreshold() throws {
+        let clip = try makeClip("in.mp4", frames: 8)
+        // 80 dB is beyond the tiny model on every frame: all keep every token and miss.
+        let strict = try CLI.etok(["encode", clip, "-o", path("s.etok"), "--model", model, "--psnr", "80"])
+        XCTAssertEqual(strict.status, 0, strict.stderr)
+        let hint = try XCTUnwrap(strict.errorLines.first { $0.contains("missed the threshold") }, strict.stderr)
+        XCTAssertTrue(hint.contains("8 of 8 frames") && hint.contains("with 16 tokens") && hint.contains("--psnr "), hint)
+        // The suggested target is one that 95% of the frames do reach: encoding with it, all but
+        // at most 5% meet it.
+        let suggested = try XCTUnwrap(hint.components(separatedBy: "--psnr ").last?.split(separator: " ").first)
+        let again = try CLI.etok(["encode", clip, "-o", path("t.etok"), "--model", model, "--psnr", String(suggested), "-y"])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertFalse(again.stderr.contains("missed the threshold"), again.stderr)
+        XCTAssertGreaterThanOrEqual(try info(path("t.etok"))["share_meeting_threshold"] as? Double ?? 0, 0.95)
+        // A loose threshold and fixed budgets say nothing of it.
+        for extra in [["--threshold", "3.9"], ["--fixed", "4"]] {
+            let r = try CLI.etok(["encode", clip, "-o", path("u.etok"), "--model", model, "-y"] + extra)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertFalse(r.stderr.contains("missed the threshold"), r.stderr)
+        }
+    }
+
     func testEncodeThenDecodeRoundTripsEveryFrame() throws {
         let clip = try makeClip("in.mp4", frames: 12)
         let r = try encode(clip, path("a.etok"), ["--stats", path("stats.json")])
