@@ -10,10 +10,14 @@ of the model's context (4 blocks); every chunk is encoded with the pattern's kep
 context, later positions beat it at equal budgets, and after a full first block the later ones
 keep part of its quality. Context gain (equal budgets only): mean PSNR of positions 1.. minus
 position 0's. The table in docs/model.md ("Where the gap is") comes from this script.
+
+--attention also prints, per layer, where the last block's queries look (softmax mass, mean over
+heads, queries and chunks): on each block of the chunk, and on the same patch one block back.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -23,6 +27,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "Tools"))
 from calibrate import frames_of, etok_binary  # noqa: E402
+from reference import model as reference_model  # noqa: E402
 from reference.model import patchify  # noqa: E402
 from reference.safetensors_io import load  # noqa: E402
 
@@ -42,6 +47,44 @@ def psnr_by_position(model, cfg, frames: np.ndarray, pattern: list) -> np.ndarra
     return np.array(out).mean(axis=0)
 
 
+@torch.no_grad()
+def attention_mass(model, cfg, frames: np.ndarray, pattern: list) -> np.ndarray:
+    """(layers, blocks + 1): per encoder then decoder layer, the attention mass of the last block's
+    queries on each block, then on the same patch one block back; mean over heads, queries and
+    the whole chunks of `frames`."""
+    k, m = len(pattern), cfg.max_toks
+    records = []
+    attention = reference_model.Attention
+    plain = attention.forward
+
+    def recording(self, x, cos, sin, allowed):
+        b, length, _ = x.shape
+        q = self.wq(x).reshape(b, length, self.heads, self.head_dim)
+        kk = self.wk(x).reshape(b, length, self.heads, self.head_dim)
+        q, kk = reference_model.apply_rope(q.float(), cos, sin), reference_model.apply_rope(kk.float(), cos, sin)
+        logits = torch.einsum("bqhd,bkhd->bhqk", q, kk) / math.sqrt(self.head_dim)
+        logits = logits.masked_fill(~allowed[None, None], float("-inf"))
+        probs = torch.softmax(logits, dim=-1).mean(dim=1)[0]        # (q, k), mean over heads
+        last = probs[(k - 1) * m:k * m]                               # the last block's queries
+        mass = [float(last[:, j * m:(j + 1) * m].sum(dim=1).mean()) for j in range(k)]
+        same = float(last[torch.arange(m), (k - 2) * m + torch.arange(m)].mean()) if k > 1 else 0.0
+        records.append(mass + [same])
+        return plain(self, x, cos, sin, allowed)
+
+    attention.forward = recording
+    try:
+        total, chunks = None, 0
+        for s in range(0, len(frames) - k + 1, k):
+            records.clear()
+            model(patchify(torch.from_numpy(frames[s:s + k].copy())[None], cfg), torch.tensor([pattern]))
+            rows = np.array(records)
+            total = rows if total is None else total + rows
+            chunks += 1
+    finally:
+        attention.forward = plain
+    return total / max(chunks, 1)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model", nargs="?", default=str(SHIPPED))
@@ -51,6 +94,8 @@ def main() -> int:
                                                       "256,256,256,256", "256,32,32,32", "256,64,64,64"])
     ap.add_argument("--max-frames", type=int, default=160, help="first N frames of each clip (0: all)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--attention", action="store_true",
+                    help="also print where the last block's queries attend, per layer")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cfg, model = load(args.model)
@@ -74,6 +119,17 @@ def main() -> int:
             gain = f"{by_pos[1:].mean() - by_pos[0]:+.2f}" if len(set(p)) == 1 else "—"
             print(f"| {Path(clip).name} ({len(frames)} frames) | {', '.join(map(str, p))} | "
                   f"{' / '.join(f'{v:.2f}' for v in by_pos)} | {gain} |", flush=True)
+    if args.attention:
+        enc = cfg.num_encoder_layers
+        for clip in args.clips:
+            frames = frames_of(clip, cfg.image_size[0], etok)[:args.max_frames or None]
+            for p in patterns:
+                rows = attention_mass(model, cfg, frames, p)
+                print(f"\n{Path(clip).name}, kept {', '.join(map(str, p))}: attention of block {len(p) - 1}'s "
+                      f"queries on blocks 0..{len(p) - 1} | on the same patch one block back")
+                for i, r in enumerate(rows):
+                    name = f"encoder {i}" if i < enc else f"decoder {i - enc}"
+                    print(f"  {name}: {' '.join(f'{v:.2f}' for v in r[:-1])} | {r[-1]:.3f}")
     return 0
 
 
