@@ -10,7 +10,9 @@
 #   The 64 MiB a call may carry hold the work tree (~15 MB with the shipped weights) and the
 #   training set (47 MB): the held-out set does not fit, so evaluate here afterwards
 #   (train.py --run X --init-weights P0,P1 --eval-only). Without runs/gpu-in the run starts
-#   from the shipped weights (Sources/EtokTokenizer/Resources/default.safetensors).
+#   from the shipped weights (Sources/EtokTokenizer/Resources/default.safetensors). Where this
+#   machine has them, ~/.cache/etok/runs/ctx/weights.part*.pt (the shipped weights trained
+#   further on dataset v2; docs/model.md) are a slightly better start: copy them into runs/gpu-in/.
 #   A second call on the still-warm machine finds data/ there: carry only ["runs/gpu-in"] with
 #   the first call's weights.part*.pt copied into runs/gpu-in/ (measured 2026-11-27: 7 + 4.5
 #   minutes on an H200 in 900 s of device budget, ~800 samples/s).
