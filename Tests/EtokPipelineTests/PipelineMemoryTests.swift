@@ -38,9 +38,15 @@ final class PipelineMemoryTests: XCTestCase {
             .sink("sink", capacity: capacities.sink, consume: { item in
                 // Now and then the sink pauses until the edges behind it are full.
                 if item.value % 4001 == 0 {
+                    // One reading decides: the count moves while the sink waits (an upstream stage
+                    // frees its input after a blocked emit returns), so reading it twice raced.
                     let deadline = Date().addingTimeInterval(10)
-                    while counter.live < edges && Date() < deadline { Thread.sleep(forTimeInterval: 0.0005) }
-                    if counter.live >= edges { pausesThatFilledEdges.increment() }
+                    var live = counter.live
+                    while live < edges && Date() < deadline {
+                        Thread.sleep(forTimeInterval: 0.0005)
+                        live = counter.live
+                    }
+                    if live >= edges { pausesThatFilledEdges.increment() }
                 }
                 received.increment()
             })
