@@ -32,6 +32,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "Tools"))
+sys.path.insert(0, str(ROOT / "Tools" / "data"))
+from calibrate import frames_of  # noqa: E402
+from evaluate import psnr as psnr_per_frame  # noqa: E402
 from release_etok import release_etok  # noqa: E402
 
 SIZE = 128
@@ -39,18 +42,6 @@ SIZE = 128
 
 def run(cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, **kw)
-
-
-def preview_frames(etok: str, clip: str, tmp: Path) -> np.ndarray:
-    raw = tmp / "seen.rgb"
-    run([etok, "preview", clip, "-q", "-y", "-o", str(raw)])
-    return np.frombuffer(raw.read_bytes(), np.uint8).reshape(-1, SIZE, SIZE, 3)
-
-
-def psnr_per_frame(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    d = a.astype(np.float64) - b.astype(np.float64)
-    mse = (d * d).reshape(len(a), -1).mean(1)
-    return 10 * np.log10(255.0 ** 2 / np.maximum(mse, 1e-12))
 
 
 def etok_point(etok: str, clip: str, fixed: int, model, tmp: Path) -> dict:
@@ -114,7 +105,8 @@ def main() -> int:
     for clip in args.clips:
         with tempfile.TemporaryDirectory() as t:
             tmp = Path(t)
-            frames = preview_frames(etok, clip, tmp)
+            frames = frames_of(clip, SIZE, etok)  # `etok preview`: what etok encodes
+            (tmp / "seen.rgb").write_bytes(frames.tobytes())  # x264's input
             curves = {"intra": x264_curve(frames, 1, args.crf, tmp),
                       "gop4": x264_curve(frames, 4, args.crf, tmp),
                       "inter": x264_curve(frames, 0, args.crf, tmp)}

@@ -17,7 +17,6 @@ heads, queries and chunks): on each block of the chunk, and on the same patch on
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -51,27 +50,20 @@ def psnr_by_position(model, cfg, frames: np.ndarray, pattern: list) -> np.ndarra
 def attention_mass(model, cfg, frames: np.ndarray, pattern: list) -> np.ndarray:
     """(layers, blocks + 1): per encoder then decoder layer, the attention mass of the last block's
     queries on each block, then on the same patch one block back; mean over heads, queries and
-    the whole chunks of `frames`."""
+    the whole chunks of `frames`. Reads the reference model's "exact" attention probabilities
+    through its `observe_probs` hook."""
     k, m = len(pattern), cfg.max_toks
     records = []
-    attention = reference_model.Attention
-    plain = attention.forward
 
-    def recording(self, x, cos, sin, allowed):
-        b, length, _ = x.shape
-        q = self.wq(x).reshape(b, length, self.heads, self.head_dim)
-        kk = self.wk(x).reshape(b, length, self.heads, self.head_dim)
-        q, kk = reference_model.apply_rope(q.float(), cos, sin), reference_model.apply_rope(kk.float(), cos, sin)
-        logits = torch.einsum("bqhd,bkhd->bhqk", q, kk) / math.sqrt(self.head_dim)
-        logits = logits.masked_fill(~allowed[None, None], float("-inf"))
-        probs = torch.softmax(logits, dim=-1).mean(dim=1)[0]        # (q, k), mean over heads
-        last = probs[(k - 1) * m:k * m]                               # the last block's queries
+    def observe(probs):
+        last = probs.mean(dim=1)[0][(k - 1) * m:k * m]                # last block's queries, head mean
         mass = [float(last[:, j * m:(j + 1) * m].sum(dim=1).mean()) for j in range(k)]
         same = float(last[torch.arange(m), (k - 2) * m + torch.arange(m)].mean()) if k > 1 else 0.0
         records.append(mass + [same])
-        return plain(self, x, cos, sin, allowed)
 
-    attention.forward = recording
+    layers = [mod for mod in model.modules() if isinstance(mod, reference_model.Attention)]
+    for layer in layers:
+        layer.impl, layer.observe_probs = "exact", observe
     try:
         total, chunks = None, 0
         for s in range(0, len(frames) - k + 1, k):
@@ -81,7 +73,8 @@ def attention_mass(model, cfg, frames: np.ndarray, pattern: list) -> np.ndarray:
             total = rows if total is None else total + rows
             chunks += 1
     finally:
-        attention.forward = plain
+        for layer in layers:
+            layer.observe_probs = None
     return total / max(chunks, 1)
 
 

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import math
 import os
+import re
 import signal
 import sys
 import time
@@ -322,8 +322,8 @@ def build_trainer(args, cfg, sampler, log) -> tuple:
     ckpt = os.path.join(run_dir, "ckpt.pt")
     saved = load_checkpoint(ckpt) if os.path.exists(ckpt) else None
     source = None
-    if saved is None and args.init_from:
-        src_ckpt = os.path.join(args.out, "runs", args.init_from, "ckpt.pt")
+    src_ckpt = os.path.join(args.out, "runs", args.init_from, "ckpt.pt") if args.init_from else None
+    if saved is None and src_ckpt:
         if not os.path.exists(src_ckpt):
             raise SystemExit(f"train.py: --init-from {args.init_from}: no checkpoint at {src_ckpt}")
         source = load_checkpoint(src_ckpt)
@@ -350,11 +350,10 @@ def build_trainer(args, cfg, sampler, log) -> tuple:
         tr.load_weights([os.path.expanduser(p) for p in args.init_weights.split(",")])
         log(f"initialised from {args.init_weights} at step {tr.step_count} (warm-up restarts)")
     elif args.init_from:
-        src = os.path.join(args.out, "runs", args.init_from, "ckpt.pt")
         tr.load_state(source)
         tr.hp = hp
         tr.init_note = f"from run {args.init_from} at step {tr.step_count}"
-        log(f"initialised from {src} (step {tr.step_count})")
+        log(f"initialised from {src_ckpt} (step {tr.step_count})")
     elif os.path.exists(SHIPPED) and not args.tiny:
         from reference.safetensors_io import load_flat
         scfg, flat, meta = load_flat(SHIPPED)

@@ -33,8 +33,8 @@ final class EncodeSummaryTests: XCTestCase {
             let missed = (0..<(n - met)).map { _ in Double.random(in: 15..<19.9, using: &rng) }
             let share = [0.5, 0.9, 0.95, 0.99].randomElement(using: &rng)!
             let s = summary(met: met, missedPSNR: missed)
-            // A block reaches X when it met the threshold (19.9+ dB here would be met: threshold 0.01 is
-            // 26 dB, above every missed block) or its best PSNR is at least X.
+            // A block reaches X when it met the threshold (0.01, 26 dB: above every missed block's
+            // 15-19.9 dB, so above any X returned) or when its best PSNR is at least X.
             func reaching(_ x: Double) -> Int { met + missed.filter { $0 >= x }.count }
             guard let x = s.reachablePSNR(share: share) else {
                 XCTAssertGreaterThanOrEqual(Double(met), share * Double(n) - 1e-9)

@@ -14,7 +14,7 @@ from opencv-doc, scikit-image and Debian's wallpaper packages turned into synthe
 Every frame is 128x128 RGB. Real frames are preprocessed exactly as inference does (v2): the centre
 square in display geometry (sample aspect ratio honoured) cropped, then scaled to 128 (bicubic),
 decoded with the ffmpeg CLI; bit-identical to `etok preview` on every training clip (checked
-2026-11-27). v1 scaled the shortest side first and ignored the sample aspect ratio (3.5-14 levels
+2026-11-27). v1 scaled the shortest side first and ignored the sample aspect ratio (0.7-14 levels
 mean absolute difference per pixel from etok's frames; carphone's 128:117 pixels the most). Extra real clips are cut from
 the same footage scaled to 192 and 256 (fixed crops: other zooms and positions of real motion).
 Clips are stored at their native frame rate; the training loader samples several frame rates by

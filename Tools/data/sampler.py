@@ -10,6 +10,9 @@ batch sequence.
 
 from __future__ import annotations
 
+import queue
+import threading
+
 import numpy as np
 
 # Share of sequences drawn from each clip kind (0 real exact, 1 real zoomed crops, 2 synthetic).
@@ -86,16 +89,12 @@ class PrefetchSampler:
     """
 
     def __init__(self, sampler: ClipSampler, depth: int = 2):
-        import queue
-        import threading
-        self.sampler, self.depth = sampler, depth
-        self.frames = sampler.frames
+        self.sampler = sampler
         self._lock = threading.Lock()
         self._pending = []  # sampler states before each drawn-ahead batch, oldest first
         self._queue = queue.Queue(maxsize=depth)
         self._thread = None
         self._b = None
-        self._threading = threading
 
     def _produce(self):
         while True:
@@ -112,7 +111,7 @@ class PrefetchSampler:
     def batch(self, b: int) -> np.ndarray:
         if self._thread is None:
             self._b = b
-            self._thread = self._threading.Thread(target=self._produce, name="prefetch", daemon=True)
+            self._thread = threading.Thread(target=self._produce, name="prefetch", daemon=True)
             self._thread.start()
         elif b != self._b:
             raise ValueError(f"PrefetchSampler: batch size {b} after {self._b}")

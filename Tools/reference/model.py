@@ -161,6 +161,9 @@ class Attention(nn.Module):
         # "blockwise" (one unmasked fused call per query block over the keys up to it: the same
         # block-causal attention without a mask, ~1.3x faster training steps on the CPU).
         self.impl = "exact"
+        # Analysis hook (Tools/context_gain.py): called with the "exact" path's probabilities
+        # (B, heads, L, L) after each forward; None in normal use.
+        self.observe_probs = None
 
     def forward(self, x, cos, sin, allowed):
         b, length, _ = x.shape
@@ -184,6 +187,8 @@ class Attention(nn.Module):
                 logits = torch.where(allowed[None, None], logits,
                                      torch.tensor(F32_MIN, dtype=torch.float32, device=x.device))
                 probs = torch.softmax(logits, dim=-1)
+            if self.observe_probs is not None:
+                self.observe_probs(probs)
             o = torch.einsum("bhqk,bkhd->bqhd", probs.to(v.dtype), v)
         return self.wo(o.reshape(b, length, self.heads * self.head_dim))
 

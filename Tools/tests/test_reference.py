@@ -138,6 +138,28 @@ def test_attention_is_bidirectional_inside_a_block():
     assert (r1[:, 0] - r2[:, 0]).abs().max() > 1e-3  # the first token sees the last
 
 
+def test_observe_probs_sees_block_causal_rows_that_sum_to_one_and_changes_nothing():
+    cfg = tiny_cfg()
+    m = random_model(cfg)
+    x = torch.rand(1, 48, cfg.patch_dim) * 2 - 1
+    keep = torch.tensor([[5, 16, 9]])
+    with torch.no_grad():
+        plain, _, _ = m(x, keep)
+        seen = []
+        for mod in m.modules():
+            if hasattr(mod, "observe_probs"):
+                mod.observe_probs = seen.append
+        observed, _, _ = m(x, keep)
+    assert torch.equal(plain, observed)
+    assert len(seen) == cfg.num_encoder_layers + cfg.num_decoder_layers
+    blk = torch.arange(48) // cfg.max_toks
+    future = blk[None, :] > blk[:, None]
+    for p in seen:
+        assert p.shape == (1, cfg.num_attention_heads, 48, 48)
+        assert torch.allclose(p.sum(-1), torch.ones(1, cfg.num_attention_heads, 48), atol=1e-5)
+        assert p[..., future].abs().max() == 0  # no query sees a later block
+
+
 def test_unkept_tokens_have_zero_z_and_the_masked_index():
     cfg = tiny_cfg()
     m = random_model(cfg)
