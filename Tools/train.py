@@ -108,6 +108,7 @@ class Trainer:
         self.cooldown = None  # (start step, steps)
         self.warm_start = 0  # step the current warm-up began (fresh optimiser state)
         self.init_note = "random init"
+        self.data_name = None  # the training set's file name: a resumed run keeps its data
 
     # ------------------------------------------------------------------ schedule
     def lr_at(self, step: int) -> float:
@@ -182,7 +183,7 @@ class Trainer:
                 "train_seconds": self.train_seconds, "hp": self.hp, "cooldown": self.cooldown,
                 "sampler": self.sampler.state() if self.sampler else None,
                 "keep_gen": self.keep_gen.get_state(), "torch_rng": torch.get_rng_state(),
-                "init_note": self.init_note, "warm_start": self.warm_start}
+                "init_note": self.init_note, "warm_start": self.warm_start, "data": self.data_name}
 
     def load_state(self, st: dict, weights_only: bool = False):
         if ElasticTokConfig.from_dict(st["config"]).to_dict() != self.cfg.to_dict():
@@ -199,6 +200,7 @@ class Trainer:
         self.keep_gen.set_state(st["keep_gen"])
         torch.set_rng_state(st["torch_rng"])
         self.init_note = st.get("init_note", "")
+        self.data_name = st.get("data")
         self.warm_start = st.get("warm_start", 0)
 
     def counters(self) -> dict:
@@ -369,12 +371,23 @@ def build_trainer(args, cfg, sampler, log) -> tuple:
     return tr, run_dir, ckpt
 
 
+def run_data_name(run_dir: str) -> str:
+    """The training set a run uses when --data is not given: the one its checkpoint trained on
+    (runs from before dataset v3 recorded none: they trained on v2, then the default), else the
+    newest version, train-v3.npz."""
+    ckpt = os.path.join(run_dir, "ckpt.pt")
+    if not os.path.exists(ckpt):
+        return "train-v3.npz"
+    return load_checkpoint(ckpt).get("data") or "train-v2.npz"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Train / resume / evaluate / export etok's model.")
     ap.add_argument("--run", default="default", help="run name (state in <out>/runs/<run>)")
     ap.add_argument("--out", default=default_out(), help="cache root (~/.cache/etok)")
-    ap.add_argument("--data", default=None, help="training set (<out>/data/train-v2.npz, built if missing)")
-    ap.add_argument("--eval-data", default=None, help="held-out set (<out>/data/eval-bikes-v2.npz)")
+    ap.add_argument("--data", default=None, help="training set (default: the one the run's checkpoint trained on, else "
+                         "<out>/data/train-v3.npz; built if missing)")
+    ap.add_argument("--eval-data", default=None, help="held-out set (<out>/data/eval-bikes-v3.npz; v2's holds the same frames)")
     ap.add_argument("--tiny", action="store_true", help="the tiny test config (32x32 frames)")
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--batch", type=int, default=None)
@@ -423,9 +436,9 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     cfg = tiny_config() if args.tiny else ElasticTokConfig.etok_default()
     data_dir = os.path.join(args.out, "data")
-    args.data = args.data or os.path.join(data_dir, "train-v2.npz")
-    args.eval_data = args.eval_data or os.path.join(data_dir, "eval-bikes-v2.npz")
     run_dir = os.path.join(args.out, "runs", args.run)
+    args.data = args.data or os.path.join(data_dir, run_data_name(run_dir))
+    args.eval_data = args.eval_data or os.path.join(data_dir, "eval-bikes-v3.npz")
     os.makedirs(run_dir, exist_ok=True)
     log_path = os.path.join(run_dir, "train.log")
 
@@ -459,6 +472,7 @@ def main(argv=None) -> int:
 
     sampler = load_train_sampler(args.data, cfg, args.seed, log)
     tr, run_dir, ckpt = build_trainer(args, cfg, sampler, log)
+    tr.data_name = os.path.basename(args.data)
     if args.prefetch == "on" or (args.prefetch == "auto" and tr.device.type == "cuda"):
         tr.sampler = PrefetchSampler(tr.sampler)  # after load_state: it set the sampler's state
     eval_frames = load_eval_frames(args.eval_data, cfg) if os.path.exists(args.eval_data) else None

