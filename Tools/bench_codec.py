@@ -83,6 +83,7 @@ def main() -> int:
     print("| clip | search | frames | tokens/frame | passes/frame | encode fps | decode fps | mean PSNR | within threshold |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     savings_rows = []
+    match_rows = []  # (clip, elastic tokens, elastic share, smallest fixed budget with that share)
     rd_rows = []  # (clip, "fixed", budget, tokens, psnr) or (clip, "elastic", target dB, tokens, psnr, share)
     for clip in args.clips:
         name = Path(clip).name
@@ -102,14 +103,21 @@ def main() -> int:
         # 2. Fixed budgets: share of frames meeting the threshold at each budget (the paper's measure).
         fast = json.loads((out / f"{name}.{args.searches[0]}.json").read_text())
         threshold = fast["threshold"]
-        for budget in args.fixed:
+        def fixed_run(budget):
             sh([str(etok), "encode", clip, "-o", str(out / f"{name}.fixed{budget}.etok"), "--fixed", str(budget),
                 "--stats", str(out / f"{name}.fixed{budget}.json")] + common)
             st = json.loads((out / f"{name}.fixed{budget}.json").read_text())
-            share = sum(1 for b in st["per_block"] if b["mse"] <= threshold) / max(1, len(st["per_block"]))
-            savings_rows.append((name, budget, share))
+            return st, sum(1 for b in st["per_block"] if b["mse"] <= threshold) / max(1, len(st["per_block"]))
+
+        shares = {}
+        for budget in args.fixed:
+            st, shares[budget] = fixed_run(budget)
+            savings_rows.append((name, budget, shares[budget]))
             rd_rows.append((name, "fixed", budget, st["mean_tokens"], st["mean_psnr"]))
         savings_rows.append((name, "elastic", fast["share_meeting_threshold"], fast["mean_tokens"]))
+        match_rows.append((name, fast["mean_tokens"], fast["share_meeting_threshold"],
+                           smallest_matching_budget(shares, fast["share_meeting_threshold"],
+                                                    lambda b: fixed_run(b)[1])))
         if args.rd_plot:
             for target in args.rd_psnr:
                 sh([str(etok), "encode", clip, "-o", str(out / f"{name}.rd{target}.etok"), "--psnr", str(target),
@@ -126,6 +134,13 @@ def main() -> int:
             print(f"| {row[0]} | **elastic: {row[3]:.1f} mean** | **{100 * row[2]:.0f}%** |")
         else:
             print(f"| {row[0]} | {row[1]} | {100 * row[2]:.0f}% |")
+    print("\nThe smallest fixed budget whose share matches elastic's (to the token: bisection between "
+          "the grid points around it):\n")
+    print("| clip | elastic tokens/frame | share | smallest fixed budget with that share | elastic needs fewer tokens by |")
+    print("|---|---:|---:|---:|---:|")
+    for clip, tokens, share, budget in match_rows:
+        ratio = f"{budget / tokens:.2f}×" if budget else "— (no fixed budget reaches it)"
+        print(f"| {clip} | {tokens:.1f} | {100 * share:.1f}% | {budget or '—'} | {ratio} |")
     if args.plot:
         savings_plot(savings_rows, args.plot)
 
@@ -193,6 +208,29 @@ def main() -> int:
         frames = json.loads((out / "mem.json").read_text())["frames"]
         print(f"| {Path(clip).name} {label} | {frames} | {kb / 1024:.0f} MiB |")
     return 0
+
+
+def smallest_matching_budget(shares: dict, target: float, share_at) -> int:
+    """The smallest budget whose share of frames meeting the threshold is at least `target`, to
+    the token. `shares` holds the grid's shares; between the last grid point below the target and
+    the first one at or above it, `share_at(budget)` is bisected (the share rises with the budget,
+    as the model's error falls with kept tokens). None if no grid point reaches the target."""
+    grid = sorted(shares)
+    hits = [b for b in grid if shares[b] >= target - 1e-9]
+    if not hits:
+        return None
+    hi = hits[0]
+    below = [b for b in grid if b < hi]
+    if not below:
+        return hi
+    lo = below[-1]  # share(lo) < target <= share(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if share_at(mid) >= target - 1e-9:
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def pyplot():
