@@ -8,7 +8,8 @@
 #   prepared exactly as etok encode prepares frames: Tools/data/make_dataset.py; v2 and v1 work too)
 #   device run: command "bash Tools/train_gpu.sh 7", carry ["data"], timeout_s 600
 #   The 64 MiB a call may carry hold the work tree (~15 MB with the shipped weights) and the
-#   training set (~45 MB): the held-out set does not fit, so evaluate here afterwards
+#   training set (v3: 46.3 MB; with the tracked tree 62.1 MB on 2026-11-27): the held-out set
+#   (4.5 MB) would leave under 1 MB to spare, so evaluate here afterwards
 #   (train.py --run X --init-weights P0,P1 --eval-only). Without runs/gpu-in the run starts
 #   from the shipped weights (Sources/EtokTokenizer/Resources/default.safetensors). Other fp32
 #   weights (weights.part*.pt, ~21 MB) fit beside v3 only with a smaller training set: the
@@ -28,7 +29,10 @@
 # What comes back under $OUT (at most 8 files of 16 MiB):
 #   weights.part0.pt, weights.part1.pt   fp32 weights + step/sample counters (resume with
 #                                        python3 Tools/train.py --run NEW --init-weights P0,P1)
-#   default.safetensors                  fp16 export with the config in the metadata
+#   default.safetensors                  fp16 export with the config in the metadata; no
+#                                        threshold yet: run Tools/calibrate.py on it here (it
+#                                        calibrates on the unseen clips), then measure bikes with
+#                                        Tools/bench_codec.py before shipping
 #   eval.jsonl                           held-out PSNR/SSIM and adaptive-search numbers
 #   train.log                            loss and samples/s
 # Runs on the CPU too (slowly), which is how its flags were checked.
