@@ -78,3 +78,16 @@ def test_calibration_without_clips_says_how_to_get_them(tmp_path):
                        capture_output=True, text=True, env=env)
     assert r.returncode != 0
     assert "make_dataset.py" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_clip_bench_lists_held_out_then_calibration_then_v3_clips_that_exist(tmp_path, monkeypatch):
+    import bench_clips
+    root = tmp_path / "sources"
+    present = [sources.CALIBRATION[0], sources.VIDEOS_V3[0]]
+    for _, key, rel, _ in present:
+        (root / key / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / key / rel).write_bytes(b"")
+    monkeypatch.setenv("ETOK_CACHE", str(tmp_path))
+    clips = bench_clips.default_clips()
+    assert [(n, r) for n, r, _ in clips] == [("bikes", "held out"), (present[0][0], "cal"), (present[1][0], "v3")]
+    assert sources.NOT_REAL <= {n for n, _, _, _ in sources.videos(3)}

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Clip-by-clip quality of a model on real footage (the model card's *Unseen real footage* table).
+
+Usage: python3 Tools/bench_clips.py [--model M.safetensors] [--clips a.mp4 ...] [--psnr 23.8 ...]
+                                    [--threshold 0.0138 ...]
+
+For every clip, with the release `etok` binary (built first): the PSNR of each frame at the full
+budget (median and 5th percentile over frames), then the `fast` search at the model's default
+threshold and at each --psnr target and --threshold (MSE): tokens per frame and the share of frames meeting it. The
+last lines pool all frames of the clips that are real footage. Deterministic: one run.
+
+Default clips: the held-out bikes.mp4, the calibration clips and dataset v3's added clips
+(Tools/data/sources.py), where Tools/data/make_dataset.py unpacked them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "Tools"))
+sys.path.insert(0, str(ROOT / "Tools/data"))
+
+import sources  # noqa: E402
+from release_etok import release_etok  # noqa: E402
+
+
+def default_clips() -> list:
+    """[(name, role, path)] of the clips that exist on this machine."""
+    src = Path(os.environ.get("ETOK_CACHE", Path.home() / ".cache/etok")) / "sources"
+    out = [("bikes", "held out", ROOT / "Samples/bikes.mp4")]
+    out += [(n, "cal", src / key / rel) for n, key, rel, _ in sources.CALIBRATION]
+    out += [(n, "v3", src / key / rel) for n, key, rel, _ in sources.VIDEOS_V3]
+    missing = [n for n, _, p in out if not p.exists()]
+    if missing:
+        print(f"bench_clips: {len(missing)} clips missing ({', '.join(missing)}): "
+              f"Tools/data/make_dataset.py unpacks them", file=sys.stderr)
+    return [(n, r, str(p)) for n, r, p in out if p.exists()]
+
+
+def encode(etok: str, clip: str, tmp: Path, args: list) -> dict:
+    stats = tmp / "stats.json"
+    subprocess.run([etok, "encode", clip, "-o", str(tmp / "out.etok"), "-y", "-q", "--stats", str(stats)] + args,
+                   check=True)
+    return json.loads(stats.read_text())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=None, help="model file (default: the one bundled with etok)")
+    ap.add_argument("--clips", nargs="+", default=None, help="clips to measure (default: see above)")
+    ap.add_argument("--psnr", type=float, nargs="*", default=[], help="further thresholds, as PSNR in dB")
+    ap.add_argument("--threshold", type=float, nargs="*", default=[], help="further thresholds, as MSE")
+    args = ap.parse_args()
+    etok = str(release_etok(build=True))
+    clips = [(Path(c).stem, "", c) for c in args.clips] if args.clips else default_clips()
+    model = ["--model", args.model] if args.model else []
+    settings = ([("default", [])] + [(f"{p:g} dB", ["--psnr", f"{p:g}"]) for p in args.psnr]
+                + [(f"{t:g}", ["--threshold", f"{t:g}"]) for t in args.threshold])
+    print(f"# clip by clip — {args.model or 'bundled model'}, {time.strftime('%Y-%m-%d')}\n")
+    print("| clip | role | frames | PSNR at full budget (median / 5th pct) | "
+          + " | ".join(f"tokens (share meeting) at {name}" for name, _ in settings) + " |")
+    print("|---|---|---:|---|" + "---|" * len(settings))
+    pooled = {name: [0, 0.0, 0.0] for name, _ in settings}  # frames, tokens, frames meeting
+    threshold = None
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for name, role, clip in clips:
+            full = encode(etok, clip, tmp, model + ["--fixed", "256"])
+            psnr = np.array([b["psnr"] for b in full["per_block"]])
+            cells = []
+            for sname, extra in settings:
+                st = encode(etok, clip, tmp, model + extra)
+                threshold = threshold or (st["threshold"] if sname == "default" else None)
+                cells.append(f"{st['mean_tokens']:.1f} ({100 * st['share_meeting_threshold']:.0f}%)")
+                if name not in sources.NOT_REAL:
+                    n = len(st["per_block"])
+                    pooled[sname][0] += n
+                    pooled[sname][1] += n * st["mean_tokens"]
+                    pooled[sname][2] += n * st["share_meeting_threshold"]
+            print(f"| {name} | {role} | {len(psnr)} | {np.median(psnr):.2f} / {np.quantile(psnr, 0.05):.2f} | "
+                  + " | ".join(cells) + " |", flush=True)
+    if threshold:
+        print(f"\nDefault threshold: {threshold:.6g} ({10 * np.log10(4 / threshold):.2f} dB).")
+    for sname, (n, tokens, meeting) in pooled.items():
+        if n:
+            print(f"Pooled over {n} frames of real footage ({', '.join(sorted(sources.NOT_REAL))} left out), at "
+                  f"{sname}: {tokens / n:.1f} tokens per frame, {100 * meeting / n:.1f}% of frames meet it.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
