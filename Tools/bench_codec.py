@@ -110,7 +110,8 @@ def main() -> int:
             return st, sum(1 for b in st["per_block"] if b["mse"] <= threshold) / max(1, len(st["per_block"]))
 
         shares = {}
-        for budget in args.fixed:
+        most = fast["max_tokens_per_block"]  # the grid stops at the model's largest budget
+        for budget in sorted({b for b in args.fixed if b < most} | {most}):
             st, shares[budget] = fixed_run(budget)
             savings_rows.append((name, budget, shares[budget]))
             rd_rows.append((name, "fixed", budget, st["mean_tokens"], st["mean_psnr"]))

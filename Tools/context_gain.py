@@ -83,8 +83,10 @@ def main() -> int:
     ap.add_argument("model", nargs="?", default=str(SHIPPED))
     ap.add_argument("--clips", nargs="+", default=[str(ROOT / "Samples/bikes.mp4"),
                                                   str(ROOT / "Samples/carphone_pristine.mp4")])
-    ap.add_argument("--patterns", nargs="+", default=["32,32,32,32", "64,64,64,64", "128,128,128,128",
-                                                      "256,256,256,256", "256,32,32,32", "256,64,64,64"])
+    ap.add_argument("--patterns", nargs="+", default=None,
+                    help="kept counts per block, comma-separated (default: every block at 1/8, 1/4, "
+                         "1/2 and all of the model's tokens, then all tokens first and 1/8 or 1/4 after: "
+                         "32,32,32,32 ... 256,64,64,64 for the default model)")
     ap.add_argument("--max-frames", type=int, default=160, help="first N frames of each clip (0: all)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--attention", action="store_true",
@@ -93,7 +95,12 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     cfg, model = load(args.model)
     ctx = cfg.max_sequence_length // cfg.max_toks
-    patterns = [[int(v) for v in p.split(",")] for p in args.patterns]
+    if args.patterns is None:
+        most = cfg.max_toks
+        at = lambda f: max(cfg.min_toks, most // f)  # noqa: E731
+        patterns = [[at(f)] * ctx for f in (8, 4, 2, 1)] + [[most] + [at(f)] * (ctx - 1) for f in (8, 4)]
+    else:
+        patterns = [[int(v) for v in p.split(",")] for p in args.patterns]
     for p in patterns:
         if len(p) != ctx or min(p) < cfg.min_toks or max(p) > cfg.max_toks:
             print(f"context_gain: pattern {p}: need {ctx} counts in [{cfg.min_toks}, {cfg.max_toks}]",

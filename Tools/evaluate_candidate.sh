@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Everything needed to decide whether new weights ship (docs/model.md), in one command:
+#
+#   bash Tools/evaluate_candidate.sh CANDIDATE.safetensors [OUTDIR]
+#
+# 1. calibrates a copy of the candidate on the unseen calibration clips (Tools/calibrate.py
+#    writes OUTDIR/calibrated.safetensors; the candidate file itself is left as it is),
+# 2. measures it and the shipped model side by side on the same footage, at each one's own
+#    calibrated threshold: Tools/bench_codec.py on bikes.mp4 (no timings worth quoting: one run,
+#    no memory run), Tools/bench_clips.py on the unseen clips, Tools/context_gain.py on bikes.
+# Reports land in OUTDIR (default /tmp/etok-candidate). Ship only if bikes improves at the
+# candidate's own threshold (the bar of issue 4: share of frames meeting it, tokens per frame,
+# and the ratio against the smallest matching fixed budget), then copy calibrated.safetensors to
+# Sources/EtokTokenizer/Resources/default.safetensors and refresh the model card's tables.
+# Takes about 45 minutes on 2 cores. BASELINE=FILE compares against other weights than the shipped
+# ones; BASELINE=none measures the candidate alone.
+set -euo pipefail
+if [ $# -lt 1 ] || [ ! -f "$1" ]; then
+    echo "usage: bash Tools/evaluate_candidate.sh CANDIDATE.safetensors [OUTDIR]  (${1:-no file given}: not found)" >&2
+    exit 64
+fi
+CANDIDATE=$1
+OUT=${2:-/tmp/etok-candidate}
+BASELINE=${BASELINE:-Sources/EtokTokenizer/Resources/default.safetensors}
+mkdir -p "$OUT"
+python3 Tools/calibrate.py "$CANDIDATE" --out "$OUT/calibrated.safetensors" | tee "$OUT/calibrate.txt"
+WHO=(baseline candidate)
+[ "$BASELINE" = none ] && WHO=(candidate)
+for who in "${WHO[@]}"; do
+    model=$BASELINE
+    [ "$who" = candidate ] && model=$OUT/calibrated.safetensors
+    echo "== $who: $model"
+    python3 Tools/bench_codec.py --model "$model" --runs 1 --no-memory --clips Samples/bikes.mp4 \
+        --searches fast > "$OUT/codec-$who.md"
+    python3 Tools/bench_clips.py --model "$model" > "$OUT/clips-$who.md"
+    python3 Tools/context_gain.py "$model" --clips Samples/bikes.mp4 > "$OUT/context-$who.md"
+    grep -E "^\| bikes.mp4 \| (fast|[0-9.]+ \|)" "$OUT/codec-$who.md" | head -2 || true
+    grep -E "^Pooled" "$OUT/clips-$who.md" || true
+done
+echo "reports in $OUT: calibrate.txt, codec-*.md, clips-*.md, context-*.md"
