@@ -30,9 +30,9 @@
 #   weights.part0.pt, weights.part1.pt   fp32 weights + step/sample counters (resume with
 #                                        python3 Tools/train.py --run NEW --init-weights P0,P1)
 #   default.safetensors                  fp16 export with the config in the metadata; no
-#                                        threshold yet: run Tools/calibrate.py on it here (it
-#                                        calibrates on the unseen clips), then measure bikes with
-#                                        Tools/bench_codec.py before shipping
+#                                        threshold yet: run Tools/evaluate_candidate.sh on it
+#                                        here (calibrates a copy on the unseen clips, then
+#                                        measures it beside the shipped model) before shipping
 #   eval.jsonl                           held-out PSNR/SSIM and adaptive-search numbers
 #   train.log                            loss and samples/s
 # Runs on the CPU too (slowly), which is how its flags were checked.
