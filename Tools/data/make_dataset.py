@@ -93,11 +93,18 @@ def inference_filter(size: int = SIZE, version: int = VERSION) -> str:
     iw*sar, whichever fits; ffmpeg reads an unset sample aspect ratio as 1), then scale it to
     size x size (bicubic), as EtokMedia.Preprocessor does: bit-identical to `etok preview` on all
     training clips. v1: shortest side scaled first, then the crop; sample aspect ratio ignored.
-    v3 prepares frames as v2 does (it adds footage)."""
+    v3: as v2, but an odd crop size stays odd (below); bit-identical to `etok preview` on every
+    v3 training clip, cityCC0.mpg included."""
     if version == 1:
         return (f"scale={size}:{size}:force_original_aspect_ratio=increase:flags=bicubic,"
                 f"crop={size}:{size}")
-    return f"crop='min(iw,ih/sar)':'min(ih,iw*sar)',scale={size}:{size}:flags=bicubic"
+    if version == 2:
+        return f"crop='min(iw,ih/sar)':'min(ih,iw*sar)',scale={size}:{size}:flags=bicubic"
+    # v3: the crop keeps an odd size as it is (ffmpeg's crop would round it down to the chroma
+    # grid unless exact=1) and puts its corner on the chroma grid, as etok's cropped AVFrame does:
+    # v2's chain left cityCC0.mpg's 405x405 square at 404x404, 10.6 levels off etok's frames.
+    return (f"crop='min(iw,ih/sar)':'min(ih,iw*sar)':'trunc((iw-ow)/2/hsub)*hsub':"
+            f"'trunc((ih-oh)/2/vsub)*vsub':exact=1,scale={size}:{size}:flags=bicubic")
 
 
 def crop_filter(scale: int, fx: float, fy: float, size: int = SIZE) -> str:
