@@ -35,15 +35,14 @@ from release_etok import release_etok  # noqa: E402
 
 def default_clips() -> list:
     """[(name, role, path)] of the clips that exist on this machine."""
-    src = Path(os.environ.get("ETOK_CACHE", Path.home() / ".cache/etok")) / "sources"
-    out = [("bikes", "held out", ROOT / "Samples/bikes.mp4")]
-    out += [(n, "cal", src / key / rel) for n, key, rel, _ in sources.CALIBRATION]
-    out += [(n, "v3", src / key / rel) for n, key, rel, _ in sources.VIDEOS_V3]
-    missing = [n for n, _, p in out if not p.exists()]
+    out = [("bikes", "held out", str(ROOT / "Samples/bikes.mp4"))]
+    out += [(n, "cal", p) for n, p in sources.unpacked(sources.CALIBRATION)]
+    out += [(n, "v3", p) for n, p in sources.unpacked(sources.VIDEOS_V3)]
+    missing = [n for n, _, p in out if not os.path.exists(p)]
     if missing:
         print(f"bench_clips: {len(missing)} clips missing ({', '.join(missing)}): "
               f"Tools/data/make_dataset.py unpacks them", file=sys.stderr)
-    return [(n, r, str(p)) for n, r, p in out if p.exists()]
+    return [(n, r, p) for n, r, p in out if os.path.exists(p)]
 
 
 def encode(etok: str, clip: str, tmp: Path, args: list) -> dict:
@@ -75,11 +74,11 @@ def main() -> int:
         tmp = Path(tmp)
         for name, role, clip in clips:
             cells = []
-            most = None
             for sname, extra in settings:
                 st = encode(etok, clip, tmp, model + extra)
-                most = most or st["max_tokens_per_block"]
-                threshold = threshold or (st["threshold"] if sname == "default" else None)
+                most = st["max_tokens_per_block"]
+                if sname == "default":
+                    threshold = st["threshold"]
                 cells.append(f"{st['mean_tokens']:.1f} ({100 * st['share_meeting_threshold']:.0f}%)")
                 if name not in sources.NOT_REAL:
                     n = len(st["per_block"])

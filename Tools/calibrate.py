@@ -88,9 +88,8 @@ def default_clips() -> list:
     (<cache>/sources); none of them is training data."""
     sys.path.insert(0, str(ROOT / "Tools/data"))
     import sources
-    src = Path(os.environ.get("ETOK_CACHE", Path.home() / ".cache/etok")) / "sources"
-    clips = [src / key / rel for _, key, rel, _ in sources.CALIBRATION]
-    found = [str(c) for c in clips if c.exists()]
+    clips = [path for _, path in sources.unpacked(sources.CALIBRATION)]
+    found = [c for c in clips if os.path.exists(c)]
     if len(found) < len(clips):
         print(f"calibrate: {len(clips) - len(found)} of the {len(clips)} calibration clips are missing "
               f"(Tools/data/make_dataset.py unpacks them); using {len(found)}", file=sys.stderr)

@@ -88,6 +88,13 @@ def videos(version: int) -> list:
     """The real training clips of dataset `version`."""
     return VIDEOS + (VIDEOS_V3 if version >= 3 else [])
 
+
+def unpacked(entries, cache: str = None) -> list:
+    """[(name, path)] of clip entries (name, root key, relative path, package) where fetch_all
+    unpacks them under `cache` (default: $ETOK_CACHE, else ~/.cache/etok); the files may be missing."""
+    cache = cache or os.environ.get("ETOK_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "etok"))
+    return [(name, os.path.join(cache, "sources", key, rel)) for name, key, rel, _ in entries]
+
 # Photo folders: (root key, relative dir, package).
 PHOTO_DIRS = [
     ("x", OPENCV_DATA, "opencv-doc"),
