@@ -61,6 +61,20 @@ public final class BlockCoder {
         try decoder.commit(candidate: index)
     }
 
+    /// Sets candidate `index` of the last `reconstruct` call aside in both contexts, to commit
+    /// later with `commitStaged()` even after more passes over the same block (staging again
+    /// replaces it).
+    public func stage(candidate index: Int) throws {
+        try encoder.stage(candidate: index)
+        try decoder.stage(candidate: index)
+    }
+
+    /// Commits the staged candidate to both contexts.
+    public func commitStaged() throws {
+        try encoder.commitStaged()
+        try decoder.commitStaged()
+    }
+
     /// Forgets both contexts (a chunk boundary).
     public func reset() {
         encoder.reset()

@@ -109,6 +109,25 @@ public final class BlockEncoder {
         pendingCandidates = 0
     }
 
+    /// Copies candidate `index` of the last `encode` call aside, as the block to commit later
+    /// with `commitStaged()`; later `encode` calls (more candidates of the same block) leave it
+    /// untouched. Staging again replaces it.
+    public func stage(candidate index: Int) throws {
+        guard index >= 0, index < pendingCandidates else {
+            throw ModelError.badInput(call: "stage", message: "no candidate \(index) pending (\(pendingCandidates) encoded)")
+        }
+        cache.stage(from: workspace, firstRow: index * model.config.tokensPerBlock, count: model.config.tokensPerBlock)
+    }
+
+    /// Commits the staged candidate to the context.
+    public func commitStaged() throws {
+        guard cache.stagedTokens > 0 else {
+            throw ModelError.badInput(call: "commitStaged", message: "no candidate staged")
+        }
+        cache.commitStaged()
+        pendingCandidates = 0
+    }
+
     /// Forgets the context (a chunk boundary) and any pending candidates.
     public func reset() {
         cache.reset()

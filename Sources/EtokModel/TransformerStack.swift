@@ -45,9 +45,20 @@ public final class ContextCache {
             : KeyValueSegment(keys: keys[l].base, values: values[l].base, count: committedTokens, ld: width)
     }
 
+    /// Tokens staged after the committed ones: copied in, not yet part of the context.
+    private(set) var stagedTokens = 0
+
     /// Appends `count` rows of K and V for every layer from the workspace's fused Q|K|V,
     /// starting at row `firstRow`. The caller checks the capacity.
     func append(from workspace: StackWorkspace, firstRow: Int, count: Int) {
+        stage(from: workspace, firstRow: firstRow, count: count)
+        commitStaged()
+    }
+
+    /// Copies `count` rows of K and V for every layer from the workspace into the slots just past
+    /// the committed context, replacing anything staged before. Attention never reads them
+    /// until `commitStaged()`, so later passes may run (and reuse the workspace) in between.
+    func stage(from workspace: StackWorkspace, firstRow: Int, count: Int) {
         precondition(committedTokens + count <= capacityTokens, "ContextCache: over capacity")
         for l in 0..<keys.count {
             let qkv = workspace.qkv[l].base
@@ -57,11 +68,17 @@ public final class ContextCache {
                 (values[l].base + (committedTokens + r) * width).update(from: src + 2 * width, count: width)
             }
         }
-        committedTokens += count
+        stagedTokens = count
+    }
+
+    /// Makes the staged rows part of the context.
+    func commitStaged() {
+        committedTokens += stagedTokens
+        stagedTokens = 0
     }
 
     /// Forgets the context (a chunk boundary). Buffers are kept for reuse.
-    func reset() { committedTokens = 0 }
+    func reset() { committedTokens = 0; stagedTokens = 0 }
 }
 
 /// Scratch buffers for running a stack over up to `capacityRows` rows; grows on demand.

@@ -181,22 +181,35 @@ public final class ConditionalEncoder: @unchecked Sendable {
     }
 
     /// FSQ: candidates are encoded and decoded together by BlockCoder (each on its own fixed-shape
-    /// GEMMs), and the chosen one is committed from the pass that measured it.
+    /// GEMMs). After each pass the candidate that would be chosen if the search stopped now (the
+    /// smallest count meeting the threshold, else `maxTokens`) is staged in the coder, so the
+    /// chosen one is committed from the pass that measured it, without running it again.
     private func encodeFSQ(patches: [Float], hint: Int?) throws -> Choice {
-        var lastPass: [Reconstruction] = []
+        var staged: Reconstruction?
+        let threshold = search.threshold, maxTokens = fixedTokens ?? search.maxTokens
         let evaluate: ([Int]) throws -> [Float] = { counts in
-            lastPass = try self.coder.reconstruct(patches: patches, keptCounts: counts)
-            return lastPass.map(\.mse)
+            let pass = try self.coder.reconstruct(patches: patches, keptCounts: counts)
+            let passing = pass.indices.filter { pass[$0].mse <= threshold }
+            let current = staged.map { $0.mse <= threshold ? $0.keptCount : Int.max } ?? Int.max
+            if let i = passing.min(by: { pass[$0].keptCount < pass[$1].keptCount }), pass[i].keptCount < current {
+                try self.coder.stage(candidate: i)
+                staged = pass[i]
+            } else if current == Int.max, let i = pass.firstIndex(where: { $0.keptCount == maxTokens }) {
+                try self.coder.stage(candidate: i)
+                staged = pass[i]
+            }
+            return pass.map(\.mse)
         }
         let choice = try choose(hint: hint, evaluate: evaluate)
-        // `commit` takes a candidate of the coder's latest pass; when an earlier pass measured the
-        // chosen count, run it again alone (fixed per-candidate shapes: the same bits).
-        if !lastPass.contains(where: { $0.keptCount == choice.keptTokens }) {
-            _ = try evaluate([choice.keptTokens])
+        // The search's answer is the staged candidate by construction; should a strategy ever
+        // choose otherwise, measure its choice again alone (fixed per-candidate shapes: same bits).
+        if staged?.keptCount != choice.keptTokens {
+            let pass = try coder.reconstruct(patches: patches, keptCounts: [choice.keptTokens])
+            try coder.stage(candidate: 0)
+            staged = pass[0]
         }
-        let index = lastPass.firstIndex { $0.keptCount == choice.keptTokens }!
-        try coder.commit(candidate: index)
-        let r = lastPass[index]
+        try coder.commitStaged()
+        let r = staged!
         let codes = Array((r.codes ?? [])[0..<choice.keptTokens])
         return Choice(kept: choice.keptTokens, tokens: .fsq(codes), mse: r.mse, reconstruction: r.recon, choice: choice)
     }

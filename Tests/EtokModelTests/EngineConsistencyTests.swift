@@ -87,6 +87,39 @@ final class EngineConsistencyTests: XCTestCase {
         XCTAssertEqual(x.recon.map(\.bitPattern), y.recon.map(\.bitPattern))
     }
 
+    func testStagedCandidateFromAnEarlierPassCommitsTheSameContext() throws {
+        // The search stages its current answer and keeps measuring: the context a staged
+        // candidate leaves after more passes equals committing it straight from its own pass.
+        let m = model()
+        let input = blocks(Self.config, 3)
+        let staged = BlockCoder(model: m), direct = BlockCoder(model: m)
+        for coder in [staged, direct] {
+            _ = try coder.reconstruct(patches: input[0], keptCounts: [7]); try coder.commit(candidate: 0)
+        }
+        _ = try staged.reconstruct(patches: input[1], keptCounts: [3, 11])
+        try staged.stage(candidate: 1)
+        _ = try staged.reconstruct(patches: input[1], keptCounts: [2, 16])   // later passes overwrite the workspace
+        _ = try staged.reconstruct(patches: input[1], keptCounts: [5])
+        try staged.commitStaged()
+        _ = try direct.reconstruct(patches: input[1], keptCounts: [11]); try direct.commit(candidate: 0)
+        XCTAssertEqual(staged.committedBlocks, 2)
+        let x = try staged.reconstruct(patches: input[2], keptCounts: [9])[0]
+        let y = try direct.reconstruct(patches: input[2], keptCounts: [9])[0]
+        XCTAssertEqual(x.recon.map(\.bitPattern), y.recon.map(\.bitPattern))
+        XCTAssertEqual(x.codes, y.codes)
+        // Without the staging the context would differ (the last pass's candidate is not 11).
+        let other = BlockCoder(model: m)
+        _ = try other.reconstruct(patches: input[0], keptCounts: [7]); try other.commit(candidate: 0)
+        _ = try other.reconstruct(patches: input[1], keptCounts: [5]); try other.commit(candidate: 0)
+        XCTAssertNotEqual(try other.reconstruct(patches: input[2], keptCounts: [9])[0].recon, x.recon)
+        // Nothing staged, nothing to commit; a reset drops what was staged.
+        XCTAssertThrowsError(try staged.commitStaged())
+        _ = try staged.reconstruct(patches: input[2], keptCounts: [4]); try staged.stage(candidate: 0)
+        staged.reset()
+        XCTAssertThrowsError(try staged.commitStaged())
+        XCTAssertThrowsError(try staged.stage(candidate: 0))
+    }
+
     func testStackedBatchingAgreesWithPerCandidate() throws {
         let m = model()
         let input = blocks(Self.config, 1)
