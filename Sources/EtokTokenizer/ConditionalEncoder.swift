@@ -14,7 +14,7 @@ public struct EncoderSettings: Sendable, Equatable {
     public var maxTokens: Int?
     /// Blocks per chunk (the context resets between chunks); nil: the model's context length.
     public var chunkBlocks: Int?
-    /// Kept counts evaluated together per batched pass by the `fast` and `linear` searches.
+    /// Kept counts evaluated together per batched pass by the `linear` search.
     public var batchSize: Int
 
     /// The defaults: threshold 0.003, `fast` search, the model's token range and context.

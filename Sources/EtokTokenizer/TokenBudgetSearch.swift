@@ -9,8 +9,8 @@ public enum SearchStrategy: String, Sendable, CaseIterable, Codable {
     /// The official log-spaced grid, scanned from the smallest budget up; several grid points per pass.
     case linear
     /// Ours: start from the previous block's budget, predict where the error crosses the
-    /// threshold from log(MSE) (two budgets per batched pass), and stop once the answer is
-    /// bracketed within `tolerance` of it. Fewer passes and fewer evaluations than `binary`.
+    /// threshold from log(MSE) against log(kept count), one budget per pass, and stop once the
+    /// answer is bracketed within `tolerance` of it. Far fewer evaluations than `binary`.
     case fast
 }
 
@@ -40,7 +40,7 @@ public struct TokenBudgetSearch: Sendable {
     public var threshold: Float
     public var minTokens: Int
     public var maxTokens: Int
-    /// Kept counts evaluated together in one pass by `linear` (`fast` uses two).
+    /// Kept counts evaluated together in one pass by `linear` (`fast` and `binary` use one).
     public var batchSize: Int
     /// `fast` stops when the unexplored gap below its best passing count is at most this fraction of it.
     public var tolerance: Double
@@ -67,7 +67,7 @@ public struct TokenBudgetSearch: Sendable {
         switch strategy {
         case .binary: try probe.bisect(evaluate)
         case .linear: try probe.scanGrid(Self.officialGrid(minTokens, maxTokens), batchSize: batchSize, evaluate)
-        case .fast: try probe.predict(from: hint ?? (minTokens + maxTokens) / 2, tolerance: tolerance, evaluate)
+        case .fast: try probe.predict(from: hint, tolerance: tolerance, evaluate)
         }
         return try probe.finish(evaluate)
     }
@@ -150,60 +150,89 @@ private struct Probe {
         }
     }
 
-    /// Predictive search. Pass 1 evaluates the hint and a budget a few percent below it (most
-    /// blocks need about what the previous one needed). Each later pass predicts where the error
-    /// crosses the threshold — log(MSE) interpolated between the bracket's ends, or extrapolated
-    /// from the two nearest points while one end is still open — and evaluates two budgets just
-    /// around the prediction, so a good prediction closes the bracket to within `tolerance` in one
-    /// pass. Falls back to bisection if predictions stop helping. The result exceeds the exact
-    /// answer (for a monotone error curve) by at most `tolerance` of it.
-    mutating func predict(from hint: Int, tolerance: Double, _ evaluate: Evaluate) rethrows {
-        let center = min(max(hint, minTokens), maxTokens)
-        let step = max(2, Int((Double(center) * 0.04).rounded()))
-        try run([center - step, center], evaluate)
+    /// Predictive search, one kept count per pass (on a CPU a pass costs the same per count
+    /// whether it holds one or several, so each count is placed knowing every earlier result).
+    /// It starts at the hint (most blocks need about what the previous one needed) or, without
+    /// one, at `startWithoutHint` of the range. Each next count is aimed just above where the
+    /// error is predicted to cross the threshold (`predictedCrossing`), but never where it could
+    /// not tighten the bracket: with a passing count b known, at most b − 1 − tolerance·b, the
+    /// highest count whose failing would close the bracket. After `predictedRounds` guesses it
+    /// bisects. The result exceeds the exact answer (for a monotone error curve) by at most
+    /// `tolerance` of it.
+    mutating func predict(from hint: Int?, tolerance: Double, _ evaluate: Evaluate) rethrows {
+        let start = hint ?? Int((Double(minTokens) + Self.startWithoutHint * Double(maxTokens - minTokens)).rounded())
+        try run([min(max(start, minTokens), maxTokens)], evaluate)
         var rounds = 0
         while !exhausted {
             if let best = bestPassing, Double(best - largestFailing - 1) <= tolerance * Double(best) { break }
             rounds += 1
             let lo = largestFailing, hi = upper
-            var next: [Int] = []
-            if rounds <= 4, let crossing = predictedCrossing() {
-                let half = max(1, Int(tolerance * Double(bestPassing ?? center) / 2))
-                next = [Int(crossing.rounded(.down)) - half + 1, Int(crossing.rounded(.up)) + half]
-                    .map { min(max($0, lo + 1), hi - 1) }
-                    .filter { $0 > lo && $0 < hi && $0 >= minTokens && $0 <= maxTokens }
+            var next = (lo + hi) / 2
+            if rounds <= Self.predictedRounds, let crossing = predictedCrossing() {
+                let c = min(max(crossing, Double(minTokens)), Double(maxTokens))
+                let aim: Int
+                if let best = bestPassing {
+                    let d = tolerance * Double(best)
+                    aim = min(best - 1 - Int(d.rounded(.down)), Int((c + Self.aimAbove * d).rounded()))
+                } else {
+                    let d = tolerance * Double(lo + 1)
+                    aim = max(lo + 1 + Int(d.rounded(.up)), Int((c + Self.aimAbove * d).rounded()))
+                }
+                next = min(max(aim, lo + 1), hi - 1)
             }
-            if next.isEmpty { next = [(lo + hi) / 2] }
             let before = measured.count
-            try run(next, evaluate)
+            if next > lo && next < hi { try run([next], evaluate) }
             if measured.count == before { try run([(lo + hi) / 2], evaluate) }
         }
     }
 
-    /// Where log(MSE) is predicted to cross log(threshold), from the measured points nearest the
-    /// bracket; nil when there is not enough to go on.
+    /// Where the search starts without a hint, as a fraction of the token range.
+    static let startWithoutHint = 0.35
+    /// Predicted guesses before the search falls back to bisection.
+    static let predictedRounds = 6
+    /// How far above the predicted crossing a guess aims, in units of the tolerance: a guess
+    /// that passes there is followed by one that fails just below it, which closes the bracket.
+    static let aimAbove = 0.5
+    /// The slope of log(MSE) against log(kept count) assumed until two measured points on the
+    /// same side of the threshold, far enough apart, give their own. On the default model it is
+    /// −0.7 to −0.9 (median over bikes.mp4's frames at 64–240 tokens; −0.4 at 32).
+    static let priorSlope = -0.75
+    /// Two points give a slope of their own when their kept counts differ by this much in log
+    /// (about 10%): closer ones mostly measure the error's token-to-token noise.
+    static let slopeBaseline = 0.1
+
+    /// Where log(MSE) is predicted to cross log(threshold), in log(kept count): interpolated
+    /// between the bracket's ends once both are known, else extrapolated from the measured point
+    /// nearest the threshold with the slope of a second point on its side (or `priorSlope`);
+    /// nil when there is nothing to go on.
     func predictedCrossing() -> Double? {
         let target = Foundation.log(Double(threshold))
-        func point(_ n: Int) -> (Double, Double)? {
-            guard let e = measured[n], e > 0 else { return nil }
-            return (Double(n), Foundation.log(Double(e)))
+        func point(_ n: Int) -> (x: Double, y: Double)? {
+            guard n > 0, let e = measured[n], e > 0 else { return nil }
+            return (Foundation.log(Double(n)), Foundation.log(Double(e)))
         }
-        var a: (Double, Double)?, b: (Double, Double)?
+        var slope = Self.priorSlope
+        let anchor: (x: Double, y: Double)
         if let best = bestPassing, largestFailing >= minTokens {
-            a = point(largestFailing); b = point(best)                         // interpolate
-        } else if let best = bestPassing {
-            let passing = measured.keys.filter { $0 >= best && measured[$0]! <= threshold }.sorted()
-            guard passing.count >= 2 else { return nil }
-            a = point(passing[0]); b = point(passing[1])                      // extrapolate down
+            guard let a = point(largestFailing), let b = point(best) else { return nil }
+            if b.y < a.y { slope = (b.y - a.y) / (b.x - a.x) }                  // interpolate
+            anchor = b
         } else {
-            let failing = measured.keys.sorted().suffix(2)
-            guard failing.count == 2 else { return nil }
-            a = point(failing.first!); b = point(failing.last!)               // extrapolate up
+            // One side only: passing points (look up from the smallest for a slope) or failing
+            // ones (look down from the largest).
+            let side = measured.keys.filter { bestPassing == nil || measured[$0]! <= threshold }.sorted()
+            guard let nearest = bestPassing ?? side.last, let p = point(nearest) else { return nil }
+            let others = bestPassing == nil ? Array(side.reversed()) : side
+            if let far = others.first(where: { n in point(n).map { abs($0.x - p.x) >= Self.slopeBaseline } ?? false }),
+               let q = point(far), q.y != p.y {
+                let measuredSlope = (q.y - p.y) / (q.x - p.x)
+                if measuredSlope < 0 { slope = measuredSlope }
+            }
+            anchor = p
         }
-        guard let (n0, y0) = a, let (n1, y1) = b, n1 != n0 else { return nil }
-        let slope = (y1 - y0) / (n1 - n0)
-        guard slope < 0, slope.isFinite else { return nil }
-        return n0 + (target - y0) / slope
+        let x = anchor.x + (target - anchor.y) / slope
+        guard x.isFinite else { return nil }
+        return Foundation.exp(x)
     }
 
     /// The answer: the best passing count, else maxTokens (evaluated now if it was not).

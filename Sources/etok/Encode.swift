@@ -47,7 +47,7 @@ struct Encode: ParsableCommand {
     @Option(help: ArgumentHelp("The threshold as a PSNR in dB instead of --threshold.", valueName: "DB"))
     var psnr: Double?
 
-    @Option(help: "Budget search: fast (ours, few batched passes), binary (as the official code), linear (official log grid).")
+    @Option(help: "Budget search: fast (ours: predicts each next budget from the errors so far), binary (as the official code), linear (official log grid).")
     var search: SearchStrategy = .fast
 
     @Option(help: ArgumentHelp("Keep exactly N tokens per block (the fixed-length baseline); no search.", valueName: "N"))
