@@ -65,6 +65,41 @@ final class TokenBudgetSearchTests: XCTestCase {
         }
     }
 
+    func testFastOnAnyRangeAndHintTerminatesInRangeWithinTolerance() throws {
+        // Odd ranges (a minimum of 0 or 1, a single count, a few counts), hints outside the range
+        // or none, noisy curves and flat ones: the search ends, asks only for counts in range,
+        // never the same count twice, and on monotone curves lands within `tolerance` above
+        // the exact answer.
+        var rng = SplitMix64(state: 99)
+        for trial in 0..<400 {
+            let lo = [0, 1, 2, 16, 100].randomElement(using: &rng)!
+            let hi = lo + [0, 1, 3, 20, 240].randomElement(using: &rng)!
+            let search = TokenBudgetSearch(strategy: .fast, threshold: threshold, minTokens: lo, maxTokens: hi)
+            let curve = randomCurves(count: 1, seed: UInt64(trial)).first!
+            let noisy = trial % 2 == 0
+            let noise = (0...hi).map { _ in noisy ? Float.random(in: 0.8...1.25, using: &rng) : 1 }
+            let flat = trial % 7 == 0
+            let f = { (n: Int) -> Float in flat ? self.threshold : curve.mse(n) * noise[n] }
+            let hint: Int? = trial % 5 == 0 ? nil : Int.random(in: -10...(hi + 10), using: &rng)
+            var asked = Set<Int>()
+            let choice = search.choose(hint: hint) { counts in
+                for n in counts {
+                    XCTAssertTrue((lo...hi).contains(n), "trial \(trial): \(n) outside \(lo)...\(hi)")
+                    XCTAssertTrue(asked.insert(n).inserted, "trial \(trial): \(n) asked twice")
+                }
+                return counts.map(f)
+            }
+            XCTAssertTrue((lo...hi).contains(choice.keptTokens))
+            XCTAssertLessThanOrEqual(choice.evaluations, hi - lo + 1)
+            if !noisy && !flat {
+                let exact = bruteForce(f, lo, hi)
+                XCTAssertGreaterThanOrEqual(choice.keptTokens, exact, "trial \(trial)")
+                XCTAssertLessThanOrEqual(Double(choice.keptTokens - exact), max(1, search.tolerance * Double(choice.keptTokens)),
+                                         "trial \(trial): \(choice.keptTokens) against \(exact)")
+            }
+        }
+    }
+
     func testUnreachableThresholdFallsBackToMaxTokens() throws {
         for strategy in SearchStrategy.allCases {
             let search = TokenBudgetSearch(strategy: strategy, threshold: 1e-6, minTokens: 16, maxTokens: 256)
