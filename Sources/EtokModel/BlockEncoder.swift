@@ -27,6 +27,7 @@ public struct EncodedBlock: Sendable {
 /// encoder's activations for the committed blocks). Separate from the decoder's context.
 ///
 /// Use: `encode` a block for some kept counts, `commit(candidate:)` the chosen one, repeat;
+/// or `stage(candidate:)` one, `encode` the same block again, and `commitStaged()` at the end;
 /// `reset()` at a chunk boundary. Not thread-safe; one per stream. Cost per call: the encoder on
 /// candidates × tokens rows, attending to the committed tokens (see TransformerStack).
 public final class BlockEncoder {
