@@ -9,24 +9,22 @@ produced (tokens per frame, evaluations per frame, share within threshold, from 
 speed-up that changed the output shows it. Used for BENCHMARKS.md ("Budget search").
 """
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "Tools"))
+
+import bench_clips  # noqa: E402  (its `encode`: one `etok encode` with --stats)
 
 
-def encode(binary: str, clip: str, extra: list[str], workdir: Path) -> tuple[float, dict]:
-    out, stats = workdir / "out.etok", workdir / "stats.json"
-    cmd = [binary, "encode", clip, "-o", str(out), "-y", "-q", "--stats", str(stats), *extra]
+def timed_encode(binary: str, clip: str, extra: list[str], workdir: Path) -> tuple[float, dict]:
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    seconds = time.perf_counter() - start
-    return seconds, json.loads(stats.read_text())
+    stats = bench_clips.encode(binary, clip, workdir, extra)
+    return time.perf_counter() - start, stats
 
 
 def summary(stats: dict) -> str:
@@ -58,7 +56,7 @@ def main() -> int:
             last = {}
             for _ in range(args.runs):
                 for key in ("a", "b"):
-                    seconds, stats = encode(getattr(args, key), clip, args.extra, work)
+                    seconds, stats = timed_encode(getattr(args, key), clip, args.extra, work)
                     times[key].append(seconds)
                     last[key] = stats
             a, b = statistics.median(times["a"]), statistics.median(times["b"])

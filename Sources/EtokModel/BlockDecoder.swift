@@ -73,30 +73,25 @@ public final class BlockDecoder {
 
     /// Commits the block decoded last (candidate `index` when several were decoded together).
     public func commit(candidate index: Int = 0) throws {
-        guard index >= 0, index < pendingCandidates else {
-            throw ModelError.badInput(call: "commit", message: "no decoded block \(index) pending (\(pendingCandidates) decoded)")
-        }
-        let t = model.config.tokensPerBlock
-        cache.append(from: workspace, firstRow: index * t, count: t)
-        pendingCandidates = 0
+        try stage(candidate: index, call: "commit")
+        try commitStaged()
     }
 
     /// Copies candidate `index` of the last `decode` call aside, as the block to commit later
     /// with `commitStaged()`; later `decode` calls (more candidates of the same block) leave it
     /// untouched. Staging again replaces it.
     public func stage(candidate index: Int) throws {
-        guard index >= 0, index < pendingCandidates else {
-            throw ModelError.badInput(call: "stage", message: "no candidate \(index) pending (\(pendingCandidates) decoded)")
-        }
-        cache.stage(from: workspace, firstRow: index * model.config.tokensPerBlock, count: model.config.tokensPerBlock)
+        try stage(candidate: index, call: "stage")
+    }
+
+    private func stage(candidate index: Int, call: String) throws {
+        try cache.stage(candidate: index, of: pendingCandidates, tokens: model.config.tokensPerBlock,
+                        from: workspace, call: call, ran: "decoded")
     }
 
     /// Commits the staged candidate to the context.
     public func commitStaged() throws {
-        guard cache.stagedTokens > 0 else {
-            throw ModelError.badInput(call: "commitStaged", message: "no candidate staged")
-        }
-        cache.commitStaged()
+        try cache.commitStaged(call: "commitStaged")
         pendingCandidates = 0
     }
 

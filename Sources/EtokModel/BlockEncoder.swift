@@ -102,30 +102,25 @@ public final class BlockEncoder {
     /// Commits candidate `index` of the last `encode` call to the context (its keys and values
     /// in every layer). One commit per encode call.
     public func commit(candidate index: Int) throws {
-        guard index >= 0, index < pendingCandidates else {
-            throw ModelError.badInput(call: "commit", message: "no candidate \(index) pending (\(pendingCandidates) encoded)")
-        }
-        let t = model.config.tokensPerBlock
-        cache.append(from: workspace, firstRow: index * t, count: t)
-        pendingCandidates = 0
+        try stage(candidate: index, call: "commit")
+        try commitStaged()
     }
 
     /// Copies candidate `index` of the last `encode` call aside, as the block to commit later
     /// with `commitStaged()`; later `encode` calls (more candidates of the same block) leave it
     /// untouched. Staging again replaces it.
     public func stage(candidate index: Int) throws {
-        guard index >= 0, index < pendingCandidates else {
-            throw ModelError.badInput(call: "stage", message: "no candidate \(index) pending (\(pendingCandidates) encoded)")
-        }
-        cache.stage(from: workspace, firstRow: index * model.config.tokensPerBlock, count: model.config.tokensPerBlock)
+        try stage(candidate: index, call: "stage")
+    }
+
+    private func stage(candidate index: Int, call: String) throws {
+        try cache.stage(candidate: index, of: pendingCandidates, tokens: model.config.tokensPerBlock,
+                        from: workspace, call: call, ran: "encoded")
     }
 
     /// Commits the staged candidate to the context.
     public func commitStaged() throws {
-        guard cache.stagedTokens > 0 else {
-            throw ModelError.badInput(call: "commitStaged", message: "no candidate staged")
-        }
-        cache.commitStaged()
+        try cache.commitStaged(call: "commitStaged")
         pendingCandidates = 0
     }
 

@@ -48,11 +48,21 @@ public final class ContextCache {
     /// Tokens staged after the committed ones: copied in, not yet part of the context.
     private(set) var stagedTokens = 0
 
-    /// Appends `count` rows of K and V for every layer from the workspace's fused Q|K|V,
-    /// starting at row `firstRow`. The caller checks the capacity.
-    func append(from workspace: StackWorkspace, firstRow: Int, count: Int) {
-        stage(from: workspace, firstRow: firstRow, count: count)
-        commitStaged()
+    /// Stages candidate `index` of the last pass over the workspace (`pending` candidates of
+    /// `tokens` rows each, one after another); throws `badInput` for `call` when there is none.
+    func stage(candidate index: Int, of pending: Int, tokens: Int, from workspace: StackWorkspace,
+               call: String, ran: String) throws {
+        guard index >= 0, index < pending else {
+            throw ModelError.badInput(call: call, message: "no candidate \(index) pending (\(pending) \(ran))")
+        }
+        stage(from: workspace, firstRow: index * tokens, count: tokens)
+    }
+
+    /// Makes the staged rows part of the context; throws `badInput` for `call` when none are.
+    func commitStaged(call: String) throws {
+        guard stagedTokens > 0 else { throw ModelError.badInput(call: call, message: "no candidate staged") }
+        committedTokens += stagedTokens
+        stagedTokens = 0
     }
 
     /// Copies `count` rows of K and V for every layer from the workspace into the slots just past
@@ -69,12 +79,6 @@ public final class ContextCache {
             }
         }
         stagedTokens = count
-    }
-
-    /// Makes the staged rows part of the context.
-    func commitStaged() {
-        committedTokens += stagedTokens
-        stagedTokens = 0
     }
 
     /// Forgets the context (a chunk boundary). Buffers are kept for reuse.
