@@ -318,11 +318,12 @@ def run_eval(trainer: Trainer, frames: np.ndarray, fixed_chunks: int, adapt_chun
 
 
 # ------------------------------------------------------------------------------ main
-def build_trainer(args, cfg, sampler, log) -> tuple:
+def build_trainer(args, cfg, sampler, log, saved: dict | None) -> tuple:
+    """The trainer for args.run: resumed from `saved` (the run's own checkpoint, loaded once by
+    the caller; None: a new run), else initialised from --init-from / --init-weights."""
     run_dir = os.path.join(args.out, "runs", args.run)
     os.makedirs(run_dir, exist_ok=True)
     ckpt = os.path.join(run_dir, "ckpt.pt")
-    saved = load_checkpoint(ckpt) if os.path.exists(ckpt) else None
     source = None
     src_ckpt = os.path.join(args.out, "runs", args.init_from, "ckpt.pt") if args.init_from else None
     if saved is None and src_ckpt:
@@ -371,14 +372,13 @@ def build_trainer(args, cfg, sampler, log) -> tuple:
     return tr, run_dir, ckpt
 
 
-def run_data_name(run_dir: str) -> str:
-    """The training set a run uses when --data is not given: the one its checkpoint trained on
-    (runs from before dataset v3 recorded none: they trained on v2, then the default), else the
-    newest version, train-v3.npz."""
-    ckpt = os.path.join(run_dir, "ckpt.pt")
-    if not os.path.exists(ckpt):
+def run_data_name(saved: dict | None) -> str:
+    """The training set a run uses when --data is not given: the one its checkpoint `saved`
+    trained on (runs from before dataset v3 recorded none: they trained on v2), else, for a new
+    run (None), the newest version, train-v3.npz."""
+    if saved is None:
         return "train-v3.npz"
-    return load_checkpoint(ckpt).get("data") or "train-v2.npz"
+    return saved.get("data") or "train-v2.npz"
 
 
 def main(argv=None) -> int:
@@ -437,7 +437,9 @@ def main(argv=None) -> int:
     cfg = tiny_config() if args.tiny else ElasticTokConfig.etok_default()
     data_dir = os.path.join(args.out, "data")
     run_dir = os.path.join(args.out, "runs", args.run)
-    args.data = args.data or os.path.join(data_dir, run_data_name(run_dir))
+    ckpt_path = os.path.join(run_dir, "ckpt.pt")
+    saved = load_checkpoint(ckpt_path) if os.path.exists(ckpt_path) else None  # loaded once
+    args.data = args.data or os.path.join(data_dir, run_data_name(saved))
     args.eval_data = args.eval_data or os.path.join(data_dir, "eval-bikes-v3.npz")
     os.makedirs(run_dir, exist_ok=True)
     log_path = os.path.join(run_dir, "train.log")
@@ -449,12 +451,12 @@ def main(argv=None) -> int:
             f.write(line + "\n")
 
     if args.export or args.eval_only or args.save_weights:
-        if not os.path.exists(os.path.join(run_dir, "ckpt.pt")) and (args.export or args.save_weights) \
+        if saved is None and (args.export or args.save_weights) \
                 and not (args.init_from or args.init_weights):
             print(f"train.py: run {args.run!r} has no checkpoint in {run_dir}: nothing to export",
                   file=sys.stderr)
             return 2
-        tr, run_dir, ckpt = build_trainer(args, cfg, None, log)
+        tr, run_dir, ckpt = build_trainer(args, cfg, None, log, saved)
         if args.save_weights:
             log(f"saved weights {tr.save_weights(args.save_weights)}")
         if args.export:
@@ -471,7 +473,8 @@ def main(argv=None) -> int:
         return 0
 
     sampler = load_train_sampler(args.data, cfg, args.seed, log)
-    tr, run_dir, ckpt = build_trainer(args, cfg, sampler, log)
+    tr, run_dir, ckpt = build_trainer(args, cfg, sampler, log, saved)
+    del saved  # the trainer holds its own copy of the state
     tr.data_name = os.path.basename(args.data)
     if args.prefetch == "on" or (args.prefetch == "auto" and tr.device.type == "cuda"):
         tr.sampler = PrefetchSampler(tr.sampler)  # after load_state: it set the sampler's state

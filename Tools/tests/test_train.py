@@ -368,14 +368,14 @@ def test_compiled_training_matches_eager_on_the_first_step():
 
 def test_a_resumed_run_keeps_the_training_set_it_started_on(tmp_path):
     run = tmp_path / "runs" / "r"
-    assert train.run_data_name(str(run)) == "train-v3.npz"  # new run: the newest version
+    assert train.run_data_name(None) == "train-v3.npz"  # new run: the newest version
     run.mkdir(parents=True)
     torch.save({"step": 3}, run / "ckpt.pt")  # from before v3: such runs trained on v2
-    assert train.run_data_name(str(run)) == "train-v2.npz"
+    assert train.run_data_name(train.load_checkpoint(str(run / "ckpt.pt"))) == "train-v2.npz"
     tr = make_trainer()
     tr.data_name = "train-v1.npz"
     torch.save(tr.state(), run / "ckpt.pt")
-    assert train.run_data_name(str(run)) == "train-v1.npz"
+    assert train.run_data_name(train.load_checkpoint(str(run / "ckpt.pt"))) == "train-v1.npz"
     other = make_trainer()
     other.load_state(train.load_checkpoint(str(run / "ckpt.pt")))
     assert other.data_name == "train-v1.npz"
