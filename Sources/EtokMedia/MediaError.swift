@@ -10,6 +10,8 @@ public enum MediaError: Error, CustomStringConvertible, Sendable, Equatable {
     case isDirectory(file: String)
     /// The input holds no bytes at all (a zero-byte file, or stdin closed before any data).
     case emptyInput(file: String)
+    /// The input exists but may not be read (permissions).
+    case unreadableInput(file: String)
     /// FFmpeg recognises no container in the input (for example a text file named `.mp4`).
     case unrecognisedInput(file: String, message: String)
     /// The container holds no video stream (for example an audio-only file).
@@ -42,7 +44,7 @@ public enum MediaError: Error, CustomStringConvertible, Sendable, Equatable {
     /// The file (or `stdin`/`stdout`) the error is about.
     public var file: String {
         switch self {
-        case .fileNotFound(let f), .isDirectory(let f), .emptyInput(let f), .unrecognisedInput(let f, _),
+        case .fileNotFound(let f), .isDirectory(let f), .emptyInput(let f), .unreadableInput(let f), .unrecognisedInput(let f, _),
              .noVideoStream(let f), .noFrames(let f), .indexAtEndOnPipe(let f), .endsEarly(let f, _, _),
              .partialRawFrame(let f, _, _, _), .unsupportedCodec(let f, _), .invalidArgument(let f, _),
              .outputExists(let f), .cannotCreateOutput(let f, _), .writeFailed(let f, _), .outputClosed(let f),
@@ -60,6 +62,8 @@ public enum MediaError: Error, CustomStringConvertible, Sendable, Equatable {
             return "\(f): is a directory, not a video file"
         case .emptyInput(let f):
             return "\(f): the input is empty (0 bytes)"
+        case .unreadableInput(let f):
+            return "\(f): cannot be read (permission denied)"
         case .unrecognisedInput(let f, let m):
             return "\(f): not a video file FFmpeg can read (\(m))"
         case .noVideoStream(let f):

@@ -6,21 +6,23 @@ import Glibc
 /// name, renamed over it by `commit()` and deleted by `discard()`, so that a cut-off file never
 /// sits under the final name. Standard output (`-`), devices and FIFOs are written in place.
 ///
-/// Not thread-safe; owned by one writer.
-final class OutputPlacement {
+/// Not thread-safe: owned by one writer, which may hand it to another thread (a pipeline's sink)
+/// but uses it from one thread at a time. Dropped without `commit()`, it discards the temporary file.
+public final class OutputPlacement: @unchecked Sendable {
     /// The output as the user named it ("stdout" for `-`), for messages.
-    let file: String
+    public let file: String
     /// The final path (nil for stdout).
-    let finalPath: String?
+    public let finalPath: String?
     /// Where bytes are written now: the temporary file, or the final path when in place.
-    let writePath: String?
+    public let writePath: String?
     /// True when there is no temporary file (stdout, a device, a FIFO).
-    var inPlace: Bool { writePath == finalPath }
+    public var inPlace: Bool { writePath == finalPath }
     private var settled = false
 
     /// Checks the final name (exists without `overwrite`, a directory, missing folder, no
-    /// permission) and creates the temporary file, so such problems show before any work.
-    init(path: String, overwrite: Bool) throws {
+    /// permission, the same file as `input`) and creates the temporary file, so such problems
+    /// show before any work.
+    public init(path: String, overwrite: Bool, input: String? = nil) throws {
         if path == "-" {
             file = "stdout"
             finalPath = nil
@@ -37,6 +39,9 @@ final class OutputPlacement {
                 writePath = path
                 return
             }
+            if let input, OutputPlacement.isSameFile(input, path) {
+                throw MediaError.invalidArgument(file: path, message: "is the input file too; name another output")
+            }
             if !overwrite { throw MediaError.outputExists(file: path) }
         }
         let slash = path.lastIndex(of: "/")
@@ -49,8 +54,36 @@ final class OutputPlacement {
         writePath = temp
     }
 
+    deinit { discard() }
+
+    /// True when `a` and `b` name one existing file (same device and inode: symbolic and hard
+    /// links included). `-` (a pipe) is never the same file as anything.
+    public static func isSameFile(_ a: String, _ b: String) -> Bool {
+        guard a != "-", b != "-" else { return false }
+        var sa = stat(), sb = stat()
+        guard stat(a, &sa) == 0, stat(b, &sb) == 0 else { return false }
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
+    }
+
+    /// True when the outputs `a` and `b` would land on one file, whether it exists yet or not:
+    /// the same file, or the same name in the same folder once links and `.`/`..` are resolved.
+    public static func isSameDestination(_ a: String, _ b: String) -> Bool {
+        guard a != "-", b != "-" else { return false }
+        if isSameFile(a, b) { return true }
+        func resolved(_ path: String) -> String? {
+            let slash = path.lastIndex(of: "/")
+            let folder = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+            let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+            guard let real = realpath(folder, nil) else { return nil }
+            defer { free(real) }
+            return String(cString: real) + "/" + name
+        }
+        guard let ra = resolved(a), let rb = resolved(b) else { return false }
+        return ra == rb
+    }
+
     /// Makes the output final: renames the temporary file over the final name.
-    func commit() throws {
+    public func commit() throws {
         guard !settled else { return }
         settled = true
         guard let finalPath, let writePath, writePath != finalPath else { return }
@@ -62,7 +95,7 @@ final class OutputPlacement {
     }
 
     /// Removes the temporary file (nothing to remove when writing in place).
-    func discard() {
+    public func discard() {
         guard !settled else { return }
         settled = true
         if let writePath, writePath != finalPath { unlink(writePath) }

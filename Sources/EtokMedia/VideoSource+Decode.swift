@@ -12,6 +12,8 @@ struct DecodeState {
     var lastFrameCorrupt = false
     /// Timestamp of the previous frame, to keep timestamps strictly increasing.
     var lastPts: Int64?
+    /// Timestamp of the previous resampled (`--fps`) frame, in `frameTimeBase` units.
+    var lastResampledPts: Int64?
     /// Decode errors in a row without a good frame between them (a runaway guard).
     var errorsInARow = 0
 }
@@ -20,8 +22,9 @@ extension VideoSource {
     /// The next frame in output order, or nil at the end of the stream.
     ///
     /// Without `frameRate` every decoded frame comes out (index = decode order). With it, frames
-    /// come out on the resampled timeline: index k at `k / rate` seconds (time base 1/rate), some
-    /// source frames dropped or repeated. Decode errors in the middle are counted in `decodeErrors`
+    /// come out on the resampled timeline: index k at `origin + k / rate` seconds, where origin is
+    /// the first frame's time, stamped in `frameTimeBase` units; some source frames are dropped or
+    /// repeated. Decode errors in the middle are counted in `decodeErrors`
     /// and skipped. Throws `MediaError` when the input ends early (truncated file, stdin closed in
     /// the middle of a frame, a partial raw frame, an mp4 index unreadable on a pipe) or when no
     /// frame decodes at all.
@@ -41,15 +44,18 @@ extension VideoSource {
         return ready.isEmpty ? nil : ready.removeFirst()
     }
 
-    /// Queues `frame` once for every resampled index whose time falls before `end`.
+    /// Queues `frame` once for every resampled index whose time falls before `end`, stamped with
+    /// that index's time `origin + k / rate` in `frameTimeBase` units (strictly increasing).
     private func resample(_ frame: DecodedFrame, until end: Double) {
         guard var sampler else { return }
         let range = sampler.indices(from: frame.seconds, to: end)
         self.sampler = sampler
-        let rate = Rational(approximating: sampler.rate)
-        let unit = Rational(rate.den, rate.num)
+        guard let origin = sampler.origin, let unit = frameTimeBase.value else { return }
         for k in range {
-            if let copy = frame.retimed(index: k, pts: Int64(k), timeBase: unit) { ready.append(copy) }
+            var pts = Int64(((origin + sampler.time(of: k)) / unit).rounded())
+            if let last = decode.lastResampledPts, pts <= last { pts = last + 1 }
+            decode.lastResampledPts = pts
+            if let copy = frame.retimed(index: k, pts: pts, timeBase: frameTimeBase) { ready.append(copy) }
         }
     }
 

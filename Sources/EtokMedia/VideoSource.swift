@@ -29,6 +29,10 @@ public final class VideoSource: @unchecked Sendable {
     var packet: UnsafeMutablePointer<AVPacket>?
     var scratch: UnsafeMutablePointer<AVFrame>?
     let timeBase: Rational
+    /// The unit of the `pts` of the frames `nextFrame()` returns: the stream's time base, or with
+    /// `--fps` a unit fine enough to give every resampled frame its own tick (the stream's time
+    /// base when it has at least 2 ticks per output frame, else 1/90000 as MPEG uses).
+    public let frameTimeBase: Rational
     /// Nominal frame duration in `timeBase` units, for frames without timestamps.
     let nominalDuration: Int64
     let rawFrameBytes: Int?
@@ -77,6 +81,7 @@ public final class VideoSource: @unchecked Sendable {
         self.stream = stream
         streamIndex = best
         timeBase = Rational(stream.pointee.time_base)
+        frameTimeBase = VideoSource.frameTimeBase(stream: timeBase, rate: options.frameRate)
         let name = file
         guard let codec = avcodec_alloc_context3(decoder) else {
             throw MediaError.ffmpeg(call: "avcodec_alloc_context3", file: name, code: 0, message: "out of memory")
@@ -119,6 +124,13 @@ public final class VideoSource: @unchecked Sendable {
     }
 
     /// Closes the demuxer, and stdin's I/O context, which we opened ourselves.
+    /// See `frameTimeBase`.
+    static func frameTimeBase(stream: Rational, rate: Double?) -> Rational {
+        guard let rate, rate > 0, rate.isFinite else { return stream }
+        if let tick = stream.value, tick * rate <= 0.5 { return stream }
+        return rate <= 45_000 ? Rational(1, 90_000) : Rational(approximating: 0.5 / rate, maxDen: Int32.max)
+    }
+
     static func close(_ ctx: UnsafeMutablePointer<AVFormatContext>) {
         let customIO = ctx.pointee.flags & AVFMT_FLAG_CUSTOM_IO != 0
         var pb = ctx.pointee.pb
@@ -137,6 +149,7 @@ public final class VideoSource: @unchecked Sendable {
         let type = st.st_mode & S_IFMT
         if type == S_IFDIR { throw MediaError.isDirectory(file: path) }
         if type == S_IFREG && st.st_size == 0 { throw MediaError.emptyInput(file: path) }
+        if access(path, R_OK) != 0 && errno == EACCES { throw MediaError.unreadableInput(file: path) }
     }
 
     static func openInput(path: String, file: String, options: InputOptions) throws

@@ -107,6 +107,9 @@ public struct NPYArray: Equatable, Sendable {
         guard let shapeText = field("shape", in: header), let shape = tuple(shapeText) else {
             throw bad("header has no valid shape")
         }
+        guard ["<f4", "<i4", "|u1", "<u1"].contains(descr) else {
+            throw NPYError.unsupported(file: file, message: "dtype \(descr) (etok reads <f4, <i4 and |u1)")
+        }
         let count = shape.reduce(1, *)
         let start = headerStart + headerLength
         let item = descr.hasSuffix("1") ? 1 : 4

@@ -32,11 +32,13 @@ public struct EncoderSettings: Sendable, Equatable {
     /// The settings resolved against a model, or an error naming the setting that does not fit.
     func resolved(for config: ModelConfig) throws(TokenizerError) -> (search: TokenBudgetSearch, chunkBlocks: Int, fixed: Int?) {
         let lo = minTokens ?? config.minToks, hi = maxTokens ?? config.maxToks
-        guard lo >= 1, lo <= hi, hi <= config.maxToks else {
-            throw .badSetting("token range \(lo)…\(hi) must lie within 1…\(config.maxToks) (the model's tokens per block)")
+        // The model trains (and the .etok format stores) kept counts from min_toks to max_toks.
+        let range = "\(config.minToks) to \(config.maxToks) (the model's min_toks to max_toks)"
+        guard lo >= config.minToks, lo <= hi, hi <= config.maxToks else {
+            throw .badSetting("token range \(lo) to \(hi) must lie within \(range)")
         }
-        if let fixed = fixedTokens, !(1...config.maxToks).contains(fixed) {
-            throw .badSetting("--fixed \(fixed) must lie within 1…\(config.maxToks)")
+        if let fixed = fixedTokens, !(config.minToks...config.maxToks).contains(fixed) {
+            throw .badSetting("--fixed \(fixed) must lie within \(range)")
         }
         let chunk = chunkBlocks ?? config.contextBlocks
         guard chunk >= 1, chunk <= config.contextBlocks else {

@@ -105,14 +105,17 @@ public func psnr(mse: Double) -> Double { mse <= 0 ? 99 : 10 * log10(4 / mse) }
 ///
 /// `init` loads nothing heavy but opens the input and checks the output, so bad input or an
 /// existing output is reported before any work. `run` blocks until the end; `cancel` (any thread,
-/// e.g. on SIGINT) stops it. On an error or cancellation a file output is removed; a stream to
-/// stdout simply ends without its index, which readers report as truncated. Runs once.
+/// e.g. on SIGINT) stops it. A file output is written under a temporary name and renamed into
+/// place at the end, so on an error or cancellation nothing is left and an older file of that name
+/// stays as it was; a stream to stdout simply ends without its index, which readers report as
+/// truncated. Runs once.
 public final class EncodeRun: @unchecked Sendable {
     public let info: VideoInfo
     public let job: EncodeJob
     public let model: LoadedModel
     private let source: VideoSource
     private let preprocessor: Preprocessor
+    private let placement: OutputPlacement
     private let control = CancellableRun()
 
     /// Opens the input with `model` loaded; checks the settings and the output path.
@@ -120,9 +123,7 @@ public final class EncodeRun: @unchecked Sendable {
         self.job = job
         self.model = model
         _ = try job.settings.resolved(for: model.model.config)
-        if job.output != "-" {
-            try checkOutputPath(job.output, overwrite: job.overwrite)
-        }
+        placement = try OutputPlacement(path: job.output, overwrite: job.overwrite, input: job.input)
         source = try VideoSource(path: job.input, options: job.inputOptions)
         info = source.info
         let size = model.model.config.imageSize
@@ -146,7 +147,7 @@ public final class EncodeRun: @unchecked Sendable {
             source: EtokHeader.Source(
                 name: job.input == "-" ? "-" : URL(fileURLWithPath: job.input).lastPathComponent,
                 width: info.width, height: info.height,
-                timeBase: EtokHeader.Rational(Int(info.timeBase.num), Int(info.timeBase.den)),
+                timeBase: EtokHeader.Rational(Int(source.frameTimeBase.num), Int(source.frameTimeBase.den)),
                 fps: fps.map { EtokHeader.Rational(Int($0.num), Int($0.den)) },
                 duration: info.duration))
     }
@@ -159,15 +160,14 @@ public final class EncodeRun: @unchecked Sendable {
         let encoders = try (0..<max(1, job.workers)).map { _ in
             try ConditionalEncoder(model: model.model, settings: job.settings)
         }
-        let sink: FileDescriptorSink = job.output == "-"
-            ? FileDescriptorSink(fd: 1, name: "stdout")
-            : try FileDescriptorSink(creating: job.output)
+        let sink = try Self.openSink(placement)
         let writer = try EtokWriter(sink: sink, header: header)
         let source = self.source, preprocessor = self.preprocessor
         let framesPerBlock = config.framesPerBlock
         let (height, width) = config.imageSize
-        let tally = EncodeTally(writer: writer, maxTokens: config.maxToks, timeBase: info.timeBase, progress: progress)
-        let output = job.output
+        let tally = EncodeTally(writer: writer, maxTokens: config.maxToks, timeBase: source.frameTimeBase,
+                                progress: progress)
+        let placement = self.placement
         let pipeline = Pipeline.source("decode") { try source.nextFrame() }
             .map("preprocess") { frame in try preprocessor.process(frame) }
             .then("encode", ChunkEncodeStage(encoders: encoders, framesPerBlock: framesPerBlock,
@@ -177,9 +177,10 @@ public final class EncodeRun: @unchecked Sendable {
             }, finish: {
                 try tally.finish(input: source.info.input)
             }, abort: {
-                if output != "-" { unlink(output) }
+                placement.discard()
             })
-        try control.run(pipeline) { if output != "-" { unlink(output) } }
+        try control.run(pipeline) { placement.discard() }
+        try placement.commit()
         let stats = tally.stats, tokens = tally.tokens
         let blocks = Double(max(1, stats.count))
         let maxTokens = config.maxToks
@@ -196,6 +197,17 @@ public final class EncodeRun: @unchecked Sendable {
             savings: 1 - mean / Double(maxTokens), meanPSNR: meanPSNR, shareMeetingThreshold: share,
             passesPerBlock: passes, bytes: bytes, bitsPerToken: bitsPerToken, decodeErrors: source.decodeErrors,
             seconds: Date().timeIntervalSince(started), perBlock: stats)
+    }
+
+    /// The descriptor to write: the placement's temporary file (or the device / FIFO it names),
+    /// or stdout; messages name the output as the user gave it.
+    private static func openSink(_ placement: OutputPlacement) throws -> FileDescriptorSink {
+        guard let path = placement.writePath else { return FileDescriptorSink(fd: 1, name: "stdout") }
+        let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw MediaError.cannotCreateOutput(file: placement.file, message: String(cString: strerror(errno)))
+        }
+        return FileDescriptorSink(fd: fd, name: placement.file, closeOnDeinit: true)
     }
 
     /// Stops the run (thread-safe, idempotent).

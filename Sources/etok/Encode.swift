@@ -20,18 +20,20 @@ struct ModelChoice: ParsableArguments {
 /// `etok encode`: video in, `.etok` token stream out.
 struct Encode: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Tokenize a video: each frame gets the fewest tokens that reconstruct it within the threshold.",
+        abstract: "Tokenize a video: each frame gets about the fewest tokens that reconstruct it within the threshold.",
         discussion: """
-        For every block (one frame with the default model) the encoder finds the smallest number of \
-        tokens whose reconstruction error (MSE on the [-1, 1] pixel scale) is at most --threshold, \
+        For every block (one frame with the default model) the encoder searches for the smallest number \
+        of tokens whose reconstruction error (MSE on the [-1, 1] pixel scale) is at most --threshold, \
         given the earlier blocks of its chunk as context. Static shots cost few tokens; cuts and \
-        fast motion cost many. The context resets every --chunk blocks, so each chunk decodes on its own.
+        fast motion cost many. The context resets every --chunk blocks, so each chunk decodes on its own. \
+        The default search (fast) stops within 4% of the smallest passing count, in about half the \
+        model passes of --search binary, which finds it exactly when the error falls as tokens rise.
 
         Examples:
           etok encode Samples/bikes.mp4 -o bikes.etok
           etok encode clip.mp4 -o clip.etok --psnr 28 --stats clip.json
           etok encode clip.mp4 -o fixed.etok --fixed 128        # fixed-length baseline
-          ffmpeg -loglevel error -i clip.mov -f nut - | etok encode - -o clip.etok
+          ffmpeg -loglevel error -i clip.mov -f nut -c:v rawvideo - | etok encode - -o clip.etok
           etok encode clip.mp4 -o - | ssh host 'cat > clip.etok'
         """)
 
@@ -41,31 +43,31 @@ struct Encode: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output .etok file, or - for stdout.")
     var output: String
 
-    @Option(help: ArgumentHelp("Largest reconstruction MSE per block, on the [-1, 1] scale (0.003 ≈ 31.2 dB). Default: the threshold the model was calibrated for (etok model info), else 0.003.", valueName: "MSE"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Largest reconstruction MSE per block, on the [-1, 1] scale (0.003 ≈ 31.2 dB). Default: the threshold the model was calibrated for (etok model info), else 0.003.", valueName: "MSE"))
     var threshold: Float?
 
-    @Option(help: ArgumentHelp("The threshold as a PSNR in dB instead of --threshold.", valueName: "DB"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("The threshold as a PSNR in dB instead of --threshold.", valueName: "DB"))
     var psnr: Double?
 
-    @Option(help: "Budget search: fast (ours: predicts each next budget from the errors so far), binary (as the official code), linear (official log grid).")
-    var search: SearchStrategy = .fast
+    @Option(help: "Budget search: fast (ours: predicts each next budget from the errors so far; the default), binary (as the official code), linear (official log grid).")
+    var search: SearchStrategy?
 
-    @Option(help: ArgumentHelp("Keep exactly N tokens per block (the fixed-length baseline); no search.", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Keep exactly N tokens per block (the fixed-length baseline); no search.", valueName: "N"))
     var fixed: Int?
 
-    @Option(name: .customLong("min-tokens"), help: "Smallest budget the search may choose (default: the model's min_toks).")
+    @Option(name: .customLong("min-tokens"), parsing: .unconditional, help: "Smallest budget the search may choose (default: the model's min_toks).")
     var minTokens: Int?
 
-    @Option(name: .customLong("max-tokens"), help: "Largest budget the search may choose (default: the model's max_toks).")
+    @Option(name: .customLong("max-tokens"), parsing: .unconditional, help: "Largest budget the search may choose (default: the model's max_toks).")
     var maxTokens: Int?
 
-    @Option(help: ArgumentHelp("Blocks per chunk: the context resets between chunks (default: the model's context length).", valueName: "K"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Blocks per chunk: the context resets between chunks (default: the model's context length).", valueName: "K"))
     var chunk: Int?
 
-    @Option(help: ArgumentHelp("Write per-frame kept tokens, MSE, PSNR and passes, and totals, as JSON.", valueName: "FILE.json"))
+    @Option(help: ArgumentHelp("Write per-frame kept tokens, MSE, PSNR and passes, and totals, as JSON (- for stdout).", valueName: "FILE.json"))
     var stats: String?
 
-    @Option(help: "Chunks encoded at once, one thread each (default: all cores). The output is the same for any count.")
+    @Option(parsing: .unconditional, help: "Chunks encoded at once, one thread each (default: all cores). The output is the same for any count.")
     var threads: Int?
 
     @Option(help: ArgumentHelp("Fit to the model's shape: crop (centre, as ElasticTok trains), pad (letterbox) or stretch."))
@@ -92,11 +94,26 @@ struct Encode: ParsableCommand {
         if fixed != nil && (threshold != nil || psnr != nil) {
             throw ValidationError("--fixed keeps a set budget; it takes no --threshold or --psnr.")
         }
+        if fixed != nil && (search != nil || minTokens != nil || maxTokens != nil) {
+            throw ValidationError("--fixed keeps a set budget; it takes no --search, --min-tokens or --max-tokens.")
+        }
+        if let fixed, fixed < 1 { throw ValidationError("--fixed must be a number of tokens, at least 1.") }
+        if let minTokens, minTokens < 0 { throw ValidationError("--min-tokens must be a number of tokens.") }
+        if let maxTokens, maxTokens < 1 { throw ValidationError("--max-tokens must be a number of tokens, at least 1.") }
+        if let chunk, chunk < 1 { throw ValidationError("--chunk must be at least 1 block.") }
         if let fps, !(fps > 0 && fps.isFinite && fps <= 1000) {
             throw ValidationError("--fps must be a number of frames per second above 0 (for example --fps 4).")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
-        if let stats, stats == output { throw ValidationError("--stats must name another file than the output.") }
+        if let stats, stats == "-" && output == "-" {
+            throw ValidationError("-o - already writes the stream to stdout; give --stats a file name.")
+        }
+        if let stats, OutputPlacement.isSameDestination(stats, output) || stats == output && stats != "-" {
+            throw ValidationError("--stats must name another file than the output.")
+        }
+        if let stats, OutputPlacement.isSameDestination(stats, input) {
+            throw ValidationError("--stats must name another file than the input.")
+        }
     }
 
     /// The threshold from --threshold or --psnr (PSNR = 10·log10(4 / MSE) on the [-1, 1] scale),
@@ -114,9 +131,10 @@ struct Encode: ParsableCommand {
             // Parallelism comes from encoding chunks side by side, each on one core: better use of
             // the cores than threading 256-row matrix products, and the output does not change.
             BLASThreads.configure(threads: 1)
-            if let stats { try checkOutputPath(stats, overwrite: common.overwrite) }
+            // Checked (and its temporary file made) before any work: a missing folder shows now.
+            let statsOutput = try stats.map { try OutputPlacement(path: $0, overwrite: common.overwrite, input: input) }
             let model = try modelChoice.load()
-            let settings = EncoderSettings(threshold: mseThreshold(for: model), search: search, fixedTokens: fixed,
+            let settings = EncoderSettings(threshold: mseThreshold(for: model), search: search ?? .fast, fixedTokens: fixed,
                                            minTokens: minTokens, maxTokens: maxTokens, chunkBlocks: chunk)
             let job = EncodeJob(input: input, inputOptions: inputFormat.inputOptions(fps: fps), fit: fit,
                                 output: output, overwrite: common.overwrite, settings: settings,
@@ -135,7 +153,7 @@ struct Encode: ParsableCommand {
                 progress.abandon()
                 throw error
             }
-            if let stats { try writeJSON(summary, to: stats) }
+            if let statsOutput { try writeJSON(summary, to: statsOutput) }
             let line = String(
                 format: "etok: %d frames → %@: %.1f tokens/frame of %d (%.0f%% saved), %.2f dB mean PSNR, "
                     + "%.0f%% of frames within threshold, %.2f passes/frame, %.2f bits/token, %d bytes",
@@ -143,9 +161,20 @@ struct Encode: ParsableCommand {
                 100 * summary.savings, summary.meanPSNR, 100 * summary.shareMeetingThreshold, summary.passesPerBlock,
                 summary.bitsPerToken, summary.bytes)
             progress.end(frames: summary.frames, mediaSeconds: summary.perBlock.last.map { $0.seconds - summary.perBlock[0].seconds } ?? 0,
-                         summary: [line, missedThresholdHint(summary)].compactMap { $0 }.joined(separator: "\n"))
+                         summary: [line, missedThresholdHint(summary), damagedInputWarning(summary)]
+                            .compactMap { $0 }.joined(separator: "\n"))
         }
     }
+}
+
+/// One line when FFmpeg reported decode errors in the input: those frames were tokenized as the
+/// decoder concealed them (nil for a clean input).
+func damagedInputWarning(_ summary: EncodeSummary) -> String? {
+    guard summary.decodeErrors > 0 else { return nil }
+    let name = summary.input == "-" ? "stdin" : summary.input
+    let errors = summary.decodeErrors == 1 ? "1 decode error" : "\(summary.decodeErrors) decode errors"
+    return "etok: warning: \(name): FFmpeg reported \(errors); damaged frames were tokenized as it "
+        + "concealed them (-v shows its messages)"
 }
 
 /// When fewer than 95% of the blocks met the threshold, one line saying that the model cannot
@@ -162,21 +191,44 @@ func missedThresholdHint(_ summary: EncodeSummary) -> String? {
                   missed.count, summary.blocks, unit, psnr(mse: summary.threshold), budget, suggestion)
 }
 
-/// Writes `value` as pretty JSON (sorted keys) to `path`, atomically.
-func writeJSON<T: Encodable>(_ value: T, to path: String) throws {
+/// Writes `value` as pretty JSON (sorted keys) through `output` (stdout, or a temporary file
+/// renamed into place).
+func writeJSON<T: Encodable>(_ value: T, to output: OutputPlacement) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    let data = try encoder.encode(value)
-    do {
-        try (data + Data("\n".utf8)).write(to: URL(fileURLWithPath: path), options: .atomic)
-    } catch {
-        throw MediaError.cannotCreateOutput(file: path, message: error.localizedDescription)
+    let data = try encoder.encode(value) + Data("\n".utf8)
+    let fd = output.writePath.map { open($0, O_WRONLY | O_TRUNC | O_CLOEXEC) } ?? STDOUT_FILENO
+    guard fd >= 0 else { throw MediaError.cannotCreateOutput(file: output.file, message: String(cString: strerror(errno))) }
+    defer { if fd != STDOUT_FILENO { close(fd) } }
+    var written = 0
+    while written < data.count {
+        let n = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, data.count - written) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { throw MediaError.writeFailed(file: output.file, message: String(cString: strerror(errno))) }
+        written += n
     }
+    try output.commit()
 }
 
 /// Turns a Foundation write error into the media layer's typed "cannot create output" error.
 enum MediaErrorBridge {
     static func cannotCreate(_ path: String, _ error: any Error) -> MediaError {
-        MediaError.cannotCreateOutput(file: path, message: (error as NSError).localizedDescription)
+        MediaError.cannotCreateOutput(file: path, message: reason(error))
+    }
+
+    /// The system's own words (strerror) where Foundation wraps a POSIX error, else Foundation's.
+    static func reason(_ error: any Error) -> String {
+        let ns = error as NSError
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        switch ns.code {
+        case NSFileNoSuchFileError, NSFileWriteNoPermissionError, NSFileWriteOutOfSpaceError:
+            return String(cString: strerror([NSFileNoSuchFileError: ENOENT, NSFileWriteNoPermissionError: EACCES,
+                                             NSFileWriteOutOfSpaceError: ENOSPC][ns.code]!))
+        default:
+            return ns.localizedDescription
+        }
     }
 }

@@ -3,6 +3,14 @@ import ArgumentParser
 /// The `etok` command: lists the subcommands; each lives in its own file.
 @main
 struct Etok: ParsableCommand {
+    static func main() { ExitCodes.main(Etok.self, arguments: Array(CommandLine.arguments.dropFirst())) }
+
+    /// `etok` alone: a one-line hint and status 64 (a command line that does nothing is a mistake).
+    func run() throws {
+        printError("etok: give a subcommand: encode, decode, info, export, probe, preview or model (see 'etok --help')")
+        throw ExitCode(ExitCodes.usage)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "etok",
         abstract: "ElasticTok: adaptive video tokenizer (variable tokens per frame).",
@@ -14,7 +22,7 @@ struct Etok: ParsableCommand {
           etok export clip.etok --format npy -o tokens/
           etok probe clip.mp4                   what the input holds
           etok preview clip.mp4 -o seen.mp4     the frames the model will see
-          ffmpeg -i clip.mov -f nut - | etok encode - -o clip.etok
+          ffmpeg -i clip.mov -f nut -c:v rawvideo - | etok encode - -o clip.etok
 
         Exit status:
           0 ok                      64 bad command line
@@ -22,7 +30,8 @@ struct Etok: ParsableCommand {
           69 unsupported codec      70 FFmpeg failure
           73 output not created (exists: use -y; no folder; no rights)
           74 write failed (disk full)
-          130 interrupted           141 output pipe closed
+          130 interrupted (Ctrl-C)  143 terminated (SIGTERM)
+          141 output pipe closed
         """,
         version: "0.1.0",
         subcommands: [Encode.self, Decode.self, Info.self, Export.self, Probe.self, Preview.self, ModelCommand.self]

@@ -22,6 +22,7 @@ import Foundation
 /// |     73 | the output cannot be created: exists (use -y), missing folder, no rights  |
 /// |     74 | writing failed: disk full, I/O error                                      |
 /// |    130 | interrupted (Ctrl-C); partial outputs were removed                        |
+/// |    143 | terminated (SIGTERM); partial outputs were removed                        |
 /// |    141 | the output pipe was closed by its reader; partial outputs were removed    |
 enum ExitCodes {
     static let other: Int32 = 1
@@ -33,6 +34,7 @@ enum ExitCodes {
     static let cannotCreate: Int32 = 73
     static let ioError: Int32 = 74
     static let interrupted: Int32 = 130
+    static let terminated: Int32 = 143
     static let pipeClosed: Int32 = 141
 
     /// The one-line message and the exit status for `error`.
@@ -40,7 +42,9 @@ enum ExitCodes {
         if let pipeline = error as? PipelineError {
             switch pipeline {
             case .stageFailed(_, let underlying): return report(underlying)
-            case .cancelled, .stopped: return ("interrupted; partial output removed", interrupted)
+            case .cancelled, .stopped:
+                if Interrupt.received == SIGTERM { return ("terminated; partial output removed", terminated) }
+                return ("interrupted; partial output removed", interrupted)
             case .invalidCapacity: return (pipeline.description, software)
             }
         }
@@ -96,12 +100,13 @@ enum ExitCodes {
 
     static func status(of error: MediaError) -> Int32 {
         switch error {
-        case .fileNotFound, .isDirectory, .emptyInput: return noInput
+        case .fileNotFound, .isDirectory, .emptyInput, .unreadableInput: return noInput
         case .unrecognisedInput, .noVideoStream, .noFrames, .indexAtEndOnPipe, .endsEarly, .partialRawFrame:
             return dataError
         case .unsupportedCodec: return unsupported
         case .invalidArgument: return usage
-        case .outputExists, .cannotCreateOutput, .tooManyFramesForImage: return cannotCreate
+        case .tooManyFramesForImage: return usage   // one picture asked for many frames: fix the command
+        case .outputExists, .cannotCreateOutput: return cannotCreate
         case .writeFailed: return ioError
         case .outputClosed: return pipeClosed
         case .ffmpeg: return software
@@ -110,6 +115,29 @@ enum ExitCodes {
 
     /// Runs a command's body; an error is printed as one line (`etok: FILE: problem`) and turned
     /// into its exit status.
+    /// Runs the command line: parse errors and validation errors (swift-argument-parser's own,
+    /// several lines there) become one line naming the subcommand's help, with status 64; help
+    /// and version go to stdout with status 0; a command's own failures were already printed by
+    /// `reporting` and arrive here as their `ExitCode`.
+    static func main<Command: ParsableCommand>(_ root: Command.Type, arguments: [String]) -> Never {
+        do {
+            var command = try root.parseAsRoot(arguments)
+            try command.run()
+            root.exit()
+        } catch {
+            let code = root.exitCode(for: error)
+            if error is ExitCode || code == .success { root.exit(withError: error) }
+            let known = root.configuration.subcommands.map {
+                $0.configuration.commandName ?? String(describing: $0).lowercased()
+            }
+            let sub = arguments.first.flatMap { known.contains($0) ? " \($0)" : nil } ?? ""
+            let message = root.message(for: error).trimmingCharacters(in: .whitespacesAndNewlines)
+                .replacingOccurrences(of: "\n", with: "; ")
+            printError("etok\(sub): \(message) (see 'etok\(sub) --help')")
+            Foundation.exit(usage)
+        }
+    }
+
     static func reporting(_ body: () throws -> Void) throws {
         do {
             try body()

@@ -127,8 +127,8 @@ extension ModelCommand {
                   --keep 256 --output-dir out -y
             """)
 
-        @Option(help: "Model file (.safetensors).")
-        var model: String
+        @Option(help: "Model file (.safetensors); default: the model bundled with etok.")
+        var model: String?
 
         @Option(help: "Input .npy: float32 (L, patch_dim) patches or uint8 (T, H, W, 3) frames.")
         var input: String
@@ -159,7 +159,7 @@ extension ModelCommand {
         func run() throws {
             threadOptions.apply()
             try ExitCodes.reporting {
-                let m = try ElasticTokModel.load(path: model)
+                let m = try ModelCatalog.load(path: model).model
                 let c = m.config
                 let patches = try Self.readPatches(input, config: c)
                 let blockValues = c.tokensPerBlock * c.patchDim

@@ -12,6 +12,10 @@ struct CommonOptions: ParsableArguments {
     @Flag(name: [.customShort("v"), .long], help: "Also show FFmpeg's own warnings (debugging).")
     var verbose = false
 
+    func validate() throws {
+        if quiet && verbose { throw ValidationError("give -q (print nothing but errors) or -v (more), not both.") }
+    }
+
     /// Sets FFmpeg's log level from `-v`.
     func applyLogging() {
         if verbose { FFmpegLog.showWarnings() } else { FFmpegLog.silence() }

@@ -80,25 +80,56 @@ private final class Box: @unchecked Sendable {
     func get() -> PreviewProgress { lock.lock(); defer { lock.unlock() }; return value }
 }
 
-/// Turns SIGINT (Ctrl-C) into a clean cancel while it lives: the pipeline stops and the partial
-/// output is removed. A second Ctrl-C exits at once (status 130).
+/// Turns SIGINT (Ctrl-C) and SIGTERM (`kill`, `timeout`) into a clean cancel while it lives: the
+/// pipeline stops and the partial output is removed (an older file of that name stays). A second
+/// signal exits at once (status 128 + the signal). Which signal arrived is kept for the exit status.
 final class Interrupt: @unchecked Sendable {
-    private let source: DispatchSourceSignal
+    private static let signals: [Int32] = [SIGINT, SIGTERM]
+    private let sources: [DispatchSourceSignal]
+    private let lock = NSLock()
     private var count = 0
 
+    /// The signal that stopped the last run (0: none), for the exit status (130 or 143).
+    static var received: Int32 { receivedBox.withLock { $0 } }
+    private static let receivedBox = LockedValue<Int32>(0)
+
     init(_ onInterrupt: @escaping @Sendable () -> Void) {
-        signal(SIGINT, SIG_IGN)
-        source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        source.setEventHandler { [unowned self] in
-            count += 1
-            if count > 1 { _exit(ExitCodes.interrupted) }
-            onInterrupt()
+        var sources: [DispatchSourceSignal] = []
+        for number in Self.signals {
+            signal(number, SIG_IGN)
+            sources.append(DispatchSource.makeSignalSource(signal: number, queue: .global()))
         }
-        source.resume()
+        self.sources = sources
+        for (number, source) in zip(Self.signals, sources) {
+            source.setEventHandler { [unowned self] in
+                lock.lock()
+                count += 1
+                let again = count > 1
+                lock.unlock()
+                if again { _exit(128 + number) }
+                Self.receivedBox.withLock { $0 = number }
+                onInterrupt()
+            }
+            source.resume()
+        }
     }
 
     func stop() {
-        source.cancel()
-        signal(SIGINT, SIG_DFL)
+        for source in sources { source.cancel() }
+        for number in Self.signals { signal(number, SIG_DFL) }
+    }
+}
+
+/// A value behind a lock (for the few globals that signal handlers set).
+final class LockedValue<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+
+    init(_ value: Value) { self.value = value }
+
+    func withLock<R>(_ body: (inout Value) -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
     }
 }

@@ -91,8 +91,38 @@ final class VideoSourceTests: MediaTestCase {
         }
         // Raising the rate repeats frames: 1 s of 5 fps at 10 fps gives 10 frames.
         let slow = try makeTestClip("slow.nut", rate: 5, frames: 5, ["-c:v", "mpeg4"])
-        let (_, doubled) = try decodeAll(slow, InputOptions(frameRate: 10))
+        let (slowSource, doubled) = try decodeAll(slow, InputOptions(frameRate: 10))
         XCTAssertEqual(doubled.count, 10)
+        var last: Int64 = .min
+        for frame in doubled {
+            XCTAssertGreaterThan(frame.pts, last)
+            last = frame.pts
+            XCTAssertEqual(frame.timeBase, slowSource.frameTimeBase)
+            XCTAssertEqual(frame.seconds, Double(frame.index) / 10, accuracy: 1e-6)
+        }
+    }
+
+    func testFpsFramesGetATimeBaseWithTicksToSpare() {
+        XCTAssertEqual(VideoSource.frameTimeBase(stream: Rational(1, 12800), rate: 4), Rational(1, 12800))
+        XCTAssertEqual(VideoSource.frameTimeBase(stream: Rational(1, 12800), rate: nil), Rational(1, 12800))
+        // A stream clock of 1/5 s cannot tell 10 fps frames apart: a finer unit takes over.
+        XCTAssertEqual(VideoSource.frameTimeBase(stream: Rational(1, 5), rate: 10), Rational(1, 90_000))
+        XCTAssertEqual(VideoSource.frameTimeBase(stream: Rational(0, 0), rate: 4), Rational(1, 90_000))
+        XCTAssertEqual(VideoSource.frameTimeBase(stream: Rational(1, 20), rate: 10), Rational(1, 20))
+    }
+
+    func testFpsResamplingKeepsTheSourceClockAndItsStart() throws {
+        // A stream starting at 1.5 s: resampled frame k stands at 1.5 + k/4 s, in the stream's
+        // own time base (the unit the .etok header records), not at k ticks.
+        let clip = try makeClip("late.mp4", ["-f", "lavfi", "-i", "testsrc=size=32x32:rate=25:duration=2",
+                                             "-c:v", "libx264", "-output_ts_offset", "1.5"])
+        let (source, sampled) = try decodeAll(clip, InputOptions(frameRate: 4))
+        XCTAssertEqual(source.frameTimeBase, source.info.timeBase)
+        XCTAssertEqual(sampled.count, 8)
+        for frame in sampled {
+            XCTAssertEqual(frame.timeBase, source.info.timeBase)
+            XCTAssertEqual(frame.seconds, 1.5 + Double(frame.index) / 4, accuracy: 1e-3)
+        }
     }
 
     func testRotationIsReadFromTheDisplayMatrix() throws {

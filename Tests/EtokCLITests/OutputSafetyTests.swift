@@ -1,0 +1,122 @@
+import Foundation
+import XCTest
+
+/// What `etok encode` does with its outputs when something goes wrong, and with odd command lines:
+/// an input is never overwritten, an interrupted run leaves an older output as it was, settings the
+/// model cannot store are refused before a byte is written, and command-line mistakes are one line.
+/// Uses the engine's tiny fixture model (16×16 frames, 2…16 tokens), so each run takes a moment.
+final class OutputSafetyTests: CLITestCase {
+    var model: String { CLI.repoRoot.appendingPathComponent("Tests/EtokModelTests/Fixtures/fsq_tiny_f32.safetensors").path }
+
+    func encode(_ arguments: [String], stdin: Any? = nil,
+                whileRunning: ((Process) -> Void)? = nil) throws -> CLI.Result {
+        try CLI.etok(["encode"] + arguments + ["--model", model], stdin: stdin, timeout: 60, whileRunning: whileRunning)
+    }
+
+    func testTheInputIsNeverTheOutputEvenWithDashY() throws {
+        let clip = try makeClip("in.mp4", frames: 3)
+        let before = try Data(contentsOf: URL(fileURLWithPath: clip))
+        try FileManager.default.createSymbolicLink(atPath: path("link.mp4"), withDestinationPath: clip)
+        for output in [clip, path("./in.mp4"), path("link.mp4")] {
+            let r = try encode([clip, "-o", output, "-y"])
+            XCTAssertEqual(r.status, 64, "\(output): \(r.stderr)")
+            XCTAssertEqual(r.errorLines.count, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains("is the input file"), r.stderr)
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: clip)), before, "the input must be untouched")
+        }
+        XCTAssertEqual(try files(), ["in.mp4", "link.mp4"], "no temporary file left")
+    }
+
+    func testStatsGoWhereAskedAndBadStatsPathsFailBeforeAnyWork() throws {
+        let clip = try makeClip("in.mp4", frames: 4)
+        // A missing folder fails at once, and the .etok is not written.
+        let missing = try encode([clip, "-o", path("a.etok"), "--stats", path("nodir/s.json")])
+        XCTAssertEqual(missing.status, 73, missing.stderr)
+        XCTAssertEqual(missing.errorLines.count, 1, missing.stderr)
+        XCTAssertTrue(missing.stderr.contains("nodir/s.json"), missing.stderr)
+        XCTAssertEqual(try files(), ["in.mp4"])
+        // The same file under another spelling is caught.
+        let same = try encode([clip, "-o", path("a.etok"), "--stats", path("./a.etok"), "-y"])
+        XCTAssertEqual(same.status, 64, same.stderr)
+        XCTAssertTrue(same.stderr.contains("--stats"), same.stderr)
+        // `--stats -` is standard output, as everywhere else.
+        let toStdout = try encode([clip, "-o", path("a.etok"), "--stats", "-", "-q", "--threshold", "0.2"])
+        XCTAssertEqual(toStdout.status, 0, toStdout.stderr)
+        let stats = try XCTUnwrap(JSONSerialization.jsonObject(with: toStdout.stdout) as? [String: Any])
+        XCTAssertEqual(stats["frames"] as? Int, 4)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("-")))
+        XCTAssertEqual(try encode([clip, "-o", "-", "--stats", "-"]).status, 64)
+    }
+
+    func testFpsGivesEveryBlockItsRealTime() throws {
+        // 25 fps for 1.2 s, resampled to 10 fps: block k stands at k/10 s (not k ticks of the
+        // source's time base), in the stats, in `info` and on the decoded video's clock.
+        let clip = try makeClip("in.mp4", frames: 30)
+        let r = try encode([clip, "-o", path("a.etok"), "--fps", "10", "--stats", "-", "-q", "--threshold", "0.2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let stats = try XCTUnwrap(JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
+        let blocks = try XCTUnwrap(stats["per_block"] as? [[String: Any]])
+        XCTAssertEqual(blocks.count, 12)
+        for (k, block) in blocks.enumerated() {
+            XCTAssertEqual(try XCTUnwrap(block["seconds"] as? Double), Double(k) / 10, accuracy: 1e-3, "block \(k)")
+        }
+        let tenth = try CLI.etok(["decode", path("a.etok"), "--time", "0.5:0.8", "-o", path("b.y4m"), "--model", model, "-q"])
+        XCTAssertEqual(tenth.status, 0, tenth.stderr)
+        XCTAssertEqual(try y4mFrameCount(Data(contentsOf: URL(fileURLWithPath: path("b.y4m"))), width: 16, height: 16), 3)
+    }
+
+    func testAnInterruptedEncodeLeavesTheOlderOutputAsItWas() throws {
+        for (signal, status) in [(SIGTERM, Int32(143)), (SIGINT, Int32(130))] {
+            try Data("an older stream".utf8).write(to: URL(fileURLWithPath: path("a.etok")))
+            // ffmpeg -re sends 20 s in real time, so etok is still busy when the signal comes.
+            let (ffmpeg, pipe) = try CLI.ffmpegPipe(["-re", "-f", "lavfi", "-i", "testsrc2=size=32x32:rate=10",
+                                                     "-t", "20", "-c:v", "mpeg4", "-f", "nut"])
+            defer { if ffmpeg.isRunning { ffmpeg.terminate() } }
+            let r = try encode(["-", "-o", path("a.etok"), "-y", "--threshold", "0.2"], stdin: pipe) { etok in
+                Thread.sleep(forTimeInterval: 1.5)
+                XCTAssertTrue(etok.isRunning, "etok ended before the signal")
+                kill(etok.processIdentifier, signal)
+            }
+            XCTAssertEqual(r.status, status, r.stderr)
+            XCTAssertEqual(r.errorLines.count, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains(signal == SIGTERM ? "terminated" : "interrupted"), r.stderr)
+            XCTAssertEqual(try String(contentsOfFile: path("a.etok"), encoding: .utf8), "an older stream")
+            XCTAssertEqual(try files(), ["a.etok"], "no temporary file left")
+        }
+    }
+
+    func testBudgetsTheModelCannotStoreAreRefusedBeforeAnyByte() throws {
+        let clip = try makeClip("in.mp4", frames: 2)
+        // The tiny model keeps 2…16 tokens per block.
+        for extra in [["--fixed", "1"], ["--min-tokens", "1"], ["--max-tokens", "17"], ["--fixed", "-5"]] {
+            let r = try encode([clip, "-o", "-"] + extra)
+            XCTAssertEqual(r.status, 64, "\(extra): \(r.stderr)")
+            XCTAssertEqual(r.errorLines.count, 1, "\(extra): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(extra[0]) || r.stderr.contains("2 to 16"), "\(extra): \(r.stderr)")
+            XCTAssertEqual(r.stdout.count, 0, "\(extra): nothing may reach stdout")
+        }
+    }
+
+    func testCommandLineMistakesAreOneLineWithStatus64() throws {
+        let clip = try makeClip("in.mp4", frames: 2)
+        let cases: [([String], String)] = [
+            ([], "subcommand"),
+            (["encode"], "<input>"),
+            (["encode", clip, "-o", path("a.etok"), "--frobnicate"], "--frobnicate"),
+            (["encode", clip, "-o", path("a.etok"), "--threshold", "-1"], "--threshold"),
+            (["encode", clip, "-o", path("a.etok"), "--fixed", "8", "--search", "binary"], "--fixed"),
+            (["encode", clip, "-o", path("a.etok"), "-q", "-v"], "-q"),
+        ]
+        for (arguments, word) in cases {
+            let r = try CLI.etok(arguments)
+            XCTAssertEqual(r.status, 64, "\(arguments): \(r.stderr)")
+            XCTAssertEqual(r.errorLines.count, 1, "\(arguments): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(word), "\(arguments): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("--help"), "\(arguments): \(r.stderr)")
+        }
+        XCTAssertEqual(try files(), ["in.mp4"])
+        // Help and version are not mistakes.
+        XCTAssertEqual(try CLI.etok(["encode", "--help"]).status, 0)
+        XCTAssertEqual(try CLI.etok(["--version"]).status, 0)
+    }
+}
