@@ -139,10 +139,13 @@ public final class VideoSource: @unchecked Sendable {
         if customIO { avio_closep(&pb) }
     }
 
-    /// Missing file, directory and empty file get their own errors before FFmpeg sees the path.
+    /// Missing file, directory and empty file get their own errors before FFmpeg sees the path
+    /// (an image-sequence pattern with `%` goes to FFmpeg as it is).
     static func checkInputPath(_ path: String) throws {
         var st = stat()
         guard stat(path, &st) == 0 else {
+            // An image-sequence pattern (frames/%05d.png) names no file itself: FFmpeg expands it.
+            if path.contains("%") { return }
             if errno == ENOENT || errno == ENOTDIR { throw MediaError.fileNotFound(file: path) }
             throw MediaError.unrecognisedInput(file: path, message: String(cString: strerror(errno)))
         }

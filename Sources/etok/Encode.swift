@@ -105,6 +105,9 @@ struct Encode: ParsableCommand {
             throw ValidationError("--fps must be a number of frames per second above 0 (for example --fps 4).")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
+        if output == "-" && isatty(STDOUT_FILENO) != 0 {
+            throw ValidationError("-o - writes a binary stream, and stdout is a terminal: redirect it (> clip.etok) or pipe it.")
+        }
         if let stats, stats == "-" && output == "-" {
             throw ValidationError("-o - already writes the stream to stdout; give --stats a file name.")
         }

@@ -97,6 +97,25 @@ final class OutputSafetyTests: CLITestCase {
         }
     }
 
+    func testABinaryStreamIsNotWrittenToATerminal() throws {
+        // `script` gives etok a terminal for its stdout (util-linux, in every Debian).
+        let script = "/usr/bin/script"
+        guard FileManager.default.isExecutableFile(atPath: script) else { throw XCTSkip("no /usr/bin/script") }
+        let clip = try makeClip("in.mp4", frames: 2)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: script)
+        process.arguments = ["-qec", "'\(try CLI.etok)' encode '\(clip)' -o - --model '\(model)'", "/dev/null"]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 64, text)
+        XCTAssertTrue(text.contains("terminal"), text)
+        XCTAssertFalse(text.contains("ETK\r\n"), "no stream bytes on the terminal")
+    }
+
     func testCommandLineMistakesAreOneLineWithStatus64() throws {
         let clip = try makeClip("in.mp4", frames: 2)
         let cases: [([String], String)] = [

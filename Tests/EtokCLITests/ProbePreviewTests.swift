@@ -30,6 +30,18 @@ final class ProbePreviewTests: CLITestCase {
         XCTAssertTrue(text.contains("68 decoded (container says 444)"), text)
     }
 
+    func testAnImageSequencePatternIsAnInputAndAMissingOneIsNamed() throws {
+        try FileManager.default.createDirectory(atPath: path("seq"), withIntermediateDirectories: false)
+        try CLI.ffmpegFile(["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5", "-frames:v", "3"], path("seq/%03d.png"))
+        let result = try CLI.etok(["probe", "--json", path("seq/%03d.png")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(try json(result.stdout)["decodedFrames"] as? Int, 3)
+        let missing = try CLI.etok(["probe", path("seq/%05d.png")])
+        XCTAssertEqual(missing.status, 66, missing.stderr)
+        XCTAssertEqual(missing.errorLines.count, 1, missing.stderr)
+        XCTAssertTrue(missing.stderr.contains("%05d.png"), missing.stderr)
+    }
+
     func testProbeReadsNutFromARealPipe() throws {
         let (ffmpeg, pipe) = try CLI.ffmpegPipe(["-f", "lavfi", "-i", "testsrc2=size=200x100:rate=30", "-frames:v", "45",
                                                  "-c:v", "mpeg4", "-f", "nut"])
