@@ -21,7 +21,8 @@ extension VideoSource {
         }
         let bitRate = par.bit_rate > 0 ? Int(par.bit_rate) : (ctx.pointee.bit_rate > 0 ? Int(ctx.pointee.bit_rate) : nil)
         let pixFmt = av_get_pix_fmt_name(AVPixelFormat(rawValue: par.format)).map { String(cString: $0) } ?? "unknown"
-        let isStill = container == "image2" || container.hasSuffix("_pipe")
+        // One picture file; a pattern (frames/%05d.png) is a sequence of them.
+        let isStill = (container == "image2" && !file.contains("%")) || container.hasSuffix("_pipe")
         return VideoInfo(
             input: file,
             container: container,

@@ -64,7 +64,7 @@ public final class VideoSource: @unchecked Sendable {
         try ff("avformat_find_stream_info", file: file) { avformat_find_stream_info(ctx, nil) }
 
         var decoder: UnsafePointer<AVCodec>?
-        let best = av_find_best_stream(ctx, AVMEDIA_TYPE_VIDEO, -1, -1, &decoder, 0)
+        let best = av_find_best_stream(ctx, AVMEDIA_TYPE_VIDEO, VideoSource.largestVideoStream(ctx), -1, &decoder, 0)
         guard best >= 0 else {
             let codecs = (0..<Int(ctx.pointee.nb_streams)).compactMap { i -> String? in
                 let par = ctx.pointee.streams[i]!.pointee.codecpar.pointee
@@ -124,6 +124,20 @@ public final class VideoSource: @unchecked Sendable {
     }
 
     /// Closes the demuxer, and stdin's I/O context, which we opened ourselves.
+    /// The video stream with the most pixels (cover art aside), as ffmpeg's own stream selection
+    /// picks it; the first such on a tie, -1 when there is none (FFmpeg then chooses).
+    static func largestVideoStream(_ ctx: UnsafeMutablePointer<AVFormatContext>) -> Int32 {
+        var best: Int32 = -1, bestPixels = -1
+        for i in 0..<Int(ctx.pointee.nb_streams) {
+            let stream = ctx.pointee.streams[i]!.pointee
+            let par = stream.codecpar.pointee
+            guard par.codec_type == AVMEDIA_TYPE_VIDEO, stream.disposition & AV_DISPOSITION_ATTACHED_PIC == 0 else { continue }
+            let pixels = Int(par.width) * Int(par.height)
+            if pixels > bestPixels { best = Int32(i); bestPixels = pixels }
+        }
+        return best
+    }
+
     /// See `frameTimeBase`.
     static func frameTimeBase(stream: Rational, rate: Double?) -> Rational {
         guard let rate, rate > 0, rate.isFinite else { return stream }

@@ -125,6 +125,16 @@ final class VideoSourceTests: MediaTestCase {
         }
     }
 
+    func testTheLargestVideoStreamIsTheOneRead() throws {
+        // A small stream first, then the real one: as ffmpeg does, the one with most pixels wins.
+        let clip = try makeClip("two.mkv", ["-f", "lavfi", "-i", "testsrc2=size=16x16:rate=5",
+                                            "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5",
+                                            "-map", "0", "-map", "1", "-frames:v", "3", "-c:v", "ffv1"])
+        let source = try VideoSource(path: clip)
+        XCTAssertEqual(source.info.width, 64)
+        XCTAssertEqual(source.info.height, 48)
+    }
+
     func testRotationIsReadFromTheDisplayMatrix() throws {
         let plain = try makeTestClip("r.mp4", size: "64x32", frames: 2, ["-c:v", "libx264"])
         // ffmpeg writes the display matrix on a stream copy; "rotate=90" is a quarter turn counter-clockwise.
