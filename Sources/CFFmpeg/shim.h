@@ -18,3 +18,22 @@ static inline int64_t etok_av_nopts_value(void) { return AV_NOPTS_VALUE; }
 static inline AVRational etok_av_time_base_q(void) { return AV_TIME_BASE_Q; }
 /// Writes FFmpeg's message for `errnum` into `buf` (NUL-terminated).
 static inline void etok_av_strerror(int errnum, char *buf, size_t size) { av_strerror(errnum, buf, size); }
+
+/// Decoder error counting (EtokMedia's DecoderErrorLog; call these from that one Swift file only, as
+/// the static state lives where the header is compiled). The log callback counts messages at error
+/// level or worse from codec contexts whose `opaque` is set, by calling `note(opaque)`, then prints
+/// every message as FFmpeg's default callback does (honouring av_log_set_level). A C function, as
+/// Swift cannot take a va_list in a C callback.
+static void (*etok_decoder_error_note)(void *opaque) = 0;
+static inline void etok_counting_log_callback(void *avcl, int level, const char *fmt, va_list vl) {
+    if (level <= AV_LOG_ERROR && avcl && etok_decoder_error_note
+        && *(const AVClass **)avcl == avcodec_get_class()) {
+        void *opaque = ((AVCodecContext *)avcl)->opaque;
+        if (opaque) etok_decoder_error_note(opaque);
+    }
+    av_log_default_callback(avcl, level, fmt, vl);
+}
+static inline void etok_install_decoder_error_counter(void (*note)(void *opaque)) {
+    etok_decoder_error_note = note;
+    av_log_set_callback(etok_counting_log_callback);
+}

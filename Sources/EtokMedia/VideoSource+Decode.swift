@@ -106,9 +106,7 @@ extension VideoSource {
 
     /// Takes the decoder's frame: counts it, flags damage, gives it a strictly increasing timestamp.
     private func accept(_ frame: UnsafeMutablePointer<AVFrame>) throws -> DecodedFrame {
-        let corrupt = frame.pointee.flags & AV_FRAME_FLAG_CORRUPT != 0 || frame.pointee.decode_error_flags != 0
-        if corrupt { decodeErrors += 1 }
-        decode.lastFrameCorrupt = corrupt
+        decode.lastFrameCorrupt = frame.pointee.flags & AV_FRAME_FLAG_CORRUPT != 0 || frame.pointee.decode_error_flags != 0
         decode.errorsInARow = 0
         var pts = frame.pointee.best_effort_timestamp
         if pts == etok_av_nopts_value() {
@@ -128,8 +126,9 @@ extension VideoSource {
                             rotation: info.rotation, sampleAspect: aspect, file: file)
     }
 
+    /// A send or receive call failed: decoding goes on (the decoder logged it, which is what
+    /// `decodeErrors` counts), unless it fails on and on without a frame.
     private func noteDecodeError(_ status: Int32) throws {
-        decodeErrors += 1
         decode.errorsInARow += 1
         if decode.errorsInARow > 1000 {
             throw MediaError.ffmpeg(call: "avcodec_receive_frame", file: file, code: status,

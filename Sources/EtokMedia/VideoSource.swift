@@ -15,8 +15,11 @@ public final class VideoSource: @unchecked Sendable {
     public let info: VideoInfo
     /// The input's name in messages ("stdin" for `-`).
     public let file: String
-    /// Packets the decoder rejected or frames it flagged as damaged; decoding went on after each.
-    public internal(set) var decodeErrors = 0
+    /// Errors the decoder logged (damaged or rejected data; decoding went on after each). The same
+    /// number on every run of the same file (`DecoderErrorLog`).
+    public var decodeErrors: Int { DecoderErrorLog.count(errorToken) }
+    /// This source's token in its decoder contexts' `opaque` (see `DecoderErrorLog`).
+    let errorToken = DecoderErrorLog.register()
     /// Frames the decoder produced so far (before any `--fps` resampling).
     public internal(set) var framesDecoded = 0
 
@@ -91,6 +94,7 @@ public final class VideoSource: @unchecked Sendable {
         codec.pointee.thread_count = Int32(max(0, options.decoderThreads))
         codec.pointee.thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE
         codec.pointee.pkt_timebase = stream.pointee.time_base
+        codec.pointee.opaque = UnsafeMutableRawPointer(bitPattern: errorToken)
         try ff("avcodec_open2", file: name) { avcodec_open2(codec, decoder, nil) }
 
         let info = VideoSource.describe(ctx: ctx, stream: stream, file: file)
@@ -121,9 +125,9 @@ public final class VideoSource: @unchecked Sendable {
         av_packet_free(&packet)
         av_frame_free(&scratch)
         if let ctx = formatContext { VideoSource.close(ctx) }
+        DecoderErrorLog.unregister(errorToken)
     }
 
-    /// Closes the demuxer, and stdin's I/O context, which we opened ourselves.
     /// The video stream with the most pixels (cover art aside), as ffmpeg's own stream selection
     /// picks it; the first such on a tie, -1 when there is none (FFmpeg then chooses).
     static func largestVideoStream(_ ctx: UnsafeMutablePointer<AVFormatContext>) -> Int32 {
@@ -145,6 +149,7 @@ public final class VideoSource: @unchecked Sendable {
         return rate <= 45_000 ? Rational(1, 90_000) : Rational(approximating: 0.5 / rate, maxDen: Int32.max)
     }
 
+    /// Closes the demuxer, and stdin's I/O context, which we opened ourselves.
     static func close(_ ctx: UnsafeMutablePointer<AVFormatContext>) {
         let customIO = ctx.pointee.flags & AVFMT_FLAG_CUSTOM_IO != 0
         var pb = ctx.pointee.pb

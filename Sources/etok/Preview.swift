@@ -66,7 +66,10 @@ struct Preview: ParsableCommand {
             let n = summary.framesWritten
             var line = "etok: wrote \(n) frame\(n == 1 ? "" : "s") (\(job.preprocess.width)x\(job.preprocess.height), "
                 + "\(job.preprocess.fit.rawValue)) from \(summary.framesDecoded) decoded to \(frameOutput.displayName)"
-            if summary.decodeErrors > 0 { line += "; \(summary.decodeErrors) damaged frames were skipped or concealed" }
+            if summary.decodeErrors > 0 {
+                let e = summary.decodeErrors
+                line += "; FFmpeg reported \(e) decode error\(e == 1 ? "" : "s") (damage concealed; -v shows them)"
+            }
             progress.end(frames: last.frames, mediaSeconds: last.mediaSeconds, summary: line)
         }
     }

@@ -125,6 +125,27 @@ final class VideoSourceTests: MediaTestCase {
         }
     }
 
+    func testDecodeErrorsInADamagedFileAreCountedTheSameOnEveryRun() throws {
+        // Flip bytes in the middle of an H.264 stream: the decoder conceals the damage and logs
+        // it. With frame threading the frame flags and return codes of that damage depend on thread
+        // timing (the count was 0 or 1 from run to run); the logged errors do not.
+        FFmpegLog.silence()  // counting must not depend on printing
+        let clip = try makeTestClip("t.mp4", frames: 25, ["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: clip)))
+        for i in stride(from: bytes.count / 3, to: bytes.count / 3 + 400, by: 7) { bytes[i] ^= 0xFF }
+        let damaged = path("damaged.mp4")
+        try Data(bytes).write(to: URL(fileURLWithPath: damaged))
+        var counts: [Int] = []
+        for _ in 0..<4 {
+            let (source, frames) = try decodeAll(damaged)
+            XCTAssertEqual(frames.count, 25)
+            counts.append(source.decodeErrors)
+        }
+        XCTAssertGreaterThan(counts[0], 0)
+        XCTAssertEqual(Set(counts).count, 1, "\(counts)")
+        XCTAssertEqual(try decodeAll(clip).0.decodeErrors, 0)
+    }
+
     func testTheLargestVideoStreamIsTheOneRead() throws {
         // A small stream first, then the real one: as ffmpeg does, the one with most pixels wins.
         let clip = try makeClip("two.mkv", ["-f", "lavfi", "-i", "testsrc2=size=16x16:rate=5",
