@@ -166,9 +166,9 @@ def main() -> int:
     for clip in args.clips:
         name = Path(clip).name
         path = out / f"{name}.{args.searches[0]}.etok"
-        sh([str(etok), "export", str(path), "--format", "npy", "-o", str(out / f"{name}.npy"), "-y", "-q"])
+        sh([str(etok), "export", str(path), "--format", "npy", "-o", str(out / f"{name}.tokens"), "-y", "-q"])
         import numpy as np
-        tokens = np.load(out / f"{name}.npy" / "tokens.npy").astype("<u2").tobytes()
+        tokens = np.load(out / f"{name}.tokens" / "tokens.npy").astype("<u2").tobytes()
         n = len(tokens) // 2
         raw = out / f"{name}.raw16"
         raw.write_bytes(tokens)
@@ -176,7 +176,7 @@ def main() -> int:
         xz = len(lzma.compress(tokens, preset=9))
         size = path.stat().st_size
         ent = entropy_bits(np.frombuffer(tokens, dtype="<u2").tolist())
-        lengths = np.load(out / f"{name}.npy" / "lengths.npy").astype(np.int64)
+        lengths = np.load(out / f"{name}.tokens" / "lengths.npy").astype(np.int64)
         per = info(etok, path)["encoding"]["chunk_blocks"]
         ends = np.cumsum(lengths)[per - 1::per].tolist()
         if not ends or ends[-1] != n:

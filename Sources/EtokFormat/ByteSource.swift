@@ -149,6 +149,18 @@ final class StreamSource: ByteSource {
         return lo < hi ? Array(buffer[lo..<hi]) : []
     }
 
+    /// Bytes taken from the descriptor (or the fed bytes) so far.
+    var bytesRead: Int { base + buffer.count }
+
+    /// Reads to the end of the data, keeping nothing new (`bytesRead` is then the total size).
+    func drain() throws(FormatError) {
+        while !atEnd {
+            let end = bytesRead + StreamSource.readSize
+            try fill(upTo: end)
+            release(before: bytesRead)
+        }
+    }
+
     func release(before offset: Int) {
         let drop = min(offset - base, buffer.count)
         // Drop in large steps so the copying stays linear overall.

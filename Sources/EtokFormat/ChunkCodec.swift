@@ -8,17 +8,17 @@ enum ChunkCodec {
         let m = header.model
         let n = chunk.blocks.count
         if n < 1 || n > header.encoding.chunkBlocks {
-            throw bad("chunk at block \(chunk.firstBlock) has \(n) blocks, expected 1...\(header.encoding.chunkBlocks)")
+            throw bad("chunk at block \(chunk.firstBlock) has \(n) blocks, expected 1 to \(header.encoding.chunkBlocks)")
         }
         if chunk.firstBlock < 0 { throw bad("negative first block \(chunk.firstBlock)") }
         if chunk.tokens.blockCount != n { throw bad("chunk has \(n) blocks but tokens for \(chunk.tokens.blockCount)") }
         var total = 0
         for (k, b) in chunk.blocks.enumerated() {
             if b.kept < m.minToks || b.kept > m.maxToks {
-                throw bad("block \(chunk.firstBlock + k) keeps \(b.kept) tokens, outside \(m.minToks)...\(m.maxToks)")
+                throw bad("block \(chunk.firstBlock + k) keeps \(b.kept) tokens, outside \(m.minToks) to \(m.maxToks)")
             }
             if b.frames < 1 || b.frames > m.framesPerBlock {
-                throw bad("block \(chunk.firstBlock + k) has \(b.frames) frames, outside 1...\(m.framesPerBlock)")
+                throw bad("block \(chunk.firstBlock + k) has \(b.frames) frames, outside 1 to \(m.framesPerBlock)")
             }
             total += b.kept
         }
@@ -33,7 +33,7 @@ enum ChunkCodec {
                     throw bad("block \(chunk.firstBlock + k) has \(tokens.count) tokens but keeps \(chunk.blocks[k].kept)")
                 }
                 if let bad = tokens.first(where: { $0 < 0 || Int($0) >= size }) {
-                    throw FormatError.invalidInput(file: file, message: "block \(chunk.firstBlock + k): FSQ index \(bad) outside 0..<\(size)")
+                    throw FormatError.invalidInput(file: file, message: "block \(chunk.firstBlock + k): FSQ index \(bad) outside 0 to \(size - 1)")
                 }
             }
         case (.vae(let blocks), .vae):
@@ -97,7 +97,7 @@ enum ChunkCodec {
             throw .chunkOutOfRange(file: file, offset: offset, message: "first_block \(first) is absurd")
         }
         if count < 1 || Int(count) > header.encoding.chunkBlocks {
-            throw .chunkOutOfRange(file: file, offset: offset, message: "block_count \(count) outside 1...\(header.encoding.chunkBlocks)")
+            throw .chunkOutOfRange(file: file, offset: offset, message: "block_count \(count) outside 1 to \(header.encoding.chunkBlocks)")
         }
         return Summary(firstBlock: Int(first), blockCount: Int(count), firstPts: pts)
     }
@@ -118,10 +118,10 @@ enum ChunkCodec {
         for k in 0..<s.blockCount {
             let b = BlockRecord(kept: Int(r.u16()), frames: Int(r.u16()), pts: r.i64(), mse: r.f32())
             if b.kept < m.minToks || b.kept > m.maxToks {
-                throw outOfRange("block \(s.firstBlock + k) kept \(b.kept) outside \(m.minToks)...\(m.maxToks)")
+                throw outOfRange("block \(s.firstBlock + k) kept \(b.kept) outside \(m.minToks) to \(m.maxToks)")
             }
             if b.frames < 1 || b.frames > m.framesPerBlock {
-                throw outOfRange("block \(s.firstBlock + k) frames \(b.frames) outside 1...\(m.framesPerBlock)")
+                throw outOfRange("block \(s.firstBlock + k) frames \(b.frames) outside 1 to \(m.framesPerBlock)")
             }
             total += b.kept
             blocks.append(b)

@@ -15,14 +15,19 @@ public struct EtokHealth: Sendable, Equatable, CustomStringConvertible {
     /// Whether every chunk record was read and its CRC checked (a scan or `verify()`), as opposed to
     /// located through the index only.
     public var chunksChecked: Bool
+    /// Whether the data reached the end of the chunks: an `INDX` or `TAIL` record was met, whole,
+    /// damaged or cut short. The writer appends them after the last chunk, so a truncation after
+    /// that point lost no block. True when the chunks were located through the index.
+    public var reachedIndex: Bool
 
     /// All fields.
     public init(truncation: FormatError? = nil, damage: [FormatError] = [], hasValidIndex: Bool,
-                chunksChecked: Bool) {
+                chunksChecked: Bool, reachedIndex: Bool? = nil) {
         self.truncation = truncation
         self.damage = damage
         self.hasValidIndex = hasValidIndex
         self.chunksChecked = chunksChecked
+        self.reachedIndex = reachedIndex ?? hasValidIndex
     }
 
     /// Offset where the file is truncated, if it is.
@@ -42,11 +47,12 @@ public struct EtokHealth: Sendable, Equatable, CustomStringConvertible {
     /// Complete, with a valid index, and nothing damaged (as far as checked: see `chunksChecked`).
     public var isComplete: Bool { truncation == nil && damage.isEmpty && hasValidIndex }
 
-    /// One line: "complete", or "truncated at offset N; 2 problems: …".
+    /// One line without the file name (the caller names it): "complete", or the problems joined by
+    /// "; " ("truncated at offset N (…); bad checksum (CRC) in CHNK record at offset M").
     public var description: String {
         var parts: [String] = []
-        if let t = truncation { parts.append(t.description) }
-        parts += damage.map(\.description)
+        if let t = truncation { parts.append(t.problem) }
+        parts += damage.map(\.problem)
         if parts.isEmpty { return hasValidIndex ? "complete" : "no index" }
         return parts.joined(separator: "; ")
     }
@@ -66,14 +72,21 @@ struct ScanAccumulator {
     private var tail: (offset: Int, indexOffset: Int)?
     /// Set once `TAIL` was seen: nothing may follow it.
     private(set) var sawTail = false
+    /// Set once an `INDX` or `TAIL` record was met, even damaged (see `EtokHealth.reachedIndex`).
+    private var reachedIndex = false
 
     init(file: String, header: EtokHeader) {
         self.file = file
         self.header = header
     }
 
-    /// Records damage found by the caller (for example a chunk whose token data does not decode).
-    mutating func note(_ error: FormatError) { damage.append(error) }
+    /// Records damage found by the caller or the scan (a chunk whose token data does not decode, a
+    /// record whose CRC fails).
+    mutating func note(_ error: FormatError) {
+        damage.append(error)
+        if case .badCRC(_, let record, _) = error, record == "INDX" || record == "TAIL" { reachedIndex = true }
+        if case .badRecord(_, let record, _, _) = error, record == "INDX" || record == "TAIL" { reachedIndex = true }
+    }
 
     /// Takes one intact record. Returns the chunk's entry if it is a chunk to read, nil otherwise.
     mutating func accept(_ record: RawRecord) -> IndexEntry? {
@@ -83,6 +96,7 @@ struct ScanAccumulator {
             }
             return nil
         }
+        if record.type == RecordType.index || record.type == RecordType.tail { reachedIndex = true }
         switch record.type {
         case RecordType.chunk:
             let s: ChunkCodec.Summary
@@ -141,12 +155,20 @@ struct ScanAccumulator {
         nextBlock = e.firstBlock
     }
 
-    /// The health once the scan ended at `endOffset` (`truncation` when it ended inside a record).
-    func health(endOffset: Int, truncation: FormatError?, chunksChecked: Bool) -> EtokHealth {
+    /// The health once the scan ended at `endOffset` (`truncation` when it ended inside a record,
+    /// `cutRecord` the type of that record when known).
+    func health(endOffset: Int, truncation: FormatError?, cutRecord: [UInt8]? = nil, chunksChecked: Bool) -> EtokHealth {
         var damage = self.damage
         var cut = truncation
         var validIndex = false
-        if cut == nil, !sawTail {
+        let endsWithDamagedTail = damage.last.map { last -> Bool in
+            switch last {
+            case .badCRC(_, "TAIL", _), .badRecord(_, "TAIL", _, _): return true
+            default: return false
+            }
+        } ?? false
+        // A last record that is a damaged TAIL: the file is whole, its TAIL is not (reported as damage).
+        if cut == nil, !sawTail, !endsWithDamagedTail {
             cut = .truncated(file: file, offset: endOffset, what: "no TAIL record: the writer did not finish")
         }
         if let tail {
@@ -163,6 +185,8 @@ struct ScanAccumulator {
                 damage.append(.badIndex(file: file, offset: tail.offset, message: "TAIL without an INDX"))
             }
         }
-        return EtokHealth(truncation: cut, damage: damage, hasValidIndex: validIndex, chunksChecked: chunksChecked)
+        let cutInIndex = cutRecord == RecordType.index || cutRecord == RecordType.tail
+        return EtokHealth(truncation: cut, damage: damage, hasValidIndex: validIndex, chunksChecked: chunksChecked,
+                          reachedIndex: reachedIndex || cutInIndex)
     }
 }

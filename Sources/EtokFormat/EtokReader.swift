@@ -106,8 +106,8 @@ public final class EtokReader: Sendable {
                 }
             case .damage(let error):
                 acc.note(error)
-            case .end(let offset, let truncation):
-                let health = acc.health(endOffset: offset, truncation: truncation, chunksChecked: true)
+            case .end(let offset, let truncation, let cutRecord):
+                let health = acc.health(endOffset: offset, truncation: truncation, cutRecord: cutRecord, chunksChecked: true)
                 return (acc.entries, health)
             }
         }
@@ -163,7 +163,7 @@ public final class EtokReader: Sendable {
         let chunk = try ChunkCodec.parse(Array(bytes[8..<(8 + length)]), header: header, offset: e.offset, file: fileName)
         if chunk.firstBlock != e.firstBlock || chunk.blocks.count != e.blockCount || chunk.blocks[0].pts != e.firstPts {
             throw FormatError.badIndex(file: fileName, offset: e.offset,
-                                       message: "index says blocks \(e.firstBlock)..<\(e.firstBlock + e.blockCount), the chunk holds \(chunk.blockRange)")
+                                       message: "index says \(BlockRangeText.blocks(e.firstBlock, e.firstBlock + e.blockCount)), the chunk holds \(BlockRangeText.blocks(chunk.firstBlock, chunk.firstBlock + chunk.blocks.count))")
         }
         return chunk
     }

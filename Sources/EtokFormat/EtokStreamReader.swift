@@ -14,7 +14,7 @@ public final class EtokStreamReader {
     public let header: EtokHeader
     /// The file's minor version.
     public let minorVersion: Int
-    private let source: ByteSource
+    private let source: StreamSource
     private var scanner: RecordScanner
     private var acc: ScanAccumulator
     private var finalHealth: EtokHealth?
@@ -30,7 +30,7 @@ public final class EtokStreamReader {
         try self.init(source: StreamSource(bytes: bytes, name: name))
     }
 
-    init(source: ByteSource) throws(FormatError) {
+    init(source: StreamSource) throws(FormatError) {
         self.source = source
         fileName = source.name
         let pre = try Preamble.read(from: source)
@@ -56,11 +56,25 @@ public final class EtokStreamReader {
                 }
             case .damage(let error):
                 acc.note(error)
-            case .end(let offset, let truncation):
-                finalHealth = acc.health(endOffset: offset, truncation: truncation, chunksChecked: true)
+            case .end(let offset, let truncation, let cutRecord):
+                finalHealth = acc.health(endOffset: offset, truncation: truncation, cutRecord: cutRecord, chunksChecked: true)
             }
         }
         return nil
+    }
+
+    /// The damage noted so far, in the order met (`health.damage` adds what only the end can tell).
+    public var damageSoFar: [FormatError] { acc.damage }
+
+    /// Bytes read from the stream so far: once `next()` has returned nil, after `readToEnd()`, the
+    /// stream's whole size.
+    public var bytesRead: Int { source.bytesRead }
+
+    /// Reads and drops whatever follows (after damage that ended the scan early), so that
+    /// `bytesRead` is the stream's size and the writer of a pipe does not get SIGPIPE.
+    /// - Throws: only `FormatError.io`.
+    public func readToEnd() throws(FormatError) {
+        try source.drain()
     }
 
     /// The stream's health: final once `next()` has returned nil; before that, what was seen so far.

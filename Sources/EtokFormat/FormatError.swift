@@ -35,6 +35,10 @@ public enum FormatError: Error, CustomStringConvertible, Equatable, Sendable {
     case noSuchChunk(file: String, index: Int, count: Int)
     /// The caller asked the writer to write something the format cannot hold.
     case invalidInput(file: String, message: String)
+    /// A reader met damage (`range`, the first of `others + 1` damaged ranges) it was not asked to
+    /// skip, or nothing but damage: what `decode` and `export` throw. `hint` (may be empty) says
+    /// what to do about it.
+    indirect case damaged(DamagedRange, others: Int, hint: String)
 
     /// The file name the error is about.
     public var file: String {
@@ -45,42 +49,84 @@ public enum FormatError: Error, CustomStringConvertible, Equatable, Sendable {
              .badIndex(let f, _, _), .trailingData(let f, _), .missingBlocks(let f, _, _),
              .noSuchBlock(let f, _), .noSuchChunk(let f, _, _), .invalidInput(let f, _):
             return f
+        case .damaged(let range, _, _):
+            return range.file
+        }
+    }
+
+    /// The byte offset the problem is at, when it has one (not for missing blocks, a missing block
+    /// or chunk, or a refused write).
+    public var offset: Int? {
+        switch self {
+        case .truncated(_, let o, _), .badCRC(_, _, let o), .badRecord(_, _, let o, _), .chunkOutOfRange(_, let o, _),
+             .tokenDataOverrun(_, let o, _), .badIndex(_, let o, _), .trailingData(_, let o):
+            return o
+        case .damaged(let range, _, _):
+            return range.reason.offset
+        default:
+            return nil
+        }
+    }
+
+    /// Whether the problem may have lost blocks: damage in a chunk or in a record of unknown type,
+    /// missing blocks, a truncation (the reader decides whether chunks could have followed). Damage
+    /// confined to `HEAD`, `INDX` or `TAIL` loses none.
+    public var mayLoseBlocks: Bool {
+        switch self {
+        case .badCRC(_, let record, _), .badRecord(_, let record, _, _):
+            return !["HEAD", "INDX", "TAIL"].contains(record)
+        case .badIndex, .trailingData, .invalidInput, .noSuchChunk, .io, .badSignature, .unsupportedVersion, .badHeader:
+            return false
+        default:
+            return true
         }
     }
 
     /// One line: the file, then the problem.
     public var description: String {
+        if case .damaged(let range, let others, let hint) = self {
+            var line = range.description
+            if others > 0 { line += " (and \(others) more damaged \(others == 1 ? "range" : "ranges"))" }
+            return hint.isEmpty ? line : line + "; " + hint
+        }
+        return "\(file): \(problem)"
+    }
+
+    /// The problem without the file name ("bad checksum in CHNK record at offset 1392").
+    public var problem: String {
         switch self {
-        case .io(let f, let call, let code, let message):
-            return "\(f): \(call) failed: \(message) (errno \(code))"
-        case .badSignature(let f):
-            return "\(f): not an .etok file (bad signature)"
-        case .unsupportedVersion(let f, let major, let minor):
-            return "\(f): unsupported .etok version \(major).\(minor) (this reader knows major \(EtokFormat.majorVersion))"
-        case .truncated(let f, let offset, let what):
-            return "\(f): truncated at offset \(offset) (\(what))"
-        case .badCRC(let f, let record, let offset):
-            return "\(f): bad CRC in \(record) record at offset \(offset)"
-        case .badRecord(let f, let record, let offset, let message):
-            return "\(f): bad \(record) record at offset \(offset): \(message)"
-        case .badHeader(let f, let key, let message):
-            return "\(f): bad header JSON: key \(key): \(message)"
-        case .chunkOutOfRange(let f, let offset, let message):
-            return "\(f): chunk at offset \(offset): field out of range: \(message)"
-        case .tokenDataOverrun(let f, let offset, let message):
-            return "\(f): chunk at offset \(offset): bad token data: \(message)"
-        case .badIndex(let f, let offset, let message):
-            return "\(f): index at offset \(offset) unusable: \(message)"
-        case .trailingData(let f, let offset):
-            return "\(f): unexpected data after TAIL at offset \(offset)"
-        case .missingBlocks(let f, let from, let to):
-            return "\(f): blocks \(from)..<\(to) missing (damaged or absent chunk)"
-        case .noSuchBlock(let f, let block):
-            return "\(f): no readable block \(block)"
-        case .noSuchChunk(let f, let index, let count):
-            return "\(f): no chunk \(index) (\(count) readable chunks)"
-        case .invalidInput(let f, let message):
-            return "\(f): cannot write: \(message)"
+        case .io(_, let call, let code, let message):
+            return "\(call) failed: \(message) (errno \(code))"
+        case .badSignature:
+            return "not an .etok file (bad signature)"
+        case .unsupportedVersion(_, let major, let minor):
+            return "unsupported .etok version \(major).\(minor) (this reader knows major \(EtokFormat.majorVersion))"
+        case .truncated(_, let offset, let what):
+            return "truncated at offset \(offset) (\(what))"
+        case .badCRC(_, let record, let offset):
+            return "bad checksum (CRC) in \(record) record at offset \(offset)"
+        case .badRecord(_, let record, let offset, let message):
+            return "bad \(record) record at offset \(offset): \(message)"
+        case .badHeader(_, let key, let message):
+            return "bad header JSON: key \(key): \(message)"
+        case .chunkOutOfRange(_, let offset, let message):
+            return "chunk at offset \(offset): field out of range: \(message)"
+        case .tokenDataOverrun(_, let offset, let message):
+            return "chunk at offset \(offset): bad token data: \(message)"
+        case .badIndex(_, let offset, let message):
+            return "index at offset \(offset) unusable: \(message)"
+        case .trailingData(_, let offset):
+            return "unexpected data after TAIL at offset \(offset)"
+        case .missingBlocks(_, let from, let to):
+            return "\(BlockRangeText.blocks(from, to)) missing (damaged or absent chunk)"
+        case .noSuchBlock(_, let block):
+            return "no readable block \(block)"
+        case .noSuchChunk(_, let index, let count):
+            return "no chunk \(index) (\(count) readable \(count == 1 ? "chunk" : "chunks"))"
+        case .invalidInput(_, let message):
+            return "cannot write: \(message)"
+        case .damaged(let range, _, _):
+            return range.problem
         }
     }
 }

@@ -45,7 +45,7 @@ enum IndexCodec {
                 throw bad("entry \(i): first_block \(first), expected \(nextBlock)")
             }
             if n < 1 || Int(n) > header.encoding.chunkBlocks {
-                throw bad("entry \(i): block_count \(n) outside 1...\(header.encoding.chunkBlocks)")
+                throw bad("entry \(i): block_count \(n) outside 1 to \(header.encoding.chunkBlocks)")
             }
             let e = IndexEntry(offset: Int(off), firstBlock: nextBlock, blockCount: Int(n), firstPts: pts)
             entries.append(e)
@@ -61,7 +61,7 @@ enum IndexCodec {
         var byOffset: [Int: IndexEntry] = [:]
         for e in index { byOffset[e.offset] = e }
         for e in scanned where byOffset[e.offset] != e {
-            return "chunk at offset \(e.offset) (blocks \(e.firstBlock)..<\(e.firstBlock + e.blockCount)) is not in the index as found"
+            return "chunk at offset \(e.offset) (\(BlockRangeText.blocks(e.firstBlock, e.firstBlock + e.blockCount))) is not in the index as found"
         }
         return nil
     }

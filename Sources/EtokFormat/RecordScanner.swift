@@ -13,8 +13,9 @@ struct RecordScanner {
         case record(RawRecord)
         /// A damaged record; the scan goes on at the next valid record (if any).
         case damage(FormatError)
-        /// The data ends at `offset`; `truncated` when it ends inside a record.
-        case end(offset: Int, truncated: FormatError?)
+        /// The data ends at `offset`; `truncated` when it ends inside a record, `cutRecord` that
+        /// record's type when its header was read.
+        case end(offset: Int, truncated: FormatError?, cutRecord: [UInt8]?)
     }
 
     private let source: ByteSource
@@ -45,12 +46,13 @@ struct RecordScanner {
         let head = try source.read(at: start, count: 8)
         if head.isEmpty {
             finished = true
-            return .end(offset: start, truncated: nil)
+            return .end(offset: start, truncated: nil, cutRecord: nil)
         }
         let typeName = printableType(head.prefix(4))
         if head.count < 8 {
             finished = true
-            return .end(offset: start, truncated: .truncated(file: file, offset: start, what: "inside a record header"))
+            return .end(offset: start, truncated: .truncated(file: file, offset: start, what: "inside a record header"),
+                        cutRecord: nil)
         }
         let length = Int(head.leU32(at: 4))
         if length > EtokFormat.maxPayloadLength {
@@ -61,10 +63,11 @@ struct RecordScanner {
         let total = EtokFormat.recordOverhead + length
         let bytes = try source.read(at: start, count: total)
         if bytes.count < total {
-            let cut = FormatError.truncated(file: file, offset: start, what: "inside a \(typeName) record of \(total) bytes")
+            let cut = FormatError.truncated(file: file, offset: start,
+                                            what: "inside \(article(typeName)) \(typeName) record of \(total) bytes")
             let damage = FormatError.badRecord(file: file, record: typeName, offset: start,
                                                message: "length \(length) runs past the end of the data")
-            return try resync(after: start, declaredEnd: nil, damage: damage, incomplete: cut)
+            return try resync(after: start, declaredEnd: nil, damage: damage, incomplete: cut, cutRecord: Array(head[0..<4]))
         }
         if !RecordType.crcHolds(bytes) {
             let damage = FormatError.badCRC(file: file, record: typeName, offset: start)
@@ -80,7 +83,7 @@ struct RecordScanner {
     /// record is passed over (the scan goes on at its declared end); an absurd length ends the scan.
     /// Every path either moves `position` forward or ends, so a scan always terminates.
     private mutating func resync(after start: Int, declaredEnd: Int?, damage: FormatError,
-                                 incomplete: FormatError?) throws(FormatError) -> Event {
+                                 incomplete: FormatError?, cutRecord: [UInt8]? = nil) throws(FormatError) -> Event {
         if let end = declaredEnd, try validRecord(at: end) {
             position = end
             return .damage(damage)
@@ -92,12 +95,12 @@ struct RecordScanner {
         }
         if let cut = incomplete {
             finished = true
-            return .end(offset: start, truncated: cut)
+            return .end(offset: start, truncated: cut, cutRecord: cutRecord)
         }
         if let end = declaredEnd {
             position = end
         } else {
-            queued = .end(offset: start, truncated: nil)
+            queued = .end(offset: start, truncated: nil, cutRecord: nil)
         }
         return .damage(damage)
     }
@@ -139,4 +142,9 @@ struct RecordScanner {
             p += RecordScanner.window
         }
     }
+}
+
+/// "an" before a record type read as a word starting with a vowel ("an INDX"), "a" otherwise.
+func article(_ typeName: String) -> String {
+    typeName.first.map { "AEIOUaeiou".contains($0) } == true ? "an" : "a"
 }

@@ -37,6 +37,21 @@ public enum FrameSelection: Sendable, Equatable {
         }
     }
 
+    /// Whether the selection needs anything in `span` (a chunk, or a damaged range of the stream).
+    func needs(_ span: StreamSpan, timeBase: EtokHeader.Rational, framesPerBlock: Int) -> Bool {
+        switch self {
+        case .all:
+            return true
+        case .frames(let lo, let hi):
+            let first = span.firstBlock * framesPerBlock, end = span.endBlock.map { $0 * framesPerBlock } ?? Int.max
+            return end > (lo ?? 0) && first < (hi ?? Int.max)
+        case .time(let lo, let hi):
+            let seconds = { (pts: Int64) in Double(pts) * Double(timeBase.num) / Double(max(1, timeBase.den)) }
+            let start = span.startPts.map(seconds) ?? -.infinity, next = span.endPts.map(seconds) ?? .infinity
+            return next > (lo ?? -.infinity) && start < (hi ?? .infinity)
+        }
+    }
+
     var description: String {
         switch self {
         case .all: return "all frames"
@@ -60,11 +75,15 @@ public struct DecodeJob: Sendable {
     public var scale: PixelSize?
     /// Chunks decoded at once, one worker thread each (the output is the same for any count).
     public var workers: Int
+    /// Decode what is readable when the stream is damaged (`DecodeSummary.skipped` lists what was
+    /// not); by default damage in the chunks the selection needs is an error and nothing is written.
+    public var skipDamaged: Bool
 
     public init(input: String, output: String, outputOptions: OutputOptions = OutputOptions(),
                 selection: FrameSelection = .all, allowModelMismatch: Bool = false, scale: PixelSize? = nil,
-                workers: Int = 1) {
+                workers: Int = 1, skipDamaged: Bool = false) {
         self.workers = workers
+        self.skipDamaged = skipDamaged
         self.input = input
         self.output = output
         self.outputOptions = outputOptions
@@ -78,12 +97,19 @@ public struct DecodeJob: Sendable {
 public struct DecodeSummary: Sendable {
     public var framesWritten: Int
     public var blocksDecoded: Int
-    /// The stream's health (truncation, damaged chunks).
+    /// The stream's health as far as the run read it (truncation, damaged chunks).
     public var health: EtokHealth
+    /// The damaged ranges skipped (`DecodeJob.skipDamaged`), in stream order; empty otherwise.
+    public var skipped: [DamagedRange]
 }
 
 /// One decode: chunks (seeking with the index when the file has one) → decoder → video writer,
 /// three pipeline stages. The output is removed on error or cancellation. Runs once.
+///
+/// Damage (docs/etok-format.md §7): from a file, opening reads and checks every chunk the selection
+/// needs before the output is created, so a damaged file fails with nothing written (not even to
+/// stdout), unless `skipDamaged`. From a pipe, damage shows only as it arrives: the run stops there
+/// and removes its output file (what went to stdout is gone).
 public final class DecodeRun: @unchecked Sendable {
     public let job: DecodeJob
     public let header: EtokHeader
@@ -108,6 +134,15 @@ public final class DecodeRun: @unchecked Sendable {
         }
         try ModelCatalog.check(header, file: job.input, against: model, allowMismatch: job.allowModelMismatch)
         _ = try ChunkDecoder(model: model.model, header: header, fileName: job.input)
+        if let reader, !job.skipDamaged {
+            // Read and check every chunk the selection needs (cheap next to the model), so that
+            // damage fails the run before any output exists.
+            let check = ChunkWalk(reader: reader, wants: DecodeRun.wants(job.selection, header))
+            while try check.next() != nil {}
+            if let first = check.damage.first {
+                throw FormatError.damaged(first, others: check.damage.count - 1, hint: DecodeRun.skipHint)
+            }
+        }
         var output = job.outputOptions
         if let fps = header.encoding.fps {
             output.frameRate = Rational(approximating: fps)
@@ -123,8 +158,10 @@ public final class DecodeRun: @unchecked Sendable {
         let decoders = try (0..<max(1, job.workers)).map { _ in
             try ChunkDecoder(model: model.model, header: self.header, fileName: job.input)
         }
-        let chunks = ChunkFeed(reader: reader, stream: stream, selection: job.selection,
-                               timeBase: header.source.timeBase, framesPerBlock: header.model.framesPerBlock)
+        let wants = DecodeRun.wants(job.selection, header)
+        let chunks = ChunkFeed(walk: reader.map { ChunkWalk(reader: $0, wants: wants) } ?? ChunkWalk(stream: stream!, wants: wants),
+                               skipDamaged: job.skipDamaged)
+        let fileName = job.input == "-" ? "stdin" : job.input
         let selection = job.selection, writer = self.writer, header = self.header
         let (height, width) = model.model.config.imageSize
         let timeBase = Rational(Int32(clamping: header.source.timeBase.num), Int32(clamping: header.source.timeBase.den))
@@ -152,7 +189,11 @@ public final class DecodeRun: @unchecked Sendable {
                 progress(writer.framesWritten, frame.seconds - start)
             }, finish: {
                 guard writer.framesWritten > 0 else {
-                    throw TokenizerError.emptyRange(file: header.source.name ?? "stream", range: selection.description)
+                    // Nothing readable is an error even when skipping damage.
+                    if let first = chunks.skipped.first {
+                        throw FormatError.damaged(first, others: chunks.skipped.count - 1, hint: "no readable frames")
+                    }
+                    throw TokenizerError.emptyRange(file: fileName, range: selection.description)
                 }
                 try writer.finish()
             }, abort: {
@@ -160,7 +201,16 @@ public final class DecodeRun: @unchecked Sendable {
             })
         try control.run(pipeline) { writer.cancel() }
         return DecodeSummary(framesWritten: writer.framesWritten, blocksDecoded: counter.blocks,
-                              health: reader?.health ?? stream!.health)
+                              health: reader?.health ?? stream!.health, skipped: chunks.skipped)
+    }
+
+    /// What the error for damage suggests.
+    public static let skipHint = "--skip-damaged keeps what is readable"
+
+    /// Whether `selection` needs a span of the stream (chunks to read, damage to report).
+    static func wants(_ selection: FrameSelection, _ header: EtokHeader) -> (StreamSpan) -> Bool {
+        let timeBase = header.source.timeBase, framesPerBlock = header.model.framesPerBlock
+        return { selection.needs($0, timeBase: timeBase, framesPerBlock: framesPerBlock) }
     }
 
     /// Stops the run (thread-safe, idempotent).
@@ -234,41 +284,30 @@ final class DecodeCounter: @unchecked Sendable {
     var firstSeconds: Double?
 }
 
-/// Yields the chunks a selection needs: with an index, only those that can hold selected frames;
-/// from a stream, every chunk in order. Used by the read stage only.
+/// Yields the chunks a selection needs (the walk seeks with the index when the file has one) and
+/// either stops at damage (a `FormatError.damaged` naming the range) or skips it and keeps the
+/// range for the summary. Used by the read stage only; `skipped` is read after the run.
 final class ChunkFeed: @unchecked Sendable {
-    private let reader: EtokReader?
-    private let stream: EtokStreamReader?
-    private var positions: [Int]
-    private var cursor = 0
+    private let walk: ChunkWalk
+    private let skipDamaged: Bool
 
-    init(reader: EtokReader?, stream: EtokStreamReader?, selection: FrameSelection,
-         timeBase: EtokHeader.Rational, framesPerBlock: Int) {
-        self.reader = reader
-        self.stream = stream
-        guard let reader else { positions = []; return }
-        let entries = reader.chunks
-        let seconds = { (pts: Int64) in Double(pts) * Double(timeBase.num) / Double(max(1, timeBase.den)) }
-        positions = entries.indices.filter { i in
-            let e = entries[i]
-            switch selection {
-            case .all:
-                return true
-            case .frames(let lo, let hi):
-                let first = e.firstBlock * framesPerBlock, end = (e.firstBlock + e.blockCount) * framesPerBlock
-                return end > (lo ?? 0) && first < (hi ?? Int.max)
-            case .time(let lo, let hi):
-                let start = seconds(e.firstPts)
-                let next = i + 1 < entries.count ? seconds(entries[i + 1].firstPts) : Double.infinity
-                return next > (lo ?? -.infinity) && start < (hi ?? .infinity)
-            }
-        }
+    init(walk: ChunkWalk, skipDamaged: Bool) {
+        self.walk = walk
+        self.skipDamaged = skipDamaged
     }
 
     func next() throws -> Chunk? {
-        if let stream { return try stream.next() }
-        guard let reader, cursor < positions.count else { return nil }
-        defer { cursor += 1 }
-        return try reader.chunk(at: positions[cursor])
+        while let step = try walk.next() {
+            switch step {
+            case .chunk(let chunk):
+                return chunk
+            case .damaged(let range):
+                if !skipDamaged { throw FormatError.damaged(range, others: 0, hint: DecodeRun.skipHint) }
+            }
+        }
+        return nil
     }
+
+    /// The damaged ranges met so far (skipped when `skipDamaged`).
+    var skipped: [DamagedRange] { walk.damage }
 }

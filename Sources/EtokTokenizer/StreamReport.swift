@@ -4,13 +4,18 @@ import Foundation
 /// Everything `etok info` and `etok export` tell about an `.etok` stream, read without the model:
 /// the header, every readable block and its tokens, and the file's health.
 public struct StreamReport: Sendable {
+    /// The file name used in messages ("stdin" for `-`).
     public var file: String
     public var header: EtokHeader
+    /// The file's size; for stdin, every byte read from it.
     public var fileBytes: Int
     /// Every readable block, in stream order, with its kept tokens.
     public var blocks: [Block]
     /// Truncation, damaged records, whether the index was present and valid.
     public var health: EtokHealth
+    /// The damaged ranges, in stream order, each with the blocks lost and why (`ChunkWalk`): empty
+    /// exactly when nothing is wrong with the stream.
+    public var damage: [DamagedRange]
 
     /// One block as stored.
     public struct Block: Sendable {
@@ -19,36 +24,43 @@ public struct StreamReport: Sendable {
         public var tokens: KeptTokens
     }
 
-    /// Reads the whole stream at `path` (`-` reads stdin front to back), checking every chunk's CRC.
+    /// Reads the whole stream at `path` (`-` reads stdin front to back, to its end), checking every
+    /// chunk's CRC and token data. Damage is reported, not thrown: see `health` and `damage`.
+    /// - Throws: `FormatError` when nothing is readable (no such file, not an .etok file, damaged header).
     public static func read(path: String) throws -> StreamReport {
         var blocks: [Block] = []
-        func add(_ chunk: Chunk) {
-            for (k, record) in chunk.blocks.enumerated() {
-                let tokens: KeptTokens
-                switch chunk.tokens {
-                case .fsq(let b): tokens = .fsq(b[k])
-                case .vae(let b): tokens = .vae(b[k])
+        func collect(_ walk: ChunkWalk) throws {
+            while let step = try walk.next() {
+                guard case .chunk(let chunk) = step else { continue }  // damage: `walk.damage`
+                for (k, record) in chunk.blocks.enumerated() {
+                    let tokens: KeptTokens
+                    switch chunk.tokens {
+                    case .fsq(let b): tokens = .fsq(b[k])
+                    case .vae(let b): tokens = .vae(b[k])
+                    }
+                    blocks.append(Block(index: chunk.firstBlock + k, record: record, tokens: tokens))
                 }
-                blocks.append(Block(index: chunk.firstBlock + k, record: record, tokens: tokens))
             }
         }
         if path == "-" {
             let stream = try EtokStreamReader(fileDescriptor: 0, name: "stdin")
-            var bytes = 0
-            while let chunk = try stream.next() { add(chunk) }
-            bytes = stream.health.truncatedAt ?? 0
-            return StreamReport(file: "stdin", header: stream.header, fileBytes: bytes, blocks: blocks, health: stream.health)
+            let walk = ChunkWalk(stream: stream)
+            try collect(walk)
+            try stream.readToEnd()
+            return StreamReport(file: "stdin", header: stream.header, fileBytes: stream.bytesRead, blocks: blocks,
+                                health: stream.health, damage: walk.damage)
         }
         let reader = try EtokReader(path: path)
         // Scan every record (not only the index): CRC status of every chunk, and damage noted.
-        let health = try reader.verify()
-        for i in reader.chunks.indices {
-            do { add(try reader.chunk(at: i)) } catch { continue }  // damage is in `health`
-        }
+        let verified = try reader.verify()
+        let health = reader.usedIndex
+            ? EtokHealth(truncation: verified.truncation, damage: verified.damage, hasValidIndex: true, chunksChecked: true)
+            : verified
+        let walk = ChunkWalk(reader: reader, health: health)
+        try collect(walk)
         let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
-        return StreamReport(file: path, header: reader.header, fileBytes: size, blocks: blocks,
-                            health: reader.usedIndex ? EtokHealth(truncation: health.truncation, damage: health.damage,
-                                                                  hasValidIndex: true, chunksChecked: true) : health)
+        return StreamReport(file: path, header: reader.header, fileBytes: size, blocks: blocks, health: health,
+                            damage: walk.damage)
     }
 
     // MARK: Statistics
@@ -115,6 +127,10 @@ public struct StreamReport: Sendable {
                 "index": health.hasValidIndex,
                 "crc_failures": health.crcFailures.map(\.description),
                 "damage": health.damage.map(\.description),
+                "damaged_ranges": damage.map { r -> [String: Any] in
+                    ["first_block": r.firstBlock, "end_block": r.endBlock as Any, "blocks": r.blocksText,
+                     "reason": r.reason.problem]
+                },
             ] as [String: Any],
         ]
         if includeBlocks {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EtokFormat
 import EtokMedia
 import EtokTensor
 import EtokTokenizer
@@ -17,11 +18,17 @@ struct Decode: ParsableCommand {
         reproduces exactly the reconstruction the encoder measured for every frame. With an index \
         (any complete file), --frames and --time decode only the chunks they need.
 
+        Damage in the chunks the selection needs (a damaged or truncated file) is an error: exit 65 \
+        and no output file is left. A file is checked before anything is written, even to stdout; \
+        from a pipe the decode stops where the damage arrives. --skip-damaged decodes the readable \
+        chunks instead and prints one warning per damaged range (etok info lists the damage).
+
         Examples:
           etok decode bikes.etok -o bikes.decoded.mp4
           etok decode bikes.etok --frames 100:150 -o part.mp4
           etok decode bikes.etok --time 2.5:4 -o frames/%04d.png
           etok decode bikes.etok --scale 512x512 -o big.mp4
+          etok decode cut.etok --skip-damaged -o whatever-is-left.mp4
           cat bikes.etok | etok decode - -o bikes.y4m
         """)
 
@@ -46,6 +53,9 @@ struct Decode: ParsableCommand {
 
     @Option(help: "Chunks decoded at once, one thread each (default: all cores). The output is the same for any count.")
     var threads: Int?
+
+    @OptionGroup
+    var damage: DamageOptions
 
     @OptionGroup(title: "Model")
     var modelChoice: ModelChoice
@@ -74,7 +84,7 @@ struct Decode: ParsableCommand {
             let job = DecodeJob(input: input, output: frameOutput.output,
                                 outputOptions: frameOutput.writerOptions(overwrite: common.overwrite),
                                 selection: selection, allowModelMismatch: ignoreModelMismatch, scale: scale,
-                                workers: threads ?? BLASThreads.defaultCount)
+                                workers: threads ?? BLASThreads.defaultCount, skipDamaged: damage.skipDamaged)
             let run = try DecodeRun(job: job, model: try modelChoice.load())
             let progress = ProgressReporter(quiet: common.quiet, duration: run.header.source.duration)
             let interrupt = Interrupt { run.cancel() }
@@ -90,9 +100,11 @@ struct Decode: ParsableCommand {
                 progress.abandon()
                 throw error
             }
-            var line = "etok: decoded \(summary.framesWritten) frame\(summary.framesWritten == 1 ? "" : "s") to \(frameOutput.displayName)"
-            if !summary.health.isComplete { line += "; the stream is not whole: \(summary.health)" }
-            progress.end(frames: summary.framesWritten, mediaSeconds: last.get(), summary: line)
+            let line = "etok: decoded \(BlockRangeText.count(summary.framesWritten, "frame")) to \(frameOutput.displayName)"
+                + DamageMessages.summaryNote(summary.skipped)
+            progress.end(frames: summary.framesWritten, mediaSeconds: last.get(), summary: nil)
+            DamageMessages.warn(summary.skipped)
+            if !common.quiet { printError(line) }
         }
     }
 }

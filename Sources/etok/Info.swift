@@ -1,4 +1,5 @@
 import ArgumentParser
+import EtokFormat
 import EtokMedia
 import EtokTokenizer
 import Foundation
@@ -8,8 +9,10 @@ struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show an .etok stream's model, settings, token statistics and health.",
         discussion: """
-        Reads every chunk and checks its CRC; needs no model. A file whose encoder was killed reads \
-        as "truncated": its complete chunks still decode.
+        Reads every chunk and checks its CRC and token data; needs no model. A damaged or truncated \
+        file (an encoder that was killed, a cut download) is listed range by range under "damaged" \
+        and exits with 65; etok decode and etok export refuse it too unless given --skip-damaged, \
+        which keeps the readable blocks.
 
         Examples:
           etok info bikes.etok
@@ -57,7 +60,11 @@ struct Info: ParsableCommand {
             } else {
                 print(text(report))
             }
-            if !report.health.isComplete { throw ExitCode(ExitCodes.dataError) }
+            if !report.health.isComplete {
+                let what = report.damage.isEmpty ? "not whole" : BlockRangeText.count(report.damage.count, "damaged range")
+                printError("etok: \(report.file): \(what); etok decode and etok export keep the readable blocks with --skip-damaged")
+                throw ExitCode(ExitCodes.dataError)
+            }
         }
     }
 
@@ -74,13 +81,14 @@ struct Info: ParsableCommand {
         if let w = h.source.width, let hh = h.source.height { source += " \(w)x\(hh)" }
         if let d = h.source.duration { source += String(format: ", %.2f s", d) }
         lines.append(source)
-        lines.append("frames:    \(r.frames) in \(r.blocks.count) blocks")
+        lines.append("frames:    \(r.frames) in \(BlockRangeText.count(r.blocks.count, "block"))")
         lines.append(String(format: "tokens:    %d total, %.1f mean, %d min, %d max per block (of %d): %.1f%% saved",
                             r.tokens, r.meanTokens, r.minKept, r.maxKept, r.maxTokens, 100 * r.savings))
         lines.append(String(format: "quality:   %.2f dB mean PSNR, %.1f%% of blocks within the threshold",
                             r.meanPSNR, 100 * r.shareMeetingThreshold))
         lines.append(String(format: "size:      %.2f bits per token (whole file)", r.bitsPerToken))
         lines.append("health:    \(r.health.isComplete ? "complete" : "\(r.health)")")
+        for range in r.damage { lines.append("damaged:   \(range.problem)") }
         if blocks {
             lines.append("")
             lines.append("block      time   kept      mse     psnr")

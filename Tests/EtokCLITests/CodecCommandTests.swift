@@ -169,21 +169,26 @@ final class CodecCommandTests: CLITestCase {
         XCTAssertEqual((first["tokens"] as? [Int])?.count, 7)
         let n = try CLI.etok(["export", path("a.etok"), "--format", "npy", "-o", path("npy"), "-q"])
         XCTAssertEqual(n.status, 0, n.stderr)
-        XCTAssertEqual(try files(in: path("npy")), ["lengths.npy", "pts.npy", "tokens.npy"])
+        XCTAssertEqual(try files(in: path("npy")), ["blocks.npy", "lengths.npy", "pts.npy", "tokens.npy"])
     }
 
-    func testTruncatedStreamStillDecodesItsCompleteChunksAndSaysSo() throws {
+    func testTruncatedStreamIsRefusedUnlessSkippingDamage() throws {
         let clip = try makeClip("in.mp4", frames: 9)
         XCTAssertEqual(try encode(clip, path("a.etok")).status, 0)
         var bytes = try Data(contentsOf: URL(fileURLWithPath: path("a.etok")))
-        bytes.removeLast(60)  // the tail, the index and part of the last chunk
+        bytes.removeLast(60)  // the tail and most of the index: every chunk is still there
         try bytes.write(to: URL(fileURLWithPath: path("cut.etok")))
         let r = try CLI.etok(["info", path("cut.etok")])
-        XCTAssertNotEqual(r.status, 0)
+        XCTAssertEqual(r.status, 65)
         XCTAssertTrue(String(decoding: r.stdout, as: UTF8.self).contains("truncated"))
-        let d = try CLI.etok(["decode", path("cut.etok"), "-o", path("cut.y4m"), "--model", model])
+        let refused = try CLI.etok(["decode", path("cut.etok"), "-o", path("cut.y4m"), "--model", model])
+        XCTAssertEqual(refused.status, 65, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("truncated") && refused.stderr.contains("--skip-damaged"), refused.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("cut.y4m")))
+        let d = try CLI.etok(["decode", path("cut.etok"), "-o", path("cut.y4m"), "--model", model, "--skip-damaged"])
         XCTAssertEqual(d.status, 0, d.stderr)
-        XCTAssertTrue(d.stderr.contains("not whole"), d.stderr)
+        XCTAssertTrue(d.stderr.contains("warning") && d.stderr.contains("no blocks lost"), d.stderr)
+        XCTAssertEqual(try y4mFrameCount(Data(contentsOf: URL(fileURLWithPath: path("cut.y4m"))), width: 16, height: 16), 9)
     }
 
     func testBadInputsGetOneLineErrorsAndLeaveNoOutput() throws {
