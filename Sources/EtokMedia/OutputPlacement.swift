@@ -49,7 +49,10 @@ public final class OutputPlacement: @unchecked Sendable {
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
         let temp = "\(folder).\(name).part-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw MediaError.cannotCreateOutput(file: path, message: String(cString: strerror(errno))) }
+        guard fd >= 0 else {
+            let reason = errno == ENOENT ? "no folder \(folder.isEmpty ? "." : folder)" : String(cString: strerror(errno))
+            throw MediaError.cannotCreateOutput(file: path, message: reason)
+        }
         close(fd)
         writePath = temp
     }

@@ -166,6 +166,8 @@ struct Encode: ParsableCommand {
             progress.end(frames: summary.frames, mediaSeconds: summary.perBlock.last.map { $0.seconds - summary.perBlock[0].seconds } ?? 0,
                          summary: [line, missedThresholdHint(summary), damagedInputWarning(summary)]
                             .compactMap { $0 }.joined(separator: "\n"))
+            // Damage is worth a line even with -q, as decode's --skip-damaged warnings are.
+            if common.quiet, let warning = damagedInputWarning(summary) { printError(warning) }
         }
     }
 }

@@ -50,6 +50,7 @@ struct Export: ParsableCommand {
     static let npyFiles = ["lengths.npy", "tokens.npy", "pts.npy", "blocks.npy"]
 
     func validate() throws {
+        if OutputPlacement.isSameFile(input, output) { throw ValidationError("-o \(output) is the input file; name another output.") }
         if format == .npy && output == "-" { throw ValidationError("npy export writes four files: give a folder with -o.") }
         if format == .npy && output.lowercased().hasSuffix(".npy") {
             throw ValidationError("npy export writes a folder of .npy files (\(Export.npyFiles.joined(separator: ", "))): give -o a folder name, not \(output).")

@@ -6,7 +6,7 @@ struct CommonOptions: ParsableArguments {
     @Flag(name: .customShort("y"), help: "Overwrite output files without asking.")
     var overwrite = false
 
-    @Flag(name: [.customShort("q"), .long], help: "Print nothing but errors (no progress, no summary).")
+    @Flag(name: [.customShort("q"), .long], help: "Print nothing but errors and warnings about damaged input (no progress, no summary).")
     var quiet = false
 
     @Flag(name: [.customShort("v"), .long], help: "Also show FFmpeg's own warnings (debugging).")
@@ -107,4 +107,11 @@ struct FrameOutputOptions: ParsableArguments {
 
     /// The output as messages name it.
     var displayName: String { output == "-" ? "stdout" : output }
+
+    /// Refuses an output that is `input` itself (even with -y): writing it would destroy the input.
+    func refuseOverwriting(input: String) throws {
+        if OutputPlacement.isSameFile(input, output) {
+            throw ValidationError("-o \(output) is the input file; name another output.")
+        }
+    }
 }

@@ -19,7 +19,7 @@ struct Preview: ParsableCommand {
           etok preview Samples/bikes.mp4 -o seen.mp4
           etok preview Samples/bikes.mp4 --fit pad --fps 4 -o seen_%04d.png
           etok preview clip.mkv -o - | ffplay -
-          ffmpeg -loglevel error -i clip.mov -f nut - | etok preview - -o seen.mp4
+          ffmpeg -loglevel error -i clip.mov -f nut -c:v rawvideo - | etok preview - -o seen.mp4
           ffmpeg -loglevel error -i clip.mov -f rawvideo -pix_fmt rgb24 - \\
             | etok preview - --input-format rawvideo --size 640x360 --rate 25 -o seen.y4m
         """)
@@ -38,6 +38,10 @@ struct Preview: ParsableCommand {
 
     @OptionGroup(title: "Common")
     var common: CommonOptions
+
+    func validate() throws {
+        try frameOutput.refuseOverwriting(input: input)
+    }
 
     func run() throws {
         common.applyLogging()

@@ -25,6 +25,18 @@ final class OutputSafetyTests: CLITestCase {
             XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: clip)), before, "the input must be untouched")
         }
         XCTAssertEqual(try files(), ["in.mp4", "link.mp4"], "no temporary file left")
+        // The other commands that write files refuse the same.
+        XCTAssertEqual(try encode([clip, "-o", path("a.etok"), "-q", "--threshold", "0.2"]).status, 0)
+        let stream = try Data(contentsOf: URL(fileURLWithPath: path("a.etok")))
+        for arguments in [["decode", path("a.etok"), "-o", path("a.etok"), "--format", "y4m", "--model", model],
+                          ["export", path("a.etok"), "-o", path("a.etok"), "--format", "jsonl"],
+                          ["preview", clip, "-o", clip]] {
+            let r = try CLI.etok(arguments + ["-y"])
+            XCTAssertEqual(r.status, 64, "\(arguments): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("is the input file"), r.stderr)
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("a.etok"))), stream)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: clip)), before)
     }
 
     func testStatsGoWhereAskedAndBadStatsPathsFailBeforeAnyWork() throws {
@@ -95,6 +107,21 @@ final class OutputSafetyTests: CLITestCase {
             XCTAssertTrue(r.stderr.contains(extra[0]) || r.stderr.contains("2 to 16"), "\(extra): \(r.stderr)")
             XCTAssertEqual(r.stdout.count, 0, "\(extra): nothing may reach stdout")
         }
+    }
+
+    func testADamagedSourceIsTokenizedWithAWarningEvenWhenQuiet() throws {
+        let clip = try makeClip("in.mp4", frames: 25, ["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: clip)))
+        for i in stride(from: bytes.count / 3, to: bytes.count / 3 + 400, by: 7) { bytes[i] ^= 0xFF }
+        try Data(bytes).write(to: URL(fileURLWithPath: path("damaged.mp4")))
+        let r = try encode([path("damaged.mp4"), "-o", path("a.etok"), "-q", "--fixed", "8", "--stats", path("s.json")])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.errorLines.count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("warning") && r.stderr.contains("decode error"), r.stderr)
+        let stats = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("s.json")))) as? [String: Any])
+        XCTAssertGreaterThan(stats["decode_errors"] as? Int ?? 0, 0)
+        // A clean input says nothing.
+        XCTAssertEqual(try encode([clip, "-o", path("b.etok"), "-q", "--fixed", "8"]).stderr, "")
     }
 
     func testABinaryStreamIsNotWrittenToATerminal() throws {
