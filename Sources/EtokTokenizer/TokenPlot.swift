@@ -1,3 +1,5 @@
+import Foundation
+
 /// Draws kept tokens per block over time as an RGB24 picture (no text): one bar per block, the
 /// height its kept count against `max_toks`, coloured by whether it met the threshold (blue) or
 /// hit the budget ceiling (orange), with grid lines at 25 % steps of `max_toks`. Cuts and motion
@@ -33,5 +35,75 @@ public enum TokenPlot {
             }
         }
         return rgb
+    }
+}
+
+extension TokenPlot {
+    /// The same picture as SVG text, with what a PNG without a font cannot show: a time axis in
+    /// seconds (each bar at its block's time, as wide as the time to the next block), a kept-tokens
+    /// axis with its scale, a title naming the file, and a legend. Blocks are `<rect>`s whose
+    /// `class` says whether they met the threshold (`met`) or not (`missed`).
+    public static func svg(_ report: StreamReport, width: Int = 1200, height: Int = 360) -> String {
+        let left = 60.0, right = 20.0, top = 40.0, bottom = 45.0
+        let plotW = Double(width) - left - right, plotH = Double(height) - top - bottom
+        let maxTokens = Double(max(1, report.maxTokens))
+        let threshold = report.header.encoding.threshold
+        let times = report.blocks.map { report.seconds($0.record.pts) }
+        let start = times.first ?? 0
+        // A block lasts until the next one; the last as long as the one before it (or 1 s).
+        let lastStep = times.count > 1 ? times[times.count - 1] - times[times.count - 2] : 1
+        let end = (times.last ?? 0) + max(lastStep, 1e-6)
+        let span = max(end - start, 1e-6)
+        func x(_ t: Double) -> Double { left + plotW * (t - start) / span }
+        func y(_ tokens: Double) -> Double { top + plotH * (1 - tokens / maxTokens) }
+        func f(_ v: Double) -> String { String(format: "%.2f", v) }
+        func escaped(_ s: String) -> String {
+            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+                .replacingOccurrences(of: ">", with: "&gt;")
+        }
+        var out = ["<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" "
+                   + "font-family=\"sans-serif\" font-size=\"12\">",
+                   "<style>.met{fill:#3465a4}.missed{fill:#e67814}.grid{stroke:#e1e1e1}.axis{stroke:#555}</style>",
+                   "<rect width=\"\(width)\" height=\"\(height)\" fill=\"white\"/>"]
+        let met = report.blocks.filter { Double($0.record.mse) <= threshold }.count
+        let title = "\(escaped(report.file)): \(report.blocks.count) blocks, \(String(format: "%.1f", report.meanTokens)) "
+            + "kept tokens per block of \(report.maxTokens), \(met) within the threshold "
+            + "(\(String(format: "%.2f", psnr(mse: threshold))) dB)"
+        out.append("<text x=\"\(f(left))\" y=\"22\" font-size=\"14\">\(title)</text>")
+        // Token axis: grid and labels at quarters of max_toks.
+        for q in 0...4 {
+            let tokens = maxTokens * Double(q) / 4
+            out.append("<line class=\"\(q == 0 ? "axis" : "grid")\" x1=\"\(f(left))\" x2=\"\(f(left + plotW))\" "
+                       + "y1=\"\(f(y(tokens)))\" y2=\"\(f(y(tokens)))\"/>")
+            out.append("<text x=\"\(f(left - 6))\" y=\"\(f(y(tokens) + 4))\" text-anchor=\"end\">\(Int(tokens))</text>")
+        }
+        out.append("<text transform=\"translate(14 \(f(top + plotH / 2))) rotate(-90)\" text-anchor=\"middle\">kept tokens</text>")
+        // Time axis: about 10 ticks at a round step.
+        let rough = span / 10, magnitude = pow(10, (log10(rough)).rounded(.down))
+        let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= rough } ?? rough
+        var tick = (start / step).rounded(.up) * step
+        while tick <= end + 1e-9 {
+            out.append("<line class=\"axis\" x1=\"\(f(x(tick)))\" x2=\"\(f(x(tick)))\" y1=\"\(f(top + plotH))\" y2=\"\(f(top + plotH + 5))\"/>")
+            out.append("<text x=\"\(f(x(tick)))\" y=\"\(f(top + plotH + 18))\" text-anchor=\"middle\">\(String(format: "%g", tick))</text>")
+            tick += step
+        }
+        out.append("<text x=\"\(f(left + plotW / 2))\" y=\"\(height - 8)\" text-anchor=\"middle\">time (s)</text>")
+        for (i, block) in report.blocks.enumerated() {
+            let t0 = times[i], t1 = i + 1 < times.count ? times[i + 1] : end
+            let h = plotH * min(Double(block.record.kept), maxTokens) / maxTokens
+            let ok = Double(block.record.mse) <= threshold
+            out.append("<rect class=\"\(ok ? "met" : "missed")\" x=\"\(f(x(t0)))\" y=\"\(f(top + plotH - h))\" "
+                       + "width=\"\(f(max(x(t1) - x(t0), 0.5)))\" height=\"\(f(h))\"><title>block \(block.index): "
+                       + "\(block.record.kept) tokens, \(String(format: "%.2f", psnr(mse: Double(block.record.mse)))) dB"
+                       + "</title></rect>")
+        }
+        // Legend, top right.
+        let lx = left + plotW - 300
+        out.append("<rect class=\"met\" x=\"\(f(lx))\" y=\"28\" width=\"10\" height=\"10\"/>"
+                   + "<text x=\"\(f(lx + 14))\" y=\"37\">within the threshold</text>")
+        out.append("<rect class=\"missed\" x=\"\(f(lx + 150))\" y=\"28\" width=\"10\" height=\"10\"/>"
+                   + "<text x=\"\(f(lx + 164))\" y=\"37\">missed it</text>")
+        out.append("</svg>")
+        return out.joined(separator: "\n") + "\n"
     }
 }

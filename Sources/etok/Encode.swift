@@ -201,7 +201,16 @@ func missedThresholdHint(_ summary: EncodeSummary) -> String? {
 func writeJSON<T: Encodable>(_ value: T, to output: OutputPlacement) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    let data = try encoder.encode(value) + Data("\n".utf8)
+    try writeData(try encoder.encode(value) + Data("\n".utf8), to: output)
+}
+
+/// Writes `text` (UTF-8) through `output`.
+func writeText(_ text: String, to output: OutputPlacement) throws {
+    try writeData(Data(text.utf8), to: output)
+}
+
+/// Writes `data` through `output` (stdout, or a temporary file renamed into place) and commits it.
+func writeData(_ data: Data, to output: OutputPlacement) throws {
     let fd = output.writePath.map { open($0, O_WRONLY | O_TRUNC | O_CLOEXEC) } ?? STDOUT_FILENO
     guard fd >= 0 else { throw MediaError.cannotCreateOutput(file: output.file, message: String(cString: strerror(errno))) }
     defer { if fd != STDOUT_FILENO { close(fd) } }

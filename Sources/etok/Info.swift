@@ -18,7 +18,7 @@ struct Info: ParsableCommand {
           etok info bikes.etok
           etok info bikes.etok --json | jq .tokens.mean
           etok info bikes.etok --blocks              # one line per frame
-          etok info bikes.etok --plot tokens.png     # kept tokens per frame over time
+          etok info bikes.etok --plot tokens.svg     # kept tokens per frame over time
         """)
 
     @Argument(help: "The .etok file, or - for stdin.")
@@ -30,7 +30,7 @@ struct Info: ParsableCommand {
     @Flag(help: "List every block: time, kept tokens, MSE, PSNR.")
     var blocks = false
 
-    @Option(help: ArgumentHelp("Draw kept tokens per frame over time into a PNG.", valueName: "FILE.png"))
+    @Option(help: ArgumentHelp("Draw kept tokens per frame over time: FILE.svg has axes, labels and a legend; FILE.png is the bars alone.", valueName: "FILE.svg|FILE.png"))
     var plot: String?
 
     @OptionGroup(title: "Common")
@@ -41,7 +41,10 @@ struct Info: ParsableCommand {
         try ExitCodes.reporting {
             if let plot { try checkOutputPath(plot, overwrite: common.overwrite) }
             let report = try StreamReport.read(path: input)
-            if let plot {
+            if let plot, plot.lowercased().hasSuffix(".svg") {
+                let output = try OutputPlacement(path: plot, overwrite: common.overwrite, input: input)
+                try writeText(TokenPlot.svg(report), to: output)
+            } else if let plot {
                 let (w, h) = (1200, 300)
                 let writer = try openVideoWriter(path: plot, options: OutputOptions(format: .png, overwrite: common.overwrite))
                 do {

@@ -221,6 +221,26 @@ final class CodecCommandTests: CLITestCase {
         XCTAssertEqual(try encode(clip, path("a.etok"), ["-y"]).status, 0)
     }
 
+    func testInfoPlotsTokensOverTimeAsSVGWithAxesOrAsPNG() throws {
+        let clip = try makeClip("in.mp4", frames: 12)
+        XCTAssertEqual(try encode(clip, path("a.etok"), ["--fps", "5"]).status, 0)
+        let meeting = try XCTUnwrap(info(path("a.etok"))["share_meeting_threshold"] as? Double)
+        let r = try CLI.etok(["info", path("a.etok"), "--plot", path("t.svg")])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let svg = try String(contentsOfFile: path("t.svg"), encoding: .utf8)
+        XCTAssertTrue(svg.hasPrefix("<svg") && svg.hasSuffix("</svg>\n"))
+        for label in ["time (s)", "kept tokens", "within the threshold", "a.etok"] { XCTAssertTrue(svg.contains(label), label) }
+        // One bar per block (plus one legend swatch per class), coloured by the threshold.
+        let met = svg.components(separatedBy: "class=\"met\"").count - 2
+        let missed = svg.components(separatedBy: "class=\"missed\"").count - 2
+        XCTAssertEqual(met + missed, 3)   // 12 frames at 25 fps span 0.48 s: at 5 fps, blocks at 0, 0.2, 0.4 s
+        XCTAssertEqual(Double(met) / 3, meeting, accuracy: 1e-9)
+        // The last bar ends on the time axis' right end; the time labels are seconds.
+        XCTAssertTrue(svg.contains(">0.2</text>"), svg)
+        XCTAssertEqual(try CLI.etok(["info", path("a.etok"), "--plot", path("t.png")]).status, 0)
+        XCTAssertEqual(try CLI.etok(["probe", path("t.png"), "--json"]).status, 0)
+    }
+
     func testStreamMadeWithAnotherModelIsRefused() throws {
         let clip = try makeClip("in.mp4", frames: 2)
         XCTAssertEqual(try encode(clip, path("a.etok")).status, 0)
