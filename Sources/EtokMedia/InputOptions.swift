@@ -13,6 +13,9 @@ public struct InputOptions: Sendable, Equatable {
     public var frameRate: Double?
     /// Decoder threads; 0 lets FFmpeg pick (one per core).
     public var decoderThreads: Int
+    /// An input that ends early (truncated file, stdin cut in the middle, a partial raw frame)
+    /// ends the stream after its last frame instead of failing (`VideoSource.endedEarly` says so).
+    public var keepsTruncatedInput = false
 
     /// Options with the defaults: probe the container, keep every frame, automatic threads.
     public init(format: String? = nil, rawSize: PixelSize? = nil, rawPixelFormat: String = "rgb24",

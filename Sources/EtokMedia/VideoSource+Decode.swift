@@ -82,8 +82,14 @@ extension VideoSource {
     private func feed(_ codec: UnsafeMutablePointer<AVCodecContext>) throws {
         guard let ctx = formatContext, let packet else { return }
         while true {
-            let status = try ff("av_read_frame", file: file, passing: [FFCode.eof, FFCode.again],
+            var status: Int32
+            do {
+                status = try ff("av_read_frame", file: file, passing: [FFCode.eof, FFCode.again],
                                 mapping: readFailure) { av_read_frame(ctx, packet) }
+            } catch let error as MediaError {
+                guard case .endsEarly = error, try endEarly(error) else { throw error }
+                status = FFCode.eof
+            }
             if status == FFCode.eof {
                 decode.inputEnded = true
                 avcodec_send_packet(codec, nil)   // enter draining; it cannot fail in a useful way
@@ -93,8 +99,11 @@ extension VideoSource {
             defer { av_packet_unref(packet) }
             guard packet.pointee.stream_index == streamIndex else { continue }
             if let expected = rawFrameBytes, Int(packet.pointee.size) < expected {
-                throw MediaError.partialRawFrame(file: file, bytes: Int(packet.pointee.size),
-                                                 frameBytes: expected, framesRead: framesDecoded)
+                _ = try endEarly(.partialRawFrame(file: file, bytes: Int(packet.pointee.size),
+                                                  frameBytes: expected, framesRead: framesDecoded))
+                decode.inputEnded = true   // the partial frame is dropped
+                avcodec_send_packet(codec, nil)
+                return
             }
             decode.lastPacketCorrupt = packet.pointee.flags & AV_PKT_FLAG_CORRUPT != 0
             // A rejected packet is a decode error to count, not a failure: decoding goes on.
@@ -155,8 +164,15 @@ extension VideoSource {
             throw MediaError.noFrames(file: file)
         }
         if decode.lastPacketCorrupt || decode.lastFrameCorrupt {
-            throw MediaError.endsEarly(file: file, framesDecoded: framesDecoded,
-                                       message: "the last frame is incomplete")
+            _ = try endEarly(.endsEarly(file: file, framesDecoded: framesDecoded, message: "the last frame is incomplete"))
         }
+    }
+
+    /// The input ends before its end: throws `error`, unless `keepsTruncatedInput` lets the stream
+    /// end here (after at least one frame), noting why in `endedEarly` and returning true.
+    private func endEarly(_ error: MediaError) throws -> Bool {
+        guard options.keepsTruncatedInput, framesDecoded > 0 else { throw error }
+        if endedEarly == nil { endedEarly = error }
+        return true
     }
 }

@@ -22,6 +22,9 @@ public final class VideoSource: @unchecked Sendable {
     let errorToken = DecoderErrorLog.register()
     /// Frames the decoder produced so far (before any `--fps` resampling).
     public internal(set) var framesDecoded = 0
+    /// Why the input ended before its end, when `keepsTruncatedInput` let the stream end there
+    /// (the same words as `MediaError.endsEarly`/`.partialRawFrame`); nil for a whole input.
+    public internal(set) var endedEarly: MediaError?
 
     let options: InputOptions
     let isPipe: Bool

@@ -85,6 +85,8 @@ public struct EncodeSummary: Sendable, Codable {
     public var bytes: Int
     public var bitsPerToken: Double
     public var decodeErrors: Int
+    /// Why the input ended before its end, when `--skip-damaged` tokenized what came before.
+    public var inputEndedEarly: String? = nil
     public var seconds: Double
     public var perBlock: [BlockStats]
 
@@ -93,7 +95,7 @@ public struct EncodeSummary: Sendable, Codable {
         case maxTokensPerBlock = "max_tokens_per_block", meanTokens = "mean_tokens", savings
         case meanPSNR = "mean_psnr", shareMeetingThreshold = "share_meeting_threshold"
         case passesPerBlock = "passes_per_block", bytes, bitsPerToken = "bits_per_token"
-        case decodeErrors = "decode_errors", perBlock = "per_block"
+        case decodeErrors = "decode_errors", inputEndedEarly = "input_ended_early", perBlock = "per_block"
     }
 }
 
@@ -196,6 +198,7 @@ public final class EncodeRun: @unchecked Sendable {
             chunks: writer.chunkCount, tokens: tokens, maxTokensPerBlock: maxTokens, meanTokens: mean,
             savings: 1 - mean / Double(maxTokens), meanPSNR: meanPSNR, shareMeetingThreshold: share,
             passesPerBlock: passes, bytes: bytes, bitsPerToken: bitsPerToken, decodeErrors: source.decodeErrors,
+            inputEndedEarly: source.endedEarly?.description,
             seconds: Date().timeIntervalSince(started), perBlock: stats)
     }
 

@@ -67,6 +67,10 @@ struct Encode: ParsableCommand {
     @Option(help: ArgumentHelp("Write per-frame kept tokens, MSE, PSNR and passes, and totals, as JSON (- for stdout).", valueName: "FILE.json"))
     var stats: String?
 
+    @Flag(name: .customLong("skip-damaged"),
+          help: "An input that ends early (a truncated file, a cut pipe) keeps the frames before the cut, with a warning, instead of failing.")
+    var skipDamaged = false
+
     @Option(parsing: .unconditional, help: "Chunks encoded at once, one thread each (default: all cores). The output is the same for any count.")
     var threads: Int?
 
@@ -139,7 +143,9 @@ struct Encode: ParsableCommand {
             let model = try modelChoice.load()
             let settings = EncoderSettings(threshold: mseThreshold(for: model), search: search ?? .fast, fixedTokens: fixed,
                                            minTokens: minTokens, maxTokens: maxTokens, chunkBlocks: chunk)
-            let job = EncodeJob(input: input, inputOptions: inputFormat.inputOptions(fps: fps), fit: fit,
+            var inputOptions = inputFormat.inputOptions(fps: fps)
+            inputOptions.keepsTruncatedInput = skipDamaged
+            let job = EncodeJob(input: input, inputOptions: inputOptions, fit: fit,
                                 output: output, overwrite: common.overwrite, settings: settings,
                                 workers: threads ?? BLASThreads.defaultCount)
             let run = try EncodeRun(job: job, model: model)
@@ -172,14 +178,21 @@ struct Encode: ParsableCommand {
     }
 }
 
-/// One line when FFmpeg reported decode errors in the input: those frames were tokenized as the
-/// decoder concealed them (nil for a clean input).
+/// A line when the input was cut short (and `--skip-damaged` kept what came before), and one when
+/// FFmpeg reported decode errors in it (those frames were tokenized as the decoder concealed
+/// them); nil for a whole, clean input.
 func damagedInputWarning(_ summary: EncodeSummary) -> String? {
-    guard summary.decodeErrors > 0 else { return nil }
     let name = summary.input == "-" ? "stdin" : summary.input
-    let errors = summary.decodeErrors == 1 ? "1 decode error" : "\(summary.decodeErrors) decode errors"
-    return "etok: warning: \(name): FFmpeg reported \(errors); damaged frames were tokenized as it "
-        + "concealed them (-v shows its messages)"
+    var lines: [String] = []
+    if let cut = summary.inputEndedEarly {
+        lines.append("etok: warning: \(cut); --skip-damaged kept the \(summary.frames) frame\(summary.frames == 1 ? "" : "s") that decoded")
+    }
+    if summary.decodeErrors > 0 {
+        let errors = summary.decodeErrors == 1 ? "1 decode error" : "\(summary.decodeErrors) decode errors"
+        lines.append("etok: warning: \(name): FFmpeg reported \(errors); damaged frames were tokenized as it "
+                     + "concealed them (-v shows its messages)")
+    }
+    return lines.isEmpty ? nil : lines.joined(separator: "\n")
 }
 
 /// When fewer than 95% of the blocks met the threshold, one line saying that the model cannot
