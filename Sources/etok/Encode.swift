@@ -149,6 +149,9 @@ struct Encode: ParsableCommand {
                                 output: output, overwrite: common.overwrite, settings: settings,
                                 workers: threads ?? BLASThreads.defaultCount)
             let run = try EncodeRun(job: job, model: model)
+            if !common.quiet, let line = upscaleWarning(run.info, model: model.model.config.imageSize, fit: fit) {
+                printError(line)
+            }
             let progress = ProgressReporter(quiet: common.quiet, duration: run.info.duration)
             let interrupt = Interrupt { run.cancel() }
             defer { interrupt.stop() }
@@ -176,6 +179,20 @@ struct Encode: ParsableCommand {
             if common.quiet, let warning = damagedInputWarning(summary) { printError(warning) }
         }
     }
+}
+
+/// One line when fitting the input to the model enlarges it more than 2×: the tokens then describe
+/// a blurred picture, which a user tokenizing a dataset would want to know (nil otherwise).
+func upscaleWarning(_ info: VideoInfo, model: (height: Int, width: Int), fit: FitMode) -> String? {
+    guard info.width > 0, info.height > 0 else { return nil }
+    let sideways = info.rotation == 90 || info.rotation == 270
+    let (w, h) = sideways ? (Double(info.height), Double(info.width)) : (Double(info.width), Double(info.height))
+    let (mw, mh) = (Double(model.width), Double(model.height))
+    // crop fills the model's frame (the larger ratio); pad fits inside it (the smaller); stretch: the larger.
+    let scale = fit == .pad ? min(mw / w, mh / h) : max(mw / w, mh / h)
+    guard scale > 2 else { return nil }
+    return String(format: "etok: warning: %@ is %dx%d, enlarged %.1f× to the model's %dx%d: the tokens describe a blurred picture",
+                  info.input, Int(w), Int(h), scale, model.width, model.height)
 }
 
 /// A line when the input was cut short (and `--skip-damaged` kept what came before), and one when

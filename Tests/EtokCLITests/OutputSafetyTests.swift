@@ -124,6 +124,49 @@ final class OutputSafetyTests: CLITestCase {
         XCTAssertEqual(try encode([clip, "-o", path("b.etok"), "-q", "--fixed", "8"]).stderr, "")
     }
 
+    func testASmallInputIsEncodedWithAWarningThatItWasEnlarged() throws {
+        // 40x30 into the bundled model's 128x128: enlarged 4.3× (crop fills the frame).
+        let clip = try makeClip("small.mp4", frames: 1, size: "40x30")
+        let r = try CLI.etok(["encode", clip, "-o", path("a.etok"), "--fixed", "16"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let warning = try XCTUnwrap(r.errorLines.first { $0.contains("enlarged") }, r.stderr)
+        XCTAssertTrue(warning.contains("40x30") && warning.contains("4.3×"), warning)
+        XCTAssertEqual(try CLI.etok(["encode", clip, "-o", path("b.etok"), "--fixed", "16", "-q"]).stderr, "")
+        // The tiny model's 16x16 needs no enlarging: nothing said.
+        let fits = try encode([clip, "-o", path("c.etok"), "--fixed", "8"])
+        XCTAssertFalse(fits.stderr.contains("enlarged"), fits.stderr)
+    }
+
+    func testSkipDamagedKeepsTheFramesBeforeACut() throws {
+        // A file cut in half (index first, so the demuxer knows more was to come) and raw frames
+        // ending in a partial frame: by default each is an error (65, as BadInputTests checks for
+        // more kinds); with --skip-damaged the frames before the cut are tokenized, with a warning.
+        let clip = try makeClip("first.mp4", frames: 50, ["-c:v", "libx264", "-movflags", "+faststart"])
+        let data = try Data(contentsOf: URL(fileURLWithPath: clip))
+        try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: path("cut.mp4")))
+        try CLI.ffmpegFile(["-f", "lavfi", "-i", "testsrc2=size=32x24", "-frames:v", "4", "-f", "rawvideo", "-pix_fmt", "rgb24"],
+                           path("in.rgb"))
+        let raw = try Data(contentsOf: URL(fileURLWithPath: path("in.rgb")))
+        try raw.prefix(32 * 24 * 3 * 3 + 100).write(to: URL(fileURLWithPath: path("cut.rgb")))
+        let cases: [(arguments: [String], frames: ClosedRange<Int>)] = [
+            ([path("cut.mp4")], 10...24),
+            ([path("cut.rgb"), "--input-format", "rawvideo", "--size", "32x24"], 3...3),
+        ]
+        for (arguments, frames) in cases {
+            XCTAssertEqual(try encode(arguments + ["-o", path("a.etok"), "--fixed", "8", "-y"]).status, 65)
+            let r = try encode(arguments + ["-o", path("a.etok"), "--fixed", "8", "-y", "-q", "--skip-damaged",
+                                            "--stats", path("s.json")])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertTrue(r.errorLines.contains { $0.contains("ends") && $0.contains("--skip-damaged kept") }, r.stderr)
+            let stats = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("s.json")))) as? [String: Any])
+            XCTAssertTrue(frames.contains(stats["frames"] as? Int ?? -1), "\(arguments): \(stats["frames"] ?? "none") frames")
+            XCTAssertNotNil(stats["input_ended_early"] as? String)
+        }
+        // A whole input says nothing of it.
+        let whole = try encode([clip, "-o", path("b.etok"), "--fixed", "8", "-q", "--skip-damaged"])
+        XCTAssertEqual(whole.stderr, "")
+    }
+
     func testABinaryStreamIsNotWrittenToATerminal() throws {
         // `script` gives etok a terminal for its stdout (util-linux, in every Debian).
         let script = "/usr/bin/script"
