@@ -19,21 +19,24 @@ static inline AVRational etok_av_time_base_q(void) { return AV_TIME_BASE_Q; }
 /// Writes FFmpeg's message for `errnum` into `buf` (NUL-terminated).
 static inline void etok_av_strerror(int errnum, char *buf, size_t size) { av_strerror(errnum, buf, size); }
 
-/// Decoder error counting (EtokMedia's DecoderErrorLog; call these from that one Swift file only, as
-/// the static state lives where the header is compiled). The log callback counts messages at error
-/// level or worse from codec contexts whose `opaque` is set, by calling `note(opaque)`, then prints
-/// every message as FFmpeg's default callback does (honouring av_log_set_level). A C function, as
-/// Swift cannot take a va_list in a C callback.
-static void (*etok_decoder_error_note)(void *opaque) = 0;
+/// Decoder and demuxer error counting (EtokMedia's DecoderErrorLog; call these from that one Swift
+/// file only, as the static state lives where the header is compiled). The log callback counts
+/// messages at error level or worse from codec contexts (kind 0) and format contexts (kind 1)
+/// whose `opaque` is set, by calling `note(opaque, kind)`, then prints every message as FFmpeg's
+/// default callback does (honouring av_log_set_level). A C function, as Swift cannot take a
+/// va_list in a C callback.
+static void (*etok_error_note)(void *opaque, int kind) = 0;
 static inline void etok_counting_log_callback(void *avcl, int level, const char *fmt, va_list vl) {
-    if (level <= AV_LOG_ERROR && avcl && etok_decoder_error_note
-        && *(const AVClass **)avcl == avcodec_get_class()) {
-        void *opaque = ((AVCodecContext *)avcl)->opaque;
-        if (opaque) etok_decoder_error_note(opaque);
+    if (level <= AV_LOG_ERROR && avcl && etok_error_note) {
+        const AVClass *cls = *(const AVClass **)avcl;
+        if (cls == avcodec_get_class() && ((AVCodecContext *)avcl)->opaque)
+            etok_error_note(((AVCodecContext *)avcl)->opaque, 0);
+        else if (cls == avformat_get_class() && ((AVFormatContext *)avcl)->opaque)
+            etok_error_note(((AVFormatContext *)avcl)->opaque, 1);
     }
     av_log_default_callback(avcl, level, fmt, vl);
 }
-static inline void etok_install_decoder_error_counter(void (*note)(void *opaque)) {
-    etok_decoder_error_note = note;
+static inline void etok_install_error_counter(void (*note)(void *opaque, int kind)) {
+    etok_error_note = note;
     av_log_set_callback(etok_counting_log_callback);
 }

@@ -53,6 +53,19 @@ public enum MediaError: Error, CustomStringConvertible, Sendable, Equatable {
         }
     }
 
+    /// For an input that ends early (`.endsEarly`, `.partialRawFrame`): where and why, without the
+    /// advice on what to do (for the warning when `--skip-damaged` went on); nil for other cases.
+    public var cutShort: String? {
+        switch self {
+        case .endsEarly(let f, let n, let m):
+            return "\(f): the input ends early (truncated?) after \(n) frame\(n == 1 ? "" : "s") (\(m))"
+        case .partialRawFrame(let f, let b, let fb, let n):
+            return "\(f): raw video ends with a partial frame (\(b) of \(fb) bytes after \(n) whole frames)"
+        default:
+            return nil
+        }
+    }
+
     /// One line: the file, then the problem (and what to do about it when there is something to do).
     public var description: String {
         switch self {
@@ -74,7 +87,8 @@ public enum MediaError: Error, CustomStringConvertible, Sendable, Equatable {
             return "\(f): an mp4 with its index (moov) at the end cannot be read from a pipe; "
                 + "pipe `-f nut`, `-f matroska` or a fragmented mp4 (`-movflags frag_keyframe+empty_moov`) instead"
         case .endsEarly(let f, let n, let m):
-            return "\(f): the input ends early (truncated?) after \(n) frames (\(m))"
+            return "\(f): the input ends early (truncated?) after \(n) frame\(n == 1 ? "" : "s") (\(m)); "
+                + "etok encode --skip-damaged keeps the frames before the cut"
         case .partialRawFrame(let f, let b, let fb, let n):
             return "\(f): raw video ends with a partial frame (\(b) of \(fb) bytes after \(n) whole frames); "
                 + "check --size and --pix-fmt"

@@ -8,8 +8,9 @@ struct DecodeState {
     var drained = false
     /// The last packet read was flagged corrupt by the demuxer (typically cut off by truncation).
     var lastPacketCorrupt = false
-    /// The last frame out of the decoder was flagged damaged.
-    var lastFrameCorrupt = false
+    /// The decoder's last result was damage: a frame flagged corrupt, or an error in its place.
+    /// Frame threading returns results in packet order, so this is the last packet's fate.
+    var lastResultDamaged = false
     /// Timestamp of the previous frame, to keep timestamps strictly increasing.
     var lastPts: Int64?
     /// Timestamp of the previous resampled (`--fps`) frame, in `frameTimeBase` units.
@@ -115,7 +116,7 @@ extension VideoSource {
 
     /// Takes the decoder's frame: counts it, flags damage, gives it a strictly increasing timestamp.
     private func accept(_ frame: UnsafeMutablePointer<AVFrame>) throws -> DecodedFrame {
-        decode.lastFrameCorrupt = frame.pointee.flags & AV_FRAME_FLAG_CORRUPT != 0 || frame.pointee.decode_error_flags != 0
+        decode.lastResultDamaged = frame.pointee.flags & AV_FRAME_FLAG_CORRUPT != 0 || frame.pointee.decode_error_flags != 0
         decode.errorsInARow = 0
         var pts = frame.pointee.best_effort_timestamp
         if pts == etok_av_nopts_value() {
@@ -138,6 +139,7 @@ extension VideoSource {
     /// A send or receive call failed: decoding goes on (the decoder logged it, which is what
     /// `decodeErrors` counts), unless it fails on and on without a frame.
     private func noteDecodeError(_ status: Int32) throws {
+        decode.lastResultDamaged = true
         decode.errorsInARow += 1
         if decode.errorsInARow > 1000 {
             throw MediaError.ffmpeg(call: "avcodec_receive_frame", file: file, code: status,
@@ -163,8 +165,11 @@ extension VideoSource {
             if let pb = formatContext?.pointee.pb, pb.pointee.pos == 0 { throw MediaError.emptyInput(file: file) }
             throw MediaError.noFrames(file: file)
         }
-        if decode.lastPacketCorrupt || decode.lastFrameCorrupt {
+        if decode.lastPacketCorrupt || decode.lastResultDamaged {
             _ = try endEarly(.endsEarly(file: file, framesDecoded: framesDecoded, message: "the last frame is incomplete"))
+        } else if demuxerErrors > 0 {
+            _ = try endEarly(.endsEarly(file: file, framesDecoded: framesDecoded,
+                                        message: "the container reported \(demuxerErrors == 1 ? "an error" : "\(demuxerErrors) errors")"))
         }
     }
 

@@ -198,7 +198,7 @@ public final class EncodeRun: @unchecked Sendable {
             chunks: writer.chunkCount, tokens: tokens, maxTokensPerBlock: maxTokens, meanTokens: mean,
             savings: 1 - mean / Double(maxTokens), meanPSNR: meanPSNR, shareMeetingThreshold: share,
             passesPerBlock: passes, bytes: bytes, bitsPerToken: bitsPerToken, decodeErrors: source.decodeErrors,
-            inputEndedEarly: source.endedEarly?.description,
+            inputEndedEarly: source.endedEarly?.cutShort,
             seconds: Date().timeIntervalSince(started), perBlock: stats)
     }
 

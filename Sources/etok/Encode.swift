@@ -202,7 +202,8 @@ func damagedInputWarning(_ summary: EncodeSummary) -> String? {
     let name = summary.input == "-" ? "stdin" : summary.input
     var lines: [String] = []
     if let cut = summary.inputEndedEarly {
-        lines.append("etok: warning: \(cut); --skip-damaged kept the \(summary.frames) frame\(summary.frames == 1 ? "" : "s") that decoded")
+        let encoded = "\(summary.frames) frame\(summary.frames == 1 ? "" : "s") encoded"
+        lines.append("etok: warning: \(cut); --skip-damaged kept what came before (\(encoded))")
     }
     if summary.decodeErrors > 0 {
         let errors = summary.decodeErrors == 1 ? "1 decode error" : "\(summary.decodeErrors) decode errors"
@@ -221,9 +222,10 @@ func missedThresholdHint(_ summary: EncodeSummary) -> String? {
     let budget = missed.map(\.kept).max() ?? summary.maxTokensPerBlock
     let suggestion = (reachable * 10).rounded(.down) / 10  // never above what was measured
     let unit = summary.frames == summary.blocks ? "frames" : "blocks"
-    return String(format: "etok: %d of %d %@ missed the threshold (%.2f dB) even with %d tokens: the model's "
+    let name = summary.input == "-" ? "stdin" : summary.input
+    return String(format: "etok: warning: %@: %d of %d %@ missed the threshold (%.2f dB) even with %d tokens: the model's "
                   + "limit on this footage; --psnr %.1f is within reach for about 95%% of them",
-                  missed.count, summary.blocks, unit, psnr(mse: summary.threshold), budget, suggestion)
+                  name, missed.count, summary.blocks, unit, psnr(mse: summary.threshold), budget, suggestion)
 }
 
 /// Writes `value` as pretty JSON (sorted keys) through `output` (stdout, or a temporary file

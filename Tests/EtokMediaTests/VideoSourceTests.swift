@@ -146,6 +146,43 @@ final class VideoSourceTests: MediaTestCase {
         XCTAssertEqual(try decodeAll(clip).0.decodeErrors, 0)
     }
 
+    func testATruncatedLastFrameIsFoundOnEveryRun() throws {
+        // Real footage remuxed to MPEG-TS and cut in half: nothing in the container says so, only
+        // the decoder's verdict on the last frame. With frame threads that verdict came and went
+        // from run to run; every run must now say the input ends early.
+        guard let bikes = MediaFixtures.sample("bikes.mp4") else { throw XCTSkip("Samples/bikes.mp4 missing") }
+        let ts = try makeClip("two.ts", ["-i", bikes, "-t", "2", "-c", "copy"])
+        let data = try Data(contentsOf: URL(fileURLWithPath: ts))
+        let cut = path("half.ts")
+        try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: cut))
+        FFmpegLog.silence()
+        for run in 0..<6 {
+            let error = mediaError { _ = try decodeAll(cut) }
+            guard case .endsEarly? = error else { return XCTFail("run \(run): \(String(describing: error))") }
+        }
+    }
+
+    func testACutMatroskaFileIsFoundByWhatItsDemuxerSays() throws {
+        // Matroska cut inside a cluster: every packet read is whole, the decoder sees nothing
+        // wrong, and only the demuxer's error ("File ended prematurely") tells. It used to pass.
+        let clip = try makeTestClip("whole.mkv", frames: 50, ["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        let data = try Data(contentsOf: URL(fileURLWithPath: clip))
+        let cut = path("cut.mkv")
+        try data.prefix(data.count * 6 / 10).write(to: URL(fileURLWithPath: cut))
+        FFmpegLog.silence()
+        let error = mediaError { _ = try decodeAll(cut) }
+        guard case .endsEarly(_, let frames, let message)? = error else { return XCTFail(String(describing: error)) }
+        XCTAssertTrue((1..<50).contains(frames), "\(frames)")
+        XCTAssertTrue(message.contains("container"), message)
+        XCTAssertEqual(try decodeAll(clip).1.count, 50)
+        // --skip-damaged's setting keeps the frames before the cut.
+        var keep = InputOptions()
+        keep.keepsTruncatedInput = true
+        let (source, kept) = try decodeAll(cut, keep)
+        XCTAssertEqual(kept.count, frames)
+        XCTAssertNotNil(source.endedEarly)
+    }
+
     func testTheLargestVideoStreamIsTheOneRead() throws {
         // A small stream first, then the real one: as ffmpeg does, the one with most pixels wins.
         let clip = try makeClip("two.mkv", ["-f", "lavfi", "-i", "testsrc2=size=16x16:rate=5",
