@@ -166,6 +166,12 @@ public final class DecodeRun: @unchecked Sendable {
         let (height, width) = model.model.config.imageSize
         let timeBase = Rational(Int32(clamping: header.source.timeBase.num), Int32(clamping: header.source.timeBase.den))
         let framesPerBlock = header.model.framesPerBlock
+        // --time reads the stream's own clock, which need not start at 0 (MPEG-TS, --fps): say where.
+        var startHint = ""
+        if case .time = selection, let first = reader?.chunks.first?.firstPts {
+            let start = Double(first) * Double(timeBase.num) / Double(max(1, timeBase.den))
+            startHint = String(format: " (times are on the stream's clock, which starts at %.3f s)", start)
+        }
         let counter = DecodeCounter()
         let scaler = try job.scale.map { try RGBScaler(width: $0.width, height: $0.height) }
         let pipeline = Pipeline.source("read") { try chunks.next() }
@@ -193,7 +199,7 @@ public final class DecodeRun: @unchecked Sendable {
                     if let first = chunks.skipped.first {
                         throw FormatError.damaged(first, others: chunks.skipped.count - 1, hint: "no readable frames")
                     }
-                    throw TokenizerError.emptyRange(file: fileName, range: selection.description)
+                    throw TokenizerError.emptyRange(file: fileName, range: selection.description + startHint)
                 }
                 try writer.finish()
             }, abort: {

@@ -14,14 +14,16 @@ struct Decode: ParsableCommand {
         abstract: "Decode an .etok stream back to frames (at the model resolution).",
         discussion: """
         The output format follows the name, as in ffmpeg: .mp4 (H.264), .y4m, .rgb (raw RGB24), \
-        .png (one picture) or a pattern such as frames/%05d.png. -o - writes y4m to stdout. The decoder \
+        .png (one picture) or a pattern such as frames/%05d.png, numbered from 1 in output order. \
+        -o - writes y4m to stdout. The decoder \
         reproduces exactly the reconstruction the encoder measured for every frame. With an index \
         (any complete file), --frames and --time decode only the chunks they need.
 
         Damage in the chunks the selection needs (a damaged or truncated file) is an error: exit 65 \
         and no output file is left. A file is checked before anything is written, even to stdout; \
         from a pipe the decode stops where the damage arrives. --skip-damaged decodes the readable \
-        chunks instead and prints one warning per damaged range (etok info lists the damage).
+        chunks instead and prints one warning per damaged range (etok info lists the damage); an mp4 \
+        keeps the gap in its timestamps, while y4m, raw RGB and PNG patterns simply run on.
 
         Examples:
           etok decode bikes.etok -o bikes.decoded.mp4
@@ -41,7 +43,7 @@ struct Decode: ParsableCommand {
     @Option(help: ArgumentHelp("Frames A to B (B excluded; either may be left out), counted from 0.", valueName: "A:B"))
     var frames: String?
 
-    @Option(help: ArgumentHelp("Presentation times T0 to T1 in seconds (T1 excluded; either may be left out).", valueName: "T0:T1"))
+    @Option(help: ArgumentHelp("Presentation times T0 to T1 in seconds on the stream's clock, as etok info --blocks lists them (it starts where the source did: 0 for most files, not for MPEG-TS); T1 excluded, either may be left out.", valueName: "T0:T1"))
     var time: String?
 
     @Option(help: ArgumentHelp("Resize the decoded frames (bicubic); default: the model resolution.", valueName: "WxH"))

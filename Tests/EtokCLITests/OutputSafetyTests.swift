@@ -77,6 +77,18 @@ final class OutputSafetyTests: CLITestCase {
         XCTAssertEqual(try y4mFrameCount(Data(contentsOf: URL(fileURLWithPath: path("b.y4m"))), width: 16, height: 16), 3)
     }
 
+    func testTimesAreOnTheStreamsClockAndAnEmptyPickSaysWhereItStarts() throws {
+        let clip = try makeClip("late.mp4", frames: 10, ["-c:v", "libx264", "-output_ts_offset", "1.5"])
+        XCTAssertEqual(try encode([clip, "-o", path("a.etok"), "-q", "--fixed", "8"]).status, 0)
+        let early = try CLI.etok(["decode", path("a.etok"), "--time", "0:0.5", "-o", path("x.y4m"), "--model", model])
+        XCTAssertEqual(early.status, 64, early.stderr)
+        XCTAssertEqual(early.errorLines.count, 1, early.stderr)
+        XCTAssertTrue(early.stderr.contains("starts at 1.500 s"), early.stderr)
+        let r = try CLI.etok(["decode", path("a.etok"), "--time", "1.5:1.6", "-o", path("y.y4m"), "--model", model, "-q"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try y4mFrameCount(Data(contentsOf: URL(fileURLWithPath: path("y.y4m"))), width: 16, height: 16), 3)
+    }
+
     func testAnInterruptedEncodeLeavesTheOlderOutputAsItWas() throws {
         for (signal, status) in [(SIGTERM, Int32(143)), (SIGINT, Int32(130))] {
             try Data("an older stream".utf8).write(to: URL(fileURLWithPath: path("a.etok")))
