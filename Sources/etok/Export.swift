@@ -34,8 +34,22 @@ struct Export: ParsableCommand {
     @Argument(help: "The .etok file, or - for stdin.")
     var input: String
 
-    @Option(help: "npy or jsonl.")
-    var format: Format = .jsonl
+    @Option(help: "npy or jsonl. Default: from -o, as in ffmpeg: a .jsonl or .json file, or - (stdout), is jsonl; a folder (an existing one, a name ending in /, or a name without an extension) is npy.")
+    var format: Format?
+
+    /// --format, else what the output's name says (nil: it does not say).
+    var effectiveFormat: Format? {
+        if let format { return format }
+        if output == "-" { return .jsonl }
+        let lower = output.lowercased()
+        if lower.hasSuffix(".jsonl") || lower.hasSuffix(".json") { return .jsonl }
+        if lower.hasSuffix(".npy") { return .npy }   // refused by validate() with what to do instead
+        var isDirectory: ObjCBool = false
+        if output.hasSuffix("/") || (FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory) && isDirectory.boolValue) {
+            return .npy
+        }
+        return URL(fileURLWithPath: output).pathExtension.isEmpty ? .npy : nil
+    }
 
     @Option(name: .shortAndLong, help: "Output: a folder for npy (created if its parent exists); a file or - for jsonl.")
     var output: String
@@ -51,6 +65,9 @@ struct Export: ParsableCommand {
 
     func validate() throws {
         if OutputPlacement.isSameFile(input, output) { throw ValidationError("-o \(output) is the input file; name another output.") }
+        guard let format = effectiveFormat else {
+            throw ValidationError("cannot tell the format from -o \(output): name a .jsonl file or a folder (npy), or give --format.")
+        }
         if format == .npy && output == "-" { throw ValidationError("npy export writes four files: give a folder with -o.") }
         if format == .npy && output.lowercased().hasSuffix(".npy") {
             throw ValidationError("npy export writes a folder of .npy files (\(Export.npyFiles.joined(separator: ", "))): give -o a folder name, not \(output).")
@@ -61,6 +78,7 @@ struct Export: ParsableCommand {
         common.applyLogging()
         try ExitCodes.reporting {
             // Output problems first: they cost nothing to find.
+            let format = effectiveFormat ?? .jsonl   // validate() refused a name that says nothing
             switch format {
             case .npy: try checkNPYFolder()
             case .jsonl: if output != "-" { try checkOutputFile(output) }

@@ -89,6 +89,22 @@ final class OutputSafetyTests: CLITestCase {
         XCTAssertEqual(try y4mFrameCount(Data(contentsOf: URL(fileURLWithPath: path("y.y4m"))), width: 16, height: 16), 3)
     }
 
+    func testExportTakesItsFormatFromTheOutputName() throws {
+        let clip = try makeClip("in.mp4", frames: 3)
+        XCTAssertEqual(try encode([clip, "-o", path("a.etok"), "-q", "--fixed", "8"]).status, 0)
+        XCTAssertEqual(try CLI.etok(["export", path("a.etok"), "-o", path("t.jsonl"), "-q"]).status, 0)
+        XCTAssertEqual(try String(contentsOfFile: path("t.jsonl"), encoding: .utf8).split(separator: "\n").count, 3)
+        XCTAssertEqual(try CLI.etok(["export", path("a.etok"), "-o", path("toks") + "/", "-q"]).status, 0)
+        XCTAssertEqual(try files(in: path("toks")), ["blocks.npy", "lengths.npy", "pts.npy", "tokens.npy"])
+        for (name, word) in [("t.npy", "folder"), ("t.txt", "--format")] {
+            let r = try CLI.etok(["export", path("a.etok"), "-o", path(name)])
+            XCTAssertEqual(r.status, 64, r.stderr)
+            XCTAssertEqual(r.errorLines.count, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains(word), r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path(name)))
+        }
+    }
+
     func testAnInterruptedEncodeLeavesTheOlderOutputAsItWas() throws {
         for (signal, status) in [(SIGTERM, Int32(143)), (SIGINT, Int32(130))] {
             try Data("an older stream".utf8).write(to: URL(fileURLWithPath: path("a.etok")))
