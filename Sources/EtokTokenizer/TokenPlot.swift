@@ -50,9 +50,16 @@ extension TokenPlot {
         let threshold = report.header.encoding.threshold
         let times = report.blocks.map { report.seconds($0.record.pts) }
         let start = times.first ?? 0
-        // A block lasts until the next one; the last as long as the one before it (or 1 s).
-        let lastStep = times.count > 1 ? times[times.count - 1] - times[times.count - 2] : 1
-        let end = (times.last ?? 0) + max(lastStep, 1e-6)
+        // A block lasts until the next one when that one follows it; else (the last block, or one
+        // before a damaged gap, which stays empty) as long as the median step between neighbours.
+        let steps = zip(report.blocks, report.blocks.dropFirst()).enumerated()
+            .filter { $0.element.1.index == $0.element.0.index + 1 }.map { times[$0.offset + 1] - times[$0.offset] }.sorted()
+        let typicalStep = steps.isEmpty ? 1 : max(steps[steps.count / 2], 1e-6)
+        let end = (times.last ?? 0) + typicalStep
+        func blockEnd(_ i: Int) -> Double {
+            let follows = i + 1 < times.count && report.blocks[i + 1].index == report.blocks[i].index + 1
+            return follows ? times[i + 1] : min(times[i] + typicalStep, i + 1 < times.count ? times[i + 1] : end)
+        }
         let span = max(end - start, 1e-6)
         func x(_ t: Double) -> Double { left + plotW * (t - start) / span }
         func y(_ tokens: Double) -> Double { top + plotH * (1 - tokens / maxTokens) }
@@ -69,6 +76,7 @@ extension TokenPlot {
         let title = "\(escaped(report.file)): \(report.blocks.count) blocks, \(String(format: "%.1f", report.meanTokens)) "
             + "kept tokens per block of \(report.maxTokens), \(met) within the threshold "
             + "(\(String(format: "%.2f", psnr(mse: threshold))) dB)"
+            + (report.damage.isEmpty ? "" : "; damaged: " + report.damage.map(\.blocksText).joined(separator: ", "))
         out.append("<text x=\"\(f(left))\" y=\"22\" font-size=\"14\">\(title)</text>")
         // Token axis: grid and labels at quarters of max_toks.
         for q in 0...4 {
@@ -89,7 +97,7 @@ extension TokenPlot {
         }
         out.append("<text x=\"\(f(left + plotW / 2))\" y=\"\(height - 8)\" text-anchor=\"middle\">time (s)</text>")
         for (i, block) in report.blocks.enumerated() {
-            let t0 = times[i], t1 = i + 1 < times.count ? times[i + 1] : end
+            let t0 = times[i], t1 = blockEnd(i)
             let h = plotH * min(Double(block.record.kept), maxTokens) / maxTokens
             let ok = Double(block.record.mse) <= threshold
             out.append("<rect class=\"\(ok ? "met" : "missed")\" x=\"\(f(x(t0)))\" y=\"\(f(top + plotH - h))\" "
@@ -97,12 +105,12 @@ extension TokenPlot {
                        + "\(block.record.kept) tokens, \(String(format: "%.2f", psnr(mse: Double(block.record.mse)))) dB"
                        + "</title></rect>")
         }
-        // Legend, top right.
-        let lx = left + plotW - 300
-        out.append("<rect class=\"met\" x=\"\(f(lx))\" y=\"28\" width=\"10\" height=\"10\"/>"
-                   + "<text x=\"\(f(lx + 14))\" y=\"37\">within the threshold</text>")
-        out.append("<rect class=\"missed\" x=\"\(f(lx + 150))\" y=\"28\" width=\"10\" height=\"10\"/>"
-                   + "<text x=\"\(f(lx + 164))\" y=\"37\">missed it</text>")
+        // Legend, bottom right, below the plot (bars reach the top).
+        let lx = left + plotW - 250, ly = Double(height) - 18
+        out.append("<rect class=\"met\" x=\"\(f(lx))\" y=\"\(f(ly))\" width=\"10\" height=\"10\"/>"
+                   + "<text x=\"\(f(lx + 14))\" y=\"\(f(ly + 9))\">within the threshold</text>")
+        out.append("<rect class=\"missed\" x=\"\(f(lx + 150))\" y=\"\(f(ly))\" width=\"10\" height=\"10\"/>"
+                   + "<text x=\"\(f(lx + 164))\" y=\"\(f(ly + 9))\">missed it</text>")
         out.append("</svg>")
         return out.joined(separator: "\n") + "\n"
     }

@@ -122,6 +122,23 @@ final class DamagedStreamTests: CLITestCase {
         XCTAssertTrue(c.errorLines.contains("etok: decoded 6 frames to \(path("cut.y4m")); skipped 1 damaged range"), c.stderr)
     }
 
+    func testThePlotLeavesDamagedBlocksEmptyAndSaysSo() throws {
+        let flip = try flipped()
+        let r = try CLI.etok(["info", flip, "--plot", path("p.svg")])
+        XCTAssertEqual(r.status, 65, r.stderr)   // info reports damage, and still draws what it read
+        let svg = try String(contentsOfFile: path("p.svg"), encoding: .utf8)
+        XCTAssertTrue(svg.contains("damaged: blocks 3–5"), svg)
+        // Bars of blocks 0-2 and 6-8 (9 frames at 25 fps: 0.04 s apart); none spans the gap 0.12-0.24 s.
+        let bars = svg.split(separator: "\n").filter { $0.hasPrefix("<rect class=") && $0.contains("<title>block") }
+        XCTAssertEqual(bars.count, 6)
+        func number(_ name: String, _ line: Substring) -> Double {
+            Double(line.components(separatedBy: "\(name)=\"")[1].prefix { $0 != "\"" })!
+        }
+        let block2 = try XCTUnwrap(bars.first { $0.contains("<title>block 2:") })
+        let block6 = try XCTUnwrap(bars.first { $0.contains("<title>block 6:") })
+        XCTAssertLessThan(number("x", block2) + number("width", block2), number("x", block6) - 1)
+    }
+
     func testAStreamWithNoReadableChunkIsAnErrorEvenWhenSkipping() throws {
         try whole.prefix(chunks[0].offset + 5).write(to: URL(fileURLWithPath: path("head.etok")))
         for arguments in everyOutput(path("head.etok")) where !arguments.contains("0:1") {
