@@ -77,7 +77,7 @@ struct Encode: ParsableCommand {
     @Option(help: ArgumentHelp("Fit to the model's shape: crop (centre, as ElasticTok trains), pad (letterbox) or stretch."))
     var fit: FitMode = .crop
 
-    @Option(help: "Resample to this many frames per second by timestamp (the paper trains at 4). Default: every frame.")
+    @Option(help: ArgumentHelp(fpsHelp, valueName: "rate"), transform: parseRate)
     var fps: Double?
 
     @OptionGroup(title: "Model")
@@ -101,7 +101,9 @@ struct Encode: ParsableCommand {
         if fixed != nil && (search != nil || minTokens != nil || maxTokens != nil) {
             throw ValidationError("--fixed keeps a set budget; it takes no --search, --min-tokens or --max-tokens.")
         }
-        if let fixed, fixed < 1 { throw ValidationError("--fixed must be a number of tokens, at least 1.") }
+        if let fixed, fixed < 1 {
+            throw ValidationError("--fixed must be a positive number of tokens (etok model info shows the model's range).")
+        }
         if let minTokens, minTokens < 0 { throw ValidationError("--min-tokens must be a number of tokens.") }
         if let maxTokens, maxTokens < 1 { throw ValidationError("--max-tokens must be a number of tokens, at least 1.") }
         if let chunk, chunk < 1 { throw ValidationError("--chunk must be at least 1 block.") }

@@ -15,6 +15,7 @@ struct ModelCommand: ParsableCommand {
           etok model info model.safetensors
           etok model run --model m.safetensors --input vision.npy \\
               --keep 3,16,7 --output-dir out
+          etok model bench --context 0,1,3     timings for Tools/bench_engine.py
         """,
         subcommands: [Info.self, Run.self, Bench.self])
 }
@@ -247,8 +248,7 @@ extension ModelCommand {
             Examples:
               etok model bench --context 0,1,3 --repeats 20
               etok model bench --model m.safetensors --threads 1
-            """,
-            shouldDisplay: false)
+            """)
 
         @Option(help: "Model file; default: random weights at the default architecture.")
         var model: String?

@@ -6,7 +6,7 @@ struct CommonOptions: ParsableArguments {
     @Flag(name: .customShort("y"), help: "Overwrite output files without asking.")
     var overwrite = false
 
-    @Flag(name: [.customShort("q"), .long], help: "Print nothing but errors and warnings about damaged input (no progress, no summary).")
+    @Flag(name: [.customShort("q"), .long], help: "Print nothing on stderr but errors and warnings about damaged input (no progress, no summary); a command's own output (info's report) still goes to stdout.")
     var quiet = false
 
     @Flag(name: [.customShort("v"), .long], help: "Also show FFmpeg's own warnings (debugging).")
@@ -41,7 +41,8 @@ struct InputFormatOptions: ParsableArguments {
     @Option(name: .customLong("pix-fmt"), help: "Pixel format of raw input (FFmpeg name).")
     var pixelFormat = "rgb24"
 
-    @Option(help: "Frame rate of raw input, frames per second.")
+    @Option(help: ArgumentHelp("Frame rate of raw input, frames per second (a number or a fraction such as 30000/1001).", valueName: "rate"),
+            transform: parseRate)
     var rate: Double = 25
 
     func validate() throws {
@@ -65,7 +66,7 @@ struct ModelInputOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Fit to the model's shape: crop (centre, as ElasticTok trains), pad (letterbox) or stretch."))
     var fit: FitMode = .crop
 
-    @Option(help: "Resample to this many frames per second by timestamp (the paper trains at 4). Default: keep every frame.")
+    @Option(help: ArgumentHelp(fpsHelp, valueName: "rate"), transform: parseRate)
     var fps: Double?
 
     @Option(name: .customLong("model-size"), help: ArgumentHelp("The model's input size.", valueName: "WxH"))
@@ -114,4 +115,24 @@ struct FrameOutputOptions: ParsableArguments {
             throw ValidationError("-o \(output) is the input file; name another output.")
         }
     }
+}
+
+/// `--fps`'s help, shared by encode and preview.
+let fpsHelp = "Resample to this many frames per second by timestamp (the paper trains at 4; a number or a "
+    + "fraction such as 30000/1001): frames are dropped, or repeated when the rate is above the source's. "
+    + "Default: keep every frame."
+
+/// A frame rate as ffmpeg takes one: a number ("4", "29.97") or a fraction ("30000/1001").
+func parseRate(_ text: String) throws -> Double {
+    let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+    let value: Double?
+    switch parts.count {
+    case 1: value = Double(text)
+    case 2: value = Double(parts[0]).flatMap { n in Double(parts[1]).map { n / $0 } }
+    default: value = nil
+    }
+    guard let value, value > 0, value.isFinite else {
+        throw ValidationError("'\(text)' is not a frame rate: give a positive number or a fraction such as 30000/1001.")
+    }
+    return value
 }

@@ -64,7 +64,7 @@ final class OutputSafetyTests: CLITestCase {
         // 25 fps for 1.2 s, resampled to 10 fps: block k stands at k/10 s (not k ticks of the
         // source's time base), in the stats, in `info` and on the decoded video's clock.
         let clip = try makeClip("in.mp4", frames: 30)
-        let r = try encode([clip, "-o", path("a.etok"), "--fps", "10", "--stats", "-", "-q", "--threshold", "0.2"])
+        let r = try encode([clip, "-o", path("a.etok"), "--fps", "20/2", "--stats", "-", "-q", "--threshold", "0.2"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let stats = try XCTUnwrap(JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
         let blocks = try XCTUnwrap(stats["per_block"] as? [[String: Any]])
@@ -223,6 +223,7 @@ final class OutputSafetyTests: CLITestCase {
             (["encode", clip, "-o", path("a.etok"), "--threshold", "-1"], "--threshold"),
             (["encode", clip, "-o", path("a.etok"), "--fixed", "8", "--search", "binary"], "--fixed"),
             (["encode", clip, "-o", path("a.etok"), "-q", "-v"], "-q"),
+            (["encode", clip, "-o", path("a.etok"), "--fps", "1/0"], "--fps"),
         ]
         for (arguments, word) in cases {
             let r = try CLI.etok(arguments)
