@@ -40,6 +40,10 @@ final class FileSource: ByteSource, Sendable {
             close(fd)
             throw FormatError.io(file: path, call: "fstat", code: code, message: errnoMessage(code))
         }
+        if st.st_mode & S_IFMT == S_IFDIR {
+            close(fd)
+            throw FormatError.io(file: path, call: "open", code: EISDIR, message: "is a directory, not an .etok file")
+        }
         self.fd = fd
         size = Int(st.st_size)
     }

@@ -234,7 +234,7 @@ func missedThresholdHint(_ summary: EncodeSummary) -> String? {
 /// renamed into place).
 func writeJSON<T: Encodable>(_ value: T, to output: OutputPlacement) throws {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     try writeData(try encoder.encode(value) + Data("\n".utf8), to: output)
 }
 

@@ -79,7 +79,7 @@ extension ModelCommand {
                                                  "sha256": loaded.sha256,
                                                  "calibrated_threshold": loaded.calibratedThreshold.map { Double($0) } as Any,
                                                  "tensors": tensors]
-                    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+                    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
                     print(String(decoding: data, as: UTF8.self))
                     return
                 }
@@ -119,7 +119,11 @@ extension ModelCommand {
             Writes into the output folder (created if missing):
               recon.npy  float32 (L, patch_dim), the reconstruction in [-1, 1]
               z.npy      float32 (L, code_dim), zero where a token is not kept
-              codes.npy  int32 (L,), FSQ indices (FSQ models only)
+              codes.npy  int32 (L,), FSQ indices (FSQ models only); past a block's kept
+                         count they hold the index of the all-zero code (z = 0 there),
+                         so use --keep to tell kept tokens from masked ones
+
+            Without --model the bundled model runs.
 
             Examples:
               etok model run --model m.safetensors --input vision.npy \\

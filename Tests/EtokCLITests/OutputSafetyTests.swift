@@ -214,6 +214,17 @@ final class OutputSafetyTests: CLITestCase {
         XCTAssertFalse(text.contains("ETK\r\n"), "no stream bytes on the terminal")
     }
 
+    func testAFolderGivenAsAStreamIsAMissingInput() throws {
+        try FileManager.default.createDirectory(atPath: path("tokens"), withIntermediateDirectories: false)
+        for arguments in [["decode", path("tokens"), "-o", path("x.y4m"), "--model", model], ["info", path("tokens")],
+                          ["export", path("tokens"), "-o", path("x.jsonl")]] {
+            let r = try CLI.etok(arguments)
+            XCTAssertEqual(r.status, 66, "\(arguments): \(r.stderr)")
+            XCTAssertEqual(r.errorLines.count, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains("is a directory"), r.stderr)
+        }
+    }
+
     func testCommandLineMistakesAreOneLineWithStatus64() throws {
         let clip = try makeClip("in.mp4", frames: 2)
         let cases: [([String], String)] = [
