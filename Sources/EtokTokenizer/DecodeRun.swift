@@ -166,6 +166,7 @@ public final class DecodeRun: @unchecked Sendable {
         let (height, width) = model.model.config.imageSize
         let timeBase = Rational(Int32(clamping: header.source.timeBase.num), Int32(clamping: header.source.timeBase.den))
         let framesPerBlock = header.model.framesPerBlock
+        let frameTicks = DecodeRun.frameTicks(header)
         // --time reads the stream's own clock, which need not start at 0 (MPEG-TS, --fps): say where.
         var startHint = ""
         if case .time = selection, let first = reader?.chunks.first?.firstPts {
@@ -179,9 +180,9 @@ public final class DecodeRun: @unchecked Sendable {
                 counter.blocks += 1
                 for (i, rgb) in block.frames.enumerated() {
                     let frame = block.index * framesPerBlock + i
-                    // Frames after the first of a block have no pts of their own: space them
-                    // by the block's duration estimate (one source frame period).
-                    let pts = block.record.pts + Int64(i)
+                    // Frames after the first of a block have no pts of their own: space them one
+                    // frame period apart (from the stream's frame rate; one tick when unknown).
+                    let pts = block.record.pts + Int64(i) * frameTicks
                     let seconds = Double(pts) * Double(timeBase.num) / Double(max(1, timeBase.den))
                     guard selection.contains(frame: frame, seconds: seconds) else { continue }
                     let decoded = VideoFrame(index: frame, pts: pts, timeBase: timeBase, width: width, height: height, rgb: rgb)
@@ -212,6 +213,15 @@ public final class DecodeRun: @unchecked Sendable {
 
     /// What the error for damage suggests.
     public static let skipHint = "--skip-damaged keeps what is readable"
+
+    /// One frame period in `source.time_base` ticks: from `encoding.fps` (the resampled rate), else
+    /// `source.fps`; 1 when neither is known or the period is under a tick.
+    static func frameTicks(_ header: EtokHeader) -> Int64 {
+        let tb = header.source.timeBase
+        let fps = header.encoding.fps ?? header.source.fps.flatMap { $0.den > 0 ? Double($0.num) / Double($0.den) : nil }
+        guard let fps, fps > 0, tb.num > 0, tb.den > 0 else { return 1 }
+        return max(1, Int64((Double(tb.den) / (fps * Double(tb.num))).rounded()))
+    }
 
     /// Whether `selection` needs a span of the stream (chunks to read, damage to report).
     static func wants(_ selection: FrameSelection, _ header: EtokHeader) -> (StreamSpan) -> Bool {
