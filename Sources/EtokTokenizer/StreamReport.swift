@@ -22,6 +22,17 @@ public struct StreamReport: Sendable {
         public var index: Int
         public var record: BlockRecord
         public var tokens: KeptTokens
+
+        /// The reconstruction MSE the encoder measured, or nil when the block records none: a
+        /// negative `mse` means "not measured" (imported tokens, docs/etok-format.md §5), and a value
+        /// that is not a finite number counts as none too.
+        public var measuredMSE: Double? {
+            let mse = Double(record.mse)
+            return mse.isFinite && mse >= 0 ? mse : nil
+        }
+
+        /// The PSNR (dB) of `measuredMSE`; nil when not measured.
+        public var measuredPSNR: Double? { measuredMSE.map { psnr(mse: $0) } }
     }
 
     /// Reads the whole stream at `path` (`-` reads stdin front to back, to its end), checking every
@@ -75,13 +86,21 @@ public struct StreamReport: Sendable {
     public var savings: Double { blocks.isEmpty ? 0 : 1 - meanTokens / Double(maxTokens) }
     /// File bits per kept token (everything in the file, headers and index included).
     public var bitsPerToken: Double { tokens == 0 ? 0 : Double(fileBytes * 8) / Double(tokens) }
-    public var meanPSNR: Double {
-        blocks.isEmpty ? 0 : blocks.map { psnr(mse: Double($0.record.mse)) }.reduce(0, +) / Double(blocks.count)
+    /// Blocks with a measured MSE (all of an encoded stream, none of an imported one).
+    public var measuredBlocks: Int { blocks.filter { $0.measuredMSE != nil }.count }
+    /// Mean PSNR over the blocks with a measured MSE; nil when none has one.
+    public var meanPSNR: Double? {
+        let values = blocks.compactMap(\.measuredPSNR)
+        return values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
     }
-    /// Share of blocks whose recorded MSE meets the header's threshold.
-    public var shareMeetingThreshold: Double {
-        let t = header.encoding.threshold
-        return blocks.isEmpty ? 0 : Double(blocks.filter { Double($0.record.mse) <= t }.count) / Double(blocks.count)
+    /// Whether `block`'s measured MSE meets the header's threshold; nil when it was not measured.
+    public func meetsThreshold(_ block: Block) -> Bool? {
+        block.measuredMSE.map { $0 <= header.encoding.threshold }
+    }
+    /// Share of the blocks with a measured MSE that meet the header's threshold; nil when none has one.
+    public var shareMeetingThreshold: Double? {
+        let measured = blocks.compactMap(meetsThreshold)
+        return measured.isEmpty ? nil : Double(measured.filter { $0 }.count) / Double(measured.count)
     }
     /// Seconds of a pts in the source time base.
     public func seconds(_ pts: Int64) -> Double {
@@ -89,8 +108,14 @@ public struct StreamReport: Sendable {
         return Double(pts) * Double(tb.num) / Double(max(1, tb.den))
     }
 
-    /// The report as a JSON-ready dictionary (`etok info --json`).
+    /// The report as a JSON-ready dictionary (`etok info --json`). Numbers that are absent or not
+    /// finite (an unmeasured block's MSE and PSNR, the means when no block was measured) are
+    /// `null`: JSONSerialization never sees NaN or infinity.
     public func jsonObject(includeBlocks: Bool) -> [String: Any] {
+        func number(_ value: Double?) -> Any {
+            guard let value, value.isFinite else { return NSNull() }
+            return value
+        }
         let h = header
         var object: [String: Any] = [
             "file": file,
@@ -101,25 +126,26 @@ public struct StreamReport: Sendable {
                 "min_toks": h.model.minToks, "max_toks": h.model.maxToks, "bottleneck": h.model.bottleneck.rawValue,
             ] as [String: Any],
             "encoding": [
-                "threshold": h.encoding.threshold, "search": h.encoding.search.rawValue,
+                "threshold": number(h.encoding.threshold), "search": h.encoding.search.rawValue,
                 "fixed_tokens": h.encoding.fixedTokens as Any, "fit": h.encoding.fit?.rawValue as Any,
-                "fps": h.encoding.fps as Any, "chunk_blocks": h.encoding.chunkBlocks,
+                "fps": number(h.encoding.fps), "chunk_blocks": h.encoding.chunkBlocks,
                 "token_coding": h.encoding.tokenCoding.rawValue,
             ] as [String: Any],
             "source": [
                 "name": h.source.name as Any, "width": h.source.width as Any, "height": h.source.height as Any,
                 "time_base": [h.source.timeBase.num, h.source.timeBase.den],
-                "duration": h.source.duration as Any,
+                "duration": number(h.source.duration),
             ] as [String: Any],
             "blocks": blocks.count,
             "frames": frames,
-            "tokens": ["total": tokens, "mean": meanTokens, "min": minKept, "max": maxKept] as [String: Any],
+            "tokens": ["total": tokens, "mean": number(meanTokens), "min": minKept, "max": maxKept] as [String: Any],
             "max_tokens": maxTokens,
-            "threshold": h.encoding.threshold,
-            "savings": savings,
-            "bits_per_token": bitsPerToken,
-            "mean_psnr": meanPSNR,
-            "share_meeting_threshold": shareMeetingThreshold,
+            "threshold": number(h.encoding.threshold),
+            "savings": number(savings),
+            "bits_per_token": number(bitsPerToken),
+            "measured_blocks": measuredBlocks,
+            "mean_psnr": number(meanPSNR),
+            "share_meeting_threshold": number(shareMeetingThreshold),
             "health": [
                 "complete": health.isComplete,
                 "truncated": health.isTruncated,
@@ -135,8 +161,8 @@ public struct StreamReport: Sendable {
         ]
         if includeBlocks {
             object["per_block"] = blocks.map { b -> [String: Any] in
-                ["block": b.index, "pts": b.record.pts, "seconds": seconds(b.record.pts), "frames": b.record.frames,
-                 "kept": b.record.kept, "mse": Double(b.record.mse), "psnr": psnr(mse: Double(b.record.mse))]
+                ["block": b.index, "pts": b.record.pts, "seconds": number(seconds(b.record.pts)), "frames": b.record.frames,
+                 "kept": b.record.kept, "mse": number(b.measuredMSE), "psnr": number(b.measuredPSNR)]
             }
         }
         return object

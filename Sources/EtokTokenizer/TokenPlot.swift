@@ -2,8 +2,8 @@ import Foundation
 
 /// Draws kept tokens per block over time as an RGB24 picture (no text): one bar per block, the
 /// height its kept count against `max_toks`, coloured by whether it met the threshold (blue) or
-/// hit the budget ceiling (orange), with grid lines at 25 % steps of `max_toks`. Cuts and motion
-/// show as spikes at a glance.
+/// hit the budget ceiling (orange), or grey where no error was measured (imported tokens), with
+/// grid lines at 25 % steps of `max_toks`. Cuts and motion show as spikes at a glance.
 public enum TokenPlot {
     /// Renders `report` into width × height RGB24 bytes.
     public static func render(_ report: StreamReport, width: Int = 1200, height: Int = 300) -> [UInt8] {
@@ -23,13 +23,12 @@ public enum TokenPlot {
         let blocks = report.blocks
         guard !blocks.isEmpty else { return rgb }
         let maxTokens = max(1, report.maxTokens)
-        let threshold = report.header.encoding.threshold
         for (i, block) in blocks.enumerated() {
             let x0 = margin + plotW * i / blocks.count
             let x1 = max(x0 + 1, margin + plotW * (i + 1) / blocks.count)
             let barH = plotH * min(block.record.kept, maxTokens) / maxTokens
-            let ok = Double(block.record.mse) <= threshold
-            let colour: (UInt8, UInt8, UInt8) = ok ? (52, 101, 164) : (230, 120, 20)
+            let ok = report.meetsThreshold(block)
+            let colour: (UInt8, UInt8, UInt8) = ok == nil ? (170, 170, 170) : ok! ? (52, 101, 164) : (230, 120, 20)
             for x in x0..<x1 {
                 for y in (margin + plotH - barH)...(margin + plotH) { set(x, y, colour) }
             }
@@ -42,7 +41,8 @@ extension TokenPlot {
     /// The same picture as SVG text, with what a PNG without a font cannot show: a time axis in
     /// seconds (each bar at its block's time, as wide as the time to the next block), a kept-tokens
     /// axis with its scale, a title naming the file, and a legend. Blocks are `<rect>`s whose
-    /// `class` says whether they met the threshold (`met`) or not (`missed`).
+    /// `class` says whether they met the threshold (`met`) or not (`missed`), or that no error was
+    /// measured (`unmeasured`, grey: imported tokens).
     public static func svg(_ report: StreamReport, width: Int = 1200, height: Int = 360) -> String {
         let left = 60.0, right = 20.0, top = 40.0, bottom = 45.0
         let plotW = Double(width) - left - right, plotH = Double(height) - top - bottom
@@ -70,12 +70,14 @@ extension TokenPlot {
         }
         var out = ["<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" "
                    + "font-family=\"sans-serif\" font-size=\"12\">",
-                   "<style>.met{fill:#3465a4}.missed{fill:#e67814}.grid{stroke:#e1e1e1}.axis{stroke:#555}</style>",
+                   "<style>.met{fill:#3465a4}.missed{fill:#e67814}.unmeasured{fill:#aaaaaa}.grid{stroke:#e1e1e1}.axis{stroke:#555}</style>",
                    "<rect width=\"\(width)\" height=\"\(height)\" fill=\"white\"/>"]
-        let met = report.blocks.filter { Double($0.record.mse) <= threshold }.count
+        let met = report.blocks.filter { report.meetsThreshold($0) == true }.count
+        let unmeasured = report.blocks.count - report.measuredBlocks
         let title = "\(escaped(report.file)): \(report.blocks.count) blocks, \(String(format: "%.1f", report.meanTokens)) "
             + "kept tokens per block of \(report.maxTokens), \(met) within the threshold "
             + "(\(String(format: "%.2f", psnr(mse: threshold))) dB)"
+            + (unmeasured == 0 ? "" : ", \(unmeasured) not measured (grey)")
             + (report.damage.isEmpty ? "" : "; damaged: " + report.damage.map(\.blocksText).joined(separator: ", "))
         out.append("<text x=\"\(f(left))\" y=\"22\" font-size=\"14\">\(title)</text>")
         // Token axis: grid and labels at quarters of max_toks.
@@ -99,10 +101,10 @@ extension TokenPlot {
         for (i, block) in report.blocks.enumerated() {
             let t0 = times[i], t1 = blockEnd(i)
             let h = plotH * min(Double(block.record.kept), maxTokens) / maxTokens
-            let ok = Double(block.record.mse) <= threshold
-            out.append("<rect class=\"\(ok ? "met" : "missed")\" x=\"\(f(x(t0)))\" y=\"\(f(top + plotH - h))\" "
+            let ok = report.meetsThreshold(block)
+            out.append("<rect class=\"\(ok == nil ? "unmeasured" : ok! ? "met" : "missed")\" x=\"\(f(x(t0)))\" y=\"\(f(top + plotH - h))\" "
                        + "width=\"\(f(max(x(t1) - x(t0), 0.5)))\" height=\"\(f(h))\"><title>block \(block.index): "
-                       + "\(block.record.kept) tokens, \(String(format: "%.2f", psnr(mse: Double(block.record.mse)))) dB"
+                       + "\(block.record.kept) tokens, \(block.measuredPSNR.map { String(format: "%.2f dB", $0) } ?? "PSNR not measured")"
                        + "</title></rect>")
         }
         // Legend, bottom right, below the plot (bars reach the top).

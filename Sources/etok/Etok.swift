@@ -7,7 +7,7 @@ struct Etok: ParsableCommand {
 
     /// `etok` alone: a one-line hint and status 64 (a command line that does nothing is a mistake).
     func run() throws {
-        printError("etok: give a subcommand: encode, decode, info, export, probe, preview or model (see 'etok --help')")
+        printError("etok: give a subcommand: encode, decode, info, export, import, probe, preview or model (see 'etok --help')")
         throw ExitCode(ExitCodes.usage)
     }
 
@@ -20,6 +20,7 @@ struct Etok: ParsableCommand {
           etok info clip.etok                   tokens, savings, quality, health
           etok decode clip.etok -o back.mp4     tokens -> video (128x128)
           etok export clip.etok --format npy -o tokens/
+          etok import tokens/ -o new.etok       tokens (edited, generated) -> .etok
           etok probe clip.mp4                   what the input holds
           etok preview clip.mp4 -o seen.mp4     the frames the model will see
           ffmpeg -i clip.mov -f nut -c:v rawvideo - | etok encode - -o clip.etok
@@ -34,6 +35,6 @@ struct Etok: ParsableCommand {
           141 output pipe closed
         """,
         version: "0.1.0",
-        subcommands: [Encode.self, Decode.self, Info.self, Export.self, Probe.self, Preview.self, ModelCommand.self]
+        subcommands: [Encode.self, Decode.self, Info.self, Export.self, Import.self, Probe.self, Preview.self, ModelCommand.self]
     )
 }

@@ -20,6 +20,9 @@ struct Export: ParsableCommand {
         latents), pts.npy (float64 seconds per block) and blocks.npy (int64, each block's index in the \
         stream). jsonl: one block per line, {"block", "time", "kept", "tokens"}; -o - for stdout.
 
+        The way back: etok import reads either form, as written or edited (or tokens your own model \
+        generated, same layout), and writes an .etok stream that etok decode turns into video.
+
         A damaged or truncated file is an error (exit 65, nothing written). --skip-damaged exports the \
         readable blocks instead and prints one warning per damaged range; the block numbers (blocks.npy, \
         "block") show the gaps.
@@ -27,6 +30,7 @@ struct Export: ParsableCommand {
         Examples:
           etok export bikes.etok --format npy -o bikes_tokens/
           etok export bikes.etok --format jsonl -o - | head -1
+          etok import bikes_tokens/ -o edited.etok      # the way back, after editing; then etok decode
           etok export cut.etok --skip-damaged -o readable.jsonl
           python3 -c "import numpy as n; l=n.load('bikes_tokens/lengths.npy'); t=n.load('bikes_tokens/tokens.npy'); print(n.split(t, l.cumsum()[:-1])[0])"
         """)

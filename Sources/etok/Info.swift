@@ -27,7 +27,7 @@ struct Info: ParsableCommand {
     @Flag(help: "Print everything as JSON.")
     var json = false
 
-    @Flag(help: "List every block: time, kept tokens, MSE, PSNR.")
+    @Flag(help: "List every block: time, kept tokens, MSE, PSNR (n/a: not measured, as for imported tokens).")
     var blocks = false
 
     @Option(help: ArgumentHelp("Draw kept tokens per frame over time: FILE.svg has axes, labels and a legend; FILE.png is the bars alone.", valueName: "FILE.svg|FILE.png"))
@@ -77,8 +77,8 @@ struct Info: ParsableCommand {
         lines.append("file:      \(r.file) (\(r.fileBytes) bytes)")
         lines.append("model:     \(m.name) sha256 \(m.sha256.prefix(16))…  \(m.imageSize[1])x\(m.imageSize[0]), patch \(m.patchSize.map(String.init).joined(separator: "x")), \(m.framesPerBlock) frame/block, \(m.minToks)…\(m.maxToks) tokens, \(m.bottleneck.rawValue)")
         let search = e.fixedTokens.map { "fixed \($0)" } ?? e.search.rawValue
-        lines.append(String(format: "encoding:  threshold %.5g (%.2f dB), search %@, chunk %d blocks, fit %@%@", e.threshold,
-                            psnr(mse: e.threshold), search, e.chunkBlocks, e.fit?.rawValue ?? "?",
+        lines.append(String(format: "encoding:  threshold %.5g (%.2f dB), search %@, chunk %d blocks%@%@", e.threshold,
+                            psnr(mse: e.threshold), search, e.chunkBlocks, e.fit.map { ", fit \($0.rawValue)" } ?? "",
                             e.fps.map { String(format: ", %.3g fps", $0) } ?? ""))
         var source = "source:    \(h.source.name ?? "?")"
         if let w = h.source.width, let hh = h.source.height { source += " \(w)x\(hh)" }
@@ -87,8 +87,7 @@ struct Info: ParsableCommand {
         lines.append("frames:    \(r.frames) in \(BlockRangeText.count(r.blocks.count, "block"))")
         lines.append(String(format: "tokens:    %d total, %.1f mean, %d min, %d max per block (of %d): %.1f%% saved",
                             r.tokens, r.meanTokens, r.minKept, r.maxKept, r.maxTokens, 100 * r.savings))
-        lines.append(String(format: "quality:   %.2f dB mean PSNR, %.1f%% of blocks within the threshold",
-                            r.meanPSNR, 100 * r.shareMeetingThreshold))
+        lines.append(quality(r))
         lines.append(String(format: "size:      %.2f bits per token (whole file)", r.bitsPerToken))
         lines.append("health:    \(r.health.isComplete ? "complete" : "\(r.health)")")
         for range in r.damage { lines.append("damaged:   \(range.problem)") }
@@ -96,10 +95,23 @@ struct Info: ParsableCommand {
             lines.append("")
             lines.append("block      time   kept      mse     psnr")
             for b in r.blocks {
-                lines.append(String(format: "%5d %9.3f %6d %8.5f %8.2f", b.index, r.seconds(b.record.pts), b.record.kept,
-                                    b.record.mse, psnr(mse: Double(b.record.mse))))
+                let mse = b.measuredMSE.map { String(format: "%8.5f", $0) } ?? "     n/a"
+                let psnr = b.measuredPSNR.map { String(format: "%8.2f", $0) } ?? "     n/a"
+                lines.append(String(format: "%5d %9.3f %6d ", b.index, r.seconds(b.record.pts), b.record.kept) + mse + " " + psnr)
             }
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// The quality line: mean PSNR and the share within the threshold, over the blocks whose
+    /// reconstruction error the encoder measured (imported tokens have none: n/a).
+    func quality(_ r: StreamReport) -> String {
+        guard let mean = r.meanPSNR, let share = r.shareMeetingThreshold else {
+            return r.blocks.isEmpty ? "quality:   n/a (no readable blocks)"
+                : "quality:   n/a (no block has a measured reconstruction error: imported tokens)"
+        }
+        let line = String(format: "quality:   %.2f dB mean PSNR, %.1f%% of blocks within the threshold", mean, 100 * share)
+        let unmeasured = r.blocks.count - r.measuredBlocks
+        return unmeasured == 0 ? line : line + " (of the \(r.measuredBlocks) measured; \(unmeasured) n/a)"
     }
 }

@@ -1,0 +1,485 @@
+import EtokFormat
+import EtokMedia
+import EtokModel
+import Foundation
+
+/// A token sequence read for `etok import`: JSON lines or an npy folder as `etok export` writes
+/// them, each block already checked on its own against the model (kept count, token count, FSQ
+/// indices in the codebook, VAE values that binary16 holds). What depends on neighbouring blocks
+/// (increasing block numbers and times) is checked by `TokenImport`.
+public struct ImportedSequence: Sendable {
+    /// The input as messages name it ("stdin" for `-`).
+    public var file: String
+    /// The blocks in input order.
+    public var blocks: [ImportedBlock]
+    /// The files that messages about each field name.
+    public var files: ImportFiles
+
+    /// Reads `path`: a folder is an npy export, anything else (`-` for stdin) JSON lines.
+    /// - Throws: `MediaError.fileNotFound` for a missing path, `TokenImportError` for an input
+    ///   that is not a token sequence the model can decode, `NPYError` for an unreadable array.
+    public static func read(path: String, model: EtokHeader.Model) throws -> ImportedSequence {
+        let rules = ImportRules(model: model)
+        if path == "-" {
+            return try jsonLines(FileHandle.standardInput.readDataToEndOfFile(), file: "stdin", rules: rules)
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw MediaError.fileNotFound(file: path)
+        }
+        if isDirectory.boolValue { return try npyFolder(path, rules: rules) }
+        if path.lowercased().hasSuffix(".npy") {
+            throw TokenImportError.badInput(file: path, message: "give the folder that holds lengths.npy and tokens.npy "
+                                            + "(as etok export --format npy writes it), not one .npy file")
+        }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw MediaError.unreadableInput(file: path)
+        }
+        if data.starts(with: EtokFormat.signature) {
+            throw TokenImportError.badInput(file: path, message: "is already an .etok stream: etok decode reads it")
+        }
+        return try jsonLines(data, file: path, rules: rules)
+    }
+
+    // MARK: JSON lines
+
+    /// One object per line, as `etok export --format jsonl` writes: `tokens` (required), `kept`,
+    /// `block`, `time`, `frames` (optional); other keys are ignored, blank lines skipped.
+    static func jsonLines(_ data: Data, file: String, rules: ImportRules) throws -> ImportedSequence {
+        let files = ImportFiles(kept: file, tokens: file, time: file, block: file, frames: file)
+        var blocks: [ImportedBlock] = []
+        let bytes = [UInt8](data)
+        var start = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0   // a UTF-8 byte order mark
+        var number = 0
+        let decoder = JSONDecoder()
+        while start < bytes.count {
+            let end = bytes[start...].firstIndex(of: 0x0A) ?? bytes.count
+            number += 1
+            let line = bytes[start..<end]
+            start = end + 1
+            guard line.contains(where: { ![0x20, 0x09, 0x0D].contains($0) }) else { continue }
+            let location = "line \(number)"
+            let parsed: JSONLine
+            do {
+                parsed = try decoder.decode(JSONLine.self, from: Data(line))
+            } catch let problem as LineProblem {
+                throw TokenImportError.badBlock(file: file, location: location, message: problem.message)
+            } catch {
+                throw TokenImportError.badBlock(file: file, location: location,
+                                                message: "malformed JSON (etok import reads one object per line, as etok export writes)")
+            }
+            blocks.append(try rules.block(location: location, files: files, kept: parsed.kept, values: .numbers(parsed.tokens),
+                                          frames: parsed.frames, block: parsed.block.map(Int64.init), time: parsed.time))
+        }
+        return ImportedSequence(file: file, blocks: blocks, files: files)
+    }
+
+    // MARK: npy folder
+
+    /// The folder `etok export --format npy` writes: `lengths.npy` and `tokens.npy` (required),
+    /// `pts.npy` (seconds), `blocks.npy` and `frames.npy` (frames per block, for a last partial
+    /// block of a multi-frame model) optional.
+    static func npyFolder(_ folder: String, rules: ImportRules) throws -> ImportedSequence {
+        let dir = URL(fileURLWithPath: folder)
+        func file(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: file(name)) }
+        for name in ["lengths.npy", "tokens.npy"] where !exists(name) {
+            throw TokenImportError.badInput(file: folder, message: "no \(name): an npy token folder holds lengths.npy and "
+                                            + "tokens.npy (pts.npy and blocks.npy optional), as etok export --format npy writes")
+        }
+        let lengthsFile = file("lengths.npy"), tokensFile = file("tokens.npy")
+        let ptsFile = file("pts.npy"), blocksFile = file("blocks.npy")
+        let lengths = try ImportNPY.read(lengthsFile).integers(oneDimensional: true, what: "kept tokens per block")
+        let numbers = try exists("blocks.npy")
+            ? ImportNPY.read(blocksFile).integers(oneDimensional: true, what: "block numbers") : nil
+        let times = try exists("pts.npy") ? ImportNPY.read(ptsFile).numbers(oneDimensional: true, what: "seconds per block") : nil
+        let framesFile = file("frames.npy")
+        let frames = try exists("frames.npy")
+            ? ImportNPY.read(framesFile).integers(oneDimensional: true, what: "frames per block") : nil
+        for (name, count) in [(blocksFile, numbers?.count), (ptsFile, times?.count), (framesFile, frames?.count)] {
+            if let count, count != lengths.count {
+                throw TokenImportError.badInput(file: name, message: "has \(count) entries, lengths.npy \(lengths.count): one per block in both")
+            }
+        }
+        let tokenArray = try ImportNPY.read(tokensFile)
+        let values: ImportedValues
+        if rules.bottleneck == .fsq {
+            values = .integers(try tokenArray.integers(oneDimensional: true, what: "FSQ indices"))
+        } else {
+            if tokenArray.shape.count == 2 && tokenArray.shape[1] != rules.valuesPerToken {
+                throw NPYError.badFormat(file: tokensFile, message: "shape \(tokenArray.shape): the model's VAE tokens have "
+                                         + "\(rules.valuesPerToken) values (vae_bottleneck_dim), so (N, \(rules.valuesPerToken))")
+            }
+            values = .numbers(try tokenArray.numbers(oneDimensional: false, what: "VAE latents"))
+        }
+        let files = ImportFiles(kept: lengthsFile, tokens: tokensFile, time: ptsFile, block: blocksFile, frames: framesFile)
+        func location(_ i: Int) -> String { "block \(numbers?[i] ?? Int64(i))" }
+        // Every kept count is checked before the counts are added up and slice the tokens.
+        for (i, length) in lengths.enumerated() {
+            _ = try rules.keptCount(Int(clamping: length), location: location(i), file: lengthsFile)
+        }
+        let framesPerBlock = try frames?.enumerated().map { (i: Int, n: Int64) -> Int in
+            guard n >= 1 && n <= Int64(rules.framesPerBlock) else {
+                throw TokenImportError.badBlock(file: framesFile, location: location(i),
+                                                message: "frames \(n) outside 1…\(rules.framesPerBlock) (the model's frames_per_block)")
+            }
+            return Int(n)
+        }
+        let total = lengths.reduce(0) { $0 + Int($1) }
+        if total * rules.valuesPerToken != values.count {
+            throw TokenImportError.badInput(file: tokensFile, message: "holds \(values.count / rules.valuesPerToken) tokens, "
+                                            + "but lengths.npy adds up to \(total)")
+        }
+        var blocks: [ImportedBlock] = []
+        blocks.reserveCapacity(lengths.count)
+        var offset = 0
+        for (i, length) in lengths.enumerated() {
+            let count = Int(length) * rules.valuesPerToken
+            blocks.append(try rules.block(location: location(i), files: files, kept: Int(length),
+                                          values: values.slice(offset..<(offset + count)), frames: framesPerBlock?[i],
+                                          block: numbers?[i], time: times?[i]))
+            offset += count
+        }
+        return ImportedSequence(file: folder, blocks: blocks, files: files)
+    }
+}
+
+/// One block of an imported sequence, checked against the model on its own.
+public struct ImportedBlock: Sendable, Equatable {
+    /// Where it is in the input, for messages: `line N` (JSON lines, 1-based) or `block N` (npy).
+    public var location: String
+    /// The block number the input gave, if any (`etok export` writes the block's index in its
+    /// stream, so gaps show where damaged blocks were skipped).
+    public var block: Int?
+    /// The time the input gave, in seconds, if any.
+    public var time: Double?
+    /// Kept tokens (`min_toks` … `max_toks`).
+    public var kept: Int
+    /// Frames the block stands for, if the input said (1 … `frames_per_block`).
+    public var frames: Int?
+    /// The kept tokens.
+    public var tokens: KeptTokens
+}
+
+/// The files that messages about each field of a block name: the JSON lines file for all of
+/// them, or the npy folder's `lengths.npy`, `tokens.npy`, `pts.npy`, `blocks.npy` and `frames.npy`.
+public struct ImportFiles: Sendable, Equatable {
+    /// Kept counts.
+    public var kept: String
+    /// Tokens.
+    public var tokens: String
+    /// Times.
+    public var time: String
+    /// Block numbers.
+    public var block: String
+    /// Frames per block.
+    public var frames: String
+}
+
+/// Token values as an input holds them, before they are checked against the model.
+enum ImportedValues {
+    case integers([Int64])
+    case numbers([Double])
+
+    var count: Int {
+        switch self {
+        case .integers(let v): return v.count
+        case .numbers(let v): return v.count
+        }
+    }
+
+    func slice(_ range: Range<Int>) -> ImportedValues {
+        switch self {
+        case .integers(let v): return .integers(Array(v[range]))
+        case .numbers(let v): return .numbers(Array(v[range]))
+        }
+    }
+}
+
+/// The model facts a block is checked against, and the checks (messages name the model's key).
+struct ImportRules {
+    var minToks: Int
+    var maxToks: Int
+    var framesPerBlock: Int
+    var bottleneck: EtokHeader.Bottleneck
+    /// Π `fsq_quant_levels` (FSQ).
+    var codebookSize: Int
+    /// 1 for FSQ, `vae_bottleneck_dim` for VAE.
+    var valuesPerToken: Int
+
+    init(model: EtokHeader.Model) {
+        minToks = model.minToks
+        maxToks = model.maxToks
+        framesPerBlock = model.framesPerBlock
+        bottleneck = model.bottleneck
+        codebookSize = (model.fsqQuantLevels ?? []).reduce(1, *)
+        valuesPerToken = model.bottleneck == .fsq ? 1 : max(1, model.vaeBottleneckDim ?? 1)
+    }
+
+    /// Largest block number accepted (as a stream's `first_block`, §5), so arithmetic never overflows.
+    static let maxBlockNumber = 1 << 40
+    /// Largest |time| accepted, in seconds (about 31 years): its pts fits any time base etok writes.
+    static let maxSeconds = 1e9
+    /// Largest magnitude binary16 holds (§6.2 stores VAE latents as f16).
+    static let maxHalf = 65504.0
+
+    func keptCount(_ kept: Int, location: String, file: String, implied: Bool = false) throws -> Int {
+        guard kept >= minToks && kept <= maxToks else {
+            let what = implied ? BlockRangeText.count(kept, "token") : "kept \(kept)"
+            throw TokenImportError.badBlock(file: file, location: location,
+                                            message: "\(what) outside \(minToks)…\(maxToks) (the model's min_toks…max_toks)")
+        }
+        return kept
+    }
+
+    func blockNumber(_ n: Int64, location: String, file: String) throws -> Int {
+        guard n >= 0 && n <= Int64(Self.maxBlockNumber) else {
+            throw TokenImportError.badBlock(file: file, location: location, message: "block number \(n) outside 0…2^40")
+        }
+        return Int(n)
+    }
+
+    /// Checks one block's fields and tokens; `kept` nil means "as many as there are tokens".
+    func block(location: String, files: ImportFiles, kept: Int?, values: ImportedValues, frames: Int?,
+               block: Int64?, time: Double?) throws -> ImportedBlock {
+        func bad(_ file: String, _ message: String) -> TokenImportError {
+            .badBlock(file: file, location: location, message: message)
+        }
+        let keptFile = files.kept, tokensFile = files.tokens
+        let per = valuesPerToken
+        if values.count % per != 0 {
+            throw bad(tokensFile, "\(values.count) values are not whole tokens of \(per) (the model's vae_bottleneck_dim)")
+        }
+        let count = values.count / per
+        let kept = try keptCount(kept ?? count, location: location, file: kept == nil ? tokensFile : keptFile,
+                                 implied: kept == nil)
+        if count != kept {
+            throw bad(tokensFile, per == 1 ? "\(count) tokens, but kept is \(kept)"
+                                           : "\(count) tokens (\(values.count) values), but kept is \(kept)")
+        }
+        if let frames, frames < 1 || frames > framesPerBlock {
+            throw bad(files.frames, "frames \(frames) outside 1…\(framesPerBlock) (the model's frames_per_block)")
+        }
+        if let time, !(time.isFinite && abs(time) <= Self.maxSeconds) {
+            throw bad(files.time, "time \(time) s is out of range")
+        }
+        let number = try block.map { try blockNumber($0, location: location, file: files.block) }
+        let tokens: KeptTokens
+        switch bottleneck {
+        case .fsq:
+            let top = codebookSize - 1
+            func outside(_ i: Int, _ v: String) -> TokenImportError {
+                bad(tokensFile, "token \(i): FSQ index \(v) outside 0…\(top) (the model's codebook, the product of fsq_quant_levels)")
+            }
+            var indices = [Int32](repeating: 0, count: count)
+            switch values {
+            case .integers(let v):
+                for (i, x) in v.enumerated() {
+                    guard x >= 0 && x <= Int64(top) else { throw outside(i, "\(x)") }
+                    indices[i] = Int32(x)
+                }
+            case .numbers(let v):
+                for (i, x) in v.enumerated() {
+                    guard x == x.rounded() else { throw bad(tokensFile, "token \(i): \(x) is not an FSQ index (a whole number)") }
+                    guard x >= 0 && x <= Double(top) else { throw outside(i, abs(x) < 1e15 ? "\(Int64(x))" : "\(x)") }
+                    indices[i] = Int32(x)
+                }
+            }
+            tokens = .fsq(indices)
+        case .vae:
+            let v: [Double]
+            switch values {
+            case .integers(let i): v = i.map(Double.init)
+            case .numbers(let n): v = n
+            }
+            if let i = v.firstIndex(where: { !($0.isFinite && abs($0) <= Self.maxHalf) }) {
+                throw bad(tokensFile, "value \(i) (\(v[i])) does not fit binary16, how .etok stores VAE latents (|x| ≤ 65504)")
+            }
+            tokens = .vae(v.map { Float($0) })
+        }
+        return ImportedBlock(location: location, block: number, time: time, kept: kept, frames: frames, tokens: tokens)
+    }
+}
+
+/// A problem with one JSON line that decoding found (the message, without file and line).
+private struct LineProblem: Error {
+    var message: String
+}
+
+/// One line of `etok export --format jsonl`: `{"block":..,"time":..,"kept":..,"tokens":[...]}`.
+private struct JSONLine: Decodable {
+    var block: Int?
+    var time: Double?
+    var kept: Int?
+    var frames: Int?
+    /// A flat list (FSQ indices; VAE values token after token), or VAE values as one list per token.
+    var tokens: [Double]
+
+    enum Key: String, CodingKey { case block, time, kept, frames, tokens }
+
+    init(from decoder: Decoder) throws {
+        let c: KeyedDecodingContainer<Key>
+        do { c = try decoder.container(keyedBy: Key.self) } catch {
+            throw LineProblem(message: "not a JSON object (etok import reads one object per line, as etok export writes)")
+        }
+        func whole(_ key: Key) throws -> Int? {
+            do { return try c.decodeIfPresent(Int.self, forKey: key) } catch {
+                throw LineProblem(message: "\"\(key.rawValue)\" is not a whole number")
+            }
+        }
+        block = try whole(.block)
+        kept = try whole(.kept)
+        frames = try whole(.frames)
+        do { time = try c.decodeIfPresent(Double.self, forKey: .time) } catch {
+            throw LineProblem(message: "\"time\" is not a number of seconds")
+        }
+        guard c.contains(.tokens), (try? c.decodeNil(forKey: .tokens)) == false else {
+            throw LineProblem(message: "no \"tokens\" list")
+        }
+        if let flat = try? c.decode([Double].self, forKey: .tokens) {
+            tokens = flat
+        } else if let nested = try? c.decode([[Double]].self, forKey: .tokens) {
+            tokens = nested.flatMap { $0 }
+        } else {
+            throw LineProblem(message: "\"tokens\" is not a list of numbers")
+        }
+    }
+}
+
+/// Reads the .npy arrays an import takes, in the dtypes NumPy and PyTorch users save: signed and
+/// unsigned integers of 1 to 8 bytes and floats of 2, 4 or 8 bytes, little-endian, C order (the
+/// model's `NPYArray` holds float32, int32 and uint8 only). Versions 1.0 to 3.0.
+enum ImportNPY {
+    /// An array's shape and values (integers exactly; floats as Double, which holds every float32).
+    struct Array {
+        var file: String
+        var shape: [Int]
+        var values: ImportedValues
+
+        /// The values as integers; a float array is refused (what it should hold says why).
+        func integers(oneDimensional: Bool, what: String) throws -> [Int64] {
+            try checkShape(oneDimensional)
+            guard case .integers(let v) = values else {
+                throw NPYError.unsupported(file: file, message: "holds floats; \(what) are integers (int32 or int64)")
+            }
+            return v
+        }
+
+        /// The values as numbers (integers converted).
+        func numbers(oneDimensional: Bool, what: String) throws -> [Double] {
+            try checkShape(oneDimensional)
+            switch values {
+            case .numbers(let v): return v
+            case .integers(let v): return v.map(Double.init)
+            }
+        }
+
+        private func checkShape(_ oneDimensional: Bool) throws {
+            if oneDimensional && shape.count != 1 {
+                throw NPYError.badFormat(file: file, message: "shape \(shape): expected one dimension, one entry per block")
+            }
+            if shape.count > 2 {
+                throw NPYError.badFormat(file: file, message: "shape \(shape): expected (N,) or (N, dim)")
+            }
+        }
+    }
+
+    static func read(_ path: String) throws -> Array {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw NPYError.unreadable(file: path, message: (error as NSError).localizedDescription)
+        }
+        return try parse([UInt8](data), file: path)
+    }
+
+    static func parse(_ bytes: [UInt8], file: String) throws -> Array {
+        func bad(_ m: String) -> NPYError { .badFormat(file: file, message: m) }
+        guard bytes.count >= 10, bytes[0] == 0x93, Swift.Array(bytes[1..<6]) == Swift.Array("NUMPY".utf8) else {
+            throw bad("no NUMPY magic")
+        }
+        let headerLength: Int, headerStart: Int
+        switch bytes[6] {
+        case 1:
+            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
+            headerStart = 10
+        case 2, 3:
+            guard bytes.count >= 12 else { throw bad("truncated header length") }
+            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
+            headerStart = 12
+        default:
+            throw NPYError.unsupported(file: file, message: "format version \(bytes[6]).\(bytes[7])")
+        }
+        guard headerStart + headerLength <= bytes.count else { throw bad("header runs past the end of the file") }
+        let header = String(decoding: bytes[headerStart..<(headerStart + headerLength)], as: UTF8.self)
+        guard let descr = field("descr", in: header).flatMap(quoted) else { throw bad("header has no descr") }
+        guard let shapeText = field("shape", in: header), let shape = tuple(shapeText) else { throw bad("header has no valid shape") }
+        if field("fortran_order", in: header)?.hasPrefix("True") == true && shape.count > 1 {
+            throw NPYError.unsupported(file: file, message: "Fortran order (save a C-order array: numpy.ascontiguousarray)")
+        }
+        let kinds = ["<i", "|i", "<u", "|u", "<f"]
+        guard descr.count >= 3, kinds.contains(String(descr.prefix(2))), let size = Int(descr.dropFirst(2)),
+              (descr.hasPrefix("<f") ? [2, 4, 8] : [1, 2, 4, 8]).contains(size) else {
+            throw NPYError.unsupported(file: file, message: "dtype \(descr) (etok import reads little-endian integers and float16/32/64)")
+        }
+        var count = 1
+        for n in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: n)
+            guard !overflow, product <= bytes.count else { throw bad("shape \(shape) does not fit the file") }
+            count = product
+        }
+        let start = headerStart + headerLength
+        guard bytes.count - start == count * size else {
+            throw bad("data is \(bytes.count - start) bytes, shape \(shape) of \(descr) needs \(count * size)")
+        }
+        func raw(_ i: Int) -> UInt64 {
+            var v: UInt64 = 0
+            for k in 0..<size { v |= UInt64(bytes[start + i * size + k]) << (8 * k) }
+            return v
+        }
+        let values: ImportedValues
+        switch descr.dropFirst().first {
+        case "f":
+            values = .numbers((0..<count).map { i in
+                switch size {
+                case 2: return Double(Float16Bits.float(UInt16(raw(i))))
+                case 4: return Double(Float(bitPattern: UInt32(raw(i))))
+                default: return Double(bitPattern: raw(i))
+                }
+            })
+        case "u":
+            values = .integers((0..<count).map { Int64(clamping: raw($0)) })
+        default:
+            let shift = UInt64(64 - 8 * size)
+            values = .integers((0..<count).map { Int64(bitPattern: raw($0) << shift) >> Int64(shift) })
+        }
+        return Array(file: file, shape: shape, values: values)
+    }
+
+    /// The text after "'key':" up to the next top-level comma (tuples kept whole).
+    private static func field(_ key: String, in header: String) -> String? {
+        guard let r = header.range(of: "'\(key)':") else { return nil }
+        var depth = 0, out = ""
+        for ch in header[r.upperBound...] {
+            if ch == "(" { depth += 1 }
+            if ch == ")" { depth -= 1 }
+            if (ch == "," && depth == 0) || ch == "}" { break }
+            out.append(ch)
+        }
+        return out.trimmingCharacters(in: .whitespaces)
+    }
+
+    private static func quoted(_ s: String) -> String? {
+        guard s.count >= 2, let q = s.first, q == "'" || q == "\"", s.last == q else { return nil }
+        return String(s.dropFirst().dropLast())
+    }
+
+    private static func tuple(_ s: String) -> [Int]? {
+        guard s.hasPrefix("("), s.hasSuffix(")") else { return nil }
+        let parts = s.dropFirst().dropLast().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+        let values = parts.compactMap { Int($0) }
+        guard values.count == parts.count, values.allSatisfy({ $0 >= 0 }) else { return nil }
+        return values
+    }
+}
