@@ -102,7 +102,7 @@ public struct EtokHeader: Codable, Sendable, Equatable {
 
     /// §4 `model`: everything a decoder needs to check it holds the right model and to parse tokens.
     public struct Model: Codable, Sendable, Equatable {
-        /// Model name, e.g. `etok-default-128`.
+        /// Model name, e.g. `default` (the bundled model) or the weights file's metadata name.
         public var name: String
         /// Lower-case hex SHA-256 of the weights file's bytes.
         public var sha256: String
@@ -181,6 +181,8 @@ public struct EtokHeader: Codable, Sendable, Equatable {
         public static let linear = Search(rawValue: "linear")
         /// A fixed budget (`fixed_tokens`).
         public static let fixed = Search(rawValue: "fixed")
+        /// Tokens that no search chose: brought in by `etok import` (block `mse` is −1, unmeasured).
+        public static let imported = Search(rawValue: "imported")
     }
 
     /// How frames were fitted to the model's size (§4 `encoding.fit`): `crop`, `pad`, `stretch`. Open.

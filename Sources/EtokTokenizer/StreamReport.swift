@@ -124,7 +124,12 @@ public struct StreamReport: Sendable {
                 "name": h.model.name, "sha256": h.model.sha256, "image_size": h.model.imageSize,
                 "patch_size": h.model.patchSize, "frames_per_block": h.model.framesPerBlock,
                 "min_toks": h.model.minToks, "max_toks": h.model.maxToks, "bottleneck": h.model.bottleneck.rawValue,
+                "context_blocks": h.model.contextBlocks as Any,
+                "fsq_quant_levels": h.model.fsqQuantLevels as Any, "vae_bottleneck_dim": h.model.vaeBottleneckDim as Any,
+                // FSQ: tokens are indices in 0 ..< vocabulary_size (the product of the levels).
+                "vocabulary_size": h.model.bottleneck == .fsq ? h.fsqCodebookSize as Any : NSNull(),
             ] as [String: Any],
+            "etok_version": h.etokVersion as Any,
             "encoding": [
                 "threshold": number(h.encoding.threshold), "search": h.encoding.search.rawValue,
                 "fixed_tokens": h.encoding.fixedTokens as Any, "fit": h.encoding.fit?.rawValue as Any,
@@ -134,6 +139,7 @@ public struct StreamReport: Sendable {
             "source": [
                 "name": h.source.name as Any, "width": h.source.width as Any, "height": h.source.height as Any,
                 "time_base": [h.source.timeBase.num, h.source.timeBase.den],
+                "fps": h.source.fps.map { [$0.num, $0.den] } as Any,
                 "duration": number(h.source.duration),
             ] as [String: Any],
             "blocks": blocks.count,

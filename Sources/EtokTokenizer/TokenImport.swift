@@ -72,7 +72,7 @@ public struct TokenImport: Sendable {
     /// The rate of an input without times: 4 frames per second, ElasticTok's training rate.
     public static let defaultFPS = 4.0
     /// `encoding.search` of imported streams.
-    public static let search = EtokHeader.Search(rawValue: "imported")
+    public static let search = EtokHeader.Search.imported
     /// The `mse` of an imported block: negative, "not measured" (docs/etok-format.md §5).
     public static let unmeasuredMSE: Float = -1
 

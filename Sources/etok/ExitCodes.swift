@@ -58,6 +58,7 @@ enum ExitCodes {
         }
         if let format = error as? FormatError { return (format.description, status(of: format)) }
         if let tokenizer = error as? TokenizerError { return (tokenizer.description, status(of: tokenizer)) }
+        if let tokens = error as? TokenImportError { return (tokens.description, status(of: tokens)) }
         if let digest = error as? DigestError { return (digest.description, noInput) }
         if let validation = error as? ValidationError { return (validation.message, usage) }
         return ("\(error)", other)
@@ -68,6 +69,13 @@ enum ExitCodes {
         case .unreadable: return noInput
         case .badHeader, .badConfig, .unknownTensor, .missingTensor, .wrongShape, .wrongDType, .badInput: return dataError
         case .contextFull: return software
+        }
+    }
+
+    /// Every import refusal is a problem with the tokens' data.
+    static func status(of error: TokenImportError) -> Int32 {
+        switch error {
+        case .badBlock, .badInput: return dataError
         }
     }
 

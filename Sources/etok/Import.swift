@@ -74,30 +74,15 @@ struct Import: ParsableCommand {
         common.applyLogging()
         signal(SIGPIPE, SIG_IGN)
         try ExitCodes.reporting {
-            do {
-                let model = try modelChoice.load()
-                let job = TokenImportJob(input: input, output: output, overwrite: common.overwrite, chunkBlocks: chunk, fps: fps)
-                let summary = try TokenImport(job: job, model: model).run()
-                if !common.quiet {
-                    printError("etok: imported \(BlockRangeText.count(summary.blocks, "block")) (\(BlockRangeText.count(summary.frames, "frame")), "
-                               + "\(BlockRangeText.count(summary.tokens, "token"))) from \(input == "-" ? "stdin" : input) → "
-                               + "\(output == "-" ? "stdout" : output): \(BlockRangeText.count(summary.chunks, "chunk")), "
-                               + "\(summary.bytes) bytes; times: \(summary.timing)")
-                }
-            } catch let error as TokenImportError {
-                // (ExitCodes.report does not know this error type yet: mapped here.)
-                printError("etok: \(error.description)")
-                throw ExitCode(ExitCodes.status(of: error))
+            let model = try modelChoice.load()
+            let job = TokenImportJob(input: input, output: output, overwrite: common.overwrite, chunkBlocks: chunk, fps: fps)
+            let summary = try TokenImport(job: job, model: model).run()
+            if !common.quiet {
+                printError("etok: imported \(BlockRangeText.count(summary.blocks, "block")) (\(BlockRangeText.count(summary.frames, "frame")), "
+                           + "\(BlockRangeText.count(summary.tokens, "token"))) from \(input == "-" ? "stdin" : input) → "
+                           + "\(output == "-" ? "stdout" : output): \(BlockRangeText.count(summary.chunks, "chunk")), "
+                           + "\(summary.bytes) bytes; times: \(summary.timing)")
             }
-        }
-    }
-}
-
-extension ExitCodes {
-    /// Every import refusal is a problem with the input's data.
-    static func status(of error: TokenImportError) -> Int32 {
-        switch error {
-        case .badBlock, .badInput: return dataError
         }
     }
 }

@@ -36,6 +36,12 @@ struct Info: ParsableCommand {
     @OptionGroup(title: "Common")
     var common: CommonOptions
 
+    func validate() throws {
+        if let plot, !(plot.lowercased().hasSuffix(".svg") || plot.lowercased().hasSuffix(".png")) {
+            throw ValidationError("--plot draws FILE.svg (axes, labels, legend) or FILE.png (bars only), not \(plot).")
+        }
+    }
+
     func run() throws {
         common.applyLogging()
         try ExitCodes.reporting {
@@ -58,7 +64,7 @@ struct Info: ParsableCommand {
             }
             if json {
                 let data = try JSONSerialization.data(withJSONObject: report.jsonObject(includeBlocks: blocks),
-                                                      options: [.prettyPrinted, .sortedKeys])
+                                                      options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
                 print(String(decoding: data, as: UTF8.self))
             } else {
                 print(text(report))

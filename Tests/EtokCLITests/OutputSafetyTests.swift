@@ -95,7 +95,7 @@ final class OutputSafetyTests: CLITestCase {
         XCTAssertEqual(try CLI.etok(["export", path("a.etok"), "-o", path("t.jsonl"), "-q"]).status, 0)
         XCTAssertEqual(try String(contentsOfFile: path("t.jsonl"), encoding: .utf8).split(separator: "\n").count, 3)
         XCTAssertEqual(try CLI.etok(["export", path("a.etok"), "-o", path("toks") + "/", "-q"]).status, 0)
-        XCTAssertEqual(try files(in: path("toks")), ["blocks.npy", "lengths.npy", "pts.npy", "tokens.npy"])
+        XCTAssertEqual(try files(in: path("toks")), ["blocks.npy", "frames.npy", "lengths.npy", "pts.npy", "tokens.npy"])
         for (name, word) in [("t.npy", "folder"), ("t.txt", "--format")] {
             let r = try CLI.etok(["export", path("a.etok"), "-o", path(name)])
             XCTAssertEqual(r.status, 64, r.stderr)
@@ -212,6 +212,26 @@ final class OutputSafetyTests: CLITestCase {
         XCTAssertEqual(process.terminationStatus, 64, text)
         XCTAssertTrue(text.contains("terminal"), text)
         XCTAssertFalse(text.contains("ETK\r\n"), "no stream bytes on the terminal")
+    }
+
+    func testInfoJSONCarriesWhatAnMLUserNeedsToReadTheTokens() throws {
+        let clip = try makeClip("in.mp4", frames: 3)
+        XCTAssertEqual(try encode([clip, "-o", path("a.etok"), "-q", "--fixed", "8"]).status, 0)
+        let r = try CLI.etok(["info", path("a.etok"), "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let info = try XCTUnwrap(JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
+        let model = try XCTUnwrap(info["model"] as? [String: Any])
+        // The tiny model's levels are 8,8,8,5,5,5: indices 0 ..< 64000.
+        XCTAssertEqual(model["fsq_quant_levels"] as? [Int], [8, 8, 8, 5, 5, 5])
+        XCTAssertEqual(model["vocabulary_size"] as? Int, 64000)
+        XCTAssertEqual(model["context_blocks"] as? Int, 3)
+        XCTAssertEqual((info["source"] as? [String: Any])?["fps"] as? [Int], [25, 1])
+        XCTAssertNotNil(info["etok_version"] as? String)
+        XCTAssertFalse(String(decoding: r.stdout, as: UTF8.self).contains("\\/"), "slashes unescaped")
+        // And --plot wants a format it can draw.
+        let plot = try CLI.etok(["info", path("a.etok"), "--plot", path("p.jpg")])
+        XCTAssertEqual(plot.status, 64, plot.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("p.jpg")))
     }
 
     func testAFolderGivenAsAStreamIsAMissingInput() throws {
