@@ -83,35 +83,13 @@ public struct NPYArray: Equatable, Sendable {
     public static func parse(_ data: Data, file: String) throws -> NPYArray {
         let bytes = [UInt8](data)
         func bad(_ m: String) -> NPYError { .badFormat(file: file, message: m) }
-        guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1..<6]) == Array("NUMPY".utf8) else {
-            throw bad("no NUMPY magic")
-        }
-        let major = bytes[6]
-        let headerLength: Int, headerStart: Int
-        switch major {
-        case 1:
-            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
-            headerStart = 10
-        case 2, 3:
-            guard bytes.count >= 12 else { throw bad("truncated header length") }
-            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
-            headerStart = 12
-        default:
-            throw NPYError.unsupported(file: file, message: "format version \(major).\(bytes[7])")
-        }
-        guard headerStart + headerLength <= bytes.count else { throw bad("header runs past the end of the file") }
-        let header = String(decoding: bytes[headerStart..<(headerStart + headerLength)], as: UTF8.self)
-        guard let descr = field("descr", in: header).flatMap(quoted) else { throw bad("header has no descr") }
-        guard let fortran = field("fortran_order", in: header) else { throw bad("header has no fortran_order") }
-        if fortran.hasPrefix("True") { throw NPYError.unsupported(file: file, message: "Fortran order") }
-        guard let shapeText = field("shape", in: header), let shape = tuple(shapeText) else {
-            throw bad("header has no valid shape")
-        }
+        let head = try NPYHeader.parse(bytes, file: file)
+        if head.fortranOrder { throw NPYError.unsupported(file: file, message: "Fortran order") }
+        let descr = head.descr, shape = head.shape, start = head.dataOffset
         guard ["<f4", "<i4", "|u1", "<u1"].contains(descr) else {
             throw NPYError.unsupported(file: file, message: "dtype \(descr) (etok reads <f4, <i4 and |u1)")
         }
         let count = shape.reduce(1, *)
-        let start = headerStart + headerLength
         let item = descr.hasSuffix("1") ? 1 : 4
         guard bytes.count - start == count * item else {
             throw bad("data is \(bytes.count - start) bytes, shape \(shape) of \(descr) needs \(count * item)")
@@ -155,6 +133,49 @@ public struct NPYArray: Equatable, Sendable {
         do { try encoded().write(to: URL(fileURLWithPath: path), options: [.atomic]) } catch {
             throw NPYError.writeFailed(file: path, message: error.localizedDescription)
         }
+    }
+}
+
+/// The header of an .npy file (format versions 1 to 3): the dtype descriptor, the shape, the
+/// order, and where the data starts. What `NPYArray.parse` and etok import's wider reader share.
+public struct NPYHeader: Sendable, Equatable {
+    /// The dtype descriptor as written ("<f4", "<i8", "|u1").
+    public var descr: String
+    /// The array's shape (empty for a scalar).
+    public var shape: [Int]
+    /// True for a Fortran-order (column-major) array.
+    public var fortranOrder: Bool
+    /// Offset of the first data byte.
+    public var dataOffset: Int
+
+    /// Reads the magic, version, header length and header dictionary of `bytes`.
+    /// - Throws: `NPYError.badFormat` or `.unsupported` naming `file`.
+    public static func parse(_ bytes: [UInt8], file: String) throws -> NPYHeader {
+        func bad(_ m: String) -> NPYError { .badFormat(file: file, message: m) }
+        guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1..<6]) == Array("NUMPY".utf8) else {
+            throw bad("no NUMPY magic")
+        }
+        let headerLength: Int, headerStart: Int
+        switch bytes[6] {
+        case 1:
+            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
+            headerStart = 10
+        case 2, 3:
+            guard bytes.count >= 12 else { throw bad("truncated header length") }
+            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
+            headerStart = 12
+        default:
+            throw NPYError.unsupported(file: file, message: "format version \(bytes[6]).\(bytes[7])")
+        }
+        guard headerStart + headerLength <= bytes.count else { throw bad("header runs past the end of the file") }
+        let header = String(decoding: bytes[headerStart..<(headerStart + headerLength)], as: UTF8.self)
+        guard let descr = field("descr", in: header).flatMap(quoted) else { throw bad("header has no descr") }
+        guard let fortran = field("fortran_order", in: header) else { throw bad("header has no fortran_order") }
+        guard let shapeText = field("shape", in: header), let shape = tuple(shapeText) else {
+            throw bad("header has no valid shape")
+        }
+        return NPYHeader(descr: descr, shape: shape, fortranOrder: fortran.hasPrefix("True"),
+                         dataOffset: headerStart + headerLength)
     }
 
     /// The text after "'key':" up to the next top-level comma (tuples kept whole).

@@ -395,26 +395,9 @@ enum ImportNPY {
 
     static func parse(_ bytes: [UInt8], file: String) throws -> Array {
         func bad(_ m: String) -> NPYError { .badFormat(file: file, message: m) }
-        guard bytes.count >= 10, bytes[0] == 0x93, Swift.Array(bytes[1..<6]) == Swift.Array("NUMPY".utf8) else {
-            throw bad("no NUMPY magic")
-        }
-        let headerLength: Int, headerStart: Int
-        switch bytes[6] {
-        case 1:
-            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
-            headerStart = 10
-        case 2, 3:
-            guard bytes.count >= 12 else { throw bad("truncated header length") }
-            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
-            headerStart = 12
-        default:
-            throw NPYError.unsupported(file: file, message: "format version \(bytes[6]).\(bytes[7])")
-        }
-        guard headerStart + headerLength <= bytes.count else { throw bad("header runs past the end of the file") }
-        let header = String(decoding: bytes[headerStart..<(headerStart + headerLength)], as: UTF8.self)
-        guard let descr = field("descr", in: header).flatMap(quoted) else { throw bad("header has no descr") }
-        guard let shapeText = field("shape", in: header), let shape = tuple(shapeText) else { throw bad("header has no valid shape") }
-        if field("fortran_order", in: header)?.hasPrefix("True") == true && shape.count > 1 {
+        let head = try NPYHeader.parse(bytes, file: file)
+        let descr = head.descr, shape = head.shape
+        if head.fortranOrder && shape.count > 1 {
             throw NPYError.unsupported(file: file, message: "Fortran order (save a C-order array: numpy.ascontiguousarray)")
         }
         let kinds = ["<i", "|i", "<u", "|u", "<f"]
@@ -428,7 +411,7 @@ enum ImportNPY {
             guard !overflow, product <= bytes.count else { throw bad("shape \(shape) does not fit the file") }
             count = product
         }
-        let start = headerStart + headerLength
+        let start = head.dataOffset
         guard bytes.count - start == count * size else {
             throw bad("data is \(bytes.count - start) bytes, shape \(shape) of \(descr) needs \(count * size)")
         }
@@ -454,32 +437,5 @@ enum ImportNPY {
             values = .integers((0..<count).map { Int64(bitPattern: raw($0) << shift) >> Int64(shift) })
         }
         return Array(file: file, shape: shape, values: values)
-    }
-
-    /// The text after "'key':" up to the next top-level comma (tuples kept whole).
-    private static func field(_ key: String, in header: String) -> String? {
-        guard let r = header.range(of: "'\(key)':") else { return nil }
-        var depth = 0, out = ""
-        for ch in header[r.upperBound...] {
-            if ch == "(" { depth += 1 }
-            if ch == ")" { depth -= 1 }
-            if (ch == "," && depth == 0) || ch == "}" { break }
-            out.append(ch)
-        }
-        return out.trimmingCharacters(in: .whitespaces)
-    }
-
-    private static func quoted(_ s: String) -> String? {
-        guard s.count >= 2, let q = s.first, q == "'" || q == "\"", s.last == q else { return nil }
-        return String(s.dropFirst().dropLast())
-    }
-
-    private static func tuple(_ s: String) -> [Int]? {
-        guard s.hasPrefix("("), s.hasSuffix(")") else { return nil }
-        let parts = s.dropFirst().dropLast().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty }
-        let values = parts.compactMap { Int($0) }
-        guard values.count == parts.count, values.allSatisfy({ $0 >= 0 }) else { return nil }
-        return values
     }
 }
