@@ -20,6 +20,8 @@ public struct StreamReport: Sendable {
     /// One block as stored.
     public struct Block: Sendable {
         public var index: Int
+        /// The chunk it belongs to, named by the chunk's first block (the context resets there).
+        public var chunk: Int
         public var record: BlockRecord
         public var tokens: KeptTokens
 
@@ -49,7 +51,7 @@ public struct StreamReport: Sendable {
                     case .fsq(let b): tokens = .fsq(b[k])
                     case .vae(let b): tokens = .vae(b[k])
                     }
-                    blocks.append(Block(index: chunk.firstBlock + k, record: record, tokens: tokens))
+                    blocks.append(Block(index: chunk.firstBlock + k, chunk: chunk.firstBlock, record: record, tokens: tokens))
                 }
             }
         }

@@ -132,7 +132,7 @@ public struct TokenImport: Sendable {
                 timeBase: timing.timeBase, fps: timing.fps, duration: timing.duration))
         var chunks: [Chunk] = []
         var start = 0
-        for run in Self.chunkRuns(sequence.blocks, chunkBlocks: chunkBlocks) {
+        for run in try Self.chunkRuns(sequence.blocks, chunkBlocks: chunkBlocks, file: sequence.files.chunk) {
             let records = run.map { i in
                 BlockRecord(kept: sequence.blocks[i].kept, frames: sequence.blocks[i].frames ?? framesPerBlock,
                             pts: timing.pts[i], mse: Self.unmeasuredMSE)
@@ -175,9 +175,7 @@ public struct TokenImport: Sendable {
     /// No blocks; block numbers on some blocks only, or not increasing; a short block (fewer
     /// frames than `frames_per_block`) before the last.
     static func checkOrder(_ s: ImportedSequence, framesPerBlock: Int) throws {
-        guard let first = s.blocks.first else {
-            throw TokenImportError.badInput(file: s.file, message: "no blocks (empty input)")
-        }
+        guard let first = s.blocks.first else { throw TokenImportError.emptyInput(file: s.file) }
         for (previous, block) in zip(s.blocks, s.blocks.dropFirst()) {
             func bad(_ file: String, _ message: String) -> TokenImportError {
                 .badBlock(file: file, location: block.location, message: message)
@@ -185,12 +183,21 @@ public struct TokenImport: Sendable {
             switch (previous.block, block.block) {
             case (nil, nil): break
             case (let p?, let b?):
-                if b <= p { throw bad(s.files.block, "block \(b) does not come after \(previous.location)'s block \(p) (blocks must increase)") }
+                if b <= p {
+                    throw bad(s.files.block, "block number \(b) is not above the one before (\(p), \(previous.location)): "
+                              + "block numbers must increase")
+                }
             case (nil, _):
                 throw bad(s.files.block, "has a \"block\" number, but \(first.location) has none: number every block or none")
             case (_, nil):
                 throw bad(s.files.block, "has no \"block\" number, but \(first.location) has one: number every block or none")
             }
+        }
+        if let odd = s.blocks.first(where: { ($0.chunk == nil) != (first.chunk == nil) }) {
+            throw TokenImportError.badBlock(file: s.files.chunk, location: odd.location,
+                                            message: first.chunk == nil
+                                                ? "has a \"chunk\", but \(first.location) has none: give every block a chunk or none"
+                                                : "has no \"chunk\", but \(first.location) has one: give every block a chunk or none")
         }
         if let short = s.blocks.dropLast().first(where: { ($0.frames ?? framesPerBlock) < framesPerBlock }) {
             throw TokenImportError.badBlock(file: s.files.frames, location: short.location,
@@ -235,18 +242,27 @@ public struct TokenImport: Sendable {
                                                 + "\(times[i - 1]) s (times must increase)")
         }
         // Evenly spaced (per block number, so gaps do not count): a frame rate and time base 1/rate,
-        // when every time lies on that clock to the microsecond.
+        // when every time lies on that clock to within `slack` (half a millisecond: Matroska and
+        // others keep times in milliseconds, so 1/30 s steps come out as 0.033, 0.067, 0.1...).
+        let slack = 0.0005 + 1e-9
         let steps: [Double] = (1..<max(1, times.count)).map { (i: Int) -> Double in
             let dt: Double = times[i] - times[i - 1]
             return dt / Double(numbers[i] - numbers[i - 1])
         }
-        if let lo = steps.min(), let hi = steps.max(), hi - lo <= 1e-6 {
+        if let lo = steps.min(), let hi = steps.max(), hi - lo <= 2 * slack {
             let step: Double = steps.reduce(0, +) / Double(steps.count)
-            let q = Rational(approximating: Double(framesPerBlock) / step)
-            if q.num > 0, q.den > 0 {
+            // The rate: one whose clock holds every time to the microsecond (NTSC ×1000/1001, whole,
+            // or as measured), else a whole or NTSC rate within `slack` (rounded times).
+            let measured = Double(framesPerBlock) / step
+            let ntsc = (measured * 1.001).rounded() / 1.001, whole = measured.rounded()
+            let tries: [(rate: Double, tolerance: Double)] = [(ntsc, 1e-6), (whole, 1e-6), (measured, 1e-6),
+                                                              (whole, slack), (ntsc, slack)]
+            for (candidate, tolerance) in tries where candidate > 0 {
+                let q = Rational(approximating: candidate)
+                guard q.num > 0, q.den > 0 else { continue }
                 let rate = Double(q.num) / Double(q.den)
                 let ticks: [Double] = times.map { (t: Double) -> Double in (t * rate).rounded() }
-                let onClock = zip(ticks, times).allSatisfy { (tick: Double, t: Double) -> Bool in abs(tick / rate - t) <= 1e-6 }
+                let onClock = zip(ticks, times).allSatisfy { (tick: Double, t: Double) -> Bool in abs(tick / rate - t) <= tolerance }
                 if onClock {
                     let last: Double = times[times.count - 1], first: Double = times[0]
                     let lastShare = Double(blocks[blocks.count - 1].frames ?? framesPerBlock) / Double(framesPerBlock)
@@ -261,17 +277,42 @@ public struct TokenImport: Sendable {
             throw TokenImportError.badBlock(file: s.files.time, location: blocks[i].location,
                                             message: "time \(times[i]) s is within a microsecond of \(blocks[i - 1].location)'s")
         }
-        return Timing(timeBase: EtokHeader.Rational(1, 1_000_000), pts: pts, fps: nil, duration: nil,
-                      description: "the input's times (uneven)")
+        // Uneven times are kept to the microsecond; the rate a player needs (y4m's header, mp4's
+        // nominal rate) is the median step's, and the last block lasts that long.
+        let sortedSteps = steps.sorted()
+        let median = sortedSteps.isEmpty ? Double(framesPerBlock) / defaultFPS : sortedSteps[sortedSteps.count / 2]
+        let q = Rational(approximating: Double(framesPerBlock) / median)
+        let rate: EtokHeader.Rational? = q.num > 0 && q.den > 0 ? EtokHeader.Rational(Int(q.num), Int(q.den)) : nil
+        return Timing(timeBase: EtokHeader.Rational(1, 1_000_000), pts: pts, fps: rate,
+                      duration: times[times.count - 1] - times[0] + median,
+                      description: "the input's times (uneven, about \(format(Double(q.num) / Double(max(1, q.den)))) fps)")
     }
 
     private static func format(_ rate: Double) -> String { String(format: "%.6g", rate) }
 
-    /// The blocks of each chunk, as indices into `blocks`: a new chunk every `chunkBlocks` blocks,
-    /// or, for numbered blocks, at every multiple of `chunkBlocks` and after every gap.
-    static func chunkRuns(_ blocks: [ImportedBlock], chunkBlocks: Int) -> [[Int]] {
+    /// The blocks of each chunk, as indices into `blocks`: where the input names chunks (`chunk`,
+    /// as `etok export` writes it), a new chunk wherever the name changes, and a chunk longer than
+    /// `chunkBlocks` is refused; else a new chunk every `chunkBlocks` blocks, or, for numbered
+    /// blocks, at every multiple of `chunkBlocks` and after every gap.
+    static func chunkRuns(_ blocks: [ImportedBlock], chunkBlocks: Int, file: String) throws -> [[Int]] {
         var runs: [[Int]] = []
         var current: [Int] = []
+        if blocks.first?.chunk != nil {
+            for (i, block) in blocks.enumerated() {
+                if let last = current.last, blocks[last].chunk != block.chunk {
+                    runs.append(current)
+                    current = []
+                }
+                if current.count == chunkBlocks {
+                    throw TokenImportError.badBlock(file: file, location: block.location,
+                                                    message: "chunk \(block.chunk!) holds more than \(chunkBlocks) blocks, the "
+                                                        + "context (--chunk, at most the model's context_blocks)")
+                }
+                current.append(i)
+            }
+            if !current.isEmpty { runs.append(current) }
+            return runs
+        }
         for (i, block) in blocks.enumerated() {
             var fresh = current.count == chunkBlocks
             if let n = block.block, i > 0, let p = blocks[i - 1].block {

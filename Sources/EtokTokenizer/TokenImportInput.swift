@@ -36,6 +36,10 @@ public struct ImportedSequence: Sendable {
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw MediaError.unreadableInput(file: path)
         }
+        if data.starts(with: [0x50, 0x4B, 0x03, 0x04]) || data.starts(with: [0x1F, 0x8B]) {
+            throw TokenImportError.badInput(file: path, message: "is a zip/npz or gzip archive: etok import reads JSON lines or "
+                                            + "a folder of .npy files (unpack it first, or save with numpy.save)")
+        }
         if data.starts(with: EtokFormat.signature) {
             throw TokenImportError.badInput(file: path, message: "is already an .etok stream: etok decode reads it")
         }
@@ -47,7 +51,7 @@ public struct ImportedSequence: Sendable {
     /// One object per line, as `etok export --format jsonl` writes: `tokens` (required), `kept`,
     /// `block`, `time`, `frames` (optional); other keys are ignored, blank lines skipped.
     static func jsonLines(_ data: Data, file: String, rules: ImportRules) throws -> ImportedSequence {
-        let files = ImportFiles(kept: file, tokens: file, time: file, block: file, frames: file)
+        let files = ImportFiles(kept: file, tokens: file, time: file, block: file, frames: file, chunk: file)
         var blocks: [ImportedBlock] = []
         let bytes = [UInt8](data)
         var start = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0   // a UTF-8 byte order mark
@@ -69,8 +73,14 @@ public struct ImportedSequence: Sendable {
                 throw TokenImportError.badBlock(file: file, location: location,
                                                 message: "malformed JSON (etok import reads one object per line, as etok export writes)")
             }
+            if parsed.nested && rules.bottleneck == .fsq {
+                throw TokenImportError.badBlock(file: file, location: location, message: "\"tokens\" holds lists, but this "
+                    + "model's tokens are single FSQ indices: combine digits d_i as Σ d_i · Π_{j<i} L_j (etok info --json "
+                    + "lists fsq_quant_levels L)")
+            }
             blocks.append(try rules.block(location: location, files: files, kept: parsed.kept, values: .numbers(parsed.tokens),
-                                          frames: parsed.frames, block: parsed.block.map(Int64.init), time: parsed.time))
+                                          frames: parsed.frames, block: parsed.block.map(Int64.init), time: parsed.time,
+                                          chunk: parsed.chunk.map(Int64.init)))
         }
         return ImportedSequence(file: file, blocks: blocks, files: files)
     }
@@ -89,15 +99,18 @@ public struct ImportedSequence: Sendable {
                                             + "tokens.npy (pts.npy and blocks.npy optional), as etok export --format npy writes")
         }
         let lengthsFile = file("lengths.npy"), tokensFile = file("tokens.npy")
-        let ptsFile = file("pts.npy"), blocksFile = file("blocks.npy")
+        let ptsFile = file("pts.npy"), blocksFile = file("blocks.npy"), chunksFile = file("chunks.npy")
         let lengths = try ImportNPY.read(lengthsFile).integers(oneDimensional: true, what: "kept tokens per block")
         let numbers = try exists("blocks.npy")
             ? ImportNPY.read(blocksFile).integers(oneDimensional: true, what: "block numbers") : nil
         let times = try exists("pts.npy") ? ImportNPY.read(ptsFile).numbers(oneDimensional: true, what: "seconds per block") : nil
+        let chunkIDs = try exists("chunks.npy")
+            ? ImportNPY.read(chunksFile).integers(oneDimensional: true, what: "chunk of each block") : nil
         let framesFile = file("frames.npy")
         let frames = try exists("frames.npy")
             ? ImportNPY.read(framesFile).integers(oneDimensional: true, what: "frames per block") : nil
-        for (name, count) in [(blocksFile, numbers?.count), (ptsFile, times?.count), (framesFile, frames?.count)] {
+        for (name, count) in [(blocksFile, numbers?.count), (ptsFile, times?.count), (framesFile, frames?.count),
+                              (chunksFile, chunkIDs?.count)] {
             if let count, count != lengths.count {
                 throw TokenImportError.badInput(file: name, message: "has \(count) entries, lengths.npy \(lengths.count): one per block in both")
             }
@@ -113,8 +126,9 @@ public struct ImportedSequence: Sendable {
             }
             values = .numbers(try tokenArray.numbers(oneDimensional: false, what: "VAE latents"))
         }
-        let files = ImportFiles(kept: lengthsFile, tokens: tokensFile, time: ptsFile, block: blocksFile, frames: framesFile)
-        func location(_ i: Int) -> String { "block \(numbers?[i] ?? Int64(i))" }
+        let files = ImportFiles(kept: lengthsFile, tokens: tokensFile, time: ptsFile, block: blocksFile, frames: framesFile,
+                                chunk: chunksFile)
+        func location(_ i: Int) -> String { numbers.map { "entry \(i) (block \($0[i]))" } ?? "entry \(i)" }
         // Every kept count is checked before the counts are added up and slice the tokens.
         for (i, length) in lengths.enumerated() {
             _ = try rules.keptCount(Int(clamping: length), location: location(i), file: lengthsFile)
@@ -138,7 +152,7 @@ public struct ImportedSequence: Sendable {
             let count = Int(length) * rules.valuesPerToken
             blocks.append(try rules.block(location: location(i), files: files, kept: Int(length),
                                           values: values.slice(offset..<(offset + count)), frames: framesPerBlock?[i],
-                                          block: numbers?[i], time: times?[i]))
+                                          block: numbers?[i], time: times?[i], chunk: chunkIDs?[i]))
             offset += count
         }
         return ImportedSequence(file: folder, blocks: blocks, files: files)
@@ -154,6 +168,9 @@ public struct ImportedBlock: Sendable, Equatable {
     public var block: Int?
     /// The time the input gave, in seconds, if any.
     public var time: Double?
+    /// The chunk the input put it in, if any (`etok export` names a chunk by its first block): the
+    /// model's context resets where the value changes.
+    public var chunk: Int64?
     /// Kept tokens (`min_toks` … `max_toks`).
     public var kept: Int
     /// Frames the block stands for, if the input said (1 … `frames_per_block`).
@@ -175,6 +192,8 @@ public struct ImportFiles: Sendable, Equatable {
     public var block: String
     /// Frames per block.
     public var frames: String
+    /// Chunks.
+    public var chunk: String
 }
 
 /// Token values as an input holds them, before they are checked against the model.
@@ -242,7 +261,7 @@ struct ImportRules {
 
     /// Checks one block's fields and tokens; `kept` nil means "as many as there are tokens".
     func block(location: String, files: ImportFiles, kept: Int?, values: ImportedValues, frames: Int?,
-               block: Int64?, time: Double?) throws -> ImportedBlock {
+               block: Int64?, time: Double?, chunk: Int64? = nil) throws -> ImportedBlock {
         func bad(_ file: String, _ message: String) -> TokenImportError {
             .badBlock(file: file, location: location, message: message)
         }
@@ -298,7 +317,8 @@ struct ImportRules {
             }
             tokens = .vae(v.map { Float($0) })
         }
-        return ImportedBlock(location: location, block: number, time: time, kept: kept, frames: frames, tokens: tokens)
+        return ImportedBlock(location: location, block: number, time: time, chunk: chunk, kept: kept, frames: frames,
+                             tokens: tokens)
     }
 }
 
@@ -310,13 +330,16 @@ private struct LineProblem: Error {
 /// One line of `etok export --format jsonl`: `{"block":..,"time":..,"kept":..,"tokens":[...]}`.
 private struct JSONLine: Decodable {
     var block: Int?
+    var chunk: Int?
     var time: Double?
     var kept: Int?
     var frames: Int?
+    /// True when `tokens` came as one list per token (VAE latents; refused for FSQ models).
+    var nested = false
     /// A flat list (FSQ indices; VAE values token after token), or VAE values as one list per token.
     var tokens: [Double]
 
-    enum Key: String, CodingKey { case block, time, kept, frames, tokens }
+    enum Key: String, CodingKey { case block, chunk, time, kept, frames, tokens }
 
     init(from decoder: Decoder) throws {
         let c: KeyedDecodingContainer<Key>
@@ -329,6 +352,7 @@ private struct JSONLine: Decodable {
             }
         }
         block = try whole(.block)
+        chunk = try whole(.chunk)
         kept = try whole(.kept)
         frames = try whole(.frames)
         do { time = try c.decodeIfPresent(Double.self, forKey: .time) } catch {
@@ -341,6 +365,7 @@ private struct JSONLine: Decodable {
             tokens = flat
         } else if let nested = try? c.decode([[Double]].self, forKey: .tokens) {
             tokens = nested.flatMap { $0 }
+            self.nested = true
         } else {
             throw LineProblem(message: "\"tokens\" is not a list of numbers")
         }

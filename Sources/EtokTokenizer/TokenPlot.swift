@@ -113,6 +113,10 @@ extension TokenPlot {
                    + "<text x=\"\(f(lx + 14))\" y=\"\(f(ly + 9))\">within the threshold</text>")
         out.append("<rect class=\"missed\" x=\"\(f(lx + 150))\" y=\"\(f(ly))\" width=\"10\" height=\"10\"/>"
                    + "<text x=\"\(f(lx + 164))\" y=\"\(f(ly + 9))\">missed it</text>")
+        if unmeasured > 0 {
+            out.append("<rect class=\"unmeasured\" x=\"\(f(lx - 120))\" y=\"\(f(ly))\" width=\"10\" height=\"10\"/>"
+                       + "<text x=\"\(f(lx - 106))\" y=\"\(f(ly + 9))\">not measured</text>")
+        }
         out.append("</svg>")
         return out.joined(separator: "\n") + "\n"
     }

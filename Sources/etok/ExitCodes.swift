@@ -76,6 +76,7 @@ enum ExitCodes {
     static func status(of error: TokenImportError) -> Int32 {
         switch error {
         case .badBlock, .badInput: return dataError
+        case .emptyInput: return noInput
         }
     }
 

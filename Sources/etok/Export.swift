@@ -18,8 +18,11 @@ struct Export: ParsableCommand {
         npy: -o DIR (a folder; its parent must exist) gets lengths.npy (int32, kept tokens per block), \
         tokens.npy (the kept tokens of all blocks concatenated: int32 FSQ indices, or float32 (N, dim) VAE \
         latents), pts.npy (float64 seconds per block), blocks.npy (int64, each block's index in the \
-        stream) and frames.npy (int32, frames per block: frames_per_block, fewer for a last partial \
-        block). jsonl: one block per line, {"block", "time", "frames", "kept", "tokens"}; -o - for stdout.
+        stream), frames.npy (int32, frames per block: frames_per_block, fewer for a last partial \
+        block) and chunks.npy (int64, each block's chunk, named by its first block: the model's \
+        context resets where it changes). jsonl: one block per line, {"block", "chunk", "time", \
+        "frames", "kept", "tokens"}; -o - for stdout. FSQ tokens are indices into the codebook \
+        (etok info --json: vocabulary_size, fsq_quant_levels; digit d_i = index / Π_{j<i} L_j mod L_i).
 
         The way back: etok import reads either form, as written or edited (or tokens your own model \
         generated, same layout), and writes an .etok stream that etok decode turns into video.
@@ -66,14 +69,14 @@ struct Export: ParsableCommand {
     var common: CommonOptions
 
     /// The files of an npy export, in the order written.
-    static let npyFiles = ["lengths.npy", "tokens.npy", "pts.npy", "blocks.npy", "frames.npy"]
+    static let npyFiles = ["lengths.npy", "tokens.npy", "pts.npy", "blocks.npy", "frames.npy", "chunks.npy"]
 
     func validate() throws {
         if OutputPlacement.isSameFile(input, output) { throw ValidationError("-o \(output) is the input file; name another output.") }
         guard let format = effectiveFormat else {
             throw ValidationError("cannot tell the format from -o \(output): name a .jsonl file or a folder (npy), or give --format.")
         }
-        if format == .npy && output == "-" { throw ValidationError("npy export writes five files: give a folder with -o.") }
+        if format == .npy && output == "-" { throw ValidationError("npy export writes six files: give a folder with -o.") }
         if format == .npy && output.lowercased().hasSuffix(".npy") {
             throw ValidationError("npy export writes a folder of .npy files (\(Export.npyFiles.joined(separator: ", "))): give -o a folder name, not \(output).")
         }
@@ -140,7 +143,8 @@ struct Export: ParsableCommand {
         let contents = [NPYArray(shape: [lengths.count], int32: lengths).encoded(), tokens.encoded(),
                         NPY64.encode(r.blocks.map { r.seconds($0.record.pts) }),
                         NPY64.encode(r.blocks.map { Int64($0.index) }),
-                        NPYArray(shape: [r.blocks.count], int32: r.blocks.map { Int32($0.record.frames) }).encoded()]
+                        NPYArray(shape: [r.blocks.count], int32: r.blocks.map { Int32($0.record.frames) }).encoded(),
+                        NPY64.encode(r.blocks.map { Int64($0.chunk) })]
         try FolderOutput.write(folder: output, files: Array(zip(Export.npyFiles, contents)))
     }
 
@@ -152,7 +156,7 @@ struct Export: ParsableCommand {
             case .fsq(let t): tokens = "[" + t.map(String.init).joined(separator: ",") + "]"
             case .vae(let v): tokens = "[" + v.map { "\($0)" }.joined(separator: ",") + "]"
             }
-            text += "{\"block\":\(b.index),\"time\":\(r.seconds(b.record.pts)),\"frames\":\(b.record.frames),"
+            text += "{\"block\":\(b.index),\"chunk\":\(b.chunk),\"time\":\(r.seconds(b.record.pts)),\"frames\":\(b.record.frames),"
                 + "\"kept\":\(b.record.kept),\"tokens\":\(tokens)}\n"
         }
         if output == "-" {

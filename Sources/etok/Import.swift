@@ -19,7 +19,7 @@ struct Import: ParsableCommand {
         {"block": 0, "time": 0.0, "kept": 37, "tokens": [...]}. Only "tokens" is required: "kept" \
         defaults to the token count, and a VAE model's tokens are kept x dim values, flat or one list \
         per token. Or TOKENS is a folder as etok export --format npy writes it: lengths.npy and \
-        tokens.npy, with pts.npy (seconds) and blocks.npy optional (integers of any width; VAE \
+        tokens.npy, with pts.npy (seconds), blocks.npy and chunks.npy optional (integers of any width; VAE \
         latents float16/32/64). A model with several frames per block takes "frames" (frames.npy) \
         for a last block that holds fewer.
 
@@ -28,9 +28,11 @@ struct Import: ParsableCommand {
         FSQ indices lie in 0..(product of the levels - 1); etok model info shows both. The first \
         problem stops the import with the file and line (or block) named, and no output.
 
-        The context resets every --chunk blocks; with block numbers (as exported) it resets where \
-        the original stream's did, also after a gap, so exported tokens decode to the very same \
-        frames. Times: --fps R spaces the frames 1/R s apart (the input's times ignored); without \
+        Chunks: blocks with a "chunk" (chunks.npy; etok export writes the chunk's first block) share \
+        the model's context while the value stays the same, and a new value starts a new chunk (so \
+        exported tokens decode to the very same frames; give each clip its own chunk values when \
+        concatenating). Without it the context resets every --chunk blocks, and with block numbers \
+        also at their multiples of --chunk and after a gap. Times: --fps R spaces the frames 1/R s apart (the input's times ignored); without \
         it the input's times count, or 4 fps (the paper's training rate) when it has none. Imported \
         blocks have no measured reconstruction error: etok info shows n/a.
 
@@ -50,7 +52,8 @@ struct Import: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Blocks per chunk: the context resets every K blocks (default: the model's context length).", valueName: "K"))
     var chunk: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Time blocks at R frames per second, ignoring the input's times (default: the input's times, else 4, the paper's training rate).", valueName: "R"))
+    @Option(help: ArgumentHelp("Time blocks at R frames per second (a number or a fraction such as 30000/1001), ignoring the input's times (default: the input's times, else 4, the paper's training rate).", valueName: "R"),
+            transform: parseRate)
     var fps: Double?
 
     @OptionGroup(title: "Model")

@@ -78,6 +78,8 @@ extension ModelCommand {
                     let object: [String: Any] = ["file": file, "config": config, "parameters": model.parameterCount,
                                                  "sha256": loaded.sha256,
                                                  "calibrated_threshold": loaded.calibratedThreshold.map { Double($0) } as Any,
+                                                 "context_blocks": c.contextBlocks,
+                                                 "vocabulary_size": c.isFSQ ? c.codebookSize as Any : NSNull(),
                                                  "tensors": tensors]
                     let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
                     print(String(decoding: data, as: UTF8.self))

@@ -169,7 +169,7 @@ final class CodecCommandTests: CLITestCase {
         XCTAssertEqual((first["tokens"] as? [Int])?.count, 7)
         let n = try CLI.etok(["export", path("a.etok"), "--format", "npy", "-o", path("npy"), "-q"])
         XCTAssertEqual(n.status, 0, n.stderr)
-        XCTAssertEqual(try files(in: path("npy")), ["blocks.npy", "frames.npy", "lengths.npy", "pts.npy", "tokens.npy"])
+        XCTAssertEqual(try files(in: path("npy")), ["blocks.npy", "chunks.npy", "frames.npy", "lengths.npy", "pts.npy", "tokens.npy"])
     }
 
     func testTruncatedStreamIsRefusedUnlessSkippingDamage() throws {

@@ -112,7 +112,7 @@ final class DamagedStreamTests: CLITestCase {
         let n = try CLI.etok(["export", flip, "--skip-damaged", "--format", "npy", "-o", path("npy"), "-q"])
         XCTAssertEqual(n.status, 0, n.stderr)
         XCTAssertEqual(n.errorLines.count, 1, "-q keeps the warning: \(n.stderr)")
-        XCTAssertEqual(try files(in: path("npy")), ["blocks.npy", "frames.npy", "lengths.npy", "pts.npy", "tokens.npy"])
+        XCTAssertEqual(try files(in: path("npy")), ["blocks.npy", "chunks.npy", "frames.npy", "lengths.npy", "pts.npy", "tokens.npy"])
         XCTAssertEqual(try int64NPY(path("npy/blocks.npy")), [0, 1, 2, 6, 7, 8])
 
         let cut = try truncated()
@@ -209,7 +209,7 @@ final class DamagedStreamTests: CLITestCase {
 
         let made = try CLI.etok(["export", input, "--format", "npy", "-o", out + "/tokens", "-q"])
         XCTAssertEqual(made.status, 0, made.stderr)
-        XCTAssertEqual(try files(in: out + "/tokens"), ["blocks.npy", "frames.npy", "lengths.npy", "pts.npy", "tokens.npy"])
+        XCTAssertEqual(try files(in: out + "/tokens"), ["blocks.npy", "chunks.npy", "frames.npy", "lengths.npy", "pts.npy", "tokens.npy"])
         XCTAssertEqual(try int64NPY(out + "/tokens/blocks.npy"), Array(0..<9))
         XCTAssertEqual(try CLI.etok(["export", input, "--format", "npy", "-o", out + "/tokens"]).status, 73)
         XCTAssertEqual(try CLI.etok(["export", input, "--format", "npy", "-o", out + "/tokens", "-y", "-q"]).status, 0)

@@ -99,7 +99,7 @@ final class ImportCommandTests: CLITestCase {
         // The plot draws its blocks grey.
         let plot = try CLI.etok(["info", path("b.etok"), "--plot", path("b.svg")])
         XCTAssertEqual(plot.status, 0, plot.stderr)
-        XCTAssertEqual(try String(contentsOfFile: path("b.svg"), encoding: .utf8).components(separatedBy: "class=\"unmeasured\" x=").count - 1, 14)
+        XCTAssertEqual(try String(contentsOfFile: path("b.svg"), encoding: .utf8).components(separatedBy: "class=\"unmeasured\" x=").count - 1, 15)  // 14 bars and the legend
     }
 
     func testTokensLeftOutBySkipDamagedDecodeAsInTheOriginal() throws {
@@ -161,6 +161,62 @@ final class ImportCommandTests: CLITestCase {
         XCTAssertEqual(try decode(path("v.etok"), model: vaeModel), frames)
     }
 
+    func testChunksComeBackAsTheyWereAndNameTheContextOfConcatenatedClips() throws {
+        // Encoded with chunks of 2 (the model's context is 3): without the chunk in the export, an
+        // import with the default --chunk put 3 blocks in a context and changed the frames.
+        let clip = try makeClip("in.mp4", frames: 7)
+        XCTAssertEqual(try CLI.etok(["encode", clip, "-o", path("c.etok"), "--model", fsqModel, "-q", "--threshold", "0.05",
+                                     "--chunk", "2"]).status, 0)
+        let frames = try decode(path("c.etok"))
+        try export(path("c.etok"), "jsonl", path("c.jsonl"))
+        try export(path("c.etok"), "npy", path("c_npy"))
+        XCTAssertEqual(try jsonLines(path("c.jsonl")).map { $0["chunk"] as? Int }, [0, 0, 2, 2, 4, 4, 6])
+        for input in [path("c.jsonl"), path("c_npy")] {
+            XCTAssertEqual(try importTokens(input, path("back.etok"), ["-y", "-q"]).status, 0)
+            XCTAssertEqual(try decode(path("back.etok")), frames, input)
+        }
+        // Two clips one after the other: each keeps its own chunks when their names differ, so the
+        // second does not see the first as context; numbered on from the first, without chunks, it would.
+        let lines = try jsonLines(path("c.jsonl"))
+        let second = lines.map { line -> [String: Any] in
+            var l = line
+            l["block"] = (line["block"] as! Int) + 7
+            l["chunk"] = (line["chunk"] as! Int) + 1000
+            l["time"] = (line["time"] as! Double) + 1
+            return l
+        }
+        try writeLines(lines + second, path("two.jsonl"))
+        XCTAssertEqual(try importTokens(path("two.jsonl"), path("two.etok"), ["-q"]).status, 0)
+        XCTAssertEqual(try decode(path("two.etok")), frames + frames)
+        // A chunk longer than the context is refused, naming it.
+        try writeLines(lines.map { var l = $0; l["chunk"] = 0; return l }, path("long.jsonl"))
+        let long = try importTokens(path("long.jsonl"), path("long.etok"))
+        XCTAssertEqual(long.status, 65, long.stderr)
+        XCTAssertTrue(long.stderr.contains("line 4: chunk 0 holds more than 3 blocks"), long.stderr)
+    }
+
+    func testTimesRoundedToMillisecondsKeepTheirRateAndUnevenTimesGetOne() throws {
+        let (original, _) = try encoded(frames: 6)
+        try export(original, "jsonl", path("a.jsonl"))
+        let lines = try jsonLines(path("a.jsonl"))
+        // 30 fps as Matroska stores it, in whole milliseconds: 0, 0.033, 0.067, 0.1...
+        try writeLines(lines.enumerated().map { var l = $1; l["time"] = (Double($0) / 30 * 1000).rounded() / 1000; return l },
+                       path("ms.jsonl"))
+        XCTAssertEqual(try importTokens(path("ms.jsonl"), path("ms.etok"), ["-q"]).status, 0)
+        XCTAssertEqual((try info(path("ms.etok"))["source"] as? [String: Any])?["fps"] as? [Int], [30, 1])
+        let y4m = path("ms.y4m")
+        XCTAssertEqual(try CLI.etok(["decode", path("ms.etok"), "-o", y4m, "--model", fsqModel, "-q"]).status, 0)
+        XCTAssertTrue(String(decoding: try Data(contentsOf: URL(fileURLWithPath: y4m)).prefix(80), as: UTF8.self).contains("F30:1"))
+        // Uneven times stay to the microsecond, with the median step's rate for players.
+        try writeLines(zip(lines, [0, 0.1, 0.2, 0.35, 0.5, 0.6]).map { var l = $0; l["time"] = $1; return l }, path("v.jsonl"))
+        XCTAssertEqual(try importTokens(path("v.jsonl"), path("v.etok"), ["-q"]).status, 0)
+        let source = try XCTUnwrap(try info(path("v.etok"))["source"] as? [String: Any])
+        XCTAssertEqual(source["fps"] as? [Int], [10, 1])
+        XCTAssertEqual(source["time_base"] as? [Int], [1, 1_000_000])
+        XCTAssertEqual(try XCTUnwrap(source["duration"] as? Double), 0.7, accuracy: 1e-9)
+        XCTAssertEqual(try importTokens(path("v.jsonl"), path("f.etok"), ["-q", "--fps", "30000/1001"]).status, 0)
+    }
+
     func testBadInputsAreRefusedWithOneLineAndNoOutput() throws {
         let (original, _) = try encoded(frames: 4)
         try export(original, "jsonl", path("a.jsonl"))
@@ -175,7 +231,6 @@ final class ImportCommandTests: CLITestCase {
         try "".write(toFile: path("empty.jsonl"), atomically: true, encoding: .utf8)
         let cases: [(String, String)] = [
             (path("malformed.jsonl"), "malformed.jsonl: line 1: malformed JSON"),
-            (path("empty.jsonl"), "empty.jsonl: no blocks (empty input)"),
             (try variant("kept.jsonl") { $0[2]["kept"] = 17 }, "kept.jsonl: line 3: kept 17 outside 2…16"),
             (try variant("few.jsonl") { $0[1]["tokens"] = [5] ; $0[1]["kept"] = 1 }, "few.jsonl: line 2: kept 1 outside 2…16"),
             (try variant("count.jsonl") { $0[1]["kept"] = (($0[1]["tokens"] as? [Int])?.count ?? 16) == 16 ? 15 : 16 },
@@ -183,7 +238,11 @@ final class ImportCommandTests: CLITestCase {
             (try variant("index.jsonl") { $0[3]["tokens"] = [1, 2, 64000] ; $0[3]["kept"] = 3 },
              "index.jsonl: line 4: token 2: FSQ index 64000 outside 0…63999"),
             (try variant("time.jsonl") { $0[2]["time"] = 0.0 }, "time.jsonl: line 3: time 0.0 s does not come after line 2's 0.04 s"),
-            (try variant("order.jsonl") { $0.swapAt(1, 2) }, "order.jsonl: line 3: block 1 does not come after line 2's block 2"),
+            (try variant("order.jsonl") { $0.swapAt(1, 2) },
+             "order.jsonl: line 3: block number 1 is not above the one before (2, line 2)"),
+            (try variant("digits.jsonl") { $0[0]["tokens"] = [[1, 2, 3, 4, 0, 1], [0, 0, 0, 0, 0, 0]]; $0[0]["kept"] = 2 },
+             "digits.jsonl: line 1: \"tokens\" holds lists, but this model's tokens are single FSQ indices"),
+            (try variant("mixed.jsonl") { $0[1]["chunk"] = nil }, "mixed.jsonl: line 2: has no \"chunk\", but line 1 has one"),
         ]
         for (input, expected) in cases {
             let r = try importTokens(input, path("out.etok"))
@@ -208,6 +267,13 @@ final class ImportCommandTests: CLITestCase {
             XCTAssertEqual(r.errorLines.count, 1, r.stderr)
         }
         XCTAssertEqual(try importTokens(path("nothing.jsonl"), path("out.etok")).status, 66)
+        let empty = try importTokens(path("empty.jsonl"), path("out.etok"))   // empty, as for every input: 66
+        XCTAssertEqual(empty.status, 66, empty.stderr)
+        XCTAssertTrue(empty.stderr.contains("empty.jsonl: no blocks (the input is empty)"), empty.stderr)
+        try Data([0x50, 0x4B, 0x03, 0x04, 0, 0]).write(to: URL(fileURLWithPath: path("tokens.npz")))
+        let npz = try importTokens(path("tokens.npz"), path("out.etok"))
+        XCTAssertEqual(npz.status, 65, npz.stderr)
+        XCTAssertTrue(npz.stderr.contains("archive"), npz.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("out.etok")))
         try Data("keep".utf8).write(to: URL(fileURLWithPath: path("old.etok")))
         let exists = try importTokens(path("a.jsonl"), path("old.etok"))

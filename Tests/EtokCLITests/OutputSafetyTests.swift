@@ -95,7 +95,7 @@ final class OutputSafetyTests: CLITestCase {
         XCTAssertEqual(try CLI.etok(["export", path("a.etok"), "-o", path("t.jsonl"), "-q"]).status, 0)
         XCTAssertEqual(try String(contentsOfFile: path("t.jsonl"), encoding: .utf8).split(separator: "\n").count, 3)
         XCTAssertEqual(try CLI.etok(["export", path("a.etok"), "-o", path("toks") + "/", "-q"]).status, 0)
-        XCTAssertEqual(try files(in: path("toks")), ["blocks.npy", "frames.npy", "lengths.npy", "pts.npy", "tokens.npy"])
+        XCTAssertEqual(try files(in: path("toks")), ["blocks.npy", "chunks.npy", "frames.npy", "lengths.npy", "pts.npy", "tokens.npy"])
         for (name, word) in [("t.npy", "folder"), ("t.txt", "--format")] {
             let r = try CLI.etok(["export", path("a.etok"), "-o", path(name)])
             XCTAssertEqual(r.status, 64, r.stderr)

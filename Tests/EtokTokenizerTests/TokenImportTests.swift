@@ -65,10 +65,11 @@ final class TokenImportTests: XCTestCase {
             ("{\"tokens\":[1,2],\"block\":-1}\n", "t.jsonl: line 1: block number -1 outside"),
             ("{\"tokens\":[1,2],\"time\":1}\n{\"tokens\":[1,2],\"time\":1}\n", "t.jsonl: line 2: time 1.0 s does not come after line 1's 1.0 s"),
             ("{\"tokens\":[1,2],\"time\":1}\n{\"tokens\":[1,2]}\n", "t.jsonl: line 2: no time, but line 1 has one"),
-            ("{\"tokens\":[1,2],\"block\":4}\n{\"tokens\":[1,2],\"block\":4}\n", "t.jsonl: line 2: block 4 does not come after line 1's block 4"),
+            ("{\"tokens\":[1,2],\"block\":4}\n{\"tokens\":[1,2],\"block\":4}\n", "t.jsonl: line 2: block number 4 is not above the one before (4, line 1)"),
             ("{\"tokens\":[1,2]}\n{\"tokens\":[1,2],\"block\":1}\n", "t.jsonl: line 2: has a \"block\" number, but line 1 has none"),
-            ("", "t.jsonl: no blocks (empty input)"),
-            ("\n  \n", "t.jsonl: no blocks (empty input)"),
+            ("", "t.jsonl: no blocks (the input is empty)"),
+            ("\n  \n", "t.jsonl: no blocks (the input is empty)"),
+            ("{\"tokens\":[1,2],\"chunk\":0}\n{\"tokens\":[1,2]}\n", "t.jsonl: line 2: has no \"chunk\", but line 1 has one"),
         ]
         for (input, expected) in cases {
             let message = refusal(input)
@@ -143,9 +144,9 @@ final class TokenImportTests: XCTestCase {
         try write("tokens.npy", npy("<i8", shape: [4], items: (1...4).map { le(Int64($0)) }))
         refused("tokens.npy: holds 4 tokens, but lengths.npy adds up to 5")
         try write("tokens.npy", npy("<i8", shape: [5], items: [1, 2, 3, 99_999, 5].map { le(Int64($0)) }))
-        refused("tokens.npy: block 5: token 1: FSQ index 99999 outside 0…63999 (the model's codebook, the product of fsq_quant_levels)")
+        refused("tokens.npy: entry 1 (block 5): token 1: FSQ index 99999 outside 0…63999 (the model's codebook, the product of fsq_quant_levels)")
         try write("lengths.npy", npy("<i4", shape: [2], items: [le(Int32(2)), le(Int32(17))]))
-        refused("lengths.npy: block 5: kept 17 outside 2…16 (the model's min_toks…max_toks)")
+        refused("lengths.npy: entry 1 (block 5): kept 17 outside 2…16 (the model's min_toks…max_toks)")
         try write("pts.npy", npy("<f8", shape: [1], items: [le(0.0.bitPattern)]))
         refused("pts.npy: has 1 entries, lengths.npy 2: one per block in both")
         try FileManager.default.removeItem(at: dir.appendingPathComponent("lengths.npy"))
@@ -155,22 +156,28 @@ final class TokenImportTests: XCTestCase {
     // MARK: Chunks and times
 
     func block(_ n: Int?, time: Double? = nil) -> ImportedBlock {
-        ImportedBlock(location: "line \(n ?? 0)", block: n, time: time, kept: 2, frames: nil, tokens: .fsq([0, 0]))
+        ImportedBlock(location: "line \(n ?? 0)", block: n, time: time, chunk: nil, kept: 2, frames: nil, tokens: .fsq([0, 0]))
     }
 
-    func testChunksFollowTheBlockNumbersOfTheStreamTheTokensCameFrom() {
+    func testChunksFollowTheBlockNumbersOfTheStreamTheTokensCameFrom() throws {
         // Without numbers: every K blocks.
-        XCTAssertEqual(TokenImport.chunkRuns((0..<7).map { _ in block(nil) }, chunkBlocks: 3), [[0, 1, 2], [3, 4, 5], [6]])
+        XCTAssertEqual(try TokenImport.chunkRuns((0..<7).map { _ in block(nil) }, chunkBlocks: 3, file: "t"), [[0, 1, 2], [3, 4, 5], [6]])
         // Numbered from 0 without gaps: the same.
-        XCTAssertEqual(TokenImport.chunkRuns((0..<7).map { block($0) }, chunkBlocks: 3), [[0, 1, 2], [3, 4, 5], [6]])
+        XCTAssertEqual(try TokenImport.chunkRuns((0..<7).map { block($0) }, chunkBlocks: 3, file: "t"), [[0, 1, 2], [3, 4, 5], [6]])
         // A damaged chunk (blocks 3-5) left out by --skip-damaged, and a start in mid-chunk: the
         // context resets where the original stream's did.
         let numbers = [1, 2, 6, 7, 8, 9, 11]
-        XCTAssertEqual(TokenImport.chunkRuns(numbers.map { block($0) }, chunkBlocks: 3), [[0, 1], [2, 3, 4], [5], [6]])
+        XCTAssertEqual(try TokenImport.chunkRuns(numbers.map { block($0) }, chunkBlocks: 3, file: "t"), [[0, 1], [2, 3, 4], [5], [6]])
+        // Named chunks (as exported): a new chunk wherever the name changes, whatever the numbers.
+        var named = (0..<7).map { block($0) }
+        for (i, c) in [5, 5, 9, 9, 9, 2, 5].enumerated() { named[i].chunk = Int64(c) }
+        XCTAssertEqual(try TokenImport.chunkRuns(named, chunkBlocks: 3, file: "t"), [[0, 1], [2, 3, 4], [5], [6]])
+        named[1].chunk = 9
+        XCTAssertThrowsError(try TokenImport.chunkRuns(named, chunkBlocks: 3, file: "t"))  // 4 blocks named 9
     }
 
     func sequence(_ blocks: [ImportedBlock]) -> ImportedSequence {
-        ImportedSequence(file: "t", blocks: blocks, files: ImportFiles(kept: "t", tokens: "t", time: "t", block: "t", frames: "t"))
+        ImportedSequence(file: "t", blocks: blocks, files: ImportFiles(kept: "t", tokens: "t", time: "t", block: "t", frames: "t", chunk: "t"))
     }
 
     func testTimesOnAFrameClockGetThatClock() throws {
@@ -185,12 +192,13 @@ final class TokenImportTests: XCTestCase {
         let n = try TokenImport.timing(sequence(ntsc), fps: nil, framesPerBlock: 1)
         XCTAssertEqual(n.timeBase, EtokHeader.Rational(1001, 30000))
         XCTAssertEqual(n.pts, [0, 1, 4, 5])
-        // Uneven times: microseconds, no rate.
+        // Uneven times: microseconds, and the median step's rate for players (steps 0.1 and 0.25 s).
         let uneven = try TokenImport.timing(sequence([block(nil, time: 0), block(nil, time: 0.1), block(nil, time: 0.35)]),
                                             fps: nil, framesPerBlock: 1)
         XCTAssertEqual(uneven.timeBase, EtokHeader.Rational(1, 1_000_000))
         XCTAssertEqual(uneven.pts, [0, 100_000, 350_000])
-        XCTAssertNil(uneven.fps)
+        XCTAssertEqual(uneven.fps, EtokHeader.Rational(4, 1))
+        XCTAssertEqual(try XCTUnwrap(uneven.duration), 0.6, accuracy: 1e-12)
         // No times: 4 fps; --fps overrides times; multi-frame blocks count frames.
         let none = try TokenImport.timing(sequence((0..<3).map { _ in block(nil) }), fps: nil, framesPerBlock: 1)
         XCTAssertEqual(none.timeBase, EtokHeader.Rational(1, 4))
@@ -249,7 +257,7 @@ final class TokenImportTests: XCTestCase {
         let svg = TokenPlot.svg(r)
         func count(_ cls: String) -> Int { svg.components(separatedBy: "<rect class=\"\(cls)\" x=").count - 1 }
         XCTAssertTrue(svg.contains(".unmeasured{fill:"), svg)
-        XCTAssertEqual(count("unmeasured"), 3)   // the three bars (the legend has no swatch for them)
+        XCTAssertEqual(count("unmeasured"), 4)   // the three bars and the legend's swatch
         XCTAssertFalse(svg.contains("99.00 dB"), "an unmeasured block must not show PSNR 99")
         XCTAssertTrue(svg.contains("PSNR not measured"))
         func greyPixels(_ png: [UInt8]) -> Int {
