@@ -1,9 +1,22 @@
 import XCTest
 @testable import EtokMedia
 
+/// A seeded generator for the property tests here, so that a failing case fails on every run
+/// (SplitMix64).
+private struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
 final class FitGeometryTests: XCTestCase {
-    private func randomShapes(_ n: Int) -> [(w: Int, h: Int, aspect: Double, cw: Int, ch: Int)] {
-        var rng = SystemRandomNumberGenerator()
+    private func randomShapes(_ n: Int, seed: UInt64 = 2026) -> [(w: Int, h: Int, aspect: Double, cw: Int, ch: Int)] {
+        var rng = SeededGenerator(state: seed)
         return (0..<n).map { _ in
             (Int.random(in: 16...1920, using: &rng), Int.random(in: 16...1080, using: &rng),
              [1.0, 128.0 / 117.0, 4.0 / 3.0, 0.9].randomElement(using: &rng)!,
@@ -24,6 +37,13 @@ final class FitGeometryTests: XCTestCase {
             let shown = Double(r.width) * s.aspect / Double(r.height)
             let wanted = Double(s.cw) / Double(s.ch)
             let tolerance = wanted * (1.0 / Double(r.width) + 1.0 / Double(r.height)) + 1e-9
+            // A region is at least one pixel wide and high: where the ideal one is thinner (a
+            // 1719x16 frame on an 8x253 canvas wants 0.5 px), only that minimum can be asked for.
+            let idealWidth = wanted * Double(r.height) / s.aspect, idealHeight = Double(r.width) * s.aspect / wanted
+            if idealWidth < 1 || idealHeight < 1 {
+                XCTAssertTrue(r.width == 1 || r.height == 1, "\(s) \(r)")
+                continue
+            }
             XCTAssertEqual(shown, wanted, accuracy: tolerance, "\(s) \(r)")
         }
     }
@@ -38,6 +58,12 @@ final class FitGeometryTests: XCTestCase {
             XCTAssertLessThanOrEqual(abs(2 * t.y + t.height - s.ch), 1)
             let shown = Double(s.w) * s.aspect / Double(s.h)
             let tolerance = shown * (1.0 / Double(t.width) + 1.0 / Double(t.height)) + 1e-9
+            // The picture is at least one pixel wide and high on the canvas (a 20x913 frame in a
+            // 38x11 canvas would be 0.24 px wide): there only that minimum can be asked for.
+            if shown * Double(t.height) < 1 || Double(t.width) / shown < 1 {
+                XCTAssertTrue(t.width == 1 || t.height == 1, "\(s) \(t)")
+                continue
+            }
             XCTAssertEqual(Double(t.width) / Double(t.height), shown, accuracy: tolerance, "\(s) \(t)")
         }
     }
@@ -74,7 +100,7 @@ final class FrameRateSamplerTests: XCTestCase {
     }
 
     func testSamplerPicksTheFrameOnScreenAtEachOutputTime() {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededGenerator(state: 2026)
         for _ in 0..<200 {
             let count = Int.random(in: 1...80, using: &rng)
             var times = [Double.random(in: 0...3, using: &rng)]
