@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// Where an output's bytes go until it is complete: a hidden temporary file next to the final
 /// name, renamed over it by `commit()` and deleted by `discard()`, so that a cut-off file never
@@ -55,6 +56,16 @@ public final class OutputPlacement: @unchecked Sendable {
         }
         close(fd)
         writePath = temp
+        Self.pending.withLock { _ = $0.insert(temp) }
+    }
+
+    /// Temporary files of placements neither committed nor discarded yet (process-wide).
+    private static let pending = Mutex<Set<String>>([])
+
+    /// Removes every temporary file not yet committed or discarded: for a process about to exit on
+    /// a signal before its run could clean up (Ctrl-C while an input is still being probed).
+    public static func discardPending() {
+        for path in pending.withLock({ p -> Set<String> in defer { p.removeAll() }; return p }) { unlink(path) }
     }
 
     deinit { discard() }
@@ -90,6 +101,7 @@ public final class OutputPlacement: @unchecked Sendable {
         guard !settled else { return }
         settled = true
         guard let finalPath, let writePath, writePath != finalPath else { return }
+        Self.pending.withLock { _ = $0.remove(writePath) }
         if rename(writePath, finalPath) != 0 {
             let message = String(cString: strerror(errno))
             unlink(writePath)
@@ -101,7 +113,10 @@ public final class OutputPlacement: @unchecked Sendable {
     public func discard() {
         guard !settled else { return }
         settled = true
-        if let writePath, writePath != finalPath { unlink(writePath) }
+        if let writePath, writePath != finalPath {
+            Self.pending.withLock { _ = $0.remove(writePath) }
+            unlink(writePath)
+        }
     }
 }
 

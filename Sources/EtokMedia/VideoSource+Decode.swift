@@ -15,6 +15,10 @@ struct DecodeState {
     var lastPts: Int64?
     /// Timestamp of the previous resampled (`--fps`) frame, in `frameTimeBase` units.
     var lastResampledPts: Int64?
+    /// Demuxer errors logged before the last two reads: errors after it come from the end of the
+    /// input (Matroska's "File ended prematurely"), errors before it from damage in the middle.
+    var demuxerErrorsBeforeLastReads = 0
+    var demuxerErrorsBeforeLastRead = 0
     /// Decode errors in a row without a good frame between them (a runaway guard).
     var errorsInARow = 0
 }
@@ -83,6 +87,8 @@ extension VideoSource {
     private func feed(_ codec: UnsafeMutablePointer<AVCodecContext>) throws {
         guard let ctx = formatContext, let packet else { return }
         while true {
+            decode.demuxerErrorsBeforeLastReads = decode.demuxerErrorsBeforeLastRead
+            decode.demuxerErrorsBeforeLastRead = demuxerErrors
             var status: Int32
             do {
                 status = try ff("av_read_frame", file: file, passing: [FFCode.eof, FFCode.again],
@@ -167,9 +173,10 @@ extension VideoSource {
         }
         if decode.lastPacketCorrupt || decode.lastResultDamaged {
             _ = try endEarly(.endsEarly(file: file, framesDecoded: framesDecoded, message: "the last frame is incomplete"))
-        } else if demuxerErrors > 0 {
+        } else if demuxerErrors > decode.demuxerErrorsBeforeLastReads {
+            // Errors the demuxer logged in its last reads: the file stops where more should be.
             _ = try endEarly(.endsEarly(file: file, framesDecoded: framesDecoded,
-                                        message: "the container reported \(demuxerErrors == 1 ? "an error" : "\(demuxerErrors) errors")"))
+                                        message: "the container reported an error at its end"))
         }
     }
 

@@ -89,8 +89,13 @@ public struct NPYArray: Equatable, Sendable {
         guard ["<f4", "<i4", "|u1", "<u1"].contains(descr) else {
             throw NPYError.unsupported(file: file, message: "dtype \(descr) (etok reads <f4, <i4 and |u1)")
         }
-        let count = shape.reduce(1, *)
         let item = descr.hasSuffix("1") ? 1 : 4
+        var count = 1
+        for n in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: n)
+            guard !overflow, product <= bytes.count else { throw bad("shape \(shape) does not fit the file") }
+            count = product
+        }
         guard bytes.count - start == count * item else {
             throw bad("data is \(bytes.count - start) bytes, shape \(shape) of \(descr) needs \(count * item)")
         }

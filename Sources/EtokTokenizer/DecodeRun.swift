@@ -182,7 +182,8 @@ public final class DecodeRun: @unchecked Sendable {
                     let frame = block.index * framesPerBlock + i
                     // Frames after the first of a block have no pts of their own: space them one
                     // frame period apart (from the stream's frame rate; one tick when unknown).
-                    let pts = block.record.pts + Int64(i) * frameTicks
+                    let (pts, overflow) = block.record.pts.addingReportingOverflow(Int64(i) * frameTicks)
+                    if overflow { throw FormatError.badHeader(file: fileName, key: "source.time_base", message: "frame times overflow") }
                     let seconds = Double(pts) * Double(timeBase.num) / Double(max(1, timeBase.den))
                     guard selection.contains(frame: frame, seconds: seconds) else { continue }
                     let decoded = VideoFrame(index: frame, pts: pts, timeBase: timeBase, width: width, height: height, rgb: rgb)
@@ -220,7 +221,9 @@ public final class DecodeRun: @unchecked Sendable {
         let tb = header.source.timeBase
         let fps = header.encoding.fps ?? header.source.fps.flatMap { $0.den > 0 ? Double($0.num) / Double($0.den) : nil }
         guard let fps, fps > 0, tb.num > 0, tb.den > 0 else { return 1 }
-        return max(1, Int64((Double(tb.den) / (fps * Double(tb.num))).rounded()))
+        let ticks = (Double(tb.den) / (fps * Double(tb.num))).rounded()
+        // A period beyond 2^40 ticks comes only from a header with absurd values: one tick then.
+        return ticks.isFinite && ticks >= 1 && ticks <= 0x1p40 ? Int64(ticks) : 1
     }
 
     /// Whether `selection` needs a span of the stream (chunks to read, damage to report).

@@ -91,11 +91,13 @@ extension TokenPlot {
         // Time axis: about 10 ticks at a round step.
         let rough = span / 10, magnitude = pow(10, (log10(rough)).rounded(.down))
         let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= rough } ?? rough
-        var tick = (start / step).rounded(.up) * step
-        while tick <= end + 1e-9 {
+        // Ticks counted as integers (a float sum may stop advancing on absurd time scales), 20 at most.
+        let firstTick = (start / step).rounded(.up)
+        let tickCount = step > 0 && (end / step).isFinite ? min(20, max(0, Int(((end / step) - firstTick + 1e-9).rounded(.down)) + 1)) : 0
+        for k in 0..<tickCount {
+            let tick = (firstTick + Double(k)) * step
             out.append("<line class=\"axis\" x1=\"\(f(x(tick)))\" x2=\"\(f(x(tick)))\" y1=\"\(f(top + plotH))\" y2=\"\(f(top + plotH + 5))\"/>")
             out.append("<text x=\"\(f(x(tick)))\" y=\"\(f(top + plotH + 18))\" text-anchor=\"middle\">\(String(format: "%g", tick))</text>")
-            tick += step
         }
         out.append("<text x=\"\(f(left + plotW / 2))\" y=\"\(height - 8)\" text-anchor=\"middle\">time (s)</text>")
         for (i, block) in report.blocks.enumerated() {

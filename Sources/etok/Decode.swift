@@ -80,6 +80,8 @@ struct Decode: ParsableCommand {
     func run() throws {
         common.applyLogging()
         signal(SIGPIPE, SIG_IGN)
+        let interrupt = Interrupt()   // before any output exists: see Interrupt
+        defer { interrupt.stop() }
         try ExitCodes.reporting {
             BLASThreads.configure(threads: 1)  // parallel chunks, one core each (see `etok encode`)
             let selection = frames.flatMap { FrameSelection.parse($0, time: false) }
@@ -89,9 +91,8 @@ struct Decode: ParsableCommand {
                                 selection: selection, allowModelMismatch: ignoreModelMismatch, scale: scale,
                                 workers: threads ?? BLASThreads.defaultCount, skipDamaged: damage.skipDamaged)
             let run = try DecodeRun(job: job, model: try modelChoice.load())
+            interrupt.attach { run.cancel() }
             let progress = ProgressReporter(quiet: common.quiet, duration: run.header.source.duration)
-            let interrupt = Interrupt { run.cancel() }
-            defer { interrupt.stop() }
             let summary: DecodeSummary
             let last = LastSeconds()
             do {

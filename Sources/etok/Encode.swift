@@ -107,8 +107,8 @@ struct Encode: ParsableCommand {
         if let minTokens, minTokens < 0 { throw ValidationError("--min-tokens must be a number of tokens.") }
         if let maxTokens, maxTokens < 1 { throw ValidationError("--max-tokens must be a number of tokens, at least 1.") }
         if let chunk, chunk < 1 { throw ValidationError("--chunk must be at least 1 block.") }
-        if let fps, !(fps > 0 && fps.isFinite && fps <= 1000) {
-            throw ValidationError("--fps must be a number of frames per second above 0 (for example --fps 4).")
+        if let fps, !(fps >= 0.001 && fps <= 1000) {
+            throw ValidationError("--fps must be a rate from 0.001 to 1000 frames per second (for example --fps 4).")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
         if output == "-" && isatty(STDOUT_FILENO) != 0 {
@@ -136,6 +136,8 @@ struct Encode: ParsableCommand {
     func run() throws {
         common.applyLogging()
         signal(SIGPIPE, SIG_IGN)
+        let interrupt = Interrupt()   // before any output exists: see Interrupt
+        defer { interrupt.stop() }
         try ExitCodes.reporting {
             // Parallelism comes from encoding chunks side by side, each on one core: better use of
             // the cores than threading 256-row matrix products, and the output does not change.
@@ -154,9 +156,8 @@ struct Encode: ParsableCommand {
             if !common.quiet, let line = upscaleWarning(run.info, model: model.model.config.imageSize, fit: fit) {
                 printError(line)
             }
+            interrupt.attach { run.cancel() }
             let progress = ProgressReporter(quiet: common.quiet, duration: run.info.duration)
-            let interrupt = Interrupt { run.cancel() }
-            defer { interrupt.stop() }
             let summary: EncodeSummary
             do {
                 summary = try run.run { p in
@@ -243,18 +244,27 @@ func writeText(_ text: String, to output: OutputPlacement) throws {
     try writeData(Data(text.utf8), to: output)
 }
 
-/// Writes `data` through `output` (stdout, or a temporary file renamed into place) and commits it.
+/// Writes `data` through `output` (stdout, or a temporary file renamed into place), closes it and
+/// commits it. A closed pipe is `MediaError.outputClosed` (status 141), as everywhere.
 func writeData(_ data: Data, to output: OutputPlacement) throws {
     let fd = output.writePath.map { open($0, O_WRONLY | O_TRUNC | O_CLOEXEC) } ?? STDOUT_FILENO
     guard fd >= 0 else { throw MediaError.cannotCreateOutput(file: output.file, message: String(cString: strerror(errno))) }
-    defer { if fd != STDOUT_FILENO { close(fd) } }
     var written = 0
+    var failure: MediaError?
     while written < data.count {
         let n = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, data.count - written) }
         if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { throw MediaError.writeFailed(file: output.file, message: String(cString: strerror(errno))) }
+        if n < 0 && errno == EPIPE { failure = .outputClosed(file: output.file); break }
+        guard n > 0 else {
+            failure = .writeFailed(file: output.file, message: n == 0 ? "nothing written" : String(cString: strerror(errno)))
+            break
+        }
         written += n
     }
+    if fd != STDOUT_FILENO, close(fd) != 0, failure == nil {
+        failure = .writeFailed(file: output.file, message: String(cString: strerror(errno)))
+    }
+    if let failure { throw failure }
     try output.commit()
 }
 

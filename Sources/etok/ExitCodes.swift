@@ -83,8 +83,7 @@ enum ExitCodes {
     static func status(of error: FormatError) -> Int32 {
         switch error {
         case .io(_, let call, let code, _):
-            if call == "open" && (code == ENOENT || code == EISDIR) { return noInput }
-            if call == "open" { return cannotCreate }
+            if call == "open" { return noInput }   // only readers open through EtokFormat
             return code == EPIPE ? pipeClosed : ioError
         case .invalidInput: return usage
         default: return dataError

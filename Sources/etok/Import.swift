@@ -64,8 +64,8 @@ struct Import: ParsableCommand {
 
     func validate() throws {
         if let chunk, chunk < 1 { throw ValidationError("--chunk must be at least 1 block.") }
-        if let fps, !(fps > 0 && fps.isFinite && fps <= 1000) {
-            throw ValidationError("--fps must be a number of frames per second above 0 (for example --fps 4).")
+        if let fps, !(fps >= 0.001 && fps <= 1000) {
+            throw ValidationError("--fps must be a rate from 0.001 to 1000 frames per second (for example --fps 4).")
         }
         if OutputPlacement.isSameFile(input, output) { throw ValidationError("-o \(output) is the input file; name another output.") }
         if output == "-" && isatty(STDOUT_FILENO) != 0 {
@@ -76,6 +76,8 @@ struct Import: ParsableCommand {
     func run() throws {
         common.applyLogging()
         signal(SIGPIPE, SIG_IGN)
+        let interrupt = Interrupt()   // before any output exists: see Interrupt
+        defer { interrupt.stop() }
         try ExitCodes.reporting {
             let model = try modelChoice.load()
             let job = TokenImportJob(input: input, output: output, overwrite: common.overwrite, chunkBlocks: chunk, fps: fps)

@@ -44,6 +44,8 @@ struct Info: ParsableCommand {
 
     func run() throws {
         common.applyLogging()
+        let interrupt = Interrupt()   // before any output exists: see Interrupt
+        defer { interrupt.stop() }
         try ExitCodes.reporting {
             if let plot { try checkOutputPath(plot, overwrite: common.overwrite) }
             let report = try StreamReport.read(path: input)

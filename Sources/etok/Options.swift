@@ -73,8 +73,8 @@ struct ModelInputOptions: ParsableArguments {
     var modelSize = PixelSize(width: 128, height: 128)
 
     func validate() throws {
-        if let fps, !(fps > 0 && fps.isFinite && fps <= 1000) {
-            throw ValidationError("--fps must be a number of frames per second above 0 (for example --fps 4).")
+        if let fps, !(fps >= 0.001 && fps <= 1000) {
+            throw ValidationError("--fps must be a rate from 0.001 to 1000 frames per second (for example --fps 4).")
         }
     }
 

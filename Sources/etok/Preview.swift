@@ -50,11 +50,12 @@ struct Preview: ParsableCommand {
         let job = PreviewJob(
             input: input, inputOptions: inputFormat.inputOptions(fps: model.fps), preprocess: model.preprocess,
             output: frameOutput.output, outputOptions: frameOutput.writerOptions(overwrite: common.overwrite))
+        let interrupt = Interrupt()   // before any output exists: see Interrupt
+        defer { interrupt.stop() }
         try ExitCodes.reporting {
             let run = try PreviewRun(job: job)
+            interrupt.attach { run.cancel() }
             let progress = ProgressReporter(quiet: common.quiet, duration: run.info.duration)
-            let interrupt = Interrupt { run.cancel() }
-            defer { interrupt.stop() }
             let done = Box()
             let summary: PreviewSummary
             do {
@@ -87,38 +88,58 @@ private final class Box: @unchecked Sendable {
     func get() -> PreviewProgress { lock.lock(); defer { lock.unlock() }; return value }
 }
 
-/// Turns SIGINT (Ctrl-C) and SIGTERM (`kill`, `timeout`) into a clean cancel while it lives: the
-/// pipeline stops and the partial output is removed (an older file of that name stays). A second
-/// signal exits at once (status 128 + the signal). Which signal arrived is kept for the exit status.
+/// Turns SIGINT (Ctrl-C) and SIGTERM (`kill`, `timeout`) into a clean cancel while it lives. Install
+/// it before any output is created and `attach` the run once it exists: a signal then stops the
+/// run, which removes its partial output (an older file of that name stays). A signal before there
+/// is a run (an input still being probed), or a second signal, removes every temporary output and
+/// exits at once (status 128 + the signal). Which signal arrived is kept for the exit status.
 final class Interrupt: @unchecked Sendable {
     private static let signals: [Int32] = [SIGINT, SIGTERM]
-    private let sources: [DispatchSourceSignal]
+    private var sources: [DispatchSourceSignal] = []
     private let lock = NSLock()
     private var count = 0
+    private var cancel: (@Sendable () -> Void)?
 
     /// The signal that stopped the last run (0: none), for the exit status (130 or 143).
     static var received: Int32 { receivedBox.withLock { $0 } }
     private static let receivedBox = LockedValue<Int32>(0)
 
-    init(_ onInterrupt: @escaping @Sendable () -> Void) {
-        var sources: [DispatchSourceSignal] = []
+    /// Catches the signals; nothing to cancel yet.
+    init() {
         for number in Self.signals {
             signal(number, SIG_IGN)
-            sources.append(DispatchSource.makeSignalSource(signal: number, queue: .global()))
-        }
-        self.sources = sources
-        for (number, source) in zip(Self.signals, sources) {
-            source.setEventHandler { [unowned self] in
-                lock.lock()
-                count += 1
-                let again = count > 1
-                lock.unlock()
-                if again { _exit(128 + number) }
-                Self.receivedBox.withLock { $0 = number }
-                onInterrupt()
-            }
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [unowned self] in self.handle(number) }
             source.resume()
+            sources.append(source)
         }
+    }
+
+    /// Catches the signals and cancels with `onInterrupt`.
+    convenience init(_ onInterrupt: @escaping @Sendable () -> Void) {
+        self.init()
+        attach(onInterrupt)
+    }
+
+    /// What a signal cancels from now on.
+    func attach(_ onInterrupt: @escaping @Sendable () -> Void) {
+        lock.lock()
+        cancel = onInterrupt
+        lock.unlock()
+    }
+
+    private func handle(_ number: Int32) {
+        lock.lock()
+        count += 1
+        let again = count > 1, cancel = self.cancel
+        lock.unlock()
+        Self.receivedBox.withLock { $0 = number }
+        guard !again, let cancel else {
+            OutputPlacement.discardPending()
+            if !again { printError("etok: \(number == SIGTERM ? "terminated" : "interrupted"); partial output removed") }
+            _exit(128 + number)
+        }
+        cancel()
     }
 
     func stop() {

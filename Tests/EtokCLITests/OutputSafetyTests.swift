@@ -125,6 +125,27 @@ final class OutputSafetyTests: CLITestCase {
         }
     }
 
+    func testASignalBeforeTheInputArrivesLeavesNoTemporaryFile() throws {
+        // The outputs' temporary files exist from the start; stdin has not said a word yet when the
+        // signal comes, so no run exists to clean up: the handler removes them itself.
+        try Data("an older stream".utf8).write(to: URL(fileURLWithPath: path("a.etok")))
+        for (arguments, signal, status) in [(["encode", "-", "-o", path("a.etok"), "-y", "--stats", path("s.json"),
+                                               "--model", model], SIGINT, Int32(130)),
+                                              (["import", "-", "-o", path("a.etok"), "-y", "--model", model], SIGTERM, Int32(143))] {
+            let silent = Pipe()   // nothing is ever written to it
+            let r = try CLI.etok(arguments, stdin: silent.fileHandleForReading, timeout: 20) { etok in
+                Thread.sleep(forTimeInterval: 1.0)
+                XCTAssertTrue(etok.isRunning)
+                kill(etok.processIdentifier, signal)
+            }
+            try silent.fileHandleForWriting.close()
+            XCTAssertEqual(r.status, status, "\(arguments[0]): \(r.stderr)")
+            XCTAssertEqual(r.errorLines.count, 1, r.stderr)
+            XCTAssertEqual(try files(), ["a.etok"], "\(arguments[0]): no temporary file left")
+            XCTAssertEqual(try String(contentsOfFile: path("a.etok"), encoding: .utf8), "an older stream")
+        }
+    }
+
     func testBudgetsTheModelCannotStoreAreRefusedBeforeAnyByte() throws {
         let clip = try makeClip("in.mp4", frames: 2)
         // The tiny model keeps 2…16 tokens per block.

@@ -24,5 +24,8 @@ final class FrameTicksTests: XCTestCase {
         XCTAssertEqual(DecodeRun.frameTicks(header(timeBase: .init(1, 25), sourceFPS: .init(25, 1), encodingFPS: nil)), 1)
         XCTAssertEqual(DecodeRun.frameTicks(header(timeBase: .init(1, 90000), sourceFPS: nil, encodingFPS: nil)), 1)
         XCTAssertEqual(DecodeRun.frameTicks(header(timeBase: .init(1001, 30000), sourceFPS: .init(30000, 1001), encodingFPS: nil)), 1)
+        // Absurd but valid headers give one tick, not a trap converting an enormous Double.
+        XCTAssertEqual(DecodeRun.frameTicks(header(timeBase: .init(1, Int.max), sourceFPS: .init(25, 1), encodingFPS: nil)), 1)
+        XCTAssertEqual(DecodeRun.frameTicks(header(timeBase: .init(1, 12800), sourceFPS: nil, encodingFPS: 1e-300)), 1)
     }
 }

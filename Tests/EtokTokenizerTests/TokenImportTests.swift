@@ -229,6 +229,17 @@ final class TokenImportTests: XCTestCase {
         return try StreamReport.read(path: path)
     }
 
+    func testThePlotEndsOnAClockWhereATickStepNoLongerMovesTheTime() throws {
+        // A block at 2^60 s: a tenth-of-a-second axis step is far below a Double's spacing there,
+        // so summing steps never reached the end (the axis loop spun forever, growing memory).
+        var far = try report(mse: [0.004])
+        far.header.source.timeBase = EtokHeader.Rational(1, 1)
+        far.blocks[0].record.pts = 1 << 60
+        let svg = TokenPlot.svg(far)
+        XCTAssertTrue(svg.hasSuffix("</svg>\n"))
+        XCTAssertLessThanOrEqual(svg.components(separatedBy: "text-anchor=\"middle\">").count, 30)
+    }
+
     func testUnmeasuredBlocksAreLeftOutOfTheMeansAndShowAsNull() throws {
         let mixed = try report(mse: [0.004, -1, 0.02, .nan, .infinity, -0.5])
         XCTAssertEqual(mixed.measuredBlocks, 2)
