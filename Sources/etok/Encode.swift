@@ -107,9 +107,7 @@ struct Encode: ParsableCommand {
         if let minTokens, minTokens < 0 { throw ValidationError("--min-tokens must be a number of tokens.") }
         if let maxTokens, maxTokens < 1 { throw ValidationError("--max-tokens must be a number of tokens, at least 1.") }
         if let chunk, chunk < 1 { throw ValidationError("--chunk must be at least 1 block.") }
-        if let fps, !(fps >= 0.001 && fps <= 1000) {
-            throw ValidationError("--fps must be a rate from 0.001 to 1000 frames per second (for example --fps 4).")
-        }
+        try validateFPS(fps)
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
         if output == "-" && isatty(STDOUT_FILENO) != 0 {
             throw ValidationError("-o - writes a binary stream, and stdout is a terminal: redirect it (> clip.etok) or pipe it.")

@@ -64,9 +64,7 @@ struct Import: ParsableCommand {
 
     func validate() throws {
         if let chunk, chunk < 1 { throw ValidationError("--chunk must be at least 1 block.") }
-        if let fps, !(fps >= 0.001 && fps <= 1000) {
-            throw ValidationError("--fps must be a rate from 0.001 to 1000 frames per second (for example --fps 4).")
-        }
+        try validateFPS(fps)
         if OutputPlacement.isSameFile(input, output) { throw ValidationError("-o \(output) is the input file; name another output.") }
         if output == "-" && isatty(STDOUT_FILENO) != 0 {
             throw ValidationError("-o - writes a binary stream, and stdout is a terminal: redirect it (> out.etok) or pipe it.")

@@ -73,9 +73,7 @@ struct ModelInputOptions: ParsableArguments {
     var modelSize = PixelSize(width: 128, height: 128)
 
     func validate() throws {
-        if let fps, !(fps >= 0.001 && fps <= 1000) {
-            throw ValidationError("--fps must be a rate from 0.001 to 1000 frames per second (for example --fps 4).")
-        }
+        try validateFPS(fps)
     }
 
     var preprocess: PreprocessOptions {
@@ -121,6 +119,13 @@ struct FrameOutputOptions: ParsableArguments {
 let fpsHelp = "Resample to this many frames per second by timestamp (the paper trains at 4; a number or a "
     + "fraction such as 30000/1001): frames are dropped, or repeated when the rate is above the source's. "
     + "Default: keep every frame."
+
+/// `--fps`'s range, the same for encode, preview and import: 0.001 to 1000 frames per second.
+func validateFPS(_ fps: Double?) throws {
+    if let fps, !(fps >= 0.001 && fps <= 1000) {
+        throw ValidationError("--fps must be a rate from 0.001 to 1000 frames per second (for example --fps 4).")
+    }
+}
 
 /// A frame rate as ffmpeg takes one: a number ("4", "29.97") or a fraction ("30000/1001").
 func parseRate(_ text: String) throws -> Double {
