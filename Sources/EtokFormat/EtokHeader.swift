@@ -76,6 +76,9 @@ public struct EtokHeader: Codable, Sendable, Equatable {
         /// Denominator.
         public var den: Int
 
+        /// Seconds of `ticks` units of this time base (0 denominators count as 1).
+        public func seconds(_ ticks: Int64) -> Double { Double(ticks) * Double(num) / Double(max(1, den)) }
+
         /// `num / den`.
         public init(_ num: Int, _ den: Int) {
             self.num = num

@@ -123,13 +123,13 @@ public final class OutputPlacement: @unchecked Sendable {
 /// A POSIX file descriptor written with complete writes: retries short writes and EINTR, and turns
 /// EPIPE into `MediaError.outputClosed` and other failures (ENOSPC...) into `.writeFailed`.
 /// SIGPIPE must be ignored by the process for EPIPE to arrive as an error (the command does so).
-final class ByteSink {
-    let file: String
+public final class ByteSink {
+    public let file: String
     private(set) var fd: Int32
     private let ownsDescriptor: Bool
 
     /// Opens `placement`'s write path, or standard output when it has none.
-    init(_ placement: OutputPlacement) throws {
+    public init(_ placement: OutputPlacement) throws {
         file = placement.file
         guard let path = placement.writePath else {
             fd = STDOUT_FILENO
@@ -145,7 +145,7 @@ final class ByteSink {
     deinit { if ownsDescriptor && fd >= 0 { Glibc.close(fd) } }
 
     /// Writes all of `bytes`.
-    func write(_ bytes: UnsafeRawBufferPointer) throws {
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard var next = bytes.baseAddress else { return }
         var left = bytes.count
         while left > 0 {
@@ -161,12 +161,12 @@ final class ByteSink {
     }
 
     /// Writes all of `bytes`.
-    func write(_ bytes: [UInt8]) throws {
+    public func write(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try write($0) }
     }
 
     /// Closes the descriptor (a no-op for stdout); a failing close (late ENOSPC) is an error.
-    func close() throws {
+    public func close() throws {
         guard ownsDescriptor, fd >= 0 else { return }
         let status = Glibc.close(fd)
         fd = -1

@@ -26,6 +26,9 @@ public struct Rational: Sendable, Hashable, Codable, CustomStringConvertible {
     /// The value as a Double, or nil when the denominator or numerator is 0.
     public var value: Double? { (den == 0 || num == 0) ? nil : Double(num) / Double(den) }
 
+    /// Seconds of `ticks` units of this time base (0 denominators count as 1).
+    public func seconds(_ ticks: Int64) -> Double { Double(ticks) * Double(num) / Double(max(1, den)) }
+
     /// "num/den".
     public var description: String { "\(num)/\(den)" }
 }

@@ -29,7 +29,7 @@ public struct VideoFrame: Sendable, Equatable {
     }
 
     /// Presentation time in seconds.
-    public var seconds: Double { Double(pts) * Double(timeBase.num) / Double(max(1, timeBase.den)) }
+    public var seconds: Double { timeBase.seconds(pts) }
 
     /// The (r, g, b) bytes of pixel (x, y).
     public func pixel(x: Int, y: Int) -> (r: UInt8, g: UInt8, b: UInt8) {

@@ -46,8 +46,7 @@ public enum FrameSelection: Sendable, Equatable {
             let first = span.firstBlock * framesPerBlock, end = span.endBlock.map { $0 * framesPerBlock } ?? Int.max
             return end > (lo ?? 0) && first < (hi ?? Int.max)
         case .time(let lo, let hi):
-            let seconds = { (pts: Int64) in Double(pts) * Double(timeBase.num) / Double(max(1, timeBase.den)) }
-            let start = span.startPts.map(seconds) ?? -.infinity, next = span.endPts.map(seconds) ?? .infinity
+            let start = span.startPts.map(timeBase.seconds) ?? -.infinity, next = span.endPts.map(timeBase.seconds) ?? .infinity
             return next > (lo ?? -.infinity) && start < (hi ?? .infinity)
         }
     }
@@ -170,7 +169,7 @@ public final class DecodeRun: @unchecked Sendable {
         // --time reads the stream's own clock, which need not start at 0 (MPEG-TS, --fps): say where.
         var startHint = ""
         if case .time = selection, let first = reader?.chunks.first?.firstPts {
-            let start = Double(first) * Double(timeBase.num) / Double(max(1, timeBase.den))
+            let start = timeBase.seconds(first)
             startHint = String(format: " (times are on the stream's clock, which starts at %.3f s)", start)
         }
         let counter = DecodeCounter()
@@ -184,7 +183,7 @@ public final class DecodeRun: @unchecked Sendable {
                     // frame period apart (from the stream's frame rate; one tick when unknown).
                     let (pts, overflow) = block.record.pts.addingReportingOverflow(Int64(i) * frameTicks)
                     if overflow { throw FormatError.badHeader(file: fileName, key: "source.time_base", message: "frame times overflow") }
-                    let seconds = Double(pts) * Double(timeBase.num) / Double(max(1, timeBase.den))
+                    let seconds = timeBase.seconds(pts)
                     guard selection.contains(frame: frame, seconds: seconds) else { continue }
                     let decoded = VideoFrame(index: frame, pts: pts, timeBase: timeBase, width: width, height: height, rgb: rgb)
                     try emit(try scaler?.scale(decoded) ?? decoded)

@@ -162,7 +162,7 @@ public final class EncodeRun: @unchecked Sendable {
         let encoders = try (0..<max(1, job.workers)).map { _ in
             try ConditionalEncoder(model: model.model, settings: job.settings)
         }
-        let sink = try Self.openSink(placement)
+        let sink = try openStreamSink(placement)
         let writer = try EtokWriter(sink: sink, header: header)
         let source = self.source, preprocessor = self.preprocessor
         let framesPerBlock = config.framesPerBlock
@@ -202,19 +202,19 @@ public final class EncodeRun: @unchecked Sendable {
             seconds: Date().timeIntervalSince(started), perBlock: stats)
     }
 
-    /// The descriptor to write: the placement's temporary file (or the device / FIFO it names),
-    /// or stdout; messages name the output as the user gave it.
-    private static func openSink(_ placement: OutputPlacement) throws -> FileDescriptorSink {
-        guard let path = placement.writePath else { return FileDescriptorSink(fd: 1, name: "stdout") }
-        let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw MediaError.cannotCreateOutput(file: placement.file, message: String(cString: strerror(errno)))
-        }
-        return FileDescriptorSink(fd: fd, name: placement.file, closeOnDeinit: true)
-    }
-
     /// Stops the run (thread-safe, idempotent).
     public func cancel() { control.cancel() }
+}
+
+/// Where an `.etok` stream's bytes go: the placement's temporary file (or the device / FIFO it
+/// names), or stdout; messages name the output as the user gave it. (encode and import)
+func openStreamSink(_ placement: OutputPlacement) throws -> FileDescriptorSink {
+    guard let path = placement.writePath else { return FileDescriptorSink(fd: 1, name: "stdout") }
+    let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
+    guard fd >= 0 else {
+        throw MediaError.cannotCreateOutput(file: placement.file, message: String(cString: strerror(errno)))
+    }
+    return FileDescriptorSink(fd: fd, name: placement.file, closeOnDeinit: true)
 }
 
 /// The version string written into headers.
@@ -253,7 +253,7 @@ final class EncodeTally: @unchecked Sendable {
         if let block = item.block {
             frames += block.frames
             tokens += block.keptTokens
-            let seconds = Double(block.pts) * Double(timeBase.num) / Double(max(1, timeBase.den))
+            let seconds = timeBase.seconds(block.pts)
             let start = origin ?? seconds
             origin = start
             stats.append(BlockStats(block: block.index, pts: block.pts, seconds: seconds, kept: block.keptTokens,

@@ -106,8 +106,7 @@ public struct StreamReport: Sendable {
     }
     /// Seconds of a pts in the source time base.
     public func seconds(_ pts: Int64) -> Double {
-        let tb = header.source.timeBase
-        return Double(pts) * Double(tb.num) / Double(max(1, tb.den))
+        header.source.timeBase.seconds(pts)
     }
 
     /// The report as a JSON-ready dictionary (`etok info --json`). Numbers that are absent or not

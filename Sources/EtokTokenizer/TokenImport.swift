@@ -151,17 +151,7 @@ public struct TokenImport: Sendable {
 
     private func write(_ sequence: ImportedSequence, to placement: OutputPlacement) throws -> TokenImportSummary {
         let (header, chunks, timing) = try stream(for: sequence)
-        let sink: FileDescriptorSink
-        if let path = placement.writePath {
-            let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
-            guard fd >= 0 else {
-                throw MediaError.cannotCreateOutput(file: placement.file, message: String(cString: strerror(errno)))
-            }
-            sink = FileDescriptorSink(fd: fd, name: placement.file, closeOnDeinit: true)
-        } else {
-            sink = FileDescriptorSink(fd: 1, name: "stdout")
-        }
-        let writer = try EtokWriter(sink: sink, header: header)
+        let writer = try EtokWriter(sink: try openStreamSink(placement), header: header)
         for chunk in chunks { try writer.append(chunk) }
         try writer.finish()
         let blocks = chunks.flatMap(\.blocks)

@@ -78,9 +78,7 @@ struct Decode: ParsableCommand {
     }
 
     func run() throws {
-        common.applyLogging()
-        signal(SIGPIPE, SIG_IGN)
-        let interrupt = Interrupt()   // before any output exists: see Interrupt
+        let interrupt = common.startCommand()
         defer { interrupt.stop() }
         try ExitCodes.reporting {
             BLASThreads.configure(threads: 1)  // parallel chunks, one core each (see `etok encode`)

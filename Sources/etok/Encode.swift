@@ -132,9 +132,7 @@ struct Encode: ParsableCommand {
     }
 
     func run() throws {
-        common.applyLogging()
-        signal(SIGPIPE, SIG_IGN)
-        let interrupt = Interrupt()   // before any output exists: see Interrupt
+        let interrupt = common.startCommand()
         defer { interrupt.stop() }
         try ExitCodes.reporting {
             // Parallelism comes from encoding chunks side by side, each on one core: better use of
@@ -243,26 +241,11 @@ func writeText(_ text: String, to output: OutputPlacement) throws {
 }
 
 /// Writes `data` through `output` (stdout, or a temporary file renamed into place), closes it and
-/// commits it. A closed pipe is `MediaError.outputClosed` (status 141), as everywhere.
+/// commits it; `ByteSink`'s errors (a closed pipe is `MediaError.outputClosed`, status 141).
 func writeData(_ data: Data, to output: OutputPlacement) throws {
-    let fd = output.writePath.map { open($0, O_WRONLY | O_TRUNC | O_CLOEXEC) } ?? STDOUT_FILENO
-    guard fd >= 0 else { throw MediaError.cannotCreateOutput(file: output.file, message: String(cString: strerror(errno))) }
-    var written = 0
-    var failure: MediaError?
-    while written < data.count {
-        let n = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, data.count - written) }
-        if n < 0 && errno == EINTR { continue }
-        if n < 0 && errno == EPIPE { failure = .outputClosed(file: output.file); break }
-        guard n > 0 else {
-            failure = .writeFailed(file: output.file, message: n == 0 ? "nothing written" : String(cString: strerror(errno)))
-            break
-        }
-        written += n
-    }
-    if fd != STDOUT_FILENO, close(fd) != 0, failure == nil {
-        failure = .writeFailed(file: output.file, message: String(cString: strerror(errno)))
-    }
-    if let failure { throw failure }
+    let sink = try ByteSink(output)
+    try data.withUnsafeBytes { try sink.write($0) }
+    try sink.close()
     try output.commit()
 }
 

@@ -72,7 +72,7 @@ struct Export: ParsableCommand {
     static let npyFiles = ["lengths.npy", "tokens.npy", "pts.npy", "blocks.npy", "frames.npy", "chunks.npy"]
 
     func validate() throws {
-        if OutputPlacement.isSameFile(input, output) { throw ValidationError("-o \(output) is the input file; name another output.") }
+        try refuseOutputIsInput(input, output)
         guard let format = effectiveFormat else {
             throw ValidationError("cannot tell the format from -o \(output): name a .jsonl file or a folder (npy), or give --format.")
         }

@@ -65,16 +65,14 @@ struct Import: ParsableCommand {
     func validate() throws {
         if let chunk, chunk < 1 { throw ValidationError("--chunk must be at least 1 block.") }
         try validateFPS(fps)
-        if OutputPlacement.isSameFile(input, output) { throw ValidationError("-o \(output) is the input file; name another output.") }
+        try refuseOutputIsInput(input, output)
         if output == "-" && isatty(STDOUT_FILENO) != 0 {
             throw ValidationError("-o - writes a binary stream, and stdout is a terminal: redirect it (> out.etok) or pipe it.")
         }
     }
 
     func run() throws {
-        common.applyLogging()
-        signal(SIGPIPE, SIG_IGN)
-        let interrupt = Interrupt()   // before any output exists: see Interrupt
+        let interrupt = common.startCommand()
         defer { interrupt.stop() }
         try ExitCodes.reporting {
             let model = try modelChoice.load()

@@ -43,8 +43,7 @@ struct Info: ParsableCommand {
     }
 
     func run() throws {
-        common.applyLogging()
-        let interrupt = Interrupt()   // before any output exists: see Interrupt
+        let interrupt = common.startCommand()
         defer { interrupt.stop() }
         try ExitCodes.reporting {
             if let plot { try checkOutputPath(plot, overwrite: common.overwrite) }

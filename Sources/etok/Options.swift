@@ -1,5 +1,8 @@
 import ArgumentParser
 import EtokMedia
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `-y`, `-q`, `-v`: the ffmpeg-style switches every command shares.
 struct CommonOptions: ParsableArguments {
@@ -14,6 +17,15 @@ struct CommonOptions: ParsableArguments {
 
     func validate() throws {
         if quiet && verbose { throw ValidationError("give -q (print nothing but errors) or -v (more), not both.") }
+    }
+
+    /// What every command that writes outputs does first: FFmpeg's log level, SIGPIPE ignored (a
+    /// closed output pipe arrives as EPIPE, a clean error), and the signal handling that must exist
+    /// before any output does (`Interrupt`). Stop the returned `Interrupt` when the command ends.
+    func startCommand() -> Interrupt {
+        applyLogging()
+        signal(SIGPIPE, SIG_IGN)
+        return Interrupt()
     }
 
     /// Sets FFmpeg's log level from `-v`.
@@ -107,18 +119,21 @@ struct FrameOutputOptions: ParsableArguments {
     /// The output as messages name it.
     var displayName: String { output == "-" ? "stdout" : output }
 
-    /// Refuses an output that is `input` itself (even with -y): writing it would destroy the input.
-    func refuseOverwriting(input: String) throws {
-        if OutputPlacement.isSameFile(input, output) {
-            throw ValidationError("-o \(output) is the input file; name another output.")
-        }
-    }
+    /// Refuses an output that is `input` itself (see `refuseOutputIsInput`).
+    func refuseOverwriting(input: String) throws { try refuseOutputIsInput(input, output) }
 }
 
 /// `--fps`'s help, shared by encode and preview.
 let fpsHelp = "Resample to this many frames per second by timestamp (the paper trains at 4; a number or a "
     + "fraction such as 30000/1001): frames are dropped, or repeated when the rate is above the source's. "
     + "Default: keep every frame."
+
+/// Refuses an output that is `input` itself (even with -y): writing it would destroy the input.
+func refuseOutputIsInput(_ input: String, _ output: String) throws {
+    if OutputPlacement.isSameFile(input, output) {
+        throw ValidationError("-o \(output) is the input file; name another output.")
+    }
+}
 
 /// `--fps`'s range, the same for encode, preview and import: 0.001 to 1000 frames per second.
 func validateFPS(_ fps: Double?) throws {

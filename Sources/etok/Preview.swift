@@ -44,14 +44,11 @@ struct Preview: ParsableCommand {
     }
 
     func run() throws {
-        common.applyLogging()
-        // A closed output pipe must arrive as EPIPE (a clean error), not kill the process.
-        signal(SIGPIPE, SIG_IGN)
+        let interrupt = common.startCommand()
+        defer { interrupt.stop() }
         let job = PreviewJob(
             input: input, inputOptions: inputFormat.inputOptions(fps: model.fps), preprocess: model.preprocess,
             output: frameOutput.output, outputOptions: frameOutput.writerOptions(overwrite: common.overwrite))
-        let interrupt = Interrupt()   // before any output exists: see Interrupt
-        defer { interrupt.stop() }
         try ExitCodes.reporting {
             let run = try PreviewRun(job: job)
             interrupt.attach { run.cancel() }
