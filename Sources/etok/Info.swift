@@ -43,7 +43,7 @@ struct Info: ParsableCommand {
     }
 
     func run() throws {
-        let interrupt = common.startCommand()
+        let interrupt = common.startCommand(ignoringSIGPIPE: false)
         defer { interrupt.stop() }
         try ExitCodes.reporting {
             if let plot { try checkOutputPath(plot, overwrite: common.overwrite) }

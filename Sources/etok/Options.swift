@@ -20,11 +20,12 @@ struct CommonOptions: ParsableArguments {
     }
 
     /// What every command that writes outputs does first: FFmpeg's log level, SIGPIPE ignored (a
-    /// closed output pipe arrives as EPIPE, a clean error), and the signal handling that must exist
-    /// before any output does (`Interrupt`). Stop the returned `Interrupt` when the command ends.
-    func startCommand() -> Interrupt {
+    /// closed output pipe arrives as EPIPE, a clean error; `info`, which prints with `print`,
+    /// keeps the default), and the signal handling that must exist before any output does
+    /// (`Interrupt`). Stop the returned `Interrupt` when the command ends.
+    func startCommand(ignoringSIGPIPE: Bool = true) -> Interrupt {
         applyLogging()
-        signal(SIGPIPE, SIG_IGN)
+        if ignoringSIGPIPE { signal(SIGPIPE, SIG_IGN) }
         return Interrupt()
     }
 
