@@ -4,7 +4,7 @@ SWIFT_FLAGS ?=
 # OpenBLAS 0.3.21 misbehaves with some kernels on newer CPUs: tests and CI pin the Haswell ones
 # (as the development machines do), unless the caller chose otherwise.
 export OPENBLAS_CORETYPE ?= Haswell
-.PHONY: demo test test-swift test-python build release bootstrap
+.PHONY: demo test test-swift test-python test-sanitizers build release bootstrap
 
 bootstrap:
 	@bash Tools/bootstrap.sh
@@ -22,6 +22,10 @@ test-swift:
 
 test-python:
 	python3 -m pytest -q Tools/tests
+
+## test-sanitizers: the Swift tests under AddressSanitizer and ThreadSanitizer (CI runs it too).
+test-sanitizers: bootstrap
+	bash Tools/sanitizers.sh
 
 build:
 	swift build $(SWIFT_FLAGS)
