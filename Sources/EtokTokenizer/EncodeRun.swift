@@ -159,6 +159,7 @@ public final class EncodeRun: @unchecked Sendable {
     public func run(progress: @escaping @Sendable (EncodeProgress) -> Void = { _ in }) throws -> EncodeSummary {
         let started = Date()
         let config = model.model.config
+        let (_, chunkBlocks, _) = try job.settings.resolved(for: config)
         let encoders = try (0..<max(1, job.workers)).map { _ in
             try ConditionalEncoder(model: model.model, settings: job.settings)
         }
@@ -170,11 +171,17 @@ public final class EncodeRun: @unchecked Sendable {
         let tally = EncodeTally(writer: writer, maxTokens: config.maxToks, timeBase: source.frameTimeBase,
                                 progress: progress)
         let placement = self.placement
+        // Chunks encode on their own (empty context, no hint from outside), so the output is the
+        // same for any number of workers.
         let pipeline = Pipeline.source("decode") { try source.nextFrame() }
             .map("preprocess") { frame in try preprocessor.process(frame) }
-            .then("encode", ChunkEncodeStage(encoders: encoders, framesPerBlock: framesPerBlock,
-                                             height: height, width: width))
-            .sink("write", consume: { (item: EncodedItem) in
+            .then("chunk", ChunkGatherer(framesPerBlock: framesPerBlock, chunkBlocks: chunkBlocks))
+            .parallelMap("encode", capacity: 1, workers: encoders) { encoder, chunk in
+                let blocks = try ChunkGatherer.blocks(of: chunk.frames, framesPerBlock: framesPerBlock,
+                                                      height: height, width: width, config: encoder.model.config)
+                return try encoder.encodeChunk(blocks, firstBlock: chunk.firstBlock)
+            }
+            .sink("write", consume: { (item: (results: [BlockResult], chunk: Chunk)) in
                 try tally.consume(item)
             }, finish: {
                 try tally.finish(input: source.info.input)
@@ -249,8 +256,8 @@ final class EncodeTally: @unchecked Sendable {
         self.progress = progress
     }
 
-    func consume(_ item: EncodedItem) throws {
-        if let block = item.block {
+    func consume(_ item: (results: [BlockResult], chunk: Chunk)) throws {
+        for block in item.results {
             frames += block.frames
             tokens += block.keptTokens
             let seconds = timeBase.seconds(block.pts)
@@ -263,7 +270,7 @@ final class EncodeTally: @unchecked Sendable {
             progress(EncodeProgress(blocks: stats.count, frames: frames, tokens: tokens,
                                     maxTokensPerBlock: maxTokens, mediaSeconds: seconds - start))
         }
-        if let chunk = item.chunk { try writer.append(chunk) }
+        try writer.append(item.chunk)
     }
 
     /// Writes the index: the stream is complete. A stream without a single frame is an error.
@@ -273,76 +280,39 @@ final class EncodeTally: @unchecked Sendable {
     }
 }
 
-/// What the encode stage hands to the writer: a block's result, a finished chunk, or both.
-struct EncodedItem: Sendable {
-    var block: BlockResult?
-    var chunk: Chunk?
+/// A chunk's frames and the stream index of its first block: what an encode worker takes.
+struct ChunkFrames: Sendable {
+    var firstBlock: Int
+    var frames: [VideoFrame]
 }
 
-/// The pipeline stage around the conditional encoders: gathers frames into blocks and blocks into
-/// chunks, encodes up to `encoders.count` chunks at once (one encoder per worker thread; a chunk
-/// encodes on its own, so the output does not depend on the number of workers), and passes on the
-/// block results and finished chunks in stream order. Holds at most workers × chunk frames.
-struct ChunkEncodeStage: PipelineTransform, @unchecked Sendable {
-    let encoders: [ConditionalEncoder]
+/// The chunk stage of an encode: gathers frames into chunks of `chunkBlocks` blocks (the last one
+/// may be shorter) and numbers their blocks. Holds at most one chunk's frames.
+struct ChunkGatherer: PipelineTransform {
+    let framesPerChunk: Int
     let framesPerBlock: Int
-    let height: Int
-    let width: Int
     private var frames: [VideoFrame] = []
-    private var gathered: [[VideoFrame]] = []
     private var nextBlock = 0
 
-    init(encoders: [ConditionalEncoder], framesPerBlock: Int, height: Int, width: Int) {
-        precondition(!encoders.isEmpty)
-        self.encoders = encoders
+    init(framesPerBlock: Int, chunkBlocks: Int) {
         self.framesPerBlock = framesPerBlock
-        self.height = height
-        self.width = width
+        framesPerChunk = framesPerBlock * chunkBlocks
     }
 
-    private var framesPerChunk: Int { framesPerBlock * encoders[0].chunkBlocks }
-
-    mutating func process(_ frame: VideoFrame, emit: (EncodedItem) throws -> Void) throws {
+    mutating func process(_ frame: VideoFrame, emit: (ChunkFrames) throws -> Void) throws {
         frames.append(frame)
-        if frames.count == framesPerChunk {
-            gathered.append(frames)
-            frames.removeAll(keepingCapacity: true)
-        }
-        if gathered.count == encoders.count { try encodeGathered(emit: emit) }
+        if frames.count == framesPerChunk { try emitChunk(emit) }
     }
 
-    mutating func finish(emit: (EncodedItem) throws -> Void) throws {
-        if !frames.isEmpty { gathered.append(frames) }
-        frames.removeAll()
-        if !gathered.isEmpty { try encodeGathered(emit: emit) }
+    mutating func finish(emit: (ChunkFrames) throws -> Void) throws {
+        if !frames.isEmpty { try emitChunk(emit) }
     }
 
-    mutating func abort() {}
-
-    /// Encodes the gathered chunks in parallel and emits them in order.
-    private mutating func encodeGathered(emit: (EncodedItem) throws -> Void) throws {
-        let chunks = gathered
-        gathered.removeAll(keepingCapacity: true)
-        var firstBlocks: [Int] = []
-        for chunk in chunks {
-            firstBlocks.append(nextBlock)
-            nextBlock += (chunk.count + framesPerBlock - 1) / framesPerBlock
-        }
-        let outcomes = Slots<(results: [BlockResult], chunk: Chunk)>(count: chunks.count)
-        let encoders = self.encoders, framesPerBlock = self.framesPerBlock, height = self.height, width = self.width
-        let starts = firstBlocks
-        DispatchQueue.concurrentPerform(iterations: chunks.count) { i in
-            outcomes.set(i, Result {
-                let blocks = try Self.blocks(of: chunks[i], framesPerBlock: framesPerBlock, height: height,
-                                             width: width, config: encoders[i].model.config)
-                return try encoders[i].encodeChunk(blocks, firstBlock: starts[i])
-            })
-        }
-        for outcome in outcomes.all {
-            let (results, chunk) = try outcome.get()
-            for result in results { try emit(EncodedItem(block: result, chunk: nil)) }
-            try emit(EncodedItem(block: nil, chunk: chunk))
-        }
+    private mutating func emitChunk(_ emit: (ChunkFrames) throws -> Void) throws {
+        let chunk = ChunkFrames(firstBlock: nextBlock, frames: frames)
+        nextBlock += (frames.count + framesPerBlock - 1) / framesPerBlock
+        frames.removeAll(keepingCapacity: true)
+        try emit(chunk)
     }
 
     /// Groups a chunk's frames into blocks and patchifies them; a short last block repeats its
