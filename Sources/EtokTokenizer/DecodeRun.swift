@@ -73,6 +73,7 @@ public struct DecodeJob: Sendable {
     /// Resize the decoded frames (bicubic); nil keeps the model resolution.
     public var scale: PixelSize?
     /// Chunks decoded at once, one worker thread each (the output is the same for any count).
+    /// Default: one per core (`ThreadPolicy`).
     public var workers: Int
     /// Decode what is readable when the stream is damaged (`DecodeSummary.skipped` lists what was
     /// not); by default damage in the chunks the selection needs is an error and nothing is written.
@@ -80,7 +81,7 @@ public struct DecodeJob: Sendable {
 
     public init(input: String, output: String, outputOptions: OutputOptions = OutputOptions(),
                 selection: FrameSelection = .all, allowModelMismatch: Bool = false, scale: PixelSize? = nil,
-                workers: Int = 1, skipDamaged: Bool = false) {
+                workers: Int = ThreadPolicy.defaultWorkers, skipDamaged: Bool = false) {
         self.workers = workers
         self.skipDamaged = skipDamaged
         self.input = input
@@ -154,6 +155,7 @@ public final class DecodeRun: @unchecked Sendable {
     /// Runs to the end, reporting frames written and the media time of the last one (seconds from
     /// the first). Throws the first stage's error, or `PipelineError.cancelled`.
     public func run(progress: @escaping @Sendable (_ frames: Int, _ mediaSeconds: Double) -> Void = { _, _ in }) throws -> DecodeSummary {
+        ThreadPolicy.applyToBLAS()
         let decoders = try (0..<max(1, job.workers)).map { _ in
             try ChunkDecoder(model: model.model, header: self.header, fileName: job.input)
         }

@@ -17,11 +17,12 @@ public struct EncodeJob: Sendable {
     public var overwrite: Bool
     public var settings: EncoderSettings
     /// Chunks encoded at once, one worker thread each (the output is the same for any count).
+    /// Default: one per core (`ThreadPolicy`).
     public var workers: Int
 
     public init(input: String, inputOptions: InputOptions = InputOptions(), fit: FitMode = .crop,
                 output: String, overwrite: Bool = false, settings: EncoderSettings = EncoderSettings(),
-                workers: Int = 1) {
+                workers: Int = ThreadPolicy.defaultWorkers) {
         self.workers = workers
         self.input = input
         self.inputOptions = inputOptions
@@ -160,6 +161,7 @@ public final class EncodeRun: @unchecked Sendable {
         let started = Date()
         let config = model.model.config
         let (_, chunkBlocks, _) = try job.settings.resolved(for: config)
+        ThreadPolicy.applyToBLAS()
         let encoders = try (0..<max(1, job.workers)).map { _ in
             try ConditionalEncoder(model: model.model, settings: job.settings)
         }

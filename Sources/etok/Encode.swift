@@ -1,6 +1,5 @@
 import ArgumentParser
 import EtokMedia
-import EtokTensor
 import EtokTokenizer
 import Foundation
 #if canImport(Glibc)
@@ -135,9 +134,6 @@ struct Encode: ParsableCommand {
         let interrupt = common.startCommand()
         defer { interrupt.stop() }
         try ExitCodes.reporting {
-            // Parallelism comes from encoding chunks side by side, each on one core: better use of
-            // the cores than threading 256-row matrix products, and the output does not change.
-            BLASThreads.configure(threads: 1)
             // Checked (and its temporary file made) before any work: a missing folder shows now.
             let statsOutput = try stats.map { try OutputPlacement(path: $0, overwrite: common.overwrite, input: input) }
             let model = try modelChoice.load()
@@ -147,7 +143,7 @@ struct Encode: ParsableCommand {
             inputOptions.keepsTruncatedInput = skipDamaged
             let job = EncodeJob(input: input, inputOptions: inputOptions, fit: fit,
                                 output: output, overwrite: common.overwrite, settings: settings,
-                                workers: threads ?? BLASThreads.defaultCount)
+                                workers: threads ?? ThreadPolicy.defaultWorkers)
             let run = try EncodeRun(job: job, model: model)
             if !common.quiet, let line = upscaleWarning(run.info, model: model.model.config.imageSize, fit: fit) {
                 printError(line)
