@@ -119,13 +119,15 @@ public final class EncodeRun: @unchecked Sendable {
     private let source: VideoSource
     private let preprocessor: Preprocessor
     private let placement: OutputPlacement
+    /// Blocks per chunk (the settings resolved against the model).
+    private let chunkBlocks: Int
     private let control = CancellableRun()
 
     /// Opens the input with `model` loaded; checks the settings and the output path.
     public init(job: EncodeJob, model: LoadedModel) throws {
         self.job = job
         self.model = model
-        _ = try job.settings.resolved(for: model.model.config)
+        chunkBlocks = try job.settings.resolved(for: model.model.config).chunkBlocks
         placement = try OutputPlacement(path: job.output, overwrite: job.overwrite, input: job.input)
         source = try VideoSource(path: job.input, options: job.inputOptions)
         info = source.info
@@ -145,7 +147,7 @@ public final class EncodeRun: @unchecked Sendable {
                 search: s.fixedTokens != nil ? .fixed : EtokHeader.Search(rawValue: s.search.rawValue),
                 fixedTokens: s.fixedTokens, fit: EtokHeader.Fit(rawValue: job.fit.rawValue),
                 fps: job.inputOptions.frameRate,
-                chunkBlocks: s.chunkBlocks ?? model.model.config.contextBlocks,
+                chunkBlocks: chunkBlocks,
                 tokenCoding: .preferred(for: model.headerModel)),
             source: EtokHeader.Source(
                 name: job.input == "-" ? "-" : URL(fileURLWithPath: job.input).lastPathComponent,
@@ -160,7 +162,7 @@ public final class EncodeRun: @unchecked Sendable {
     public func run(progress: @escaping @Sendable (EncodeProgress) -> Void = { _ in }) throws -> EncodeSummary {
         let started = Date()
         let config = model.model.config
-        let (_, chunkBlocks, _) = try job.settings.resolved(for: config)
+        let chunkBlocks = self.chunkBlocks
         ThreadPolicy.applyToBLAS()
         let encoders = try (0..<max(1, job.workers)).map { _ in
             try ConditionalEncoder(model: model.model, settings: job.settings)
@@ -183,7 +185,7 @@ public final class EncodeRun: @unchecked Sendable {
                                                       height: height, width: width, config: encoder.model.config)
                 return try encoder.encodeChunk(blocks, firstBlock: chunk.firstBlock)
             }
-            .sink("write", consume: { (item: (results: [BlockResult], chunk: Chunk)) in
+            .sink("write", consume: { (item: EncodedChunk) in
                 try tally.consume(item)
             }, finish: {
                 try tally.finish(input: source.info.input)
@@ -258,7 +260,7 @@ final class EncodeTally: @unchecked Sendable {
         self.progress = progress
     }
 
-    func consume(_ item: (results: [BlockResult], chunk: Chunk)) throws {
+    func consume(_ item: EncodedChunk) throws {
         for block in item.results {
             frames += block.frames
             tokens += block.keptTokens
