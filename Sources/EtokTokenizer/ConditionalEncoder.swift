@@ -77,12 +77,6 @@ public struct EncodedChunk: Sendable {
     public var chunk: Chunk
 }
 
-/// The kept tokens of one block.
-public enum KeptTokens: Sendable, Equatable {
-    case fsq([Int32])
-    case vae([Float])
-}
-
 /// The conditional encoder: encodes a chunk block by block, each given the chunk's earlier
 /// blocks as context, choosing for each the smallest kept count whose reconstruction error meets
 /// the threshold (`TokenBudgetSearch`).
@@ -127,19 +121,14 @@ public final class ConditionalEncoder: @unchecked Sendable {
                      measured: (Int, [Float]) -> Void) throws -> EncodedChunk {
         precondition(!blocks.isEmpty && blocks.count <= chunkBlocks, "a chunk holds 1…\(chunkBlocks) blocks")
         coder.reset()
-        var results: [BlockResult] = [], records: [BlockRecord] = []
-        var fsq: [[Int32]] = [], vae: [[Float]] = []
+        var results: [BlockResult] = [], records: [BlockRecord] = [], tokens: [BlockTokens] = []
         for (k, block) in blocks.enumerated() {
             // The previous block's budget is the best guess for this one.
             let hint = results.last?.keptTokens
-            let choice: Choice
-            if model.config.isFSQ {
-                choice = try encodeFSQ(patches: block.patches, hint: hint)
-                fsq.append(choice.codes)
-            } else {
-                choice = try encodeVAE(patches: block.patches, hint: hint)
-                vae.append(choice.latents)
-            }
+            let choice = model.config.isFSQ
+                ? try encodeFSQ(patches: block.patches, hint: hint)
+                : try encodeVAE(patches: block.patches, hint: hint)
+            tokens.append(choice.tokens)
             measured(k, choice.reconstruction)
             let c = choice.search
             results.append(BlockResult(index: firstBlock + k, pts: block.pts, frames: block.frames,
@@ -147,7 +136,8 @@ public final class ConditionalEncoder: @unchecked Sendable {
                                        passes: c.passes, evaluations: c.evaluations))
             records.append(BlockRecord(kept: c.keptTokens, frames: block.frames, pts: block.pts, mse: choice.mse))
         }
-        let chunk = Chunk(firstBlock: firstBlock, blocks: records, tokens: model.config.isFSQ ? .fsq(fsq) : .vae(vae))
+        let chunk = Chunk(firstBlock: firstBlock, blocks: records,
+                          tokens: try ChunkTokens(blocks: tokens, bottleneck: model.config.bottleneck))
         return EncodedChunk(results: results, chunk: chunk)
     }
 
@@ -157,8 +147,7 @@ public final class ConditionalEncoder: @unchecked Sendable {
     private struct Choice {
         var search: TokenBudgetChoice
         var mse: Float
-        var codes: [Int32] = []
-        var latents: [Float] = []
+        var tokens: BlockTokens
         var reconstruction: [Float]
     }
 
@@ -177,7 +166,7 @@ public final class ConditionalEncoder: @unchecked Sendable {
         })
         try coder.commitStaged()
         let r = staged!
-        return Choice(search: choice, mse: r.mse, codes: Array(r.codes![0..<choice.keptTokens]),
+        return Choice(search: choice, mse: r.mse, tokens: .fsq(Array(r.codes![0..<choice.keptTokens])),
                       reconstruction: r.recon)
     }
 
@@ -201,7 +190,7 @@ public final class ConditionalEncoder: @unchecked Sendable {
         try decoder.commit()
         // The committed reconstruction is the one a decoder reproduces; report its error.
         let mse = meanSquaredError(recon, patches)
-        return Choice(search: choice, mse: mse, latents: Array(z[0..<(n * c.codeDim)]), reconstruction: recon)
+        return Choice(search: choice, mse: mse, tokens: .vae(Array(z[0..<(n * c.codeDim)])), reconstruction: recon)
     }
 }
 

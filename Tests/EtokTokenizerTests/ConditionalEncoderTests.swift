@@ -125,6 +125,19 @@ final class ConditionalEncoderTests: XCTestCase {
         XCTAssertEqual(a, b)
     }
 
+    /// A chunk whose tokens are of the other bottleneck is refused, not decoded as if they fit.
+    func testTheDecoderRefusesTokensOfTheOtherBottleneck() throws {
+        let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
+        let decoder = try ChunkDecoder(model: model, header: header(for: model, settings: EncoderSettings(), chunkBlocks: 3),
+                                       fileName: "t.etok")
+        let c = model.config
+        let chunk = Chunk(firstBlock: 0, blocks: [BlockRecord(kept: 2, frames: 1, pts: 0, mse: 0)],
+                          tokens: .vae([[Float](repeating: 0.5, count: 2 * c.codeDim)]))
+        XCTAssertThrowsError(try decoder.decode(chunk)) { error in
+            XCTAssertTrue("\(error)".contains("holds vae tokens"), "\(error)")
+        }
+    }
+
     func testSettingsThatDoNotFitTheModelAreRejectedByName() throws {
         let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
         let bad: [(EncoderSettings, String)] = [
