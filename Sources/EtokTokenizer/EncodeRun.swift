@@ -37,13 +37,15 @@ public struct EncodeJob: Sendable {
 public struct EncodeProgress: Sendable {
     public var blocks: Int
     public var frames: Int
-    /// Kept tokens so far, and the largest budget (for savings).
+    /// Kept tokens so far, and the largest budget of a block (for savings).
     public var tokens: Int
     public var maxTokensPerBlock: Int
     /// Media time of the last block, seconds from the first.
     public var mediaSeconds: Double
     /// Mean tokens per block so far.
     public var meanTokens: Double { blocks == 0 ? 0 : Double(tokens) / Double(blocks) }
+    /// Mean tokens per frame so far (a block's tokens stand for all its frames).
+    public var meanTokensPerFrame: Double { frames == 0 ? 0 : Double(tokens) / Double(frames) }
     /// Fraction of tokens saved against always keeping the largest budget.
     public var savings: Double { blocks == 0 ? 0 : 1 - meanTokens / Double(maxTokensPerBlock) }
 }
@@ -66,7 +68,8 @@ public struct BlockStats: Sendable, Codable {
     }
 }
 
-/// What a finished encode did.
+/// What a finished encode did. Figures are per block unless their name says per frame; with the
+/// default model (one frame per block) the two are the same.
 public struct EncodeSummary: Sendable, Codable {
     public var input: String
     public var output: String
@@ -78,9 +81,12 @@ public struct EncodeSummary: Sendable, Codable {
     public var chunks: Int
     public var tokens: Int
     public var maxTokensPerBlock: Int
+    /// Mean kept tokens per block.
     public var meanTokens: Double
     public var savings: Double
+    /// Mean PSNR over blocks.
     public var meanPSNR: Double
+    /// Share of blocks whose MSE met the threshold.
     public var shareMeetingThreshold: Double
     public var passesPerBlock: Double
     public var bytes: Int
@@ -90,9 +96,17 @@ public struct EncodeSummary: Sendable, Codable {
     public var inputEndedEarly: String? = nil
     public var seconds: Double
     public var perBlock: [BlockStats]
+    /// The model's frames per block: a block's tokens stand for this many frames.
+    public var framesPerBlock: Int = 1
+
+    /// Mean kept tokens per frame.
+    public var meanTokensPerFrame: Double { frames == 0 ? 0 : Double(tokens) / Double(frames) }
+    /// The largest budget per frame: a block's largest budget spread over its frames.
+    public var maxTokensPerFrame: Double { Double(maxTokensPerBlock) / Double(max(1, framesPerBlock)) }
 
     enum CodingKeys: String, CodingKey {
         case input, output, model, threshold, search, blocks, frames, chunks, tokens, seconds
+        case framesPerBlock = "frames_per_block"
         case maxTokensPerBlock = "max_tokens_per_block", meanTokens = "mean_tokens", savings
         case meanPSNR = "mean_psnr", shareMeetingThreshold = "share_meeting_threshold"
         case passesPerBlock = "passes_per_block", bytes, bitsPerToken = "bits_per_token"
@@ -210,7 +224,7 @@ public final class EncodeRun: @unchecked Sendable {
             savings: 1 - mean / Double(maxTokens), meanPSNR: meanPSNR, shareMeetingThreshold: share,
             passesPerBlock: passes, bytes: bytes, bitsPerToken: bitsPerToken, decodeErrors: source.decodeErrors,
             inputEndedEarly: source.endedEarly?.cutShort,
-            seconds: Date().timeIntervalSince(started), perBlock: stats)
+            seconds: Date().timeIntervalSince(started), perBlock: stats, framesPerBlock: framesPerBlock)
     }
 
     /// Stops the run (thread-safe, idempotent).

@@ -49,4 +49,25 @@ final class EncodeRunTests: XCTestCase {
         XCTAssertEqual(three.perBlock.map(\.kept), one.perBlock.map(\.kept))
         XCTAssertEqual(one.perBlock.map(\.block), Array(0..<120), "blocks numbered once, in order")
     }
+
+    /// Issue 15: a 4-frame-per-block model's summary gives tokens per frame as a quarter of the
+    /// tokens per block, and the largest budget per frame likewise.
+    func testPerFrameFiguresArePerFrameForMultiFrameBlocks() throws {
+        let (summary, _) = try encode(model: TokenizerFixtures.vaeModelPath, workers: 2)
+        XCTAssertEqual(summary.framesPerBlock, 4)
+        XCTAssertEqual(summary.frames, 120)
+        XCTAssertEqual(summary.blocks, 30)
+        XCTAssertEqual(summary.meanTokensPerFrame, Double(summary.tokens) / 120, accuracy: 1e-12)
+        XCTAssertEqual(summary.meanTokensPerFrame, summary.meanTokens / 4, accuracy: 1e-12)
+        XCTAssertEqual(summary.maxTokensPerFrame, Double(summary.maxTokensPerBlock) / 4)
+        let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(summary)) as? [String: Any]
+        XCTAssertEqual(json?["frames_per_block"] as? Int, 4)
+    }
+
+    func testOneFramePerBlockFiguresAreTheSameEitherWay() throws {
+        let (summary, _) = try encode(model: TokenizerFixtures.fsqModelPath, workers: 1)
+        XCTAssertEqual(summary.framesPerBlock, 1)
+        XCTAssertEqual(summary.meanTokensPerFrame, summary.meanTokens, accuracy: 1e-12)
+        XCTAssertEqual(summary.maxTokensPerFrame, Double(summary.maxTokensPerBlock))
+    }
 }
