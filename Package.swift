@@ -46,7 +46,7 @@ let package = Package(
         // The model over the kernels; the tokenizer over everything below it.
         .target(name: "EtokModel", dependencies: ["EtokTensor"]),
         // Ships the default model (fp16 safetensors, docs/model.md) so etok works with no download.
-        .target(name: "EtokTokenizer", dependencies: ["EtokModel", "EtokFormat", "EtokMedia", "EtokPipeline"],
+        .target(name: "EtokTokenizer", dependencies: ["EtokModel", "EtokTensor", "EtokFormat", "EtokMedia", "EtokPipeline"],
                 resources: [.copy("Resources/default.safetensors")]),
 
         // The command: thin.

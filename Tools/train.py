@@ -27,7 +27,6 @@ import argparse
 import json
 import math
 import os
-import re
 import signal
 import sys
 import time
@@ -260,10 +259,10 @@ def load_train_sampler(path: str, cfg, seed: int, log) -> ClipSampler:
     if not os.path.exists(path):
         log(f"{path} missing: building it (Tools/data/make_dataset.py)")
         out = os.path.dirname(os.path.dirname(path))
-        m = re.fullmatch(r"train-v(\d+)\.npz", os.path.basename(path))
-        if m is None:
-            raise SystemExit(f"{path}: no such training set (make_dataset.py builds <out>/data/train-vN.npz)")
-        make_dataset.main(["--out", out, "--version", m.group(1)])
+        if os.path.basename(path) != make_dataset.dataset_names()[0]:
+            raise SystemExit(f"{path}: no such training set (make_dataset.py builds <out>/data/"
+                             f"{make_dataset.dataset_names()[0]})")
+        make_dataset.main(["--out", out])
     t0 = time.time()
     frames, rest, meta = make_dataset.load_frames(path)
     if tuple(meta["size"]) != tuple(cfg.image_size):

@@ -39,7 +39,7 @@ public final class ChunkDecoder: @unchecked Sendable {
                     "image size \(m.imageSize) differs from the model's [\(c.imageSize.height), \(c.imageSize.width)]")
         try require(m.framesPerBlock == c.framesPerBlock, "frames per block \(m.framesPerBlock) differs from the model's \(c.framesPerBlock)")
         try require(m.maxToks == c.maxToks, "max tokens \(m.maxToks) differs from the model's \(c.maxToks)")
-        try require((m.bottleneck == .fsq) == c.isFSQ, "bottleneck \(m.bottleneck.rawValue) differs from the model's \(c.bottleneckType)")
+        try require(m.bottleneck == c.bottleneck, "bottleneck \(m.bottleneck.rawValue) differs from the model's \(c.bottleneckType)")
         if c.isFSQ { try require(m.fsqQuantLevels == c.fsqQuantLevels, "FSQ levels differ from the model's") }
         try require(header.encoding.chunkBlocks <= c.contextBlocks,
                     "chunks of \(header.encoding.chunkBlocks) blocks exceed the model's context of \(c.contextBlocks)")
@@ -57,6 +57,9 @@ public final class ChunkDecoder: @unchecked Sendable {
         guard chunk.blocks.count <= c.contextBlocks else {
             throw TokenizerError.incompatibleStream(file: fileName, message: "chunk at block \(chunk.firstBlock) holds \(chunk.blocks.count) blocks, more than the model's context of \(c.contextBlocks)")
         }
+        guard chunk.tokens.bottleneck == c.bottleneck else {
+            throw TokenizerError.incompatibleStream(file: fileName, message: "chunk at block \(chunk.firstBlock) holds \(chunk.tokens.bottleneck.rawValue) tokens, the model's bottleneck is \(c.bottleneckType)")
+        }
         decoder.reset()
         var out: [DecodedBlock] = []
         for (k, record) in chunk.blocks.enumerated() {
@@ -66,14 +69,15 @@ public final class ChunkDecoder: @unchecked Sendable {
                 throw TokenizerError.incompatibleStream(file: fileName, message: "block \(index) keeps \(record.kept) tokens, more than \(t)")
             }
             let recon: [Float]
-            switch chunk.tokens {
-            case .fsq(let blocks):
+            // The tokens a block did not keep are masked (FSQ) or zero (VAE).
+            switch chunk.tokens[block: k] {
+            case .fsq(let kept):
                 var codes = [Int32](repeating: c.maskedIndex, count: t)
-                for (i, code) in blocks[k].prefix(record.kept).enumerated() { codes[i] = code }
+                for (i, code) in kept.prefix(record.kept).enumerated() { codes[i] = code }
                 recon = try decoder.decode(codes: codes)
-            case .vae(let blocks):
+            case .vae(let kept):
                 var z = [Float](repeating: 0, count: t * c.codeDim)
-                for (i, v) in blocks[k].prefix(record.kept * c.codeDim).enumerated() { z[i] = v }
+                for (i, v) in kept.prefix(record.kept * c.codeDim).enumerated() { z[i] = v }
                 recon = try decoder.decode(z: z)
             }
             try decoder.commit()

@@ -73,6 +73,7 @@ public struct DecodeJob: Sendable {
     /// Resize the decoded frames (bicubic); nil keeps the model resolution.
     public var scale: PixelSize?
     /// Chunks decoded at once, one worker thread each (the output is the same for any count).
+    /// Default: one per core (`ThreadPolicy`).
     public var workers: Int
     /// Decode what is readable when the stream is damaged (`DecodeSummary.skipped` lists what was
     /// not); by default damage in the chunks the selection needs is an error and nothing is written.
@@ -80,7 +81,7 @@ public struct DecodeJob: Sendable {
 
     public init(input: String, output: String, outputOptions: OutputOptions = OutputOptions(),
                 selection: FrameSelection = .all, allowModelMismatch: Bool = false, scale: PixelSize? = nil,
-                workers: Int = 1, skipDamaged: Bool = false) {
+                workers: Int = ThreadPolicy.defaultWorkers, skipDamaged: Bool = false) {
         self.workers = workers
         self.skipDamaged = skipDamaged
         self.input = input
@@ -154,6 +155,7 @@ public final class DecodeRun: @unchecked Sendable {
     /// Runs to the end, reporting frames written and the media time of the last one (seconds from
     /// the first). Throws the first stage's error, or `PipelineError.cancelled`.
     public func run(progress: @escaping @Sendable (_ frames: Int, _ mediaSeconds: Double) -> Void = { _, _ in }) throws -> DecodeSummary {
+        ThreadPolicy.applyToBLAS()
         let decoders = try (0..<max(1, job.workers)).map { _ in
             try ChunkDecoder(model: model.model, header: self.header, fileName: job.input)
         }
@@ -174,21 +176,27 @@ public final class DecodeRun: @unchecked Sendable {
         }
         let counter = DecodeCounter()
         let scaler = try job.scale.map { try RGBScaler(width: $0.width, height: $0.height) }
+        // A block's frames, selected, timed and scaled (the frames stage).
+        let emitFrames = { (block: DecodedBlock, emit: (VideoFrame) throws -> Void) throws in
+            counter.blocks += 1
+            for (i, rgb) in block.frames.enumerated() {
+                let frame = block.index * framesPerBlock + i
+                // Frames after the first of a block have no pts of their own: space them one
+                // frame period apart (from the stream's frame rate; one tick when unknown).
+                let (pts, overflow) = block.record.pts.addingReportingOverflow(Int64(i) * frameTicks)
+                if overflow { throw FormatError.badHeader(file: fileName, key: "source.time_base", message: "frame times overflow") }
+                let seconds = timeBase.seconds(pts)
+                guard selection.contains(frame: frame, seconds: seconds) else { continue }
+                let decoded = VideoFrame(index: frame, pts: pts, timeBase: timeBase, width: width, height: height, rgb: rgb)
+                try emit(try scaler?.scale(decoded) ?? decoded)
+            }
+        }
+        // Each chunk decodes on its own, so the frames do not depend on the number of workers.
         let pipeline = Pipeline.source("read") { try chunks.next() }
-            .then("decode", ChunkDecodeStage(decoders: decoders) { block, emit in
-                counter.blocks += 1
-                for (i, rgb) in block.frames.enumerated() {
-                    let frame = block.index * framesPerBlock + i
-                    // Frames after the first of a block have no pts of their own: space them one
-                    // frame period apart (from the stream's frame rate; one tick when unknown).
-                    let (pts, overflow) = block.record.pts.addingReportingOverflow(Int64(i) * frameTicks)
-                    if overflow { throw FormatError.badHeader(file: fileName, key: "source.time_base", message: "frame times overflow") }
-                    let seconds = timeBase.seconds(pts)
-                    guard selection.contains(frame: frame, seconds: seconds) else { continue }
-                    let decoded = VideoFrame(index: frame, pts: pts, timeBase: timeBase, width: width, height: height, rgb: rgb)
-                    try emit(try scaler?.scale(decoded) ?? decoded)
-                }
-            })
+            .parallelMap("decode", capacity: 1, workers: decoders) { decoder, chunk in try decoder.decode(chunk) }
+            .flatMap("frames", capacity: 1) { (blocks: [DecodedBlock], emit: (VideoFrame) throws -> Void) in
+                for block in blocks { try emitFrames(block, emit) }
+            }
             .sink("write", consume: { frame in
                 try writer.write(frame)
                 let start = counter.firstSeconds ?? frame.seconds
@@ -235,68 +243,9 @@ public final class DecodeRun: @unchecked Sendable {
     public func cancel() { control.cancel() }
 }
 
-/// The decode stage: gathers up to `decoders.count` chunks, decodes them side by side (each chunk
-/// decodes on its own, so the bits do not depend on the worker count), then hands their blocks in
-/// stream order to `emitFrames` (selection, scaling) on the stage's own thread.
-struct ChunkDecodeStage: PipelineTransform, @unchecked Sendable {
-    let decoders: [ChunkDecoder]
-    let emitFrames: (DecodedBlock, (VideoFrame) throws -> Void) throws -> Void
-    private var gathered: [Chunk] = []
-
-    init(decoders: [ChunkDecoder], emitFrames: @escaping (DecodedBlock, (VideoFrame) throws -> Void) throws -> Void) {
-        precondition(!decoders.isEmpty)
-        self.decoders = decoders
-        self.emitFrames = emitFrames
-    }
-
-    mutating func process(_ chunk: Chunk, emit: (VideoFrame) throws -> Void) throws {
-        gathered.append(chunk)
-        if gathered.count == decoders.count { try decodeGathered(emit: emit) }
-    }
-
-    mutating func finish(emit: (VideoFrame) throws -> Void) throws {
-        if !gathered.isEmpty { try decodeGathered(emit: emit) }
-    }
-
-    mutating func abort() {}
-
-    private mutating func decodeGathered(emit: (VideoFrame) throws -> Void) throws {
-        let chunks = gathered, decoders = self.decoders
-        gathered.removeAll(keepingCapacity: true)
-        let outcomes = Slots<[DecodedBlock]>(count: chunks.count)
-        DispatchQueue.concurrentPerform(iterations: chunks.count) { i in
-            outcomes.set(i, Result { try decoders[i].decode(chunks[i]) })
-        }
-        for outcome in outcomes.all {
-            for block in try outcome.get() { try emitFrames(block, emit) }
-        }
-    }
-}
-
-/// One result slot per parallel job, each written by one worker.
-final class Slots<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var slots: [Result<Value, any Error>?]
-
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-
-    func set(_ i: Int, _ outcome: Result<Value, any Error>) {
-        lock.lock()
-        slots[i] = outcome
-        lock.unlock()
-    }
-
-    /// Every slot, in order (call after all jobs ended).
-    var all: [Result<Value, any Error>] {
-        lock.lock()
-        defer { lock.unlock() }
-        return slots.map { $0! }
-    }
-}
-
-/// Counts kept by the decode and write stages (each field touched by one stage), read after the run.
+/// Counts kept by the frames and write stages (each field touched by one stage), read after the run.
 final class DecodeCounter: @unchecked Sendable {
-    /// Blocks decoded (decode stage).
+    /// Blocks decoded (frames stage).
     var blocks = 0
     /// Media time of the first frame written (write stage).
     var firstSeconds: Double?

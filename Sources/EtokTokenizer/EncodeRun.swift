@@ -17,11 +17,12 @@ public struct EncodeJob: Sendable {
     public var overwrite: Bool
     public var settings: EncoderSettings
     /// Chunks encoded at once, one worker thread each (the output is the same for any count).
+    /// Default: one per core (`ThreadPolicy`).
     public var workers: Int
 
     public init(input: String, inputOptions: InputOptions = InputOptions(), fit: FitMode = .crop,
                 output: String, overwrite: Bool = false, settings: EncoderSettings = EncoderSettings(),
-                workers: Int = 1) {
+                workers: Int = ThreadPolicy.defaultWorkers) {
         self.workers = workers
         self.input = input
         self.inputOptions = inputOptions
@@ -36,13 +37,15 @@ public struct EncodeJob: Sendable {
 public struct EncodeProgress: Sendable {
     public var blocks: Int
     public var frames: Int
-    /// Kept tokens so far, and the largest budget (for savings).
+    /// Kept tokens so far, and the largest budget of a block (for savings).
     public var tokens: Int
     public var maxTokensPerBlock: Int
     /// Media time of the last block, seconds from the first.
     public var mediaSeconds: Double
     /// Mean tokens per block so far.
     public var meanTokens: Double { blocks == 0 ? 0 : Double(tokens) / Double(blocks) }
+    /// Mean tokens per frame so far (a block's tokens stand for all its frames).
+    public var meanTokensPerFrame: Double { frames == 0 ? 0 : Double(tokens) / Double(frames) }
     /// Fraction of tokens saved against always keeping the largest budget.
     public var savings: Double { blocks == 0 ? 0 : 1 - meanTokens / Double(maxTokensPerBlock) }
 }
@@ -65,7 +68,8 @@ public struct BlockStats: Sendable, Codable {
     }
 }
 
-/// What a finished encode did.
+/// What a finished encode did. Figures are per block unless their name says per frame; with the
+/// default model (one frame per block) the two are the same.
 public struct EncodeSummary: Sendable, Codable {
     public var input: String
     public var output: String
@@ -77,9 +81,12 @@ public struct EncodeSummary: Sendable, Codable {
     public var chunks: Int
     public var tokens: Int
     public var maxTokensPerBlock: Int
+    /// Mean kept tokens per block.
     public var meanTokens: Double
     public var savings: Double
+    /// Mean PSNR over blocks.
     public var meanPSNR: Double
+    /// Share of blocks whose MSE met the threshold.
     public var shareMeetingThreshold: Double
     public var passesPerBlock: Double
     public var bytes: Int
@@ -89,9 +96,17 @@ public struct EncodeSummary: Sendable, Codable {
     public var inputEndedEarly: String? = nil
     public var seconds: Double
     public var perBlock: [BlockStats]
+    /// The model's frames per block: a block's tokens stand for this many frames.
+    public var framesPerBlock: Int = 1
+
+    /// Mean kept tokens per frame.
+    public var meanTokensPerFrame: Double { frames == 0 ? 0 : Double(tokens) / Double(frames) }
+    /// The largest budget per frame: a block's largest budget spread over its frames.
+    public var maxTokensPerFrame: Double { Double(maxTokensPerBlock) / Double(max(1, framesPerBlock)) }
 
     enum CodingKeys: String, CodingKey {
         case input, output, model, threshold, search, blocks, frames, chunks, tokens, seconds
+        case framesPerBlock = "frames_per_block"
         case maxTokensPerBlock = "max_tokens_per_block", meanTokens = "mean_tokens", savings
         case meanPSNR = "mean_psnr", shareMeetingThreshold = "share_meeting_threshold"
         case passesPerBlock = "passes_per_block", bytes, bitsPerToken = "bits_per_token"
@@ -118,13 +133,15 @@ public final class EncodeRun: @unchecked Sendable {
     private let source: VideoSource
     private let preprocessor: Preprocessor
     private let placement: OutputPlacement
+    /// Blocks per chunk (the settings resolved against the model).
+    private let chunkBlocks: Int
     private let control = CancellableRun()
 
     /// Opens the input with `model` loaded; checks the settings and the output path.
     public init(job: EncodeJob, model: LoadedModel) throws {
         self.job = job
         self.model = model
-        _ = try job.settings.resolved(for: model.model.config)
+        chunkBlocks = try job.settings.resolved(for: model.model.config).chunkBlocks
         placement = try OutputPlacement(path: job.output, overwrite: job.overwrite, input: job.input)
         source = try VideoSource(path: job.input, options: job.inputOptions)
         info = source.info
@@ -144,7 +161,7 @@ public final class EncodeRun: @unchecked Sendable {
                 search: s.fixedTokens != nil ? .fixed : EtokHeader.Search(rawValue: s.search.rawValue),
                 fixedTokens: s.fixedTokens, fit: EtokHeader.Fit(rawValue: job.fit.rawValue),
                 fps: job.inputOptions.frameRate,
-                chunkBlocks: s.chunkBlocks ?? model.model.config.contextBlocks,
+                chunkBlocks: chunkBlocks,
                 tokenCoding: .preferred(for: model.headerModel)),
             source: EtokHeader.Source(
                 name: job.input == "-" ? "-" : URL(fileURLWithPath: job.input).lastPathComponent,
@@ -159,6 +176,8 @@ public final class EncodeRun: @unchecked Sendable {
     public func run(progress: @escaping @Sendable (EncodeProgress) -> Void = { _ in }) throws -> EncodeSummary {
         let started = Date()
         let config = model.model.config
+        let chunkBlocks = self.chunkBlocks
+        ThreadPolicy.applyToBLAS()
         let encoders = try (0..<max(1, job.workers)).map { _ in
             try ConditionalEncoder(model: model.model, settings: job.settings)
         }
@@ -170,11 +189,17 @@ public final class EncodeRun: @unchecked Sendable {
         let tally = EncodeTally(writer: writer, maxTokens: config.maxToks, timeBase: source.frameTimeBase,
                                 progress: progress)
         let placement = self.placement
+        // Chunks encode on their own (empty context, no hint from outside), so the output is the
+        // same for any number of workers.
         let pipeline = Pipeline.source("decode") { try source.nextFrame() }
             .map("preprocess") { frame in try preprocessor.process(frame) }
-            .then("encode", ChunkEncodeStage(encoders: encoders, framesPerBlock: framesPerBlock,
-                                             height: height, width: width))
-            .sink("write", consume: { (item: EncodedItem) in
+            .then("chunk", ChunkGatherer(framesPerBlock: framesPerBlock, chunkBlocks: chunkBlocks))
+            .parallelMap("encode", capacity: 1, workers: encoders) { encoder, chunk in
+                let blocks = try ChunkGatherer.blocks(of: chunk.frames, framesPerBlock: framesPerBlock,
+                                                      height: height, width: width, config: encoder.model.config)
+                return try encoder.encodeChunk(blocks, firstBlock: chunk.firstBlock)
+            }
+            .sink("write", consume: { (item: EncodedChunk) in
                 try tally.consume(item)
             }, finish: {
                 try tally.finish(input: source.info.input)
@@ -199,7 +224,7 @@ public final class EncodeRun: @unchecked Sendable {
             savings: 1 - mean / Double(maxTokens), meanPSNR: meanPSNR, shareMeetingThreshold: share,
             passesPerBlock: passes, bytes: bytes, bitsPerToken: bitsPerToken, decodeErrors: source.decodeErrors,
             inputEndedEarly: source.endedEarly?.cutShort,
-            seconds: Date().timeIntervalSince(started), perBlock: stats)
+            seconds: Date().timeIntervalSince(started), perBlock: stats, framesPerBlock: framesPerBlock)
     }
 
     /// Stops the run (thread-safe, idempotent).
@@ -249,8 +274,8 @@ final class EncodeTally: @unchecked Sendable {
         self.progress = progress
     }
 
-    func consume(_ item: EncodedItem) throws {
-        if let block = item.block {
+    func consume(_ item: EncodedChunk) throws {
+        for block in item.results {
             frames += block.frames
             tokens += block.keptTokens
             let seconds = timeBase.seconds(block.pts)
@@ -263,7 +288,7 @@ final class EncodeTally: @unchecked Sendable {
             progress(EncodeProgress(blocks: stats.count, frames: frames, tokens: tokens,
                                     maxTokensPerBlock: maxTokens, mediaSeconds: seconds - start))
         }
-        if let chunk = item.chunk { try writer.append(chunk) }
+        try writer.append(item.chunk)
     }
 
     /// Writes the index: the stream is complete. A stream without a single frame is an error.
@@ -273,76 +298,39 @@ final class EncodeTally: @unchecked Sendable {
     }
 }
 
-/// What the encode stage hands to the writer: a block's result, a finished chunk, or both.
-struct EncodedItem: Sendable {
-    var block: BlockResult?
-    var chunk: Chunk?
+/// A chunk's frames and the stream index of its first block: what an encode worker takes.
+struct ChunkFrames: Sendable {
+    var firstBlock: Int
+    var frames: [VideoFrame]
 }
 
-/// The pipeline stage around the conditional encoders: gathers frames into blocks and blocks into
-/// chunks, encodes up to `encoders.count` chunks at once (one encoder per worker thread; a chunk
-/// encodes on its own, so the output does not depend on the number of workers), and passes on the
-/// block results and finished chunks in stream order. Holds at most workers × chunk frames.
-struct ChunkEncodeStage: PipelineTransform, @unchecked Sendable {
-    let encoders: [ConditionalEncoder]
+/// The chunk stage of an encode: gathers frames into chunks of `chunkBlocks` blocks (the last one
+/// may be shorter) and numbers their blocks. Holds at most one chunk's frames.
+struct ChunkGatherer: PipelineTransform {
+    let framesPerChunk: Int
     let framesPerBlock: Int
-    let height: Int
-    let width: Int
     private var frames: [VideoFrame] = []
-    private var gathered: [[VideoFrame]] = []
     private var nextBlock = 0
 
-    init(encoders: [ConditionalEncoder], framesPerBlock: Int, height: Int, width: Int) {
-        precondition(!encoders.isEmpty)
-        self.encoders = encoders
+    init(framesPerBlock: Int, chunkBlocks: Int) {
         self.framesPerBlock = framesPerBlock
-        self.height = height
-        self.width = width
+        framesPerChunk = framesPerBlock * chunkBlocks
     }
 
-    private var framesPerChunk: Int { framesPerBlock * encoders[0].chunkBlocks }
-
-    mutating func process(_ frame: VideoFrame, emit: (EncodedItem) throws -> Void) throws {
+    mutating func process(_ frame: VideoFrame, emit: (ChunkFrames) throws -> Void) throws {
         frames.append(frame)
-        if frames.count == framesPerChunk {
-            gathered.append(frames)
-            frames.removeAll(keepingCapacity: true)
-        }
-        if gathered.count == encoders.count { try encodeGathered(emit: emit) }
+        if frames.count == framesPerChunk { try emitChunk(emit) }
     }
 
-    mutating func finish(emit: (EncodedItem) throws -> Void) throws {
-        if !frames.isEmpty { gathered.append(frames) }
-        frames.removeAll()
-        if !gathered.isEmpty { try encodeGathered(emit: emit) }
+    mutating func finish(emit: (ChunkFrames) throws -> Void) throws {
+        if !frames.isEmpty { try emitChunk(emit) }
     }
 
-    mutating func abort() {}
-
-    /// Encodes the gathered chunks in parallel and emits them in order.
-    private mutating func encodeGathered(emit: (EncodedItem) throws -> Void) throws {
-        let chunks = gathered
-        gathered.removeAll(keepingCapacity: true)
-        var firstBlocks: [Int] = []
-        for chunk in chunks {
-            firstBlocks.append(nextBlock)
-            nextBlock += (chunk.count + framesPerBlock - 1) / framesPerBlock
-        }
-        let outcomes = Slots<(results: [BlockResult], chunk: Chunk)>(count: chunks.count)
-        let encoders = self.encoders, framesPerBlock = self.framesPerBlock, height = self.height, width = self.width
-        let starts = firstBlocks
-        DispatchQueue.concurrentPerform(iterations: chunks.count) { i in
-            outcomes.set(i, Result {
-                let blocks = try Self.blocks(of: chunks[i], framesPerBlock: framesPerBlock, height: height,
-                                             width: width, config: encoders[i].model.config)
-                return try encoders[i].encodeChunk(blocks, firstBlock: starts[i])
-            })
-        }
-        for outcome in outcomes.all {
-            let (results, chunk) = try outcome.get()
-            for result in results { try emit(EncodedItem(block: result, chunk: nil)) }
-            try emit(EncodedItem(block: nil, chunk: chunk))
-        }
+    private mutating func emitChunk(_ emit: (ChunkFrames) throws -> Void) throws {
+        let chunk = ChunkFrames(firstBlock: nextBlock, frames: frames)
+        nextBlock += (frames.count + framesPerBlock - 1) / framesPerBlock
+        frames.removeAll(keepingCapacity: true)
+        try emit(chunk)
     }
 
     /// Groups a chunk's frames into blocks and patchifies them; a short last block repeats its

@@ -23,7 +23,7 @@ public struct StreamReport: Sendable {
         /// The chunk it belongs to, named by the chunk's first block (the context resets there).
         public var chunk: Int
         public var record: BlockRecord
-        public var tokens: KeptTokens
+        public var tokens: BlockTokens
 
         /// The reconstruction MSE the encoder measured, or nil when the block records none: a
         /// negative `mse` means "not measured" (imported tokens, docs/etok-format.md §5), and a value
@@ -46,12 +46,8 @@ public struct StreamReport: Sendable {
             while let step = try walk.next() {
                 guard case .chunk(let chunk) = step else { continue }  // damage: `walk.damage`
                 for (k, record) in chunk.blocks.enumerated() {
-                    let tokens: KeptTokens
-                    switch chunk.tokens {
-                    case .fsq(let b): tokens = .fsq(b[k])
-                    case .vae(let b): tokens = .vae(b[k])
-                    }
-                    blocks.append(Block(index: chunk.firstBlock + k, chunk: chunk.firstBlock, record: record, tokens: tokens))
+                    blocks.append(Block(index: chunk.firstBlock + k, chunk: chunk.firstBlock, record: record,
+                                        tokens: chunk.tokens[block: k]))
                 }
             }
         }

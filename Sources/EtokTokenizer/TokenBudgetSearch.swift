@@ -31,9 +31,12 @@ public struct TokenBudgetChoice: Sendable, Equatable {
 /// Finds per-block token budgets against a reconstruction-error threshold.
 ///
 /// The search never sees the model: it calls `evaluate` with a batch of kept counts (one batched
-/// forward pass) and receives their MSEs. Whatever the strategy, the chosen count was evaluated and
-/// met the threshold, or it is `maxTokens` (the threshold guarantee), so the caller can commit the
-/// reconstruction it measured. Value type; not thread-safe to share while searching.
+/// forward pass) and receives their MSEs. Whatever the strategy, the answer is the smallest
+/// count evaluated that met the threshold, else `maxTokens` (the threshold guarantee). That rule
+/// is applied here only: after each pass the search tells the caller (`adopt`) when the answer
+/// it would give if it stopped now became one of that pass's counts, so the caller keeps that
+/// candidate's measurement and commits it at the end without running it again. A fixed budget
+/// is the range `fixed...fixed` (one pass). Value type; not thread-safe to share while searching.
 public struct TokenBudgetSearch: Sendable {
     public var strategy: SearchStrategy
     /// Reconstruction MSE bound on the [−1, 1] pixel scale (the paper's 0.003 ≈ 31.2 dB PSNR).
@@ -62,14 +65,23 @@ public struct TokenBudgetSearch: Sendable {
     ///   - hint: a budget expected to be near the answer (the previous block's); `fast` starts there.
     ///   - evaluate: runs one batched pass over the given kept counts (distinct, ascending) and
     ///     returns their MSEs in the same order.
-    public func choose(hint: Int? = nil, evaluate: ([Int]) throws -> [Float]) rethrows -> TokenBudgetChoice {
+    ///   - adopt: called after a pass, before the next one, with the index (in that pass's
+    ///     counts) of the count that became the answer so far; not called when the answer did
+    ///     not change. The returned choice is the count adopted last.
+    public func choose(hint: Int? = nil, evaluate: ([Int]) throws -> [Float],
+                       adopt: (Int) throws -> Void) rethrows -> TokenBudgetChoice {
         var probe = Probe(threshold: threshold, minTokens: minTokens, maxTokens: maxTokens)
         switch strategy {
-        case .binary: try probe.bisect(evaluate)
-        case .linear: try probe.scanGrid(Self.officialGrid(minTokens, maxTokens), batchSize: batchSize, evaluate)
-        case .fast: try probe.predict(from: hint, tolerance: tolerance, evaluate)
+        case .binary: try probe.bisect(evaluate, adopt)
+        case .linear: try probe.scanGrid(Self.officialGrid(minTokens, maxTokens), batchSize: batchSize, evaluate, adopt)
+        case .fast: try probe.predict(from: hint, tolerance: tolerance, evaluate, adopt)
         }
-        return try probe.finish(evaluate)
+        return try probe.finish(evaluate, adopt)
+    }
+
+    /// Chooses the budget for one block, for a caller that keeps no measurement.
+    public func choose(hint: Int? = nil, evaluate: ([Int]) throws -> [Float]) rethrows -> TokenBudgetChoice {
+        try choose(hint: hint, evaluate: evaluate, adopt: { _ in })
     }
 
     /// The log-spaced grid of budgets that the official linear search walks: about 16 points from
@@ -89,9 +101,10 @@ public struct TokenBudgetSearch: Sendable {
 }
 
 /// The bookkeeping shared by every strategy: which counts were evaluated, the largest failing count
-/// below the smallest passing one, and pass counts.
+/// below the smallest passing one, the answer so far, and pass counts.
 private struct Probe {
     typealias Evaluate = ([Int]) throws -> [Float]
+    typealias Adopt = (Int) throws -> Void
     let threshold: Float
     let minTokens: Int
     let maxTokens: Int
@@ -101,6 +114,9 @@ private struct Probe {
     var bestPassing: Int?
     /// Largest count known to miss the threshold that is below `bestPassing` (minTokens − 1: none).
     var largestFailing: Int
+    /// The answer if the search stopped now, as last adopted: `bestPassing`, else `maxTokens`
+    /// once measured (nil: neither yet).
+    var answer: Int?
 
     init(threshold: Float, minTokens: Int, maxTokens: Int) {
         self.threshold = threshold
@@ -112,7 +128,9 @@ private struct Probe {
     /// Upper end of the open interval still to search: the best passing count, or max + 1.
     var upper: Int { bestPassing ?? maxTokens + 1 }
 
-    mutating func run(_ counts: [Int], _ evaluate: Evaluate) rethrows {
+    /// One pass over the counts not measured yet (in range, ascending); then, when the answer
+    /// moved to one of them, `adopt` with its index in the pass.
+    mutating func run(_ counts: [Int], _ evaluate: Evaluate, _ adopt: Adopt) rethrows {
         let fresh = Array(Set(counts.filter { measured[$0] == nil && $0 >= minTokens && $0 <= maxTokens })).sorted()
         guard !fresh.isEmpty else { return }
         let errors = try evaluate(fresh)
@@ -126,6 +144,13 @@ private struct Probe {
         }
         // The failing bound only counts below the best passing count (MSE need not be monotone).
         largestFailing = measured.filter { $0.value > threshold && $0.key < upper }.map(\.key).max() ?? minTokens - 1
+        // The answer moves only to a count of this pass: a new best passing one, or maxTokens
+        // measured (and failing) while none passed.
+        let now = bestPassing ?? (measured[maxTokens] != nil ? maxTokens : nil)
+        if let now, now != answer {
+            answer = now
+            try adopt(fresh.firstIndex(of: now)!)
+        }
     }
 
     /// True when the search can stop: the bracket is closed, or even maxTokens missed the threshold.
@@ -135,17 +160,17 @@ private struct Probe {
     }
 
     /// Bisection: the exact smallest passing count when the MSE falls monotonically with n.
-    mutating func bisect(_ evaluate: Evaluate) rethrows {
+    mutating func bisect(_ evaluate: Evaluate, _ adopt: Adopt) rethrows {
         while !exhausted {
-            try run([(largestFailing + upper) / 2], evaluate)
+            try run([(largestFailing + upper) / 2], evaluate, adopt)
         }
     }
 
     /// Scans `grid` ascending, `batchSize` points per pass, stopping after the first pass with a hit.
-    mutating func scanGrid(_ grid: [Int], batchSize: Int, _ evaluate: Evaluate) rethrows {
+    mutating func scanGrid(_ grid: [Int], batchSize: Int, _ evaluate: Evaluate, _ adopt: Adopt) rethrows {
         var i = 0
         while i < grid.count && bestPassing == nil {
-            try run(Array(grid[i..<min(i + batchSize, grid.count)]), evaluate)
+            try run(Array(grid[i..<min(i + batchSize, grid.count)]), evaluate, adopt)
             i += batchSize
         }
     }
@@ -159,9 +184,9 @@ private struct Probe {
     /// highest count whose failing would close the bracket. After `predictedRounds` guesses it
     /// bisects. The result exceeds the exact answer (for a monotone error curve) by at most
     /// `tolerance` of it.
-    mutating func predict(from hint: Int?, tolerance: Double, _ evaluate: Evaluate) rethrows {
+    mutating func predict(from hint: Int?, tolerance: Double, _ evaluate: Evaluate, _ adopt: Adopt) rethrows {
         let start = hint ?? Int((Double(minTokens) + Self.startWithoutHint * Double(maxTokens - minTokens)).rounded())
-        try run([min(max(start, minTokens), maxTokens)], evaluate)
+        try run([min(max(start, minTokens), maxTokens)], evaluate, adopt)
         var rounds = 0
         while !exhausted {
             if let best = bestPassing, Double(best - largestFailing - 1) <= tolerance * Double(best) { break }
@@ -181,8 +206,8 @@ private struct Probe {
                 next = min(max(aim, lo + 1), hi - 1)
             }
             let before = measured.count
-            if next > lo && next < hi { try run([next], evaluate) }
-            if measured.count == before { try run([(lo + hi) / 2], evaluate) }
+            if next > lo && next < hi { try run([next], evaluate, adopt) }
+            if measured.count == before { try run([(lo + hi) / 2], evaluate, adopt) }
         }
     }
 
@@ -236,9 +261,9 @@ private struct Probe {
     }
 
     /// The answer: the best passing count, else maxTokens (evaluated now if it was not).
-    mutating func finish(_ evaluate: Evaluate) rethrows -> TokenBudgetChoice {
-        if bestPassing == nil && measured[maxTokens] == nil { try run([maxTokens], evaluate) }
-        let n = bestPassing ?? maxTokens
+    mutating func finish(_ evaluate: Evaluate, _ adopt: Adopt) rethrows -> TokenBudgetChoice {
+        if answer == nil { try run([maxTokens], evaluate, adopt) }
+        let n = answer!
         let mse = measured[n]!
         return TokenBudgetChoice(keptTokens: n, mse: mse, meetsThreshold: mse <= threshold,
                                  passes: passes, evaluations: measured.count)

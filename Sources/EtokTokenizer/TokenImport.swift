@@ -138,10 +138,11 @@ public struct TokenImport: Sendable {
                             pts: timing.pts[i], mse: Self.unmeasuredMSE)
             }
             let tokens: ChunkTokens
-            if header.model.bottleneck == .fsq {
-                tokens = .fsq(run.map { if case .fsq(let t) = sequence.blocks[$0].tokens { t } else { [] } })
-            } else {
-                tokens = .vae(run.map { if case .vae(let v) = sequence.blocks[$0].tokens { v } else { [] } })
+            do {
+                tokens = try ChunkTokens(blocks: run.map { sequence.blocks[$0].tokens }, bottleneck: header.model.bottleneck)
+            } catch {
+                throw TokenImportError.badBlock(file: sequence.files.tokens, location: sequence.blocks[run[error.block]].location,
+                                                message: "\(error.found.rawValue) tokens, but the model's bottleneck is \(error.expected.rawValue)")
             }
             chunks.append(Chunk(firstBlock: start, blocks: records, tokens: tokens))
             start += run.count

@@ -176,7 +176,7 @@ public struct ImportedBlock: Sendable, Equatable {
     /// Frames the block stands for, if the input said (1 … `frames_per_block`).
     public var frames: Int?
     /// The kept tokens.
-    public var tokens: KeptTokens
+    public var tokens: BlockTokens
 }
 
 /// The files that messages about each field of a block name: the JSON lines file for all of
@@ -284,7 +284,7 @@ struct ImportRules {
             throw bad(files.time, "time \(time) s is out of range")
         }
         let number = try block.map { try blockNumber($0, location: location, file: files.block) }
-        let tokens: KeptTokens
+        let tokens: BlockTokens
         switch bottleneck {
         case .fsq:
             let top = codebookSize - 1

@@ -1,7 +1,6 @@
 import ArgumentParser
 import EtokFormat
 import EtokMedia
-import EtokTensor
 import EtokTokenizer
 import Foundation
 #if canImport(Glibc)
@@ -81,13 +80,12 @@ struct Decode: ParsableCommand {
         let interrupt = common.startCommand()
         defer { interrupt.stop() }
         try ExitCodes.reporting {
-            BLASThreads.configure(threads: 1)  // parallel chunks, one core each (see `etok encode`)
             let selection = frames.flatMap { FrameSelection.parse($0, time: false) }
                 ?? time.flatMap { FrameSelection.parse($0, time: true) } ?? .all
             let job = DecodeJob(input: input, output: frameOutput.output,
                                 outputOptions: frameOutput.writerOptions(overwrite: common.overwrite),
                                 selection: selection, allowModelMismatch: ignoreModelMismatch, scale: scale,
-                                workers: threads ?? BLASThreads.defaultCount, skipDamaged: damage.skipDamaged)
+                                workers: threads ?? ThreadPolicy.defaultWorkers, skipDamaged: damage.skipDamaged)
             let run = try DecodeRun(job: job, model: try modelChoice.load())
             interrupt.attach { run.cancel() }
             let progress = ProgressReporter(quiet: common.quiet, duration: run.header.source.duration)

@@ -1,6 +1,5 @@
 import ArgumentParser
 import EtokMedia
-import EtokTensor
 import EtokTokenizer
 import Foundation
 #if canImport(Glibc)
@@ -64,7 +63,7 @@ struct Encode: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Blocks per chunk: the context resets between chunks (default: the model's context length).", valueName: "K"))
     var chunk: Int?
 
-    @Option(help: ArgumentHelp("Write per-frame kept tokens, MSE, PSNR and passes, and totals, as JSON (- for stdout).", valueName: "FILE.json"))
+    @Option(help: ArgumentHelp("Write per-block kept tokens, MSE, PSNR and passes (a block is one frame with the default model), and totals, as JSON (- for stdout).", valueName: "FILE.json"))
     var stats: String?
 
     @Flag(name: .customLong("skip-damaged"),
@@ -135,9 +134,6 @@ struct Encode: ParsableCommand {
         let interrupt = common.startCommand()
         defer { interrupt.stop() }
         try ExitCodes.reporting {
-            // Parallelism comes from encoding chunks side by side, each on one core: better use of
-            // the cores than threading 256-row matrix products, and the output does not change.
-            BLASThreads.configure(threads: 1)
             // Checked (and its temporary file made) before any work: a missing folder shows now.
             let statsOutput = try stats.map { try OutputPlacement(path: $0, overwrite: common.overwrite, input: input) }
             let model = try modelChoice.load()
@@ -147,7 +143,7 @@ struct Encode: ParsableCommand {
             inputOptions.keepsTruncatedInput = skipDamaged
             let job = EncodeJob(input: input, inputOptions: inputOptions, fit: fit,
                                 output: output, overwrite: common.overwrite, settings: settings,
-                                workers: threads ?? BLASThreads.defaultCount)
+                                workers: threads ?? ThreadPolicy.defaultWorkers)
             let run = try EncodeRun(job: job, model: model)
             if !common.quiet, let line = upscaleWarning(run.info, model: model.model.config.imageSize, fit: fit) {
                 printError(line)
@@ -158,19 +154,14 @@ struct Encode: ParsableCommand {
             do {
                 summary = try run.run { p in
                     progress.update(frames: p.frames, mediaSeconds: p.mediaSeconds,
-                                    extra: String(format: "tok/frame=%.1f saved=%.0f%%", p.meanTokens, 100 * p.savings))
+                                    extra: String(format: "tok/frame=%.1f saved=%.0f%%", p.meanTokensPerFrame, 100 * p.savings))
                 }
             } catch {
                 progress.abandon()
                 throw error
             }
             if let statsOutput { try writeJSON(summary, to: statsOutput) }
-            let line = String(
-                format: "etok: %d frames → %@: %.1f tokens/frame of %d (%.0f%% saved), %.2f dB mean PSNR, "
-                    + "%.0f%% of frames within threshold, %.2f passes/frame, %.2f bits/token, %d bytes",
-                summary.frames, output == "-" ? "stdout" : output, summary.meanTokens, summary.maxTokensPerBlock,
-                100 * summary.savings, summary.meanPSNR, 100 * summary.shareMeetingThreshold, summary.passesPerBlock,
-                summary.bitsPerToken, summary.bytes)
+            let line = summaryLine(summary, output: output == "-" ? "stdout" : output)
             progress.end(frames: summary.frames, mediaSeconds: summary.perBlock.last.map { $0.seconds - summary.perBlock[0].seconds } ?? 0,
                          summary: [line, missedThresholdHint(summary), damagedInputWarning(summary)]
                             .compactMap { $0 }.joined(separator: "\n"))
@@ -178,6 +169,19 @@ struct Encode: ParsableCommand {
             if common.quiet, let warning = damagedInputWarning(summary) { printError(warning) }
         }
     }
+}
+
+/// The encode's closing line. Tokens are per frame whatever the model's frames per block; the
+/// threshold share and the passes are per block, and say "blocks" unless a block is one frame.
+func summaryLine(_ summary: EncodeSummary, output: String) -> String {
+    let block = summary.framesPerBlock == 1 ? "frame" : "block"
+    let maxPerFrame = summary.maxTokensPerFrame
+    let maxText = maxPerFrame == maxPerFrame.rounded() ? String(Int(maxPerFrame)) : String(format: "%.1f", maxPerFrame)
+    return String(
+        format: "etok: %d frames → %@: %.1f tokens/frame of %@ (%.0f%% saved), %.2f dB mean PSNR, "
+            + "%.0f%% of %@s within threshold, %.2f passes/%@, %.2f bits/token, %d bytes",
+        summary.frames, output, summary.meanTokensPerFrame, maxText, 100 * summary.savings, summary.meanPSNR,
+        100 * summary.shareMeetingThreshold, block, summary.passesPerBlock, block, summary.bitsPerToken, summary.bytes)
 }
 
 /// One line when fitting the input to the model enlarges it more than 2×: the tokens then describe

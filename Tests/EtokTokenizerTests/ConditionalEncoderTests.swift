@@ -12,16 +12,25 @@ final class ConditionalEncoderTests: XCTestCase {
         return (r[0].mse + r[1].mse) / 2
     }
 
-    func encodeAll(_ model: ElasticTokModel, _ blocks: [[Float]], settings: EncoderSettings) throws -> ([BlockResult], [Chunk]) {
+    /// Encodes `blocks` in chunks of the encoder's `chunkBlocks`, as EncodeRun does; also returns
+    /// each block's committed reconstruction.
+    func encodeAll(_ model: ElasticTokModel, _ blocks: [[Float]], settings: EncoderSettings)
+        throws -> (results: [BlockResult], chunks: [Chunk], reconstructions: [[Float]])
+    {
         let encoder = try ConditionalEncoder(model: model, settings: settings)
-        var results: [BlockResult] = [], chunks: [Chunk] = []
-        for (i, patches) in blocks.enumerated() {
-            let (r, chunk) = try encoder.encode(patches: patches, pts: Int64(i * 10), frames: model.config.framesPerBlock)
-            results.append(r)
-            if let chunk { chunks.append(chunk) }
+        var results: [BlockResult] = [], chunks: [Chunk] = [], reconstructions: [[Float]] = []
+        for first in stride(from: 0, to: blocks.count, by: encoder.chunkBlocks) {
+            let inputs = blocks[first..<min(first + encoder.chunkBlocks, blocks.count)].enumerated().map { k, patches in
+                (patches: patches, pts: Int64((first + k) * 10), frames: model.config.framesPerBlock)
+            }
+            let encoded = try encoder.encodeChunk(inputs, firstBlock: first) { k, recon in
+                XCTAssertEqual(k, reconstructions.count - first)
+                reconstructions.append(recon)
+            }
+            results += encoded.results
+            chunks.append(encoded.chunk)
         }
-        if let chunk = encoder.flush() { chunks.append(chunk) }
-        return (results, chunks)
+        return (results, chunks, reconstructions)
     }
 
     func header(for model: ElasticTokModel, settings: EncoderSettings, chunkBlocks: Int) -> EtokHeader {
@@ -40,7 +49,7 @@ final class ConditionalEncoderTests: XCTestCase {
         let blocks = try TokenizerFixtures.blocks(blockCount, model: model)
         var settings = EncoderSettings(threshold: try midThreshold(model, blocks), search: search)
         settings.batchSize = 3
-        let (results, chunks) = try encodeAll(model, blocks, settings: settings)
+        let (results, chunks, reconstructions) = try encodeAll(model, blocks, settings: settings)
         let chunkBlocks = model.config.contextBlocks
         XCTAssertEqual(chunks.count, (blockCount + chunkBlocks - 1) / chunkBlocks)
 
@@ -56,7 +65,7 @@ final class ConditionalEncoderTests: XCTestCase {
         XCTAssertEqual(decoded.count, results.count)
         for (r, d) in zip(results, decoded) {
             XCTAssertEqual(d.record.kept, r.keptTokens)
-            XCTAssertEqual(d.reconstruction, r.reconstruction, "block \(r.index): decoder differs from the encoder's measurement")
+            XCTAssertEqual(d.reconstruction, reconstructions[r.index], "block \(r.index): decoder differs from the encoder's measurement")
             XCTAssertEqual(meanSquaredError(d.reconstruction, blocks[r.index]), r.mse)
             if r.keptTokens < model.config.maxToks {
                 XCTAssertLessThanOrEqual(r.mse, settings.threshold, "block \(r.index)")
@@ -78,7 +87,7 @@ final class ConditionalEncoderTests: XCTestCase {
         let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
         let blocks = try TokenizerFixtures.blocks(6, model: model)
         let threshold = try midThreshold(model, blocks)
-        let (binary, _) = try encodeAll(model, blocks, settings: EncoderSettings(threshold: threshold, search: .binary))
+        let (binary, _, _) = try encodeAll(model, blocks, settings: EncoderSettings(threshold: threshold, search: .binary))
         // Brute force over every budget, with the same committed context as binary chose.
         let coder = BlockCoder(model: model)
         for (i, r) in binary.enumerated() {
@@ -100,7 +109,7 @@ final class ConditionalEncoderTests: XCTestCase {
     func testFixedBudgetKeepsExactlyThatManyTokens() throws {
         let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
         let blocks = try TokenizerFixtures.blocks(4, model: model)
-        let (results, chunks) = try encodeAll(model, blocks, settings: EncoderSettings(fixedTokens: 5))
+        let (results, chunks, _) = try encodeAll(model, blocks, settings: EncoderSettings(fixedTokens: 5))
         XCTAssertEqual(results.map(\.keptTokens), [5, 5, 5, 5])
         XCTAssertEqual(results.map(\.passes), [1, 1, 1, 1])
         guard case .fsq(let tokens) = chunks[0].tokens else { return XCTFail("FSQ model gave VAE tokens") }
@@ -111,9 +120,22 @@ final class ConditionalEncoderTests: XCTestCase {
         let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
         let blocks = try TokenizerFixtures.blocks(5, model: model)
         let settings = EncoderSettings(threshold: try midThreshold(model, blocks))
-        let (_, a) = try encodeAll(model, blocks, settings: settings)
-        let (_, b) = try encodeAll(model, blocks, settings: settings)
+        let (_, a, _) = try encodeAll(model, blocks, settings: settings)
+        let (_, b, _) = try encodeAll(model, blocks, settings: settings)
         XCTAssertEqual(a, b)
+    }
+
+    /// A chunk whose tokens are of the other bottleneck is refused, not decoded as if they fit.
+    func testTheDecoderRefusesTokensOfTheOtherBottleneck() throws {
+        let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
+        let decoder = try ChunkDecoder(model: model, header: header(for: model, settings: EncoderSettings(), chunkBlocks: 3),
+                                       fileName: "t.etok")
+        let c = model.config
+        let chunk = Chunk(firstBlock: 0, blocks: [BlockRecord(kept: 2, frames: 1, pts: 0, mse: 0)],
+                          tokens: .vae([[Float](repeating: 0.5, count: 2 * c.codeDim)]))
+        XCTAssertThrowsError(try decoder.decode(chunk)) { error in
+            XCTAssertTrue("\(error)".contains("holds vae tokens"), "\(error)")
+        }
     }
 
     func testSettingsThatDoNotFitTheModelAreRejectedByName() throws {

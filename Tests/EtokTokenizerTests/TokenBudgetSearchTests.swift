@@ -1,3 +1,4 @@
+import EtokModel
 import XCTest
 @testable import EtokTokenizer
 
@@ -206,5 +207,44 @@ final class TokenBudgetSearchTests: XCTestCase {
         var first: [Int]?
         _ = fast.choose(hint: nil) { counts in first = first ?? counts; return counts.map { _ in 0.001 } }
         XCTAssertEqual(first, [100])
+    }
+
+    /// The caller keeps what `adopt` points at and commits it at the end: that must always be
+    /// the chosen count, measured in the pass that `adopt` followed, for every strategy, on noisy
+    /// curves, unreachable thresholds and single-count (fixed) ranges.
+    func testTheLastAdoptedCandidateIsTheChoice() throws {
+        var rng = SplitMix64(state: 21)
+        let ranges = [(16, 256), (16, 16), (5, 6), (0, 3)]
+        for strategy in SearchStrategy.allCases {
+            for (trial, curve) in randomCurves(count: 120, seed: 17).enumerated() {
+                let (lo, hi) = ranges[trial % ranges.count]
+                let search = TokenBudgetSearch(strategy: strategy, threshold: trial % 7 == 0 ? 1e-7 : threshold,
+                                               minTokens: lo, maxTokens: hi, batchSize: 3)
+                let noise = (0...256).map { _ in Float.random(in: 0.8...1.25, using: &rng) }
+                var pass: [Int] = [], kept: (count: Int, mse: Float)?, adoptedThisPass = false
+                let choice = search.choose(hint: Int.random(in: 0...300, using: &rng), evaluate: { counts in
+                    pass = counts
+                    adoptedThisPass = false
+                    return counts.map { curve.mse($0) * noise[$0] }
+                }, adopt: { i in
+                    XCTAssertFalse(adoptedThisPass, "adopted twice after one pass")
+                    adoptedThisPass = true
+                    kept = (pass[i], curve.mse(pass[i]) * noise[pass[i]])
+                })
+                XCTAssertEqual(kept?.count, choice.keptTokens, "\(strategy) trial \(trial)")
+                XCTAssertEqual(kept?.mse, choice.mse, "\(strategy) trial \(trial)")
+            }
+        }
+    }
+
+    func testAFixedBudgetIsOnePassAtThatCount() throws {
+        let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
+        let fixed = try EncoderSettings(fixedTokens: 7).resolved(for: model.config).search
+        var seen: [[Int]] = []
+        let choice = fixed.choose(hint: 3) { counts in seen.append(counts); return counts.map { _ in 1 } }
+        XCTAssertEqual(seen, [[7]])
+        XCTAssertEqual(choice.keptTokens, 7)
+        XCTAssertFalse(choice.meetsThreshold)
+        XCTAssertEqual(choice.passes, 1)
     }
 }

