@@ -1,6 +1,6 @@
 import EtokFormat
+import EtokIO
 import EtokMedia
-import EtokModel
 import Foundation
 
 /// A token sequence read for `etok import`: JSON lines or an npy folder as `etok export` writes
@@ -100,31 +100,31 @@ public struct ImportedSequence: Sendable {
         }
         let lengthsFile = file("lengths.npy"), tokensFile = file("tokens.npy")
         let ptsFile = file("pts.npy"), blocksFile = file("blocks.npy"), chunksFile = file("chunks.npy")
-        let lengths = try ImportNPY.read(lengthsFile).integers(oneDimensional: true, what: "kept tokens per block")
+        let lengths = try NPYArray.read(path: lengthsFile).importIntegers(file: lengthsFile, oneDimensional: true, what: "kept tokens per block")
         let numbers = try exists("blocks.npy")
-            ? ImportNPY.read(blocksFile).integers(oneDimensional: true, what: "block numbers") : nil
-        let times = try exists("pts.npy") ? ImportNPY.read(ptsFile).numbers(oneDimensional: true, what: "seconds per block") : nil
+            ? NPYArray.read(path: blocksFile).importIntegers(file: blocksFile, oneDimensional: true, what: "block numbers") : nil
+        let times = try exists("pts.npy") ? NPYArray.read(path: ptsFile).importNumbers(file: ptsFile, oneDimensional: true) : nil
         let chunkIDs = try exists("chunks.npy")
-            ? ImportNPY.read(chunksFile).integers(oneDimensional: true, what: "chunk of each block") : nil
+            ? NPYArray.read(path: chunksFile).importIntegers(file: chunksFile, oneDimensional: true, what: "chunk of each block") : nil
         let framesFile = file("frames.npy")
         let frames = try exists("frames.npy")
-            ? ImportNPY.read(framesFile).integers(oneDimensional: true, what: "frames per block") : nil
+            ? NPYArray.read(path: framesFile).importIntegers(file: framesFile, oneDimensional: true, what: "frames per block") : nil
         for (name, count) in [(blocksFile, numbers?.count), (ptsFile, times?.count), (framesFile, frames?.count),
                               (chunksFile, chunkIDs?.count)] {
             if let count, count != lengths.count {
                 throw TokenImportError.badInput(file: name, message: "has \(count) entries, lengths.npy \(lengths.count): one per block in both")
             }
         }
-        let tokenArray = try ImportNPY.read(tokensFile)
+        let tokenArray = try NPYArray.read(path: tokensFile)
         let values: ImportedValues
         if rules.bottleneck == .fsq {
-            values = .integers(try tokenArray.integers(oneDimensional: true, what: "FSQ indices"))
+            values = .integers(try tokenArray.importIntegers(file: tokensFile, oneDimensional: true, what: "FSQ indices"))
         } else {
             if tokenArray.shape.count == 2 && tokenArray.shape[1] != rules.valuesPerToken {
                 throw NPYError.badFormat(file: tokensFile, message: "shape \(tokenArray.shape): the model's VAE tokens have "
                                          + "\(rules.valuesPerToken) values (vae_bottleneck_dim), so (N, \(rules.valuesPerToken))")
             }
-            values = .numbers(try tokenArray.numbers(oneDimensional: false, what: "VAE latents"))
+            values = .numbers(try tokenArray.importNumbers(file: tokensFile, oneDimensional: false))
         }
         let files = ImportFiles(kept: lengthsFile, tokens: tokensFile, time: ptsFile, block: blocksFile, frames: framesFile,
                                 chunk: chunksFile)
@@ -372,95 +372,35 @@ private struct JSONLine: Decodable {
     }
 }
 
-/// Reads the .npy arrays an import takes, in the dtypes NumPy and PyTorch users save: signed and
-/// unsigned integers of 1 to 8 bytes and floats of 2, 4 or 8 bytes, little-endian, C order (the
-/// model's `NPYArray` holds float32, int32 and uint8 only). Versions 1.0 to 3.0.
-enum ImportNPY {
-    /// An array's shape and values (integers exactly; floats as Double, which holds every float32).
-    struct Array {
-        var file: String
-        var shape: [Int]
-        var values: ImportedValues
-
-        /// The values as integers; a float array is refused (what it should hold says why).
-        func integers(oneDimensional: Bool, what: String) throws -> [Int64] {
-            try checkShape(oneDimensional)
-            guard case .integers(let v) = values else {
-                throw NPYError.unsupported(file: file, message: "holds floats; \(what) are integers (int32 or int64)")
-            }
-            return v
+/// What an import takes from an .npy array (any dtype the codec reads: integers of 1 to 8 bytes,
+/// float16/32/64): integers exactly, numbers as Double (which holds every float32 and float16).
+extension NPYArray {
+    /// The values as integers; a float array is refused (what it should hold says why).
+    func importIntegers(file: String, oneDimensional: Bool, what: String) throws -> [Int64] {
+        try checkImportShape(file: file, oneDimensional)
+        guard let v = integers else {
+            throw NPYError.unsupported(file: file, message: "holds floats; \(what) are integers (int32 or int64)")
         }
+        return v
+    }
 
-        /// The values as numbers (integers converted).
-        func numbers(oneDimensional: Bool, what: String) throws -> [Double] {
-            try checkShape(oneDimensional)
-            switch values {
-            case .numbers(let v): return v
-            case .integers(let v): return v.map(Double.init)
-            }
-        }
-
-        private func checkShape(_ oneDimensional: Bool) throws {
-            if oneDimensional && shape.count != 1 {
-                throw NPYError.badFormat(file: file, message: "shape \(shape): expected one dimension, one entry per block")
-            }
-            if shape.count > 2 {
-                throw NPYError.badFormat(file: file, message: "shape \(shape): expected (N,) or (N, dim)")
-            }
+    /// The values as numbers (integers converted).
+    func importNumbers(file: String, oneDimensional: Bool) throws -> [Double] {
+        try checkImportShape(file: file, oneDimensional)
+        switch values {
+        case .float16Bits(let v): return v.map { Double(Float16Bits.float($0)) }
+        case .float32(let v): return v.map(Double.init)
+        case .float64(let v): return v
+        default: return (integers ?? []).map(Double.init)
         }
     }
 
-    static func read(_ path: String) throws -> Array {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw NPYError.unreadable(file: path, message: (error as NSError).localizedDescription)
+    private func checkImportShape(file: String, _ oneDimensional: Bool) throws {
+        if oneDimensional && shape.count != 1 {
+            throw NPYError.badFormat(file: file, message: "shape \(shape): expected one dimension, one entry per block")
         }
-        return try parse([UInt8](data), file: path)
-    }
-
-    static func parse(_ bytes: [UInt8], file: String) throws -> Array {
-        func bad(_ m: String) -> NPYError { .badFormat(file: file, message: m) }
-        let head = try NPYHeader.parse(bytes, file: file)
-        let descr = head.descr, shape = head.shape
-        if head.fortranOrder && shape.count > 1 {
-            throw NPYError.unsupported(file: file, message: "Fortran order (save a C-order array: numpy.ascontiguousarray)")
+        if shape.count > 2 {
+            throw NPYError.badFormat(file: file, message: "shape \(shape): expected (N,) or (N, dim)")
         }
-        let kinds = ["<i", "|i", "<u", "|u", "<f"]
-        guard descr.count >= 3, kinds.contains(String(descr.prefix(2))), let size = Int(descr.dropFirst(2)),
-              (descr.hasPrefix("<f") ? [2, 4, 8] : [1, 2, 4, 8]).contains(size) else {
-            throw NPYError.unsupported(file: file, message: "dtype \(descr) (etok import reads little-endian integers and float16/32/64)")
-        }
-        var count = 1
-        for n in shape {
-            let (product, overflow) = count.multipliedReportingOverflow(by: n)
-            guard !overflow, product <= bytes.count else { throw bad("shape \(shape) does not fit the file") }
-            count = product
-        }
-        let start = head.dataOffset
-        guard bytes.count - start == count * size else {
-            throw bad("data is \(bytes.count - start) bytes, shape \(shape) of \(descr) needs \(count * size)")
-        }
-        func raw(_ i: Int) -> UInt64 {
-            var v: UInt64 = 0
-            for k in 0..<size { v |= UInt64(bytes[start + i * size + k]) << (8 * k) }
-            return v
-        }
-        let values: ImportedValues
-        switch descr.dropFirst().first {
-        case "f":
-            values = .numbers((0..<count).map { i in
-                switch size {
-                case 2: return Double(Float16Bits.float(UInt16(raw(i))))
-                case 4: return Double(Float(bitPattern: UInt32(raw(i))))
-                default: return Double(bitPattern: raw(i))
-                }
-            })
-        case "u":
-            values = .integers((0..<count).map { Int64(clamping: raw($0)) })
-        default:
-            let shift = UInt64(64 - 8 * size)
-            values = .integers((0..<count).map { Int64(bitPattern: raw($0) << shift) >> Int64(shift) })
-        }
-        return Array(file: file, shape: shape, values: values)
     }
 }

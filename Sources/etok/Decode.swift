@@ -66,7 +66,7 @@ struct Decode: ParsableCommand {
     var common: CommonOptions
 
     func validate() throws {
-        try frameOutput.refuseOverwriting(input: input)
+        try modelChoice.refuseOverwriting(input: input, output: frameOutput.output)
         if frames != nil && time != nil { throw ValidationError("give --frames or --time, not both.") }
         if let frames, FrameSelection.parse(frames, time: false) == nil {
             throw ValidationError("--frames takes A:B with 0 ≤ A < B, for example --frames 10:20 or --frames 100:.")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EtokIO
 import EtokMedia
 import EtokTensor
 import EtokTokenizer
@@ -15,6 +16,16 @@ struct ModelChoice: ParsableArguments {
     var model: String?
 
     func load() throws -> LoadedModel { try ModelCatalog.load(path: model) }
+
+    /// The files a command with this choice reads, which no output may name (even with -y).
+    func reads(input: String) -> [(file: String, role: String)] {
+        [(input, "input")] + (model.map { [($0, "model")] } ?? [])
+    }
+
+    /// Refuses `output` when it is the input or the model file.
+    func refuseOverwriting(input: String, output: String) throws {
+        for (file, role) in reads(input: input) { try refuseOutputIsInput(file, output, role: role) }
+    }
 }
 
 /// `etok encode`: video in, `.etok` token stream out.
@@ -90,6 +101,7 @@ struct Encode: ParsableCommand {
     var common: CommonOptions
 
     func validate() throws {
+        try modelChoice.refuseOverwriting(input: input, output: output)
         if threshold != nil && psnr != nil { throw ValidationError("give --threshold or --psnr, not both.") }
         if let threshold, !(threshold > 0 && threshold.isFinite) {
             throw ValidationError("--threshold must be a positive MSE (for example 0.003).")
@@ -139,7 +151,9 @@ struct Encode: ParsableCommand {
             // the cores than threading 256-row matrix products, and the output does not change.
             BLASThreads.configure(threads: 1)
             // Checked (and its temporary file made) before any work: a missing folder shows now.
-            let statsOutput = try stats.map { try OutputPlacement(path: $0, overwrite: common.overwrite, input: input) }
+            let statsOutput = try stats.map {
+                try OutputPlacement(path: $0, overwrite: common.overwrite, reads: modelChoice.reads(input: input))
+            }
             let model = try modelChoice.load()
             let settings = EncoderSettings(threshold: mseThreshold(for: model), search: search ?? .fast, fixedTokens: fixed,
                                            minTokens: minTokens, maxTokens: maxTokens, chunkBlocks: chunk)
@@ -227,47 +241,10 @@ func missedThresholdHint(_ summary: EncodeSummary) -> String? {
                   name, missed.count, summary.blocks, unit, psnr(mse: summary.threshold), budget, suggestion)
 }
 
-/// Writes `value` as pretty JSON (sorted keys) through `output` (stdout, or a temporary file
-/// renamed into place).
+/// Writes `value` as pretty JSON (sorted keys) to `output` (stdout, or a temporary file moved
+/// into place).
 func writeJSON<T: Encodable>(_ value: T, to output: OutputPlacement) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    try writeData(try encoder.encode(value) + Data("\n".utf8), to: output)
-}
-
-/// Writes `text` (UTF-8) through `output`.
-func writeText(_ text: String, to output: OutputPlacement) throws {
-    try writeData(Data(text.utf8), to: output)
-}
-
-/// Writes `data` through `output` (stdout, or a temporary file renamed into place), closes it and
-/// commits it; `ByteSink`'s errors (a closed pipe is `MediaError.outputClosed`, status 141).
-func writeData(_ data: Data, to output: OutputPlacement) throws {
-    let sink = try ByteSink(output)
-    try data.withUnsafeBytes { try sink.write($0) }
-    try sink.close()
-    try output.commit()
-}
-
-/// Turns a Foundation write error into the media layer's typed "cannot create output" error.
-enum MediaErrorBridge {
-    static func cannotCreate(_ path: String, _ error: any Error) -> MediaError {
-        MediaError.cannotCreateOutput(file: path, message: reason(error))
-    }
-
-    /// The system's own words (strerror) where Foundation wraps a POSIX error, else Foundation's.
-    static func reason(_ error: any Error) -> String {
-        let ns = error as NSError
-        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        switch ns.code {
-        case NSFileNoSuchFileError, NSFileWriteNoPermissionError, NSFileWriteOutOfSpaceError:
-            return String(cString: strerror([NSFileNoSuchFileError: ENOENT, NSFileWriteNoPermissionError: EACCES,
-                                             NSFileWriteOutOfSpaceError: ENOSPC][ns.code]!))
-        default:
-            return ns.localizedDescription
-        }
-    }
+    try output.writeWhole(Array(try encoder.encode(value)) + Array("\n".utf8))
 }

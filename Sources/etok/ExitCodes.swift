@@ -2,6 +2,7 @@ import ArgumentParser
 import EtokMedia
 import EtokModel
 import EtokFormat
+import EtokIO
 import EtokPipeline
 import EtokTokenizer
 import Foundation
@@ -19,7 +20,8 @@ import Foundation
 /// |     66 | the input is missing: no such file, a directory, empty                    |
 /// |     69 | unsupported: no decoder or encoder for it in this FFmpeg                  |
 /// |     70 | an FFmpeg call failed unexpectedly                                        |
-/// |     73 | the output cannot be created: exists (use -y), missing folder, no rights  |
+/// |     73 | the output cannot be created: exists (use -y), missing folder, no rights, |
+/// |        | or a file appeared under its name while etok wrote it (not replaced)      |
 /// |     74 | writing failed: disk full, I/O error                                      |
 /// |    130 | interrupted (Ctrl-C); partial outputs were removed                        |
 /// |    143 | terminated (SIGTERM); partial outputs were removed                        |
@@ -48,14 +50,10 @@ enum ExitCodes {
             case .invalidCapacity: return (pipeline.description, software)
             }
         }
+        if let output = error as? OutputError { return (output.description, status(of: output)) }
         if let media = error as? MediaError { return (media.description, status(of: media)) }
         if let model = error as? ModelError { return (model.description, status(of: model)) }
         if let npy = error as? NPYError { return (npy.description, status(of: npy)) }
-        if let command = error as? ModelCommandError {
-            switch command {
-            case .outputExists, .cannotCreate: return (command.description, cannotCreate)
-            }
-        }
         if let format = error as? FormatError { return (format.description, status(of: format)) }
         if let tokenizer = error as? TokenizerError { return (tokenizer.description, status(of: tokenizer)) }
         if let tokens = error as? TokenImportError { return (tokens.description, status(of: tokens)) }
@@ -82,9 +80,8 @@ enum ExitCodes {
 
     static func status(of error: FormatError) -> Int32 {
         switch error {
-        case .io(_, let call, let code, _):
-            if call == "open" { return noInput }   // only readers open through EtokFormat
-            return code == EPIPE ? pipeClosed : ioError
+        case .io(_, let call, _, _):
+            return call == "open" ? noInput : ioError   // only readers do I/O through EtokFormat
         case .invalidInput: return usage
         default: return dataError
         }
@@ -102,7 +99,6 @@ enum ExitCodes {
         switch error {
         case .unreadable: return noInput
         case .badFormat, .unsupported: return dataError
-        case .writeFailed: return ioError
         }
     }
 
@@ -114,10 +110,17 @@ enum ExitCodes {
         case .unsupportedCodec: return unsupported
         case .invalidArgument: return usage
         case .tooManyFramesForImage: return usage   // one picture asked for many frames: fix the command
-        case .outputExists, .cannotCreateOutput: return cannotCreate
-        case .writeFailed: return ioError
-        case .outputClosed: return pipeClosed
         case .ffmpeg: return software
+        }
+    }
+
+    /// Every output writer's error: the one place a closed pipe becomes 141.
+    static func status(of error: OutputError) -> Int32 {
+        switch error {
+        case .exists, .appeared, .cannotCreate: return cannotCreate
+        case .isInput: return usage
+        case .writeFailed: return ioError
+        case .closed: return pipeClosed
         }
     }
 
@@ -159,7 +162,7 @@ enum ExitCodes {
     }
 }
 
-/// Writes one line to stderr (C's `stderr` is not usable from Swift 6).
+/// Writes one line to stderr, or drops it when stderr cannot take it (`StandardError`).
 func printError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    StandardError.line(line)
 }

@@ -1,5 +1,7 @@
 import ArgumentParser
+import EtokIO
 import EtokMedia
+import EtokTokenizer
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -129,10 +131,11 @@ let fpsHelp = "Resample to this many frames per second by timestamp (the paper t
     + "fraction such as 30000/1001): frames are dropped, or repeated when the rate is above the source's. "
     + "Default: keep every frame."
 
-/// Refuses an output that is `input` itself (even with -y): writing it would destroy the input.
-func refuseOutputIsInput(_ input: String, _ output: String) throws {
+/// Refuses an output that is a file the command reads (even with -y): writing it would destroy
+/// it. (`OutputPlacement` refuses it again when the output is made.)
+func refuseOutputIsInput(_ input: String, _ output: String, role: String = "input") throws {
     if OutputPlacement.isSameFile(input, output) {
-        throw ValidationError("-o \(output) is the input file; name another output.")
+        throw ValidationError("-o \(output) is the \(role) file; name another output.")
     }
 }
 

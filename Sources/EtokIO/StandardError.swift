@@ -1,0 +1,52 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The one way etok writes diagnostics (errors, warnings, progress, summaries) to stderr.
+///
+/// A diagnostic that cannot be written is dropped: stderr closed (`2>&-`), full (`2>/dev/full`)
+/// or a pipe whose reader left must never stop the work or change the exit status. Hence
+/// `write(2)` and not `FileHandle.standardError.write`, which traps on an error; and SIGPIPE
+/// blocked on the calling thread around the call (and a pending one taken), so that even a command
+/// that keeps SIGPIPE's default for its stdout (`etok info`) is not killed by stderr.
+/// Thread-safe (lines from two threads may interleave only at write(2) boundaries).
+public enum StandardError {
+    /// Writes `text` as it is (no newline added), or drops it.
+    public static func write(_ text: String) {
+        var pipe = sigset_t(), old = sigset_t()
+        sigemptyset(&pipe)
+        sigaddset(&pipe, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &pipe, &old)
+        defer { pthread_sigmask(SIG_SETMASK, &old, nil) }
+        var failed = false
+        var bytes = Array(text.utf8)
+        bytes.withUnsafeMutableBytes { buffer in
+            var done = 0
+            while done < buffer.count {
+                let n = systemWrite(STDERR_FILENO, buffer.baseAddress! + done, buffer.count - done)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { failed = errno == EPIPE; return }
+                done += n
+            }
+        }
+        #if canImport(Glibc)
+        if failed {   // take the SIGPIPE this thread raised, so it does not arrive once unblocked
+            var zero = timespec(tv_sec: 0, tv_nsec: 0)
+            _ = sigtimedwait(&pipe, nil, &zero)
+        }
+        #endif
+    }
+
+    /// Writes `line` and a newline, or drops them.
+    public static func line(_ line: String) { write(line + "\n") }
+
+    private static func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+        #if canImport(Glibc)
+        Glibc.write(fd, buffer, count)
+        #else
+        Darwin.write(fd, buffer, count)
+        #endif
+    }
+}
