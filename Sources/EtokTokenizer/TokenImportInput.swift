@@ -20,9 +20,7 @@ public struct ImportedSequence: Sendable {
     ///   that is not a token sequence the model can decode, `NPYError` for an unreadable array.
     public static func read(path: String, model: EtokHeader.Model) throws -> ImportedSequence {
         let rules = ImportRules(model: model)
-        if path == "-" {
-            return try jsonLines(FileHandle.standardInput.readDataToEndOfFile(), file: "stdin", rules: rules)
-        }
+        if path == "-" { return try jsonLines(LineReader(fd: STDIN_FILENO, file: "stdin"), rules: rules) }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw MediaError.fileNotFound(file: path)
@@ -32,36 +30,35 @@ public struct ImportedSequence: Sendable {
             throw TokenImportError.badInput(file: path, message: "give the folder that holds lengths.npy and tokens.npy "
                                             + "(as etok export --format npy writes it), not one .npy file")
         }
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw MediaError.unreadableInput(file: path)
-        }
-        if data.starts(with: [0x50, 0x4B, 0x03, 0x04]) || data.starts(with: [0x1F, 0x8B]) {
-            throw TokenImportError.badInput(file: path, message: "is a zip/npz or gzip archive: etok import reads JSON lines or "
-                                            + "a folder of .npy files (unpack it first, or save with numpy.save)")
-        }
-        if data.starts(with: EtokFormat.signature) {
-            throw TokenImportError.badInput(file: path, message: "is already an .etok stream: etok decode reads it")
-        }
-        return try jsonLines(data, file: path, rules: rules)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw MediaError.unreadableInput(file: path) }
+        defer { close(fd) }
+        return try jsonLines(LineReader(fd: fd, file: path), rules: rules)
     }
 
     // MARK: JSON lines
 
     /// One object per line, as `etok export --format jsonl` writes: `tokens` (required), `kept`,
-    /// `block`, `time`, `frames` (optional); other keys are ignored, blank lines skipped.
-    static func jsonLines(_ data: Data, file: String, rules: ImportRules) throws -> ImportedSequence {
+    /// `block`, `time`, `frames` (optional); other keys are ignored, blank lines skipped. Read line
+    /// by line: memory holds one line (at most `ImportRules.maxLineBytes`) and the blocks parsed.
+    static func jsonLines(_ reader: LineReader, rules: ImportRules) throws -> ImportedSequence {
+        let file = reader.file
         let files = ImportFiles(kept: file, tokens: file, time: file, block: file, frames: file, chunk: file)
         var blocks: [ImportedBlock] = []
-        let bytes = [UInt8](data)
-        var start = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0   // a UTF-8 byte order mark
         var number = 0
         let decoder = JSONDecoder()
-        while start < bytes.count {
-            let end = bytes[start...].firstIndex(of: 0x0A) ?? bytes.count
+        while var line = try reader.next(limit: ImportRules.maxLineBytes) {
             number += 1
-            let line = bytes[start..<end]
-            start = end + 1
+            if number == 1 {
+                if line.starts(with: [0x50, 0x4B, 0x03, 0x04]) || line.starts(with: [0x1F, 0x8B]) {
+                    throw TokenImportError.badInput(file: file, message: "is a zip/npz or gzip archive: etok import reads JSON "
+                                                    + "lines or a folder of .npy files (unpack it first, or save with numpy.save)")
+                }
+                if line.starts(with: EtokFormat.signature.prefix { $0 != 0x0A }) {   // the line ends inside it
+                    throw TokenImportError.badInput(file: file, message: "is already an .etok stream: etok decode reads it")
+                }
+                if line.starts(with: [0xEF, 0xBB, 0xBF]) { line.removeFirst(3) }   // a UTF-8 byte order mark
+            }
             guard line.contains(where: { ![0x20, 0x09, 0x0D].contains($0) }) else { continue }
             let location = "line \(number)"
             let parsed: JSONLine
@@ -236,6 +233,10 @@ struct ImportRules {
         valuesPerToken = model.bottleneck == .fsq ? 1 : max(1, model.vaeBottleneckDim ?? 1)
     }
 
+    /// Longest JSON line accepted, in bytes. A block of 256 tokens of 64 VAE values each, written
+    /// at full float precision, is under 0.5 MB; a longer line is not a block, and parsing it would
+    /// cost about 30 times its size.
+    static let maxLineBytes = 4 << 20
     /// Largest block number accepted (as a stream's `first_block`, §5), so arithmetic never overflows.
     static let maxBlockNumber = 1 << 40
     /// Largest |time| accepted, in seconds (about 31 years): its pts fits any time base etok writes.
@@ -319,6 +320,60 @@ struct ImportRules {
         }
         return ImportedBlock(location: location, block: number, time: time, chunk: chunk, kept: kept, frames: frames,
                              tokens: tokens)
+    }
+}
+
+/// The lines of a file or pipe, read with `read(2)` in 64 KiB pieces: memory holds one line and
+/// one piece, whatever the input's size. Not thread-safe.
+final class LineReader {
+    /// The input as messages name it ("stdin" for the pipe).
+    let file: String
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var ended = false
+    private var number = 0
+
+    init(fd: Int32, file: String) {
+        self.fd = fd
+        self.file = file
+    }
+
+    /// The next line without its newline, or nil at the end.
+    /// - Throws: `TokenImportError.badBlock` for a line longer than `limit` bytes (nothing more of
+    ///   it is kept); `MediaError.unreadableInput` when reading fails.
+    func next(limit: Int) throws -> [UInt8]? {
+        number += 1
+        var searched = start
+        while true {
+            if let end = buffer[searched...].firstIndex(of: 0x0A) {
+                let line = Array(buffer[start..<end])
+                start = end + 1
+                return line
+            }
+            if buffer.count - start > limit {
+                throw TokenImportError.badBlock(file: file, location: "line \(number)", message: "longer than \(limit >> 20) MiB: "
+                    + "not a block as etok export writes one (one JSON object per line)")
+            }
+            if ended {
+                guard start < buffer.count else { return nil }
+                let line = Array(buffer[start...])
+                start = buffer.count
+                return line
+            }
+            buffer.removeFirst(start)
+            start = 0
+            searched = buffer.count
+            let piece = 1 << 16
+            buffer.reserveCapacity(buffer.count + piece)
+            var chunk = [UInt8](repeating: 0, count: piece)
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, piece) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw MediaError.unreadableInput(file: file)
+            }
+            if n == 0 { ended = true } else { buffer += chunk[0..<n] }
+        }
     }
 }
 

@@ -82,7 +82,7 @@ struct Encode: ParsableCommand {
           help: "An input that ends early (a truncated file, a cut pipe) keeps the frames before the cut, with a warning, instead of failing.")
     var skipDamaged = false
 
-    @Option(parsing: .unconditional, help: "Chunks encoded at once, one thread each (default: all cores). The output is the same for any count.")
+    @Option(parsing: .unconditional, help: "Chunks encoded at once, one thread each (default: all cores). The output is the same for any count. At most 4 per processor (at least 256).")
     var threads: Int?
 
     @Option(help: ArgumentHelp("Fit to the model's shape: crop (centre, as ElasticTok trains), pad (letterbox) or stretch."))
@@ -120,7 +120,7 @@ struct Encode: ParsableCommand {
         if let maxTokens, maxTokens < 1 { throw ValidationError("--max-tokens must be a number of tokens, at least 1.") }
         if let chunk, chunk < 1 { throw ValidationError("--chunk must be at least 1 block.") }
         try validateFPS(fps)
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
+        try validateThreads(threads)
         if output == "-" && isatty(STDOUT_FILENO) != 0 {
             throw ValidationError("-o - writes a binary stream, and stdout is a terminal: redirect it (> clip.etok) or pipe it.")
         }

@@ -137,16 +137,36 @@ enum ExitCodes {
             root.exit()
         } catch {
             let code = root.exitCode(for: error)
-            if error is ExitCode || code == .success { root.exit(withError: error) }
-            let known = root.configuration.subcommands.map {
-                $0.configuration.commandName ?? String(describing: $0).lowercased()
+            if code == .success, let unknown = combinedShortFlags(arguments) {
+                // Not help: an ffmpeg habit (-hide_banner) read as the short flags -h -i -d ...
+                printError("etok\(subcommand(arguments, of: root)): unknown option '\(unknown)' "
+                           + "(see 'etok\(subcommand(arguments, of: root)) --help')")
+                Foundation.exit(usage)
             }
-            let sub = arguments.first.flatMap { known.contains($0) ? " \($0)" : nil } ?? ""
+            if error is ExitCode || code == .success { root.exit(withError: error) }
+            let sub = subcommand(arguments, of: root)
             let message = root.message(for: error).trimmingCharacters(in: .whitespacesAndNewlines)
                 .replacingOccurrences(of: "\n", with: "; ")
             printError("etok\(sub): \(message) (see 'etok\(sub) --help')")
             Foundation.exit(usage)
         }
+    }
+
+    /// " encode" when `arguments` start with a subcommand of `root`, else "".
+    static func subcommand<Command: ParsableCommand>(_ arguments: [String], of root: Command.Type) -> String {
+        let known = root.configuration.subcommands.map {
+            $0.configuration.commandName ?? String(describing: $0).lowercased()
+        }
+        return arguments.first.flatMap { known.contains($0) ? " \($0)" : nil } ?? ""
+    }
+
+    /// The first argument (before `--`) that swift-argument-parser would read as a group of short
+    /// flags holding `-h`, such as `-hide_banner` (an ffmpeg habit): taken as an unknown
+    /// option, not a request for help. Nil when help was asked for plainly (`-h`, `--help`, `help`).
+    static func combinedShortFlags(_ arguments: [String]) -> String? {
+        let options = arguments.prefix { $0 != "--" }
+        if options.contains(where: { ["-h", "--help", "help"].contains($0) }) { return nil }
+        return options.first { $0.hasPrefix("-") && !$0.hasPrefix("--") && $0.count > 2 && $0.contains("h") }
     }
 
     static func reporting(_ body: () throws -> Void) throws {

@@ -23,11 +23,11 @@ struct ModelCommand: ParsableCommand {
 
 /// BLAS threads for the model commands.
 struct ThreadOptions: ParsableArguments {
-    @Option(help: "Threads for matrix products (default: all processors).")
+    @Option(help: "Threads for matrix products (default: all processors; at most 4 per processor, at least 256).")
     var threads: Int?
 
     func validate() throws {
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
+        try validateThreads(threads)
     }
 
     func apply() { BLASThreads.configure(threads: threads) }

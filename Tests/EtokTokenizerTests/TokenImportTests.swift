@@ -14,7 +14,12 @@ final class TokenImportTests: XCTestCase {
                                minToks: 1, maxToks: 16, contextBlocks: 2, bottleneck: .vae, vaeBottleneckDim: 4)
 
     func lines(_ text: String, model: EtokHeader.Model? = nil) throws -> ImportedSequence {
-        try ImportedSequence.jsonLines(Data(text.utf8), file: "t.jsonl", rules: ImportRules(model: model ?? fsq))
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("etok-lines-\(UUID().uuidString)").path
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        defer { unlink(path) }
+        let fd = open(path, O_RDONLY)
+        defer { close(fd) }
+        return try ImportedSequence.jsonLines(LineReader(fd: fd, file: "t.jsonl"), rules: ImportRules(model: model ?? fsq))
     }
 
     func refusal(_ text: String, model: EtokHeader.Model? = nil) -> String {
