@@ -20,33 +20,21 @@ public enum StandardError {
         sigaddset(&pipe, SIGPIPE)
         pthread_sigmask(SIG_BLOCK, &pipe, &old)
         defer { pthread_sigmask(SIG_SETMASK, &old, nil) }
-        var failed = false
-        var bytes = Array(text.utf8)
-        bytes.withUnsafeMutableBytes { buffer in
-            var done = 0
-            while done < buffer.count {
-                let n = systemWrite(STDERR_FILENO, buffer.baseAddress! + done, buffer.count - done)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { failed = errno == EPIPE; return }
-                done += n
+        do {
+            try stream.write(Array(text.utf8))
+        } catch {
+            #if canImport(Glibc)
+            if error == .closed(file: stream.name) {   // take the SIGPIPE this thread raised, so it does not arrive once unblocked
+                var zero = timespec(tv_sec: 0, tv_nsec: 0)
+                _ = sigtimedwait(&pipe, nil, &zero)
             }
+            #endif
         }
-        #if canImport(Glibc)
-        if failed {   // take the SIGPIPE this thread raised, so it does not arrive once unblocked
-            var zero = timespec(tv_sec: 0, tv_nsec: 0)
-            _ = sigtimedwait(&pipe, nil, &zero)
-        }
-        #endif
     }
 
     /// Writes `line` and a newline, or drops them.
     public static func line(_ line: String) { write(line + "\n") }
 
-    private static func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
-        #if canImport(Glibc)
-        Glibc.write(fd, buffer, count)
-        #else
-        Darwin.write(fd, buffer, count)
-        #endif
-    }
+    /// Descriptor 2, never closed by etok (a `FileSink` holds no state but the descriptor).
+    nonisolated(unsafe) private static let stream = FileSink(fd: STDERR_FILENO, name: "stderr")
 }
