@@ -71,4 +71,26 @@ final class OutputPathTests: CLITestCase {
         XCTAssertEqual(r.status, 74, r.stderr)
         XCTAssertTrue(r.stderr.contains("No space left"), r.stderr)
     }
+
+    /// Two runs to one new name without -y: the one that commits second leaves the first's file
+    /// alone and exits 73. Made deterministic: the "other run" writes the name while this encode
+    /// waits for its input on stdin, after its temporary file exists.
+    func testANameTakenWhileEncodingIsNotReplaced() throws {
+        let clip = try makeClip("in.y4m", frames: 3)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: clip))
+        let input = Pipe()
+        let r = try CLI.etok(["encode", "-", "-o", path("out.etok"), "--model", model, "--fixed", "4"], stdin: input) { _ in
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline, !((try? self.files()) ?? []).contains(where: { $0.hasPrefix(".out.etok.part") }) {
+                usleep(10_000)
+            }
+            try? Data("theirs".utf8).write(to: URL(fileURLWithPath: self.path("out.etok")))
+            input.fileHandleForWriting.write(bytes)
+            try? input.fileHandleForWriting.close()
+        }
+        XCTAssertEqual(r.status, 73, r.stderr)
+        XCTAssertTrue(r.stderr.contains("out.etok: appeared while etok was writing it; not replaced"), r.stderr)
+        XCTAssertEqual(try String(contentsOfFile: path("out.etok"), encoding: .utf8), "theirs")
+        XCTAssertEqual(try files().sorted(), ["in.y4m", "out.etok"])
+    }
 }
