@@ -32,6 +32,19 @@ public enum StandardError {
         }
     }
 
+    /// Opens /dev/null on each of descriptors 0, 1 and 2 that is closed (`2>&-`), so that no file
+    /// the process opens later gets one of those numbers: a diagnostic meant for stderr must never
+    /// land in an output file. Call once, first thing in `main`.
+    public static func reserveStandardDescriptors() {
+        for fd in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] where fcntl(fd, F_GETFD) == -1 && errno == EBADF {
+            let opened = open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY)
+            if opened >= 0 && opened != fd {   // a lower descriptor was free too: move it where it belongs
+                dup2(opened, fd)
+                close(opened)
+            }
+        }
+    }
+
     /// Writes `line` and a newline, or drops them.
     public static func line(_ line: String) { write(line + "\n") }
 

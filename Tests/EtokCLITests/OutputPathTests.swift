@@ -29,6 +29,7 @@ final class OutputPathTests: CLITestCase {
         let reference = try CLI.etok(["decode", path("a.etok"), "-o", path("ref.y4m"), "--model", model, "-q"])
         XCTAssertEqual(reference.status, 0, reference.stderr)
         let expected = try Data(contentsOf: URL(fileURLWithPath: path("ref.y4m")))
+        let exported = try CLI.etok(["export", path("a.etok"), "-o", "-"]).stdout
         for (i, redirect) in ["2>&-", "2>/dev/full", nil].enumerated() {
             let what = redirect ?? "a closed pipe"
             // decode, encode and export print a summary on stderr at the end; all must finish.
@@ -37,6 +38,8 @@ final class OutputPathTests: CLITestCase {
             XCTAssertEqual(try status(stderr: redirect, ["encode", clip, "-o", path("e\(i).etok"), "--model", model,
                                                          "--threshold", "0.2"]), 0, what)
             XCTAssertEqual(try status(stderr: redirect, ["export", path("a.etok"), "-o", path("x\(i).jsonl")]), 0, what)
+            // With stderr closed, descriptor 2 is reserved: no diagnostic lands in an output.
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("x\(i).jsonl"))), exported, what)
             // A failure keeps its documented status with nowhere to say why.
             XCTAssertEqual(try status(stderr: redirect, ["decode", path("missing.etok"), "-o", path("m.y4m"), "--model", model]),
                            66, what)
