@@ -4,11 +4,13 @@
 //   etok (CLI: parsing and printing only)
 //     └─ EtokTokenizer (search, streaming encode/decode)
 //          ├─ EtokModel ── EtokTensor ── CBLAS, CKernels
-//          ├─ EtokFormat (.etok container)
-//          ├─ EtokMedia ── CFFmpeg
+//          ├─ EtokFormat (.etok container) ──┐
+//          ├─ EtokMedia ── CFFmpeg ──────────┴─ EtokIO (output placement and commit, byte
+//          │                                    sinks, OutputError, .npy, stderr)
 //          └─ EtokPipeline (bounded Dispatch pipeline)
 //
-// The leaves (EtokTensor, EtokMedia, EtokPipeline, EtokFormat) never import each other.
+// The leaves (EtokTensor, EtokMedia, EtokPipeline, EtokFormat) never import each other; EtokIO,
+// below EtokFormat and EtokMedia, imports nothing of etok.
 import PackageDescription
 
 /// C kernels are hot loops: always optimise them, even in debug builds.
@@ -25,6 +27,7 @@ let package = Package(
         .library(name: "EtokMedia", targets: ["EtokMedia"]),
         .library(name: "EtokPipeline", targets: ["EtokPipeline"]),
         .library(name: "EtokFormat", targets: ["EtokFormat"]),
+        .library(name: "EtokIO", targets: ["EtokIO"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -37,32 +40,36 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .target(name: "CKernels", path: "Sources/CKernels", cSettings: optimisedC),
 
+        // Where every output goes, under the leaves that write.
+        .target(name: "EtokIO"),
+
         // Independent leaves.
         .target(name: "EtokTensor", dependencies: ["CBLAS", "CKernels"]),
-        .target(name: "EtokMedia", dependencies: ["CFFmpeg"]),
+        .target(name: "EtokMedia", dependencies: ["CFFmpeg", "EtokIO"]),
         .target(name: "EtokPipeline"),
-        .target(name: "EtokFormat"),
+        .target(name: "EtokFormat", dependencies: ["EtokIO"]),
 
         // The model over the kernels; the tokenizer over everything below it.
         .target(name: "EtokModel", dependencies: ["EtokTensor"]),
         // Ships the default model (fp16 safetensors, docs/model.md) so etok works with no download.
-        .target(name: "EtokTokenizer", dependencies: ["EtokModel", "EtokTensor", "EtokFormat", "EtokMedia", "EtokPipeline"],
+        .target(name: "EtokTokenizer", dependencies: ["EtokModel", "EtokTensor", "EtokFormat", "EtokMedia", "EtokPipeline", "EtokIO"],
                 resources: [.copy("Resources/default.safetensors")]),
 
         // The command: thin.
         .executableTarget(name: "etok", dependencies: [
-            "EtokTokenizer", "EtokModel", "EtokMedia", "EtokPipeline", "EtokFormat",
+            "EtokTokenizer", "EtokModel", "EtokMedia", "EtokPipeline", "EtokFormat", "EtokIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "EtokTensorTests", dependencies: ["EtokTensor"]),
-        .testTarget(name: "EtokMediaTests", dependencies: ["EtokMedia"]),
+        .testTarget(name: "EtokIOTests", dependencies: ["EtokIO"]),
+        .testTarget(name: "EtokMediaTests", dependencies: ["EtokMedia", "EtokIO"]),
         .testTarget(name: "EtokPipelineTests", dependencies: ["EtokPipeline"]),
-        .testTarget(name: "EtokFormatTests", dependencies: ["EtokFormat"]),
-        .testTarget(name: "EtokModelTests", dependencies: ["EtokModel", "EtokTensor"],
+        .testTarget(name: "EtokFormatTests", dependencies: ["EtokFormat", "EtokIO"]),
+        .testTarget(name: "EtokModelTests", dependencies: ["EtokModel", "EtokTensor", "EtokIO"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "EtokTokenizerTests", dependencies: ["EtokTokenizer", "EtokModel", "EtokFormat", "EtokMedia"]),
-        .testTarget(name: "EtokCLITests", dependencies: ["etok"]),
+        .testTarget(name: "EtokTokenizerTests", dependencies: ["EtokTokenizer", "EtokModel", "EtokFormat", "EtokMedia", "EtokIO"]),
+        .testTarget(name: "EtokCLITests", dependencies: ["etok", "EtokIO"]),
     ],
     swiftLanguageModes: [.v6]
 )

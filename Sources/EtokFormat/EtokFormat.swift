@@ -10,7 +10,7 @@
 //   FSQContextModel2, FSQTokenCoder2  the token coder `rc-fsq-2` (§6.3), the default for FSQ
 //   EtokHeader*, Chunk              value types for HEAD (§4), CHNK (§5), INDX (§7)
 //   ChunkCodec, Records             payload and record framing (§3, §5, §6, §7)
-//   ByteSource, ByteSink            where bytes come from and go to
+//   ByteSource                      where bytes come from (they go to an EtokIO ByteSink)
 //   RecordScanner                   front-to-back scan with resynchronisation after damage (§7)
 //   EtokWriter, EtokReader, EtokStreamReader, EtokHealth, FormatError
 

@@ -1,3 +1,5 @@
+import EtokIO
+
 /// Writes an `.etok` file front to back (§2-§7): the signature, version and `HEAD` when created, one
 /// `CHNK` record per `append(_:)`, and `INDX` and `TAIL` at `finish()`.
 ///
@@ -8,7 +10,7 @@
 /// when `append` returns, the chunk is in the kernel. A writer killed at any point leaves the
 /// preamble, `HEAD`, every chunk appended so far, and at most part of one record: a reader reads
 /// every complete chunk and reports the file as truncated (§7). (Power loss is another matter: pass a
-/// sink with `syncEachWrite` for that.)
+/// `FileSink` with `syncEachWrite` for that.)
 ///
 /// **Determinism.** The bytes depend only on the header and the chunks: the same input gives the same
 /// file.
@@ -19,7 +21,7 @@
 public final class EtokWriter {
     /// The header written.
     public let header: EtokHeader
-    private let sink: any EtokByteSink
+    private let sink: any ByteSink
     private var offset = 0
     private var entries: [IndexEntry] = []
     private var nextBlock = 0
@@ -35,8 +37,9 @@ public final class EtokWriter {
     public var bytesWritten: Int { offset }
 
     /// Validates `header` and writes the signature, the version and the `HEAD` record (§2, §4).
-    /// - Throws: `FormatError.badHeader` for a header the format cannot hold; `.io` from the sink.
-    public init(sink: any EtokByteSink, header: EtokHeader) throws(FormatError) {
+    /// - Throws: `FormatError.badHeader` for a header the format cannot hold; the sink's
+    ///   `OutputError`.
+    public init(sink: any ByteSink, header: EtokHeader) throws {
         try header.validate(file: sink.name)
         self.sink = sink
         self.header = header
@@ -48,7 +51,7 @@ public final class EtokWriter {
         try emit(w.bytes)
     }
 
-    private func emit(_ bytes: [UInt8]) throws(FormatError) {
+    private func emit(_ bytes: [UInt8]) throws(OutputError) {
         do {
             try sink.write(bytes)
         } catch {
@@ -67,8 +70,8 @@ public final class EtokWriter {
     /// block 0, each next one where the previous ended. VAE latents are stored as binary16
     /// (`Float16Bits.round` gives the values a reader gets back).
     /// - Throws: `FormatError.invalidInput` for a chunk the header does not allow (nothing is
-    ///   written then); `.io` from the sink.
-    public func append(_ chunk: Chunk) throws(FormatError) {
+    ///   written then); the sink's `OutputError`.
+    public func append(_ chunk: Chunk) throws {
         try usable()
         if chunk.firstBlock != nextBlock {
             throw FormatError.invalidInput(file: sink.name, message: "chunk starts at block \(chunk.firstBlock), expected \(nextBlock)")
@@ -86,8 +89,8 @@ public final class EtokWriter {
     }
 
     /// Writes `INDX` and `TAIL` (§7). Afterwards the writer refuses further calls; the caller closes
-    /// the sink.
-    public func finish() throws(FormatError) {
+    /// the sink. Throws `FormatError.invalidInput` after a failed write; the sink's `OutputError`.
+    public func finish() throws {
         try usable()
         let indexOffset = offset
         var bytes = RecordType.frame(RecordType.index, IndexCodec.payload(entries))

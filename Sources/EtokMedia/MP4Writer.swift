@@ -1,4 +1,5 @@
 import CFFmpeg
+import EtokIO
 
 /// Writes frames as H.264 (libx264, CRF) in mp4, yuv420p tagged BT.601 limited range; falls back
 /// to MPEG-4 Part 2 when libx264 is missing. The encoder opens at the first frame (it needs the
@@ -101,7 +102,7 @@ final class MP4Writer: VideoWriter, @unchecked Sendable {
     }
 
     func write(_ frame: VideoFrame) throws {
-        guard !closed else { throw MediaError.writeFailed(file: file, message: "writer already closed") }
+        guard !closed else { throw OutputError.writeFailed(file: file, message: "writer already closed") }
         if encoder == nil { try open(for: frame) }
         guard let enc = encoder, let yuv, let converter else { return }
         guard Int32(frame.width) == enc.pointee.width, Int32(frame.height) == enc.pointee.height else {
@@ -137,10 +138,10 @@ final class MP4Writer: VideoWriter, @unchecked Sendable {
 
     /// An FFmpeg call that writes: a failure is a write failure of this output (full disk...).
     private func writing(_ call: String, _ body: () -> Int32) throws {
-        let file = self.file
-        try ff(call, file: file, mapping: { status in
-            status == FFCode.posix(EPIPE) ? .outputClosed(file: file) : .writeFailed(file: file, message: "\(call): \(ffMessage(status))")
-        }, body)
+        let status = body()
+        guard status < 0 else { return }
+        if status == FFCode.posix(EPIPE) { throw OutputError.closed(file: file) }
+        throw OutputError.writeFailed(file: file, message: "\(call): \(ffMessage(status))")
     }
 
     func finish() throws {

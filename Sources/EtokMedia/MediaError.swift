@@ -1,4 +1,5 @@
-/// Everything that can go wrong while reading or writing media.
+/// Everything that can go wrong while reading or writing media, but placing and writing the
+/// output's bytes (`OutputError`, EtokIO).
 ///
 /// Every case names the file it is about (`stdin`/`stdout` for pipes) so that its `description`
 /// is a complete one-line message; the command maps each case to an exit code in one place
@@ -28,14 +29,6 @@ public enum MediaError: Error, CustomStringConvertible, Sendable, Equatable {
     case unsupportedCodec(file: String, codec: String)
     /// An argument that the media layer cannot use (raw size missing, odd mp4 size, bad pattern...).
     case invalidArgument(file: String, message: String)
-    /// The output exists and overwriting was not allowed (`-y`).
-    case outputExists(file: String)
-    /// The output cannot be created (missing folder, no permission, not a file).
-    case cannotCreateOutput(file: String, message: String)
-    /// Writing the output failed (a full disk, an I/O error).
-    case writeFailed(file: String, message: String)
-    /// The reader of the output pipe went away (EPIPE).
-    case outputClosed(file: String)
     /// A single-picture output (`x.png`) was given more than one frame.
     case tooManyFramesForImage(file: String)
     /// An FFmpeg call failed in a way none of the cases above describes.
@@ -47,7 +40,6 @@ public enum MediaError: Error, CustomStringConvertible, Sendable, Equatable {
         case .fileNotFound(let f), .isDirectory(let f), .emptyInput(let f), .unreadableInput(let f), .unrecognisedInput(let f, _),
              .noVideoStream(let f), .noFrames(let f), .indexAtEndOnPipe(let f), .endsEarly(let f, _, _),
              .partialRawFrame(let f, _, _, _), .unsupportedCodec(let f, _), .invalidArgument(let f, _),
-             .outputExists(let f), .cannotCreateOutput(let f, _), .writeFailed(let f, _), .outputClosed(let f),
              .tooManyFramesForImage(let f), .ffmpeg(_, let f, _, _):
             return f
         }
@@ -96,14 +88,6 @@ public enum MediaError: Error, CustomStringConvertible, Sendable, Equatable {
             return "\(f): no decoder for codec '\(c)' in this FFmpeg"
         case .invalidArgument(let f, let m):
             return "\(f): \(m)"
-        case .outputExists(let f):
-            return "\(f): already exists (use -y to overwrite)"
-        case .cannotCreateOutput(let f, let m):
-            return "\(f): cannot create the output (\(m))"
-        case .writeFailed(let f, let m):
-            return "\(f): write failed (\(m))"
-        case .outputClosed(let f):
-            return "\(f): the output pipe was closed by its reader"
         case .tooManyFramesForImage(let f):
             return "\(f): holds one picture but the input has more frames; use a pattern such as frames/%05d.png"
         case .ffmpeg(let call, let f, let code, let m):

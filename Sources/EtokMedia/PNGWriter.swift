@@ -1,4 +1,5 @@
 import CFFmpeg
+import EtokIO
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -80,7 +81,7 @@ final class PNGWriter: VideoWriter, @unchecked Sendable {
 
     func write(_ frame: VideoFrame) throws {
         guard framesWritten == 0 else { throw MediaError.tooManyFramesForImage(file: file) }
-        let sink = try ByteSink(placement)
+        let sink = try FileSink(placement)
         try sink.write(try encoder.encode(frame))
         try sink.close()
         framesWritten = 1
@@ -172,11 +173,11 @@ final class PNGSequenceWriter: VideoWriter, @unchecked Sendable {
     deinit { cancel() }
 
     func write(_ frame: VideoFrame) throws {
-        guard !done else { throw MediaError.writeFailed(file: file, message: "writer already closed") }
+        guard !done else { throw OutputError.writeFailed(file: file, message: "writer already closed") }
         let path = pattern.path(for: framesWritten + 1)
         let placement = try OutputPlacement(path: path, overwrite: options.overwrite)
         do {
-            let sink = try ByteSink(placement)
+            let sink = try FileSink(placement)
             try sink.write(try encoder.encode(frame))
             try sink.close()
             try placement.commit()

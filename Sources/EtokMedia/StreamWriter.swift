@@ -1,4 +1,5 @@
 import CFFmpeg
+import EtokIO
 
 /// Writes uncompressed frames: y4m (YUV4MPEG2, 4:4:4, BT.601 limited range, the format ffmpeg
 /// reads from a pipe) or raw RGB24. To a file (through a temporary name) or stdout.
@@ -11,7 +12,7 @@ final class StreamWriter: VideoWriter, @unchecked Sendable {
     private let format: OutputFormat
     private let options: OutputOptions
     private let placement: OutputPlacement
-    private var sink: ByteSink?
+    private var sink: FileSink?
     private var converter: RGBConverter?
     private var size: (width: Int, height: Int)?
     private var planes: [UInt8] = []
@@ -22,7 +23,7 @@ final class StreamWriter: VideoWriter, @unchecked Sendable {
         placement = try OutputPlacement(path: path, overwrite: options.overwrite)
         file = placement.file
         do {
-            sink = try ByteSink(placement)
+            sink = try FileSink(placement)
         } catch {
             placement.discard()
             throw error
@@ -32,7 +33,7 @@ final class StreamWriter: VideoWriter, @unchecked Sendable {
     deinit { cancel() }
 
     func write(_ frame: VideoFrame) throws {
-        guard let sink else { throw MediaError.writeFailed(file: file, message: "writer already closed") }
+        guard let sink else { throw OutputError.writeFailed(file: file, message: "writer already closed") }
         try checkSize(frame)
         if format == .rgb {
             try sink.write(frame.rgb)

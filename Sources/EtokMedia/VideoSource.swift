@@ -215,7 +215,12 @@ public final class VideoSource: @unchecked Sendable {
         // "file:" keeps a path with a colon from being read as a protocol.
         var ctx: UnsafeMutablePointer<AVFormatContext>?
         try ff("avformat_open_input", file: file, mapping: { status in
-            if status == FFCode.eof { return .emptyInput(file: file) }
+            if status == FFCode.eof {   // nothing, or a file that ends inside its container's header
+                var st = stat()
+                let size = stat(path, &st) == 0 ? Int(st.st_size) : 0
+                if size == 0 { return .emptyInput(file: file) }
+                return .unrecognisedInput(file: file, message: "it ends inside its header, after \(size) bytes: truncated?")
+            }
             if status == FFCode.posix(ENOENT) { return .fileNotFound(file: file) }
             if status == FFCode.posix(EACCES) { return .unrecognisedInput(file: file, message: "permission denied") }
             if VideoSource.startsLikeMP4(path) {

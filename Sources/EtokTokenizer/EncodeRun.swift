@@ -1,4 +1,5 @@
 import EtokFormat
+import EtokIO
 import EtokMedia
 import EtokModel
 import EtokPipeline
@@ -142,7 +143,8 @@ public final class EncodeRun: @unchecked Sendable {
         self.job = job
         self.model = model
         chunkBlocks = try job.settings.resolved(for: model.model.config).chunkBlocks
-        placement = try OutputPlacement(path: job.output, overwrite: job.overwrite, input: job.input)
+        placement = try OutputPlacement(path: job.output, overwrite: job.overwrite,
+                                        reads: [(job.input, "input"), (model.path, "model")])
         source = try VideoSource(path: job.input, options: job.inputOptions)
         info = source.info
         let size = model.model.config.imageSize
@@ -181,7 +183,7 @@ public final class EncodeRun: @unchecked Sendable {
         let encoders = try (0..<max(1, job.workers)).map { _ in
             try ConditionalEncoder(model: model.model, settings: job.settings)
         }
-        let sink = try openStreamSink(placement)
+        let sink = try FileSink(placement)
         let writer = try EtokWriter(sink: sink, header: header)
         let source = self.source, preprocessor = self.preprocessor
         let framesPerBlock = config.framesPerBlock
@@ -231,29 +233,8 @@ public final class EncodeRun: @unchecked Sendable {
     public func cancel() { control.cancel() }
 }
 
-/// Where an `.etok` stream's bytes go: the placement's temporary file (or the device / FIFO it
-/// names), or stdout; messages name the output as the user gave it. (encode and import)
-func openStreamSink(_ placement: OutputPlacement) throws -> FileDescriptorSink {
-    guard let path = placement.writePath else { return FileDescriptorSink(fd: 1, name: "stdout") }
-    let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
-    guard fd >= 0 else {
-        throw MediaError.cannotCreateOutput(file: placement.file, message: String(cString: strerror(errno)))
-    }
-    return FileDescriptorSink(fd: fd, name: placement.file, closeOnDeinit: true)
-}
-
 /// The version string written into headers.
 public let etokVersion = "0.1.0"
-
-/// Refuses to replace an existing output unless asked, and a directory always, before any work.
-/// The same rule as the media writers': `MediaError.outputExists` / `.isDirectory`.
-public func checkOutputPath(_ path: String, overwrite: Bool) throws {
-    var isDirectory: ObjCBool = false
-    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-        if isDirectory.boolValue { throw MediaError.cannotCreateOutput(file: path, message: "is a directory") }
-        if !overwrite { throw MediaError.outputExists(file: path) }
-    }
-}
 
 /// The writer stage's running totals. Touched only by the sink stage's thread while the pipeline
 /// runs, and read by `run` after it has finished.

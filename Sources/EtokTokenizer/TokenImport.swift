@@ -1,4 +1,5 @@
 import EtokFormat
+import EtokIO
 import EtokMedia
 import Foundation
 
@@ -104,7 +105,7 @@ public struct TokenImport: Sendable {
     /// Reads the input, checks it, and writes the stream.
     public func run() throws -> TokenImportSummary {
         let placement = try OutputPlacement(path: job.output, overwrite: job.overwrite,
-                                            input: job.input == "-" ? nil : job.input)
+                                            reads: [(job.input, "input"), (model.path, "model")])
         do {
             let sequence = try ImportedSequence.read(path: job.input, model: model.headerModel)
             let summary = try write(sequence, to: placement)
@@ -152,9 +153,11 @@ public struct TokenImport: Sendable {
 
     private func write(_ sequence: ImportedSequence, to placement: OutputPlacement) throws -> TokenImportSummary {
         let (header, chunks, timing) = try stream(for: sequence)
-        let writer = try EtokWriter(sink: try openStreamSink(placement), header: header)
+        let sink = try FileSink(placement)
+        let writer = try EtokWriter(sink: sink, header: header)
         for chunk in chunks { try writer.append(chunk) }
         try writer.finish()
+        try sink.close()
         let blocks = chunks.flatMap(\.blocks)
         return TokenImportSummary(blocks: blocks.count, frames: blocks.reduce(0) { $0 + $1.frames },
                                   tokens: blocks.reduce(0) { $0 + $1.kept }, chunks: chunks.count,

@@ -1,6 +1,6 @@
 import EtokFormat
+import EtokIO
 import EtokMedia
-import EtokModel
 import Foundation
 
 /// A token sequence read for `etok import`: JSON lines or an npy folder as `etok export` writes
@@ -20,9 +20,7 @@ public struct ImportedSequence: Sendable {
     ///   that is not a token sequence the model can decode, `NPYError` for an unreadable array.
     public static func read(path: String, model: EtokHeader.Model) throws -> ImportedSequence {
         let rules = ImportRules(model: model)
-        if path == "-" {
-            return try jsonLines(FileHandle.standardInput.readDataToEndOfFile(), file: "stdin", rules: rules)
-        }
+        if path == "-" { return try jsonLines(LineReader(fd: STDIN_FILENO, file: "stdin"), rules: rules) }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw MediaError.fileNotFound(file: path)
@@ -32,36 +30,35 @@ public struct ImportedSequence: Sendable {
             throw TokenImportError.badInput(file: path, message: "give the folder that holds lengths.npy and tokens.npy "
                                             + "(as etok export --format npy writes it), not one .npy file")
         }
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw MediaError.unreadableInput(file: path)
-        }
-        if data.starts(with: [0x50, 0x4B, 0x03, 0x04]) || data.starts(with: [0x1F, 0x8B]) {
-            throw TokenImportError.badInput(file: path, message: "is a zip/npz or gzip archive: etok import reads JSON lines or "
-                                            + "a folder of .npy files (unpack it first, or save with numpy.save)")
-        }
-        if data.starts(with: EtokFormat.signature) {
-            throw TokenImportError.badInput(file: path, message: "is already an .etok stream: etok decode reads it")
-        }
-        return try jsonLines(data, file: path, rules: rules)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw MediaError.unreadableInput(file: path) }
+        defer { close(fd) }
+        return try jsonLines(LineReader(fd: fd, file: path), rules: rules)
     }
 
     // MARK: JSON lines
 
     /// One object per line, as `etok export --format jsonl` writes: `tokens` (required), `kept`,
-    /// `block`, `time`, `frames` (optional); other keys are ignored, blank lines skipped.
-    static func jsonLines(_ data: Data, file: String, rules: ImportRules) throws -> ImportedSequence {
+    /// `block`, `time`, `frames` (optional); other keys are ignored, blank lines skipped. Read line
+    /// by line: memory holds one line (at most `ImportRules.maxLineBytes`) and the blocks parsed.
+    static func jsonLines(_ reader: LineReader, rules: ImportRules) throws -> ImportedSequence {
+        let file = reader.file
         let files = ImportFiles(kept: file, tokens: file, time: file, block: file, frames: file, chunk: file)
         var blocks: [ImportedBlock] = []
-        let bytes = [UInt8](data)
-        var start = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0   // a UTF-8 byte order mark
         var number = 0
         let decoder = JSONDecoder()
-        while start < bytes.count {
-            let end = bytes[start...].firstIndex(of: 0x0A) ?? bytes.count
+        while var line = try reader.next(limit: ImportRules.maxLineBytes) {
             number += 1
-            let line = bytes[start..<end]
-            start = end + 1
+            if number == 1 {
+                if line.starts(with: [0x50, 0x4B, 0x03, 0x04]) || line.starts(with: [0x1F, 0x8B]) {
+                    throw TokenImportError.badInput(file: file, message: "is a zip/npz or gzip archive: etok import reads JSON "
+                                                    + "lines or a folder of .npy files (unpack it first, or save with numpy.save)")
+                }
+                if line.starts(with: EtokFormat.signature.prefix { $0 != 0x0A }) {   // the line ends inside it
+                    throw TokenImportError.badInput(file: file, message: "is already an .etok stream: etok decode reads it")
+                }
+                if line.starts(with: [0xEF, 0xBB, 0xBF]) { line.removeFirst(3) }   // a UTF-8 byte order mark
+            }
             guard line.contains(where: { ![0x20, 0x09, 0x0D].contains($0) }) else { continue }
             let location = "line \(number)"
             let parsed: JSONLine
@@ -100,31 +97,31 @@ public struct ImportedSequence: Sendable {
         }
         let lengthsFile = file("lengths.npy"), tokensFile = file("tokens.npy")
         let ptsFile = file("pts.npy"), blocksFile = file("blocks.npy"), chunksFile = file("chunks.npy")
-        let lengths = try ImportNPY.read(lengthsFile).integers(oneDimensional: true, what: "kept tokens per block")
+        let lengths = try NPYArray.read(path: lengthsFile).importIntegers(file: lengthsFile, oneDimensional: true, what: "kept tokens per block")
         let numbers = try exists("blocks.npy")
-            ? ImportNPY.read(blocksFile).integers(oneDimensional: true, what: "block numbers") : nil
-        let times = try exists("pts.npy") ? ImportNPY.read(ptsFile).numbers(oneDimensional: true, what: "seconds per block") : nil
+            ? NPYArray.read(path: blocksFile).importIntegers(file: blocksFile, oneDimensional: true, what: "block numbers") : nil
+        let times = try exists("pts.npy") ? NPYArray.read(path: ptsFile).importNumbers(file: ptsFile, oneDimensional: true) : nil
         let chunkIDs = try exists("chunks.npy")
-            ? ImportNPY.read(chunksFile).integers(oneDimensional: true, what: "chunk of each block") : nil
+            ? NPYArray.read(path: chunksFile).importIntegers(file: chunksFile, oneDimensional: true, what: "chunk of each block") : nil
         let framesFile = file("frames.npy")
         let frames = try exists("frames.npy")
-            ? ImportNPY.read(framesFile).integers(oneDimensional: true, what: "frames per block") : nil
+            ? NPYArray.read(path: framesFile).importIntegers(file: framesFile, oneDimensional: true, what: "frames per block") : nil
         for (name, count) in [(blocksFile, numbers?.count), (ptsFile, times?.count), (framesFile, frames?.count),
                               (chunksFile, chunkIDs?.count)] {
             if let count, count != lengths.count {
                 throw TokenImportError.badInput(file: name, message: "has \(count) entries, lengths.npy \(lengths.count): one per block in both")
             }
         }
-        let tokenArray = try ImportNPY.read(tokensFile)
+        let tokenArray = try NPYArray.read(path: tokensFile)
         let values: ImportedValues
         if rules.bottleneck == .fsq {
-            values = .integers(try tokenArray.integers(oneDimensional: true, what: "FSQ indices"))
+            values = .integers(try tokenArray.importIntegers(file: tokensFile, oneDimensional: true, what: "FSQ indices"))
         } else {
             if tokenArray.shape.count == 2 && tokenArray.shape[1] != rules.valuesPerToken {
                 throw NPYError.badFormat(file: tokensFile, message: "shape \(tokenArray.shape): the model's VAE tokens have "
                                          + "\(rules.valuesPerToken) values (vae_bottleneck_dim), so (N, \(rules.valuesPerToken))")
             }
-            values = .numbers(try tokenArray.numbers(oneDimensional: false, what: "VAE latents"))
+            values = .numbers(try tokenArray.importNumbers(file: tokensFile, oneDimensional: false))
         }
         let files = ImportFiles(kept: lengthsFile, tokens: tokensFile, time: ptsFile, block: blocksFile, frames: framesFile,
                                 chunk: chunksFile)
@@ -236,6 +233,10 @@ struct ImportRules {
         valuesPerToken = model.bottleneck == .fsq ? 1 : max(1, model.vaeBottleneckDim ?? 1)
     }
 
+    /// Longest JSON line accepted, in bytes. A block of 256 tokens of 64 VAE values each, written
+    /// at full float precision, is under 0.5 MB; a longer line is not a block, and parsing it would
+    /// cost about 30 times its size.
+    static let maxLineBytes = 4 << 20
     /// Largest block number accepted (as a stream's `first_block`, §5), so arithmetic never overflows.
     static let maxBlockNumber = 1 << 40
     /// Largest |time| accepted, in seconds (about 31 years): its pts fits any time base etok writes.
@@ -322,6 +323,60 @@ struct ImportRules {
     }
 }
 
+/// The lines of a file or pipe, read with `read(2)` in 64 KiB pieces: memory holds one line and
+/// one piece, whatever the input's size. Not thread-safe.
+final class LineReader {
+    /// The input as messages name it ("stdin" for the pipe).
+    let file: String
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var ended = false
+    private var number = 0
+
+    init(fd: Int32, file: String) {
+        self.fd = fd
+        self.file = file
+    }
+
+    /// The next line without its newline, or nil at the end.
+    /// - Throws: `TokenImportError.badBlock` for a line longer than `limit` bytes (nothing more of
+    ///   it is kept); `MediaError.unreadableInput` when reading fails.
+    func next(limit: Int) throws -> [UInt8]? {
+        number += 1
+        var searched = start
+        while true {
+            if let end = buffer[searched...].firstIndex(of: 0x0A) {
+                let line = Array(buffer[start..<end])
+                start = end + 1
+                return line
+            }
+            if buffer.count - start > limit {
+                throw TokenImportError.badBlock(file: file, location: "line \(number)", message: "longer than \(limit >> 20) MiB: "
+                    + "not a block as etok export writes one (one JSON object per line)")
+            }
+            if ended {
+                guard start < buffer.count else { return nil }
+                let line = Array(buffer[start...])
+                start = buffer.count
+                return line
+            }
+            buffer.removeFirst(start)
+            start = 0
+            searched = buffer.count
+            let piece = 1 << 16
+            buffer.reserveCapacity(buffer.count + piece)
+            var chunk = [UInt8](repeating: 0, count: piece)
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, piece) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw MediaError.unreadableInput(file: file)
+            }
+            if n == 0 { ended = true } else { buffer += chunk[0..<n] }
+        }
+    }
+}
+
 /// A problem with one JSON line that decoding found (the message, without file and line).
 private struct LineProblem: Error {
     var message: String
@@ -372,95 +427,35 @@ private struct JSONLine: Decodable {
     }
 }
 
-/// Reads the .npy arrays an import takes, in the dtypes NumPy and PyTorch users save: signed and
-/// unsigned integers of 1 to 8 bytes and floats of 2, 4 or 8 bytes, little-endian, C order (the
-/// model's `NPYArray` holds float32, int32 and uint8 only). Versions 1.0 to 3.0.
-enum ImportNPY {
-    /// An array's shape and values (integers exactly; floats as Double, which holds every float32).
-    struct Array {
-        var file: String
-        var shape: [Int]
-        var values: ImportedValues
-
-        /// The values as integers; a float array is refused (what it should hold says why).
-        func integers(oneDimensional: Bool, what: String) throws -> [Int64] {
-            try checkShape(oneDimensional)
-            guard case .integers(let v) = values else {
-                throw NPYError.unsupported(file: file, message: "holds floats; \(what) are integers (int32 or int64)")
-            }
-            return v
+/// What an import takes from an .npy array (any dtype the codec reads: integers of 1 to 8 bytes,
+/// float16/32/64): integers exactly, numbers as Double (which holds every float32 and float16).
+extension NPYArray {
+    /// The values as integers; a float array is refused (what it should hold says why).
+    func importIntegers(file: String, oneDimensional: Bool, what: String) throws -> [Int64] {
+        try checkImportShape(file: file, oneDimensional)
+        guard let v = integers else {
+            throw NPYError.unsupported(file: file, message: "holds floats; \(what) are integers (int32 or int64)")
         }
+        return v
+    }
 
-        /// The values as numbers (integers converted).
-        func numbers(oneDimensional: Bool, what: String) throws -> [Double] {
-            try checkShape(oneDimensional)
-            switch values {
-            case .numbers(let v): return v
-            case .integers(let v): return v.map(Double.init)
-            }
-        }
-
-        private func checkShape(_ oneDimensional: Bool) throws {
-            if oneDimensional && shape.count != 1 {
-                throw NPYError.badFormat(file: file, message: "shape \(shape): expected one dimension, one entry per block")
-            }
-            if shape.count > 2 {
-                throw NPYError.badFormat(file: file, message: "shape \(shape): expected (N,) or (N, dim)")
-            }
+    /// The values as numbers (integers converted).
+    func importNumbers(file: String, oneDimensional: Bool) throws -> [Double] {
+        try checkImportShape(file: file, oneDimensional)
+        switch values {
+        case .float16Bits(let v): return v.map { Double(Float16Bits.float($0)) }
+        case .float32(let v): return v.map(Double.init)
+        case .float64(let v): return v
+        default: return (integers ?? []).map(Double.init)
         }
     }
 
-    static func read(_ path: String) throws -> Array {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw NPYError.unreadable(file: path, message: (error as NSError).localizedDescription)
+    private func checkImportShape(file: String, _ oneDimensional: Bool) throws {
+        if oneDimensional && shape.count != 1 {
+            throw NPYError.badFormat(file: file, message: "shape \(shape): expected one dimension, one entry per block")
         }
-        return try parse([UInt8](data), file: path)
-    }
-
-    static func parse(_ bytes: [UInt8], file: String) throws -> Array {
-        func bad(_ m: String) -> NPYError { .badFormat(file: file, message: m) }
-        let head = try NPYHeader.parse(bytes, file: file)
-        let descr = head.descr, shape = head.shape
-        if head.fortranOrder && shape.count > 1 {
-            throw NPYError.unsupported(file: file, message: "Fortran order (save a C-order array: numpy.ascontiguousarray)")
+        if shape.count > 2 {
+            throw NPYError.badFormat(file: file, message: "shape \(shape): expected (N,) or (N, dim)")
         }
-        let kinds = ["<i", "|i", "<u", "|u", "<f"]
-        guard descr.count >= 3, kinds.contains(String(descr.prefix(2))), let size = Int(descr.dropFirst(2)),
-              (descr.hasPrefix("<f") ? [2, 4, 8] : [1, 2, 4, 8]).contains(size) else {
-            throw NPYError.unsupported(file: file, message: "dtype \(descr) (etok import reads little-endian integers and float16/32/64)")
-        }
-        var count = 1
-        for n in shape {
-            let (product, overflow) = count.multipliedReportingOverflow(by: n)
-            guard !overflow, product <= bytes.count else { throw bad("shape \(shape) does not fit the file") }
-            count = product
-        }
-        let start = head.dataOffset
-        guard bytes.count - start == count * size else {
-            throw bad("data is \(bytes.count - start) bytes, shape \(shape) of \(descr) needs \(count * size)")
-        }
-        func raw(_ i: Int) -> UInt64 {
-            var v: UInt64 = 0
-            for k in 0..<size { v |= UInt64(bytes[start + i * size + k]) << (8 * k) }
-            return v
-        }
-        let values: ImportedValues
-        switch descr.dropFirst().first {
-        case "f":
-            values = .numbers((0..<count).map { i in
-                switch size {
-                case 2: return Double(Float16Bits.float(UInt16(raw(i))))
-                case 4: return Double(Float(bitPattern: UInt32(raw(i))))
-                default: return Double(bitPattern: raw(i))
-                }
-            })
-        case "u":
-            values = .integers((0..<count).map { Int64(clamping: raw($0)) })
-        default:
-            let shift = UInt64(64 - 8 * size)
-            values = .integers((0..<count).map { Int64(bitPattern: raw($0) << shift) >> Int64(shift) })
-        }
-        return Array(file: file, shape: shape, values: values)
     }
 }

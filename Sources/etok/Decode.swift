@@ -39,10 +39,12 @@ struct Decode: ParsableCommand {
     @OptionGroup
     var frameOutput: FrameOutputOptions
 
-    @Option(help: ArgumentHelp("Frames A to B (B excluded; either may be left out), counted from 0.", valueName: "A:B"))
+    // .unconditional: a value may start with '-' (--time -2:4 on an MPEG-TS clock, or a mistake
+    // such as --frames -1: that deserves its own message, not "missing value").
+    @Option(parsing: .unconditional, help: ArgumentHelp("Frames A to B (B excluded; either may be left out), counted from 0.", valueName: "A:B"))
     var frames: String?
 
-    @Option(help: ArgumentHelp("Presentation times T0 to T1 in seconds on the stream's clock, as etok info --blocks lists them (it starts where the source did: 0 for most files, not for MPEG-TS); T1 excluded, either may be left out.", valueName: "T0:T1"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Presentation times T0 to T1 in seconds on the stream's clock, as etok info --blocks lists them (it starts where the source did: 0 for most files, not for MPEG-TS); T1 excluded, either may be left out.", valueName: "T0:T1"))
     var time: String?
 
     @Option(help: ArgumentHelp("Resize the decoded frames (bicubic); default: the model resolution.", valueName: "WxH"))
@@ -52,7 +54,7 @@ struct Decode: ParsableCommand {
           help: "Decode even if the stream names other weights than --model (shapes are still checked).")
     var ignoreModelMismatch = false
 
-    @Option(help: "Chunks decoded at once, one thread each (default: all cores). The output is the same for any count.")
+    @Option(help: "Chunks decoded at once, one thread each (default: all cores). The output is the same for any count. At most 4 per processor (at least 256).")
     var threads: Int?
 
     @OptionGroup
@@ -65,7 +67,7 @@ struct Decode: ParsableCommand {
     var common: CommonOptions
 
     func validate() throws {
-        try frameOutput.refuseOverwriting(input: input)
+        try modelChoice.refuseOverwriting(input: input, output: frameOutput.output)
         if frames != nil && time != nil { throw ValidationError("give --frames or --time, not both.") }
         if let frames, FrameSelection.parse(frames, time: false) == nil {
             throw ValidationError("--frames takes A:B with 0 ≤ A < B, for example --frames 10:20 or --frames 100:.")
@@ -73,7 +75,7 @@ struct Decode: ParsableCommand {
         if let time, FrameSelection.parse(time, time: true) == nil {
             throw ValidationError("--time takes T0:T1 in seconds with T0 < T1, for example --time 2.5:4.")
         }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
+        try validateThreads(threads)
     }
 
     func run() throws {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EtokIO
 import EtokMedia
 import EtokTokenizer
 import Foundation
@@ -14,6 +15,16 @@ struct ModelChoice: ParsableArguments {
     var model: String?
 
     func load() throws -> LoadedModel { try ModelCatalog.load(path: model) }
+
+    /// The files a command with this choice reads, which no output may name (even with -y).
+    func reads(input: String) -> [(file: String, role: String)] {
+        [(input, "input")] + (model.map { [($0, "model")] } ?? [])
+    }
+
+    /// Refuses `output` when it is the input or the model file.
+    func refuseOverwriting(input: String, output: String) throws {
+        for (file, role) in reads(input: input) { try refuseOutputIsInput(file, output, role: role) }
+    }
 }
 
 /// `etok encode`: video in, `.etok` token stream out.
@@ -70,7 +81,7 @@ struct Encode: ParsableCommand {
           help: "An input that ends early (a truncated file, a cut pipe) keeps the frames before the cut, with a warning, instead of failing.")
     var skipDamaged = false
 
-    @Option(parsing: .unconditional, help: "Chunks encoded at once, one thread each (default: all cores). The output is the same for any count.")
+    @Option(parsing: .unconditional, help: "Chunks encoded at once, one thread each (default: all cores). The output is the same for any count. At most 4 per processor (at least 256).")
     var threads: Int?
 
     @Option(help: ArgumentHelp("Fit to the model's shape: crop (centre, as ElasticTok trains), pad (letterbox) or stretch."))
@@ -89,6 +100,7 @@ struct Encode: ParsableCommand {
     var common: CommonOptions
 
     func validate() throws {
+        try modelChoice.refuseOverwriting(input: input, output: output)
         if threshold != nil && psnr != nil { throw ValidationError("give --threshold or --psnr, not both.") }
         if let threshold, !(threshold > 0 && threshold.isFinite) {
             throw ValidationError("--threshold must be a positive MSE (for example 0.003).")
@@ -107,7 +119,7 @@ struct Encode: ParsableCommand {
         if let maxTokens, maxTokens < 1 { throw ValidationError("--max-tokens must be a number of tokens, at least 1.") }
         if let chunk, chunk < 1 { throw ValidationError("--chunk must be at least 1 block.") }
         try validateFPS(fps)
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
+        try validateThreads(threads)
         if output == "-" && isatty(STDOUT_FILENO) != 0 {
             throw ValidationError("-o - writes a binary stream, and stdout is a terminal: redirect it (> clip.etok) or pipe it.")
         }
@@ -135,7 +147,9 @@ struct Encode: ParsableCommand {
         defer { interrupt.stop() }
         try ExitCodes.reporting {
             // Checked (and its temporary file made) before any work: a missing folder shows now.
-            let statsOutput = try stats.map { try OutputPlacement(path: $0, overwrite: common.overwrite, input: input) }
+            let statsOutput = try stats.map {
+                try OutputPlacement(path: $0, overwrite: common.overwrite, reads: modelChoice.reads(input: input))
+            }
             let model = try modelChoice.load()
             let settings = EncoderSettings(threshold: mseThreshold(for: model), search: search ?? .fast, fixedTokens: fixed,
                                            minTokens: minTokens, maxTokens: maxTokens, chunkBlocks: chunk)
@@ -231,47 +245,10 @@ func missedThresholdHint(_ summary: EncodeSummary) -> String? {
                   name, missed.count, summary.blocks, unit, psnr(mse: summary.threshold), budget, suggestion)
 }
 
-/// Writes `value` as pretty JSON (sorted keys) through `output` (stdout, or a temporary file
-/// renamed into place).
+/// Writes `value` as pretty JSON (sorted keys) to `output` (stdout, or a temporary file moved
+/// into place).
 func writeJSON<T: Encodable>(_ value: T, to output: OutputPlacement) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    try writeData(try encoder.encode(value) + Data("\n".utf8), to: output)
-}
-
-/// Writes `text` (UTF-8) through `output`.
-func writeText(_ text: String, to output: OutputPlacement) throws {
-    try writeData(Data(text.utf8), to: output)
-}
-
-/// Writes `data` through `output` (stdout, or a temporary file renamed into place), closes it and
-/// commits it; `ByteSink`'s errors (a closed pipe is `MediaError.outputClosed`, status 141).
-func writeData(_ data: Data, to output: OutputPlacement) throws {
-    let sink = try ByteSink(output)
-    try data.withUnsafeBytes { try sink.write($0) }
-    try sink.close()
-    try output.commit()
-}
-
-/// Turns a Foundation write error into the media layer's typed "cannot create output" error.
-enum MediaErrorBridge {
-    static func cannotCreate(_ path: String, _ error: any Error) -> MediaError {
-        MediaError.cannotCreateOutput(file: path, message: reason(error))
-    }
-
-    /// The system's own words (strerror) where Foundation wraps a POSIX error, else Foundation's.
-    static func reason(_ error: any Error) -> String {
-        let ns = error as NSError
-        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        switch ns.code {
-        case NSFileNoSuchFileError, NSFileWriteNoPermissionError, NSFileWriteOutOfSpaceError:
-            return String(cString: strerror([NSFileNoSuchFileError: ENOENT, NSFileWriteNoPermissionError: EACCES,
-                                             NSFileWriteOutOfSpaceError: ENOSPC][ns.code]!))
-        default:
-            return ns.localizedDescription
-        }
-    }
+    try output.writeWhole(Array(try encoder.encode(value)) + Array("\n".utf8))
 }

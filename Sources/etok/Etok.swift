@@ -1,9 +1,13 @@
 import ArgumentParser
+import EtokIO
 
 /// The `etok` command: lists the subcommands; each lives in its own file.
 @main
 struct Etok: ParsableCommand {
-    static func main() { ExitCodes.main(Etok.self, arguments: Array(CommandLine.arguments.dropFirst())) }
+    static func main() {
+        StandardError.reserveStandardDescriptors()
+        ExitCodes.main(Etok.self, arguments: Array(CommandLine.arguments.dropFirst()))
+    }
 
     /// `etok` alone: a one-line hint and status 64 (a command line that does nothing is a mistake).
     func run() throws {
@@ -29,7 +33,8 @@ struct Etok: ParsableCommand {
           0 ok                      64 bad command line
           65 unusable input data    66 input missing or empty
           69 unsupported codec      70 FFmpeg failure
-          73 output not created (exists: use -y; no folder; no rights)
+          73 output not created (exists: use -y; no folder; no rights;
+             a file appeared under its name meanwhile: not replaced)
           74 write failed (disk full)
           130 interrupted (Ctrl-C)  143 terminated (SIGTERM)
           141 output pipe closed

@@ -2,6 +2,7 @@ import ArgumentParser
 import EtokMedia
 import EtokModel
 import EtokFormat
+import EtokIO
 import EtokPipeline
 import EtokTokenizer
 import Foundation
@@ -19,7 +20,8 @@ import Foundation
 /// |     66 | the input is missing: no such file, a directory, empty                    |
 /// |     69 | unsupported: no decoder or encoder for it in this FFmpeg                  |
 /// |     70 | an FFmpeg call failed unexpectedly                                        |
-/// |     73 | the output cannot be created: exists (use -y), missing folder, no rights  |
+/// |     73 | the output cannot be created: exists (use -y), missing folder, no rights, |
+/// |        | or a file appeared under its name while etok wrote it (not replaced)      |
 /// |     74 | writing failed: disk full, I/O error                                      |
 /// |    130 | interrupted (Ctrl-C); partial outputs were removed                        |
 /// |    143 | terminated (SIGTERM); partial outputs were removed                        |
@@ -48,14 +50,10 @@ enum ExitCodes {
             case .invalidCapacity: return (pipeline.description, software)
             }
         }
+        if let output = error as? OutputError { return (output.description, status(of: output)) }
         if let media = error as? MediaError { return (media.description, status(of: media)) }
         if let model = error as? ModelError { return (model.description, status(of: model)) }
         if let npy = error as? NPYError { return (npy.description, status(of: npy)) }
-        if let command = error as? ModelCommandError {
-            switch command {
-            case .outputExists, .cannotCreate: return (command.description, cannotCreate)
-            }
-        }
         if let format = error as? FormatError { return (format.description, status(of: format)) }
         if let tokenizer = error as? TokenizerError { return (tokenizer.description, status(of: tokenizer)) }
         if let tokens = error as? TokenImportError { return (tokens.description, status(of: tokens)) }
@@ -82,9 +80,8 @@ enum ExitCodes {
 
     static func status(of error: FormatError) -> Int32 {
         switch error {
-        case .io(_, let call, let code, _):
-            if call == "open" { return noInput }   // only readers open through EtokFormat
-            return code == EPIPE ? pipeClosed : ioError
+        case .io(_, let call, _, _):
+            return call == "open" ? noInput : ioError   // only readers do I/O through EtokFormat
         case .invalidInput: return usage
         default: return dataError
         }
@@ -102,7 +99,6 @@ enum ExitCodes {
         switch error {
         case .unreadable: return noInput
         case .badFormat, .unsupported: return dataError
-        case .writeFailed: return ioError
         }
     }
 
@@ -114,10 +110,17 @@ enum ExitCodes {
         case .unsupportedCodec: return unsupported
         case .invalidArgument: return usage
         case .tooManyFramesForImage: return usage   // one picture asked for many frames: fix the command
-        case .outputExists, .cannotCreateOutput: return cannotCreate
-        case .writeFailed: return ioError
-        case .outputClosed: return pipeClosed
         case .ffmpeg: return software
+        }
+    }
+
+    /// Every output writer's error: the one place a closed pipe becomes 141.
+    static func status(of error: OutputError) -> Int32 {
+        switch error {
+        case .exists, .appeared, .cannotCreate: return cannotCreate
+        case .isInput: return usage
+        case .writeFailed: return ioError
+        case .closed: return pipeClosed
         }
     }
 
@@ -134,16 +137,36 @@ enum ExitCodes {
             root.exit()
         } catch {
             let code = root.exitCode(for: error)
-            if error is ExitCode || code == .success { root.exit(withError: error) }
-            let known = root.configuration.subcommands.map {
-                $0.configuration.commandName ?? String(describing: $0).lowercased()
+            if code == .success, let unknown = combinedShortFlags(arguments) {
+                // Not help: an ffmpeg habit (-hide_banner) read as the short flags -h -i -d ...
+                printError("etok\(subcommand(arguments, of: root)): unknown option '\(unknown)' "
+                           + "(see 'etok\(subcommand(arguments, of: root)) --help')")
+                Foundation.exit(usage)
             }
-            let sub = arguments.first.flatMap { known.contains($0) ? " \($0)" : nil } ?? ""
+            if error is ExitCode || code == .success { root.exit(withError: error) }
+            let sub = subcommand(arguments, of: root)
             let message = root.message(for: error).trimmingCharacters(in: .whitespacesAndNewlines)
                 .replacingOccurrences(of: "\n", with: "; ")
             printError("etok\(sub): \(message) (see 'etok\(sub) --help')")
             Foundation.exit(usage)
         }
+    }
+
+    /// " encode" when `arguments` start with a subcommand of `root`, else "".
+    static func subcommand<Command: ParsableCommand>(_ arguments: [String], of root: Command.Type) -> String {
+        let known = root.configuration.subcommands.map {
+            $0.configuration.commandName ?? String(describing: $0).lowercased()
+        }
+        return arguments.first.flatMap { known.contains($0) ? " \($0)" : nil } ?? ""
+    }
+
+    /// The first argument (before `--`) that swift-argument-parser would read as a group of short
+    /// flags holding `-h`, such as `-hide_banner` (an ffmpeg habit): taken as an unknown
+    /// option, not a request for help. Nil when help was asked for plainly (`-h`, `--help`, `help`).
+    static func combinedShortFlags(_ arguments: [String]) -> String? {
+        let options = arguments.prefix { $0 != "--" }
+        if options.contains(where: { ["-h", "--help", "help"].contains($0) }) { return nil }
+        return options.first { $0.hasPrefix("-") && !$0.hasPrefix("--") && $0.count > 2 && $0.contains("h") }
     }
 
     static func reporting(_ body: () throws -> Void) throws {
@@ -159,7 +182,7 @@ enum ExitCodes {
     }
 }
 
-/// Writes one line to stderr (C's `stderr` is not usable from Swift 6).
+/// Writes one line to stderr, or drops it when stderr cannot take it (`StandardError`).
 func printError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    StandardError.line(line)
 }

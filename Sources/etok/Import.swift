@@ -65,7 +65,7 @@ struct Import: ParsableCommand {
     func validate() throws {
         if let chunk, chunk < 1 { throw ValidationError("--chunk must be at least 1 block.") }
         try validateFPS(fps)
-        try refuseOutputIsInput(input, output)
+        try modelChoice.refuseOverwriting(input: input, output: output)
         if output == "-" && isatty(STDOUT_FILENO) != 0 {
             throw ValidationError("-o - writes a binary stream, and stdout is a terminal: redirect it (> out.etok) or pipe it.")
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EtokFormat
+import EtokIO
 import EtokMedia
 import EtokTokenizer
 import Foundation
@@ -46,20 +47,22 @@ struct Info: ParsableCommand {
         let interrupt = common.startCommand(ignoringSIGPIPE: false)
         defer { interrupt.stop() }
         try ExitCodes.reporting {
-            if let plot { try checkOutputPath(plot, overwrite: common.overwrite) }
+            // The plot's output is made first: a problem with it costs nothing to find.
+            let isSVG = plot?.lowercased().hasSuffix(".svg") ?? false
+            let svg = try plot.flatMap { isSVG ? try OutputPlacement(path: $0, overwrite: common.overwrite,
+                                                                     reads: [(input, "input")]) : nil }
+            let png = try plot.flatMap { isSVG ? nil : try openVideoWriter(
+                path: $0, options: OutputOptions(format: .png, overwrite: common.overwrite)) }
             let report = try StreamReport.read(path: input)
-            if let plot, plot.lowercased().hasSuffix(".svg") {
-                let output = try OutputPlacement(path: plot, overwrite: common.overwrite, input: input)
-                try writeText(TokenPlot.svg(report), to: output)
-            } else if let plot {
+            if let svg { try svg.writeWhole(Array(TokenPlot.svg(report).utf8)) }
+            if let png {
                 let (w, h) = (1200, 300)
-                let writer = try openVideoWriter(path: plot, options: OutputOptions(format: .png, overwrite: common.overwrite))
                 do {
-                    try writer.write(VideoFrame(index: 0, pts: 0, timeBase: Rational(1, 1), width: w, height: h,
-                                                rgb: TokenPlot.render(report, width: w, height: h)))
-                    try writer.finish()
+                    try png.write(VideoFrame(index: 0, pts: 0, timeBase: Rational(1, 1), width: w, height: h,
+                                             rgb: TokenPlot.render(report, width: w, height: h)))
+                    try png.finish()
                 } catch {
-                    writer.cancel()
+                    png.cancel()
                     throw error
                 }
             }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EtokIO
 import EtokModel
 import EtokTensor
 import EtokTokenizer
@@ -20,28 +21,13 @@ struct ModelCommand: ParsableCommand {
         subcommands: [Info.self, Run.self, Bench.self])
 }
 
-/// Why `etok model` refused to write its outputs.
-enum ModelCommandError: Error, CustomStringConvertible {
-    /// An output exists and -y was not given.
-    case outputExists(path: String)
-    /// The output folder cannot be created.
-    case cannotCreate(path: String, message: String)
-
-    var description: String {
-        switch self {
-        case let .outputExists(path): return "\(path): exists (use -y to overwrite)"
-        case let .cannotCreate(path, message): return "\(path): cannot create: \(message)"
-        }
-    }
-}
-
 /// BLAS threads for the model commands.
 struct ThreadOptions: ParsableArguments {
-    @Option(help: "Threads for matrix products (default: all processors).")
+    @Option(help: "Threads for matrix products (default: all processors; at most 4 per processor, at least 256).")
     var threads: Int?
 
     func validate() throws {
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
+        try validateThreads(threads)
     }
 
     func apply() { BLASThreads.configure(threads: threads) }
@@ -168,9 +154,8 @@ extension ModelCommand {
             try ExitCodes.reporting {
                 let m = try ModelCatalog.load(path: model).model
                 let c = m.config
-                let patches = try Self.readPatches(input, config: c)
-                let blockValues = c.tokensPerBlock * c.patchDim
-                let blocks = patches.count / blockValues
+                let patches = try ModelRun.patches(NPYArray.read(path: input), file: input, config: c)
+                let blocks = patches.count / (c.tokensPerBlock * c.patchDim)
                 let counts = keepCounts.count == 1 ? [Int](repeating: keepCounts[0], count: blocks) : keepCounts
                 guard counts.count == blocks else {
                     throw ValidationError("--keep gives \(counts.count) counts but \(input) holds \(blocks) blocks.")
@@ -178,67 +163,16 @@ extension ModelCommand {
                 if let bad = counts.first(where: { $0 > c.tokensPerBlock }) {
                     throw ValidationError("--keep \(bad) exceeds the \(c.tokensPerBlock) tokens of a block.")
                 }
-                let outputs = ["recon.npy", "z.npy"] + (c.isFSQ ? ["codes.npy"] : [])
-                let paths = try prepareOutputs(outputs)
-
-                let encoder = BlockEncoder(model: m), decoder = BlockDecoder(model: m)
-                var recon: [Float] = [], z: [Float] = [], codes: [Int32] = []
-                recon.reserveCapacity(patches.count)
-                for (b, n) in counts.enumerated() {
-                    if b % c.contextBlocks == 0 { encoder.reset(); decoder.reset() }
-                    let block = Array(patches[(b * blockValues)..<((b + 1) * blockValues)])
-                    let e = try encoder.encode(patches: block, keptCounts: [n])[0]
-                    try encoder.commit(candidate: 0)
-                    recon += try decoder.decode(z: e.z)
-                    try decoder.commit()
-                    z += e.z
-                    codes += e.codes ?? []
-                }
-                let length = blocks * c.tokensPerBlock
-                try NPYArray(shape: [length, c.patchDim], floats: recon).write(path: paths[0])
-                try NPYArray(shape: [length, c.codeDim], floats: z).write(path: paths[1])
-                if c.isFSQ { try NPYArray(shape: [length], int32: codes).write(path: paths[2]) }
+                let folder = try FolderPlacement(folder: outputDir, names: ModelRun.fileNames(c), overwrite: common.overwrite,
+                                                 createParents: true)
+                let output = try ModelRun.run(model: m, patches: patches, keptCounts: counts)
+                try folder.writeWhole(output.files.map { $0.array.encoded() })
                 if !common.quiet {
-                    let kept = counts.reduce(0, +)
-                    printError("etok: \(blocks) blocks, \(kept) of \(length) tokens kept; wrote \(paths.joined(separator: ", "))")
+                    let kept = counts.reduce(0, +), paths = folder.files.map { $0.file }
+                    printError("etok: \(blocks) blocks, \(kept) of \(blocks * c.tokensPerBlock) tokens kept; "
+                               + "wrote \(paths.joined(separator: ", "))")
                 }
             }
-        }
-
-        /// Creates the folder and refuses existing outputs unless -y. Returns the output paths.
-        func prepareOutputs(_ names: [String]) throws -> [String] {
-            let fm = FileManager.default
-            do { try fm.createDirectory(atPath: outputDir, withIntermediateDirectories: true) } catch {
-                throw ModelCommandError.cannotCreate(path: outputDir, message: error.localizedDescription)
-            }
-            let paths = names.map { URL(fileURLWithPath: outputDir).appendingPathComponent($0).path }
-            if !common.overwrite, let existing = paths.first(where: { fm.fileExists(atPath: $0) }) {
-                throw ModelCommandError.outputExists(path: existing)
-            }
-            return paths
-        }
-
-        /// Reads patches from float32 (L, patch_dim) or uint8 (T, H, W, 3) .npy input.
-        static func readPatches(_ path: String, config c: ModelConfig) throws -> [Float] {
-            let array = try NPYArray.read(path: path)
-            let s = array.shape
-            let blockValues = c.tokensPerBlock * c.patchDim
-            if let floats = array.floats {
-                guard s.count == 2, s[1] == c.patchDim, s[0] > 0, s[0] % c.tokensPerBlock == 0 else {
-                    throw ModelError.badInput(call: path, message: "float32 input must be (L, \(c.patchDim)) with L a multiple of \(c.tokensPerBlock), got \(s)")
-                }
-                return floats
-            }
-            if let bytes = array.uint8 {
-                let size = c.imageSize
-                guard s.count == 4, s[3] == 3, s[1] == size.height, s[2] == size.width, s[0] > 0, s[0] % c.framesPerBlock == 0 else {
-                    throw ModelError.badInput(call: path, message: "uint8 input must be (T, \(size.height), \(size.width), 3) with T a multiple of \(c.framesPerBlock), got \(s)")
-                }
-                let patches = try Patchify.patches(frames: bytes, count: s[0], height: s[1], width: s[2], config: c)
-                precondition(patches.count % blockValues == 0)
-                return patches
-            }
-            throw ModelError.badInput(call: path, message: "input must be float32 patches or uint8 frames, got \(array.descr)")
         }
     }
 
@@ -292,71 +226,3 @@ extension ModelCommand {
     }
 }
 
-/// The timing loop behind `etok model bench`.
-enum EngineBench {
-    static func seconds(_ body: () throws -> Void) rethrows -> Double {
-        let start = DispatchTime.now().uptimeNanoseconds
-        try body()
-        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-    }
-
-    static func median(_ v: [Double]) -> Double {
-        let s = v.sorted()
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-    }
-
-    /// The best sgemm rate on a large square product (GFLOP/s), as the MFU denominator.
-    static func sgemmPeak(size n: Int = 1024, repeats: Int = 10) -> Double {
-        let a = FloatBuffer(count: n * n), b = FloatBuffer(count: n * n), c = FloatBuffer(count: n * n)
-        for i in 0..<(n * n) { a.base[i] = Float(i % 7) * 0.01; b.base[i] = Float(i % 5) * 0.01 }
-        var best = Double.infinity
-        for _ in 0..<repeats {
-            best = min(best, seconds {
-                GEMM.multiply(m: n, n: n, k: n, a: a.base, lda: n, b: b.base, ldb: n, c: c.base, ldc: n)
-            })
-        }
-        return 2 * Double(n * n * n) / best / 1e9
-    }
-
-    /// This process's peak resident set (VmHWM). Not getrusage: Linux carries ru_maxrss across
-    /// exec, so a child of a large process (the Python benchmark) would report its parent's size.
-    /// 0 where /proc is not available (JSON has no NaN).
-    static func peakRSSMiB() -> Double {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kib = Double(line.split(separator: " ").dropFirst().first ?? "")
-        else { return 0 }
-        return kib / 1024
-    }
-
-    static func run(model m: ElasticTokModel, contexts: [Int], repeats: Int, keep: Int?, candidates: Int,
-                    batching: CandidateBatching) throws -> [String: Any] {
-        let c = m.config
-        var rng: UInt64 = 12345
-        func block() -> [Float] {
-            (0..<(c.tokensPerBlock * c.patchDim)).map { _ in
-                rng = rng &* 6364136223846793005 &+ 1442695040888963407
-                return Float(rng >> 40) / Float(1 << 24) * 2 - 1
-            }
-        }
-        let peak = sgemmPeak()
-        let n = keep ?? c.tokensPerBlock
-        let counts = candidates == 1 ? [n] : (0..<candidates).map { max(1, c.tokensPerBlock * ($0 + 1) / candidates) }
-        var rows: [[String: Any]] = []
-        let input = block()
-        for k in contexts where k < c.contextBlocks {
-            let coder = BlockCoder(model: m, batching: batching)
-            for _ in 0..<k { _ = try coder.reconstruct(patches: block(), keptCounts: [n]); try coder.commit(candidate: 0) }
-            _ = try coder.reconstruct(patches: input, keptCounts: counts)  // warm-up
-            var times: [Double] = []
-            for _ in 0..<repeats { times.append(try seconds { _ = try coder.reconstruct(patches: input, keptCounts: counts) }) }
-            let flops = ModelFLOPs.block(c, contextBlocks: k) * Double(counts.count)
-            let t = median(times)
-            rows.append(["context_blocks": k, "seconds": t, "seconds_min": times.min() ?? t, "flops": flops,
-                         "gflops_per_s": flops / t / 1e9, "mfu": flops / t / 1e9 / peak])
-        }
-        return ["peak_rss_mib": peakRSSMiB(), "sgemm_peak_gflops": peak, "threads": BLASThreads.current, "kernels": m.kernels.name,
-                "candidates": counts.count, "batching": batching == .stacked ? "stacked" : "per-candidate",
-                "tokens_per_block": c.tokensPerBlock, "parameters": m.parameterCount, "results": rows]
-    }
-}

@@ -1,5 +1,8 @@
 import ArgumentParser
+import EtokIO
+import Foundation
 import EtokMedia
+import EtokTokenizer
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -129,10 +132,22 @@ let fpsHelp = "Resample to this many frames per second by timestamp (the paper t
     + "fraction such as 30000/1001): frames are dropped, or repeated when the rate is above the source's. "
     + "Default: keep every frame."
 
-/// Refuses an output that is `input` itself (even with -y): writing it would destroy the input.
-func refuseOutputIsInput(_ input: String, _ output: String) throws {
+/// Refuses an output that is a file the command reads (even with -y): writing it would destroy
+/// it. (`OutputPlacement` refuses it again when the output is made.)
+func refuseOutputIsInput(_ input: String, _ output: String, role: String = "input") throws {
     if OutputPlacement.isSameFile(input, output) {
-        throw ValidationError("-o \(output) is the input file; name another output.")
+        throw ValidationError("-o \(output) is the \(role) file; name another output.")
+    }
+}
+
+/// The most `--threads` any command takes: 4 per processor, at least 256. More workers than
+/// that only cost memory (each holds a model context), never speed.
+let maxThreads = max(256, 4 * ProcessInfo.processInfo.activeProcessorCount)
+
+/// `--threads`'s range, the same for encode, decode and the model commands: 1 to `maxThreads`.
+func validateThreads(_ threads: Int?) throws {
+    if let threads, !(1...maxThreads).contains(threads) {
+        throw ValidationError("--threads must be from 1 to \(maxThreads) (4 per processor, at least 256).")
     }
 }
 

@@ -1,3 +1,4 @@
+import EtokIO
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -50,26 +51,26 @@ final class ProgressReporter: @unchecked Sendable {
         defer { lock.unlock() }
         if live && printedLive {
             emit(line(frames: frames, mediaSeconds: mediaSeconds, now: Date()))
-            FileHandle.standardError.write(Data("\n".utf8))
+            StandardError.write("\n")
         }
         printedLive = false
-        if let summary { FileHandle.standardError.write(Data((summary + "\n").utf8)) }
+        if let summary { StandardError.write(summary + "\n") }
     }
 
     /// Clears a live line before an error message is printed.
     func abandon() {
         lock.lock()
         defer { lock.unlock() }
-        if enabled && live && printedLive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if enabled && live && printedLive { StandardError.write("\r\u{1B}[K") }
         printedLive = false
     }
 
     private func emit(_ text: String) {
         if live {
-            FileHandle.standardError.write(Data(("\r" + text + "\u{1B}[K").utf8))
+            StandardError.write("\r" + text + "\u{1B}[K")
             printedLive = true
         } else {
-            FileHandle.standardError.write(Data(("etok: " + text + "\n").utf8))
+            StandardError.write("etok: " + text + "\n")
         }
     }
 

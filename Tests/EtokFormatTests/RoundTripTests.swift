@@ -1,3 +1,4 @@
+import EtokIO
 import XCTest
 @testable import EtokFormat
 
@@ -159,7 +160,7 @@ final class RoundTripTests: XCTestCase {
             }
             readerDone.fulfill()
         }
-        let sink = FileDescriptorSink(fd: pipe.fileHandleForWriting.fileDescriptor, name: "-")
+        let sink = FileSink(fd: pipe.fileHandleForWriting.fileDescriptor, name: "-")
         let writer = try EtokWriter(sink: sink, header: header)
         for c in chunks { try writer.append(c) }
         try writer.finish()
@@ -176,7 +177,8 @@ final class RoundTripTests: XCTestCase {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("etok-format-\(getpid()).etok").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         do {
-            let writer = try EtokWriter(sink: FileDescriptorSink(creating: path), header: header)
+            let writer = try EtokWriter(sink: FileSink(fd: open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644), name: path, owning: true),
+                                        header: header)
             for c in chunks { try writer.append(c) }
             try writer.finish()
         }

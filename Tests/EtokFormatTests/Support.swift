@@ -1,3 +1,4 @@
+import EtokIO
 import XCTest
 @testable import EtokFormat
 

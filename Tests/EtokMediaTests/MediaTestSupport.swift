@@ -1,3 +1,4 @@
+import EtokIO
 import Foundation
 import XCTest
 @testable import EtokMedia
@@ -80,6 +81,19 @@ class MediaTestCase: XCTestCase {
     }
 
     /// Asserts that `body` throws a MediaError and returns it.
+    /// The `OutputError` that `body` throws (a test failure if it throws something else or nothing).
+    func outputError(_ body: () throws -> Void, file: StaticString = #filePath, line: UInt = #line) -> OutputError? {
+        do {
+            try body()
+            XCTFail("expected an OutputError", file: file, line: line)
+        } catch let error as OutputError {
+            return error
+        } catch {
+            XCTFail("expected an OutputError, got \(error)", file: file, line: line)
+        }
+        return nil
+    }
+
     func mediaError(_ body: () throws -> Void, file: StaticString = #filePath, line: UInt = #line) -> MediaError? {
         do {
             try body()

@@ -1,3 +1,4 @@
+import EtokIO
 import XCTest
 @testable import EtokMedia
 
@@ -81,7 +82,7 @@ final class WriterTests: MediaTestCase {
 
     func testExistingOutputIsKeptWithoutOverwriteAndReplacedWithIt() throws {
         try Data("keep".utf8).write(to: URL(fileURLWithPath: path("out.y4m")))
-        XCTAssertEqual(mediaError { _ = try openVideoWriter(path: path("out.y4m")) }, .outputExists(file: path("out.y4m")))
+        XCTAssertEqual(outputError { _ = try openVideoWriter(path: path("out.y4m")) }, .exists(file: path("out.y4m")))
         XCTAssertEqual(try String(contentsOfFile: path("out.y4m"), encoding: .utf8), "keep")
         try write(try frames(2), to: path("out.y4m"), OutputOptions(overwrite: true))
         XCTAssertGreaterThan(try Data(contentsOf: URL(fileURLWithPath: path("out.y4m"))).count, 64 * 64 * 3)
@@ -104,12 +105,12 @@ final class WriterTests: MediaTestCase {
 
     func testUnwritablePlacesAreReportedBeforeAnyWork() throws {
         let missing = path("no/such/folder/out.mp4")
-        guard case .cannotCreateOutput(let file, _)? = mediaError({ _ = try openVideoWriter(path: missing) }) else {
+        guard case .cannotCreate(let file, _)? = outputError({ _ = try openVideoWriter(path: missing) }) else {
             return XCTFail("expected cannotCreateOutput")
         }
         XCTAssertEqual(file, missing)
         try FileManager.default.createDirectory(atPath: path("d.mp4"), withIntermediateDirectories: false)
-        guard case .cannotCreateOutput? = mediaError({ _ = try openVideoWriter(path: path("d.mp4")) }) else {
+        guard case .cannotCreate? = outputError({ _ = try openVideoWriter(path: path("d.mp4")) }) else {
             return XCTFail("a directory is not an output file")
         }
         guard case .invalidArgument? = mediaError({ _ = try openVideoWriter(path: path("out.xyz")) }) else {
@@ -127,11 +128,11 @@ final class WriterTests: MediaTestCase {
         let input = try frames(8)
         for name in ["full.y4m", "full.mp4"] {
             let writer = try openVideoWriter(path: mount + "/" + name, options: OutputOptions(crf: 0))
-            var failure: MediaError?
+            var failure: OutputError?
             do {
                 for _ in 0..<20 { for frame in input { try writer.write(frame) } }
                 try writer.finish()
-            } catch let error as MediaError {
+            } catch let error as OutputError {
                 failure = error
                 writer.cancel()
             }

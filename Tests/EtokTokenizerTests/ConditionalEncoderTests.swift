@@ -1,3 +1,4 @@
+import EtokIO
 import EtokFormat
 import EtokModel
 import XCTest

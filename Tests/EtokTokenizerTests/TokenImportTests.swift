@@ -1,4 +1,5 @@
 import EtokFormat
+import EtokIO
 import Foundation
 import XCTest
 @testable import EtokTokenizer
@@ -13,7 +14,12 @@ final class TokenImportTests: XCTestCase {
                                minToks: 1, maxToks: 16, contextBlocks: 2, bottleneck: .vae, vaeBottleneckDim: 4)
 
     func lines(_ text: String, model: EtokHeader.Model? = nil) throws -> ImportedSequence {
-        try ImportedSequence.jsonLines(Data(text.utf8), file: "t.jsonl", rules: ImportRules(model: model ?? fsq))
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("etok-lines-\(UUID().uuidString)").path
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        defer { unlink(path) }
+        let fd = open(path, O_RDONLY)
+        defer { close(fd) }
+        return try ImportedSequence.jsonLines(LineReader(fd: fd, file: "t.jsonl"), rules: ImportRules(model: model ?? fsq))
     }
 
     func refusal(_ text: String, model: EtokHeader.Model? = nil) -> String {
@@ -99,26 +105,26 @@ final class TokenImportTests: XCTestCase {
     func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
 
     func testNPYReadsTheDtypesNumPyUsersSave() throws {
-        let i8 = try ImportNPY.parse([UInt8](npy("<i8", shape: [3], items: [le(Int64(5)), le(Int64(-2)), le(Int64(63999))])), file: "a")
-        XCTAssertEqual(try i8.integers(oneDimensional: true, what: "x"), [5, -2, 63999])
-        let i2 = try ImportNPY.parse([UInt8](npy("<i2", shape: [2], items: [le(Int16(-3)), le(Int16(7))])), file: "a")
-        XCTAssertEqual(try i2.integers(oneDimensional: true, what: "x"), [-3, 7])
-        let u1 = try ImportNPY.parse([UInt8](npy("|u1", shape: [2], items: [[200], [3]])), file: "a")
-        XCTAssertEqual(try u1.integers(oneDimensional: true, what: "x"), [200, 3])
-        let f8 = try ImportNPY.parse([UInt8](npy("<f8", shape: [2], items: [le(0.04.bitPattern), le((-1.5).bitPattern)])), file: "a")
-        XCTAssertEqual(try f8.numbers(oneDimensional: true, what: "x"), [0.04, -1.5])
-        let f2 = try ImportNPY.parse([UInt8](npy("<f2", shape: [1, 2], items: [le(UInt16(0x3C00)), le(UInt16(0xC100))])), file: "a")
-        XCTAssertEqual(try f2.numbers(oneDimensional: false, what: "x"), [1, -2.5])
+        let i8 = try NPYArray.parse([UInt8](npy("<i8", shape: [3], items: [le(Int64(5)), le(Int64(-2)), le(Int64(63999))])), file: "a")
+        XCTAssertEqual(try i8.importIntegers(file: "a", oneDimensional: true, what: "x"), [5, -2, 63999])
+        let i2 = try NPYArray.parse([UInt8](npy("<i2", shape: [2], items: [le(Int16(-3)), le(Int16(7))])), file: "a")
+        XCTAssertEqual(try i2.importIntegers(file: "a", oneDimensional: true, what: "x"), [-3, 7])
+        let u1 = try NPYArray.parse([UInt8](npy("|u1", shape: [2], items: [[200], [3]])), file: "a")
+        XCTAssertEqual(try u1.importIntegers(file: "a", oneDimensional: true, what: "x"), [200, 3])
+        let f8 = try NPYArray.parse([UInt8](npy("<f8", shape: [2], items: [le(0.04.bitPattern), le((-1.5).bitPattern)])), file: "a")
+        XCTAssertEqual(try f8.importNumbers(file: "a", oneDimensional: true), [0.04, -1.5])
+        let f2 = try NPYArray.parse([UInt8](npy("<f2", shape: [1, 2], items: [le(UInt16(0x3C00)), le(UInt16(0xC100))])), file: "a")
+        XCTAssertEqual(try f2.importNumbers(file: "a", oneDimensional: false), [1, -2.5])
         XCTAssertEqual(f2.shape, [1, 2])
         // Floats where integers belong, big-endian data, two dimensions where one belongs, short data.
-        XCTAssertThrowsError(try f8.integers(oneDimensional: true, what: "FSQ indices")) {
+        XCTAssertThrowsError(try f8.importIntegers(file: "a", oneDimensional: true, what: "FSQ indices")) {
             XCTAssertTrue("\($0)".contains("holds floats; FSQ indices are integers"), "\($0)")
         }
-        XCTAssertThrowsError(try ImportNPY.parse([UInt8](npy(">i4", shape: [1], items: [[0, 0, 0, 1]])), file: "a")) {
+        XCTAssertThrowsError(try NPYArray.parse([UInt8](npy(">i4", shape: [1], items: [[0, 0, 0, 1]])), file: "a")) {
             XCTAssertTrue("\($0)".contains("dtype >i4"), "\($0)")
         }
-        XCTAssertThrowsError(try f2.integers(oneDimensional: true, what: "x"))
-        XCTAssertThrowsError(try ImportNPY.parse([UInt8](npy("<i4", shape: [3], items: [le(Int32(1))])), file: "a"))
+        XCTAssertThrowsError(try f2.importIntegers(file: "a", oneDimensional: true, what: "x"))
+        XCTAssertThrowsError(try NPYArray.parse([UInt8](npy("<i4", shape: [3], items: [le(Int32(1))])), file: "a"))
     }
 
     func testNPYFolderWithOptionalArraysAndMismatches() throws {
@@ -231,7 +237,8 @@ final class TokenImportTests: XCTestCase {
         let header = EtokHeader(model: fsq, encoding: EtokHeader.Encoding(threshold: threshold, search: TokenImport.search,
                                                                           chunkBlocks: 3, tokenCoding: .rcFSQ2),
                                 source: EtokHeader.Source(timeBase: EtokHeader.Rational(1, 4)))
-        let writer = try EtokWriter(sink: try FileDescriptorSink(creating: path), header: header)
+        let writer = try EtokWriter(sink: FileSink(fd: open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644), name: path, owning: true),
+                                    header: header)
         for start in stride(from: 0, to: mse.count, by: 3) {
             let range = start..<min(start + 3, mse.count)
             try writer.append(Chunk(firstBlock: start,

@@ -1,11 +1,18 @@
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 import Synchronization
 
 /// Where an output's bytes go until it is complete: a hidden temporary file next to the final
-/// name, renamed over it by `commit()` and deleted by `discard()`, so that a cut-off file never
-/// sits under the final name. Standard output (`-`), devices and FIFOs are written in place.
+/// name, moved to it by `commit()` and deleted by `discard()`, so that a cut-off file never sits
+/// under the final name. Standard output (`-`), devices and FIFOs are written in place.
+///
+/// The final name is checked when the placement is made (before any work) and again at the
+/// commit: without `overwrite`, a file that appeared under the name meanwhile (another run, another
+/// program) is never replaced (`OutputError.appeared`); the commit is a hard link, which fails
+/// when the name is taken, then an unlink of the temporary name.
 ///
 /// Not thread-safe: owned by one writer, which may hand it to another thread (a pipeline's sink)
 /// but uses it from one thread at a time. Dropped without `commit()`, it discards the temporary file.
@@ -18,12 +25,16 @@ public final class OutputPlacement: @unchecked Sendable {
     public let writePath: String?
     /// True when there is no temporary file (stdout, a device, a FIFO).
     public var inPlace: Bool { writePath == finalPath }
+    private let overwrite: Bool
     private var settled = false
 
     /// Checks the final name (exists without `overwrite`, a directory, missing folder, no
-    /// permission, the same file as `input`) and creates the temporary file, so such problems
+    /// permission, one of the files the run reads) and creates the temporary file, so such problems
     /// show before any work.
-    public init(path: String, overwrite: Bool, input: String? = nil) throws {
+    /// - Parameter reads: files the run reads, with their role for the message ("input", "model"):
+    ///   the output may be none of them, even with `overwrite`.
+    public init(path: String, overwrite: Bool, reads: [(file: String, role: String)] = []) throws(OutputError) {
+        self.overwrite = overwrite
         if path == "-" {
             file = "stdout"
             finalPath = nil
@@ -35,28 +46,32 @@ public final class OutputPlacement: @unchecked Sendable {
         var st = stat()
         if stat(path, &st) == 0 {
             let type = st.st_mode & S_IFMT
-            if type == S_IFDIR { throw MediaError.cannotCreateOutput(file: path, message: "it is a directory") }
+            if type == S_IFDIR { throw .cannotCreate(file: path, message: "it is a directory") }
             if type != S_IFREG {   // /dev/null, a FIFO: write straight into it
                 writePath = path
                 return
             }
-            if let input, OutputPlacement.isSameFile(input, path) {
-                throw MediaError.invalidArgument(file: path, message: "is the input file too; name another output")
+            if let read = reads.first(where: { Self.isSameFile($0.file, path) }) {
+                throw .isInput(file: path, role: read.role)
             }
-            if !overwrite { throw MediaError.outputExists(file: path) }
+            if !overwrite { throw .exists(file: path) }
         }
-        let slash = path.lastIndex(of: "/")
-        let folder = slash.map { String(path[...$0]) } ?? ""
-        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        let (folder, name) = Self.split(path)
         let temp = "\(folder).\(name).part-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            let reason = errno == ENOENT ? "no folder \(folder.isEmpty ? "." : folder)" : String(cString: strerror(errno))
-            throw MediaError.cannotCreateOutput(file: path, message: reason)
+            let reason = errno == ENOENT ? "no folder \(folder.isEmpty ? "." : folder)" : systemMessage(errno)
+            throw .cannotCreate(file: path, message: reason)
         }
         close(fd)
         writePath = temp
         Self.pending.withLock { _ = $0.insert(temp) }
+    }
+
+    /// The folder part of `path` (with its trailing slash, empty for a bare name) and the name.
+    static func split(_ path: String) -> (folder: String, name: String) {
+        let slash = path.lastIndex(of: "/")
+        return (slash.map { String(path[...$0]) } ?? "", slash.map { String(path[path.index(after: $0)...]) } ?? path)
     }
 
     /// Temporary files of placements neither committed nor discarded yet (process-wide).
@@ -96,17 +111,30 @@ public final class OutputPlacement: @unchecked Sendable {
         return ra == rb
     }
 
-    /// Makes the output final: renames the temporary file over the final name.
-    public func commit() throws {
+    /// Makes the output final. With `overwrite`, the temporary file is renamed over the final name;
+    /// without, it is linked to it (which fails if the name was taken meanwhile: nothing replaced,
+    /// the temporary file removed, `OutputError.appeared`) and then unlinked.
+    public func commit() throws(OutputError) {
         guard !settled else { return }
         settled = true
         guard let finalPath, let writePath, writePath != finalPath else { return }
         Self.pending.withLock { _ = $0.remove(writePath) }
-        if rename(writePath, finalPath) != 0 {
-            let message = String(cString: strerror(errno))
-            unlink(writePath)
-            throw MediaError.writeFailed(file: file, message: message)
+        defer { unlink(writePath) }   // after a link, or a failure; a no-op after a rename
+        if overwrite {
+            if rename(writePath, finalPath) != 0 { throw .writeFailed(file: file, message: systemMessage(errno)) }
+            return
         }
+        if link(writePath, finalPath) == 0 { return }
+        let code = errno
+        if code == EEXIST { throw .appeared(file: file) }
+        guard [EPERM, ENOTSUP, EOPNOTSUPP, EMLINK].contains(code) else {
+            throw .writeFailed(file: file, message: systemMessage(code))
+        }
+        // A file system without hard links (some FUSE and FAT mounts): check, then rename; a name
+        // taken in between is replaced (the only window left, microseconds wide).
+        var st = stat()
+        if lstat(finalPath, &st) == 0 { throw .appeared(file: file) }
+        if rename(writePath, finalPath) != 0 { throw .writeFailed(file: file, message: systemMessage(errno)) }
     }
 
     /// Removes the temporary file (nothing to remove when writing in place).
@@ -117,59 +145,5 @@ public final class OutputPlacement: @unchecked Sendable {
             Self.pending.withLock { _ = $0.remove(writePath) }
             unlink(writePath)
         }
-    }
-}
-
-/// A POSIX file descriptor written with complete writes: retries short writes and EINTR, and turns
-/// EPIPE into `MediaError.outputClosed` and other failures (ENOSPC...) into `.writeFailed`.
-/// SIGPIPE must be ignored by the process for EPIPE to arrive as an error (the command does so).
-public final class ByteSink {
-    public let file: String
-    private(set) var fd: Int32
-    private let ownsDescriptor: Bool
-
-    /// Opens `placement`'s write path, or standard output when it has none.
-    public init(_ placement: OutputPlacement) throws {
-        file = placement.file
-        guard let path = placement.writePath else {
-            fd = STDOUT_FILENO
-            ownsDescriptor = false
-            return
-        }
-        let flags = O_WRONLY | O_CLOEXEC | (placement.inPlace ? 0 : O_TRUNC)
-        fd = open(path, flags)
-        guard fd >= 0 else { throw MediaError.cannotCreateOutput(file: file, message: String(cString: strerror(errno))) }
-        ownsDescriptor = true
-    }
-
-    deinit { if ownsDescriptor && fd >= 0 { Glibc.close(fd) } }
-
-    /// Writes all of `bytes`.
-    public func write(_ bytes: UnsafeRawBufferPointer) throws {
-        guard var next = bytes.baseAddress else { return }
-        var left = bytes.count
-        while left > 0 {
-            let n = Glibc.write(fd, next, left)
-            if n < 0 {
-                if errno == EINTR { continue }
-                if errno == EPIPE { throw MediaError.outputClosed(file: file) }
-                throw MediaError.writeFailed(file: file, message: String(cString: strerror(errno)))
-            }
-            next += n
-            left -= n
-        }
-    }
-
-    /// Writes all of `bytes`.
-    public func write(_ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { try write($0) }
-    }
-
-    /// Closes the descriptor (a no-op for stdout); a failing close (late ENOSPC) is an error.
-    public func close() throws {
-        guard ownsDescriptor, fd >= 0 else { return }
-        let status = Glibc.close(fd)
-        fd = -1
-        if status != 0 { throw MediaError.writeFailed(file: file, message: String(cString: strerror(errno))) }
     }
 }
