@@ -141,8 +141,11 @@ public final class BatchEncode: @unchecked Sendable {
     }
 
     /// Runs every item; returns each item's outcome, in the items' order.
-    /// - Parameter progress: called from worker threads (serialise inside).
-    public func run(progress: @escaping @Sendable (BatchProgress) -> Void = { _ in }) -> [BatchOutcome] {
+    /// - Parameters:
+    ///   - progress: called from worker threads (serialise inside).
+    ///   - finished: called from the worker thread as each item ends, with the item and its outcome.
+    public func run(progress: @escaping @Sendable (BatchProgress) -> Void = { _ in },
+                    finished: @escaping @Sendable (BatchItem, BatchOutcome) -> Void = { _, _ in }) -> [BatchOutcome] {
         let started = Date()
         let items = job.items
         let outcomes = Mutex<[BatchOutcome?]>(Array(repeating: nil, count: items.count))
@@ -172,6 +175,7 @@ public final class BatchEncode: @unchecked Sendable {
                     }
                 }
                 outcomes.withLock { $0[i] = outcome }
+                finished(items[i], outcome)
                 report()
             }
         }

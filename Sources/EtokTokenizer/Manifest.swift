@@ -61,6 +61,11 @@ public enum Manifest {
     /// Reads the manifest at `path` (`-`: stdin).
     public static func read(path: String, suffix: String = ".etok") throws -> [BatchItem] {
         let data: Data
+        var isDirectory: ObjCBool = false
+        if path != "-" && !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            throw ManifestError(file: path, line: 0, problem: "no such manifest file")
+        }
+        if isDirectory.boolValue { throw ManifestError(file: path, line: 0, problem: "is a folder, not a manifest file") }
         do {
             data = path == "-" ? FileHandle.standardInput.readDataToEndOfFile()
                 : try Data(contentsOf: URL(fileURLWithPath: path))
