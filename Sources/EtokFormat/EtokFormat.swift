@@ -6,8 +6,8 @@
 //
 // Layout of the sources:
 //   CRC32, ByteIO, Float16Bits      byte-level helpers (§1)
-//   RangeCoder, FSQContextModel     the token coder `rc-fsq-1` (§6.1)
-//   FSQContextModel2, FSQTokenCoder2  the token coder `rc-fsq-2` (§6.3), the default for FSQ
+//   RangeCoder                      the range coder (§6.1)
+//   FSQContextModel, FSQTokenCoder  the FSQ token coding `rc-fsq-2` (§6.3), the only one
 //   EtokHeader*, Chunk              value types for HEAD (§4), CHNK (§5), INDX (§7)
 //   ChunkCodec, Records             payload and record framing (§3, §5, §6, §7)
 //   ByteSource, ByteSink            where bytes come from and go to
@@ -21,7 +21,7 @@ public enum EtokFormat {
     /// The major version this module reads and writes (§2). A file with another major is refused.
     public static let majorVersion: UInt16 = 1
     /// The minor version this module writes (§2): 1 since `rc-fsq-2` (§6.3). Any minor of major 1 is
-    /// read.
+    /// read (a 1.0 file in the retired draft coding `rc-fsq-1` is refused by its token coding, §4).
     public static let minorVersion: UInt16 = 1
     /// Bytes before the first record: signature and version.
     public static let preambleSize = 12

@@ -18,11 +18,10 @@ struct SeededRandom: RandomNumberGenerator {
 enum Fixture {
     static let fsqLevels = [8, 8, 8, 5, 5, 5]
 
-    /// An FSQ header; `coding` defaults to what a writer uses for these levels (`rc-fsq-2`).
+    /// An FSQ header (token coding `rc-fsq-2`, unless a test asks for another to see it refused).
     static func fsqHeader(minToks: Int = 4, maxToks: Int = 64, chunkBlocks: Int = 4,
-                          levels: [Int] = fsqLevels, coding: EtokHeader.TokenCoding? = nil) -> EtokHeader {
-        let coding = coding ?? (FSQTokenCoder2.supports(levels: levels) ? .rcFSQ2 : .rcFSQ1)
-        return EtokHeader(
+                          levels: [Int] = fsqLevels, coding: EtokHeader.TokenCoding = .rcFSQ2) -> EtokHeader {
+        EtokHeader(
             etokVersion: "0.1.0",
             model: .init(name: "etok-test", sha256: String(repeating: "ab", count: 32), imageSize: [64, 64],
                          patchSize: [1, 8, 8], framesPerBlock: 1, minToks: minToks, maxToks: maxToks,
