@@ -2,7 +2,8 @@
 //
 // A leaf module: it imports only Foundation (and the C library for file descriptors), never FFmpeg or
 // the model. The encoder writes its output with `EtokWriter`; decoding, `etok info` and `etok export`
-// read it back with `EtokReader` (files, random access) or `EtokStreamReader` (pipes, front to back).
+// read it back through `ChunkSource` (a file or a pipe alike, chunks in order with their damage);
+// `EtokReader` adds random access to a file (the index, seeking by block).
 //
 // Layout of the sources:
 //   CRC32, ByteIO, Float16Bits      byte-level helpers (§1)
@@ -12,7 +13,8 @@
 //   ChunkCodec, Records             payload and record framing (§3, §5, §6, §7)
 //   ByteSource, ByteSink            where bytes come from and go to
 //   RecordScanner                   front-to-back scan with resynchronisation after damage (§7)
-//   EtokWriter, EtokReader, EtokStreamReader, EtokHealth, FormatError
+//   ChunkSource, ChunkWalk          the one entry point for reading: chunks and damage in order
+//   EtokWriter, EtokReader, EtokHealth, DamagedRange, FormatError
 
 /// Constants of the container, named as in docs/etok-format.md.
 public enum EtokFormat {

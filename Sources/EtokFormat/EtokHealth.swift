@@ -59,7 +59,7 @@ public struct EtokHealth: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Collects the results of a front-to-back scan (§7 "Truncation and streams"): the readable chunks
-/// in block order, and the damage. Shared by `EtokReader` (files) and `EtokStreamReader` (pipes).
+/// in block order, and the damage. Shared by `EtokReader` (opening a file without an index, `verify()`) and `ChunkWalk`.
 struct ScanAccumulator {
     let file: String
     let header: EtokHeader

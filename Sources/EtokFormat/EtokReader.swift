@@ -9,6 +9,8 @@
 ///
 /// Immutable after opening and reads with `pread`, so one reader may serve several threads (decode
 /// chunks in parallel). Memory: the index (about 40 bytes per chunk); chunks are read on demand.
+/// Reading a stream in order, with its damage, is `ChunkSource`'s job (which uses this reader for
+/// files); `health` here is only what opening saw (the index hides what lies between records).
 public final class EtokReader: Sendable {
     /// The file name used in messages.
     public let fileName: String
@@ -27,7 +29,7 @@ public final class EtokReader: Sendable {
     public let usedIndex: Bool
     /// Offset just past the `HEAD` record.
     let headEnd: Int
-    private let source: any ByteSource & Sendable
+    let source: any ByteSource & Sendable
 
     /// Opens the file at `path`.
     /// - Throws: `FormatError` when there is nothing usable (I/O, bad signature, unknown major

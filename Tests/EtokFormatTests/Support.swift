@@ -128,12 +128,12 @@ enum Fixture {
         return (chunks, errors)
     }
 
-    /// Every chunk a stream reader yields, and its final health.
+    /// Every chunk a walk of `bytes` read as a pipe yields, and its final health.
     static func streamAll(_ bytes: [UInt8]) throws(FormatError) -> (chunks: [Chunk], health: EtokHealth) {
-        let r = try EtokStreamReader(bytes: bytes, name: "test.etok")
+        let walk = try ChunkSource(bytes: bytes, name: "test.etok", seekable: false).walk()
         var chunks: [Chunk] = []
-        while let c = try r.next() { chunks.append(c) }
-        return (chunks, r.health)
+        while let step = try walk.next() { if case .chunk(let c) = step { chunks.append(c) } }
+        return (chunks, walk.health)
     }
 }
 

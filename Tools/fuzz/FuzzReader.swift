@@ -45,8 +45,11 @@ func readEverything(_ bytes: [UInt8]) {
         _ = reader.health.description
         _ = tokens
     }
-    if let stream = try? EtokStreamReader(bytes: bytes, name: "fuzz.etok") {
-        while let chunk = try? stream.next() { _ = chunk.blockRange }
-        _ = stream.health.description
+    for seekable in [true, false] {
+        guard let source = try? ChunkSource(bytes: bytes, name: "fuzz.etok", seekable: seekable) else { continue }
+        let walk = source.walk()
+        while let step = try? walk.next() { _ = step }
+        _ = walk.health.description
+        _ = walk.damage.map(\.description)
     }
 }
