@@ -55,6 +55,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // libFuzzer target for the .etok readers (Tools/fuzz/README.md): replays the files it is
+        // given; built with `-sanitize=fuzzer -DETOK_LIBFUZZER` (Tools/fuzz/run.sh), libFuzzer drives it.
+        .executableTarget(name: "etok-fuzz-reader", dependencies: ["EtokFormat"], path: "Tools/fuzz/EtokFuzzReader"),
+
         .testTarget(name: "EtokTensorTests", dependencies: ["EtokTensor"]),
         .testTarget(name: "EtokMediaTests", dependencies: ["EtokMedia"]),
         .testTarget(name: "EtokPipelineTests", dependencies: ["EtokPipeline"]),
@@ -62,7 +66,7 @@ let package = Package(
         .testTarget(name: "EtokModelTests", dependencies: ["EtokModel", "EtokTensor"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "EtokTokenizerTests", dependencies: ["EtokTokenizer", "EtokModel", "EtokFormat", "EtokMedia"]),
-        .testTarget(name: "EtokCLITests", dependencies: ["etok"]),
+        .testTarget(name: "EtokCLITests", dependencies: ["etok", "etok-fuzz-reader"]),
     ],
     swiftLanguageModes: [.v6]
 )

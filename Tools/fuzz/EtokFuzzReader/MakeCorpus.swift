@@ -1,10 +1,10 @@
 // Writes the seed corpus of the .etok fuzz target: small valid files and damaged variants.
-// Built with the Sources/EtokFormat files by `Tools/fuzz/run.sh --make-corpus`; the output is
-// committed in Tools/fuzz/corpus/.
+// `etok-fuzz-reader --make-corpus DIR` (Tools/fuzz/run.sh --make-corpus); the output is committed in
+// Tools/fuzz/corpus/, and a test checks that it is what this writes.
+import EtokFormat
 import Foundation
 
-@main
-struct MakeCorpus {
+enum MakeCorpus {
     static func fsqHeader(chunkBlocks: Int) -> EtokHeader {
         EtokHeader(
             etokVersion: "0.1.0",
@@ -30,8 +30,7 @@ struct MakeCorpus {
         return sink.bytes
     }
 
-    static func main() throws {
-        let dir = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : "Tools/fuzz/corpus"
+    static func write(to dir: String) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         func save(_ name: String, _ bytes: [UInt8]) throws {
             try Data(bytes).write(to: URL(fileURLWithPath: dir).appendingPathComponent(name))
