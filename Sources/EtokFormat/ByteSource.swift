@@ -142,7 +142,11 @@ final class StreamSource: ByteSource {
             }
             if r == 0 { atEnd = true } else { buffer.append(contentsOf: chunk[0..<r]) }
         }
+        peakBuffered = max(peakBuffered, buffer.count)
     }
+
+    /// The most bytes the buffer has held at once (for tests of bounded memory).
+    private(set) var peakBuffered = 0
 
     func read(at offset: Int, count: Int) throws(FormatError) -> [UInt8] {
         guard count > 0, offset >= base else { return [] }

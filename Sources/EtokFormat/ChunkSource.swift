@@ -23,7 +23,7 @@ public final class ChunkSource {
     public var entries: [IndexEntry]? { reader?.chunks }
     /// The random-access reader of a file (seeking by block: `chunk(containingBlock:)`); nil for a pipe.
     public let reader: EtokReader?
-    private let stream: StreamSource?
+    let stream: StreamSource?
     /// The file's or the pipe's bytes.
     private let bytes: any ByteSource
     private let headEnd: Int

@@ -71,7 +71,7 @@ public final class ChunkWalk {
         var at: [Int: Int] = [:]
         for (i, e) in (entries ?? []).enumerated() { at[e.offset] = i }
         entryAt = at
-        scanner = RecordScanner(source: source, offset: headEnd)
+        scanner = RecordScanner(source: source, header: header, headEnd: headEnd)
         acc = ScanAccumulator(file: source.name, header: header)
     }
 
@@ -153,11 +153,12 @@ public final class ChunkWalk {
 
     /// The range for the damage after the last readable chunk, if any: every block from `from` on
     /// when blocks may be lost (a cut before the index, a damaged chunk), none otherwise (damage
-    /// confined to the index or the TAIL).
+    /// confined to the index or the TAIL, or anything after an intact INDX).
     static func trailing(_ errors: [FormatError], from: Int, health: EtokHealth, file: String) -> DamagedRange? {
         guard !errors.isEmpty else { return nil }
         func loses(_ error: FormatError) -> Bool {
             if case .truncated = error { return !health.reachedIndex }
+            if let index = health.indexOffset, let at = error.offset, at > index { return false }
             return error.mayLoseBlocks
         }
         let losing = errors.first(where: loses)

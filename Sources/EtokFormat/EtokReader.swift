@@ -80,7 +80,8 @@ public final class EtokReader: Sendable {
         guard indexHead.count == 8, Array(indexHead[0..<4]) == RecordType.index else { return nil }
         let length = Int(indexHead.leU32(at: 4))
         let total = EtokFormat.recordOverhead + length
-        guard length <= EtokFormat.maxPayloadLength, at + total <= tailAt else { return nil }
+        let limit = RecordLimits(header: header).maxPayload(type: RecordType.index[...], offset: at, headEnd: headEnd)
+        guard length <= limit, at + total <= tailAt else { return nil }
         let record = try source.read(at: at, count: total)
         guard record.count == total, RecordType.crcHolds(record) else { return nil }
         let entries = try? IndexCodec.parse(Array(record[8..<(record.count - 4)]), header: header, offset: at,
@@ -93,7 +94,7 @@ public final class EtokReader: Sendable {
     /// every chunk fully (token data included) and counts a chunk that fails as damage.
     static func scan(source: ByteSource, header: EtokHeader, headEnd: Int,
                      decodeChunks: Bool) throws(FormatError) -> (entries: [IndexEntry], health: EtokHealth) {
-        var scanner = RecordScanner(source: source, offset: headEnd)
+        var scanner = RecordScanner(source: source, header: header, headEnd: headEnd)
         var acc = ScanAccumulator(file: source.name, header: header)
         while let event = try scanner.next() {
             switch event {
@@ -154,8 +155,10 @@ public final class EtokReader: Sendable {
                                        message: "entry points at a \(printableType(head[0..<4])) record, not CHNK")
         }
         let length = Int(head.leU32(at: 4))
-        if length > EtokFormat.maxPayloadLength {
-            throw FormatError.badRecord(file: fileName, record: "CHNK", offset: e.offset, message: "length \(length) exceeds 2^30")
+        let limit = RecordLimits(header: header).chunk
+        if length > limit {
+            throw FormatError.badRecord(file: fileName, record: "CHNK", offset: e.offset,
+                                        message: "length \(length) is more than a CHNK record may hold here (\(limit))")
         }
         let bytes = try source.read(at: e.offset, count: EtokFormat.recordOverhead + length)
         if bytes.count < EtokFormat.recordOverhead + length {
