@@ -56,7 +56,7 @@ public final class EtokReader: Sendable {
             usedIndex = true
             health = EtokHealth(hasValidIndex: true, chunksChecked: false)
         } else {
-            let scan = try EtokReader.scan(source: source, header: header, headEnd: headEnd, decodeChunks: false)
+            let scan = try EtokReader.scan(source: source, header: header, headEnd: headEnd)
             chunks = scan.entries
             usedIndex = false
             health = scan.health
@@ -90,23 +90,15 @@ public final class EtokReader: Sendable {
         return entries
     }
 
-    /// Scans every record after `HEAD` (§7 "Truncation and streams"); with `decodeChunks`, also parses
-    /// every chunk fully (token data included) and counts a chunk that fails as damage.
-    static func scan(source: ByteSource, header: EtokHeader, headEnd: Int,
-                     decodeChunks: Bool) throws(FormatError) -> (entries: [IndexEntry], health: EtokHealth) {
+    /// Scans every record after `HEAD` (§7 "Truncation and streams") to locate the chunks of a file
+    /// without a usable index (their token data is checked when they are read).
+    static func scan(source: ByteSource, header: EtokHeader, headEnd: Int) throws(FormatError) -> (entries: [IndexEntry], health: EtokHealth) {
         var scanner = RecordScanner(source: source, header: header, headEnd: headEnd)
         var acc = ScanAccumulator(file: source.name, header: header)
         while let event = try scanner.next() {
             switch event {
             case .record(let record):
-                if acc.accept(record) != nil, decodeChunks {
-                    do {
-                        _ = try ChunkCodec.parse(record.payload, header: header, offset: record.offset, file: source.name)
-                    } catch {
-                        acc.note(error)
-                        acc.dropLast()
-                    }
-                }
+                _ = acc.accept(record)
             case .damage(let error):
                 acc.note(error)
             case .end(let offset, let truncation, let cutRecord):
@@ -119,10 +111,13 @@ public final class EtokReader: Sendable {
     }
 
     /// Checks the whole file: every record's CRC, every chunk's fields and token data, the index
-    /// against the chunks. Returns the full health. Cost: reads and decodes the whole file.
+    /// against the chunks. Returns the full health, what a `ChunkSource` walk of the file ends with.
+    /// Cost: reads and decodes the whole file.
     /// - Throws: only `FormatError.io`.
     public func verify() throws(FormatError) -> EtokHealth {
-        try EtokReader.scan(source: source, header: header, headEnd: headEnd, decodeChunks: true).health
+        let walk = ChunkWalk(source: source, header: header, headEnd: headEnd, entries: chunks, wants: { _ in true })
+        while try walk.next() != nil {}
+        return walk.health
     }
 
     /// Number of blocks in the readable chunks.
