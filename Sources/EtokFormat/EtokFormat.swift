@@ -29,7 +29,8 @@ public enum EtokFormat {
     public static let preambleSize = 12
     /// Bytes a record adds around its payload: type and length before it, CRC after it (§3).
     public static let recordOverhead = 12
-    /// The largest payload length a reader accepts (§3); anything larger is corruption.
+    /// The largest payload length of any record (§3); anything larger is corruption. Readers also
+    /// bound each record type by what the header allows (`RecordLimits`, §3 "Reader limits").
     public static let maxPayloadLength = 1 << 30
     /// The largest number of tokens one chunk may hold (§5, reader limits): bounds the memory a
     /// corrupted or hostile chunk can make a reader allocate.
