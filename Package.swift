@@ -61,6 +61,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // libFuzzer target for the .etok readers (Tools/fuzz/README.md): replays the files it is
+        // given; built with `-sanitize=fuzzer -DETOK_LIBFUZZER` (Tools/fuzz/run.sh), libFuzzer drives it.
+        .executableTarget(name: "etok-fuzz-reader", dependencies: ["EtokFormat", "EtokIO"], path: "Tools/fuzz/EtokFuzzReader"),
+
         .testTarget(name: "EtokTensorTests", dependencies: ["EtokTensor"]),
         .testTarget(name: "EtokIOTests", dependencies: ["EtokIO"]),
         .testTarget(name: "EtokMediaTests", dependencies: ["EtokMedia", "EtokIO"]),
@@ -69,7 +73,7 @@ let package = Package(
         .testTarget(name: "EtokModelTests", dependencies: ["EtokModel", "EtokTensor", "EtokIO"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "EtokTokenizerTests", dependencies: ["EtokTokenizer", "EtokModel", "EtokFormat", "EtokMedia", "EtokIO"]),
-        .testTarget(name: "EtokCLITests", dependencies: ["etok", "EtokIO"]),
+        .testTarget(name: "EtokCLITests", dependencies: ["etok", "EtokIO", "etok-fuzz-reader"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -183,8 +183,9 @@ public struct ModelConfig: Sendable, Equatable {
         try need(theta > 0, "theta", "must be positive")
         try need(bottleneckType == "fsq" || bottleneckType == "vae", "bottleneck_type", "must be 'fsq' or 'vae'")
         if isFSQ {
-            try need(!fsqQuantLevels.isEmpty && fsqQuantLevels.allSatisfy { $0 >= 2 }, "fsq_quant_levels",
-                     "must be a non-empty list of levels >= 2")
+            // 16: the most the .etok token coding codes (docs/etok-format.md §4 limits, §6.3).
+            try need(!fsqQuantLevels.isEmpty && fsqQuantLevels.allSatisfy { (2...16).contains($0) }, "fsq_quant_levels",
+                     "must be a non-empty list of levels from 2 to 16 (the most an .etok file's token coding codes)")
             let product = fsqQuantLevels.reduce(1.0) { $0 * Double($1) }
             try need(product <= Double(Int32.max), "fsq_quant_levels", "codebook must fit in int32")
         } else {
