@@ -1,0 +1,65 @@
+// ModelLimits: the largest model etok agrees to load, and what a loaded model may make etok
+// allocate. Every model file is checked against these before anything sized by it exists, so a
+// crafted or corrupt file is refused with one line instead of trapping or exhausting memory.
+//
+// Where the numbers come from (each leaves room above the largest real model, the official
+// ElasticTok 200M: 256×256 frames, 4 frames per block, patch 1×8×8, 4096 tokens per block, a
+// context of 16384 tokens):
+//   - sizes of one block (tokens, frames, image side, patch side) are 4× the official ones or more;
+//   - the context may be 4× the official one (65536 tokens), and the per-stream state it sizes
+//     (`ModelConfig.streamStateBytes`: both stacks' key/value caches, the RoPE table and one
+//     block's attention scores) must fit `streamStateBudget` (8 GiB; the official model at its
+//     full context needs a few GB);
+//   - 128 layers per stack (the official models have far fewer), which also bounds the tensor
+//     table: a model at every limit lists under 2,400 tensors (about 260 KB of header);
+//   - the safetensors header (JSON) may be at most 1 MiB: Foundation's JSON parser takes about
+//     0.2 s and 80 MB for 1 MiB of header on the development machine.
+
+/// The limits every model config and model file is checked against (see the file comment).
+public enum ModelLimits {
+    /// hidden_size.
+    public static let hiddenSize = 1...16384
+    /// intermediate_size (the SwiGLU MLP width).
+    public static let intermediateSize = 1...65536
+    /// num_attention_heads.
+    public static let attentionHeads = 1...256
+    /// num_encoder_layers and num_decoder_layers, each.
+    public static let layers = 0...128
+    /// Each of patch_size's three sides (Tp, Hp, Wp).
+    public static let patchSide = 1...64
+    /// frames_per_block.
+    public static let framesPerBlock = 1...64
+    /// max_toks (tokens per block).
+    public static let tokensPerBlock = 1...16384
+    /// max_sequence_length (the context in tokens).
+    public static let sequenceLength = 1...65536
+    /// Each side of the frame (etok_image_size, or the square one max_toks implies).
+    public static let imageSide = 1...4096
+    /// Number of FSQ dimensions, and each dimension's level count.
+    public static let fsqDimensions = 1...16
+    public static let fsqLevel = 2...65536
+    /// vae_bottleneck_dim.
+    public static let vaeDimension = 1...4096
+    /// Bytes of per-stream state a config may need (`ModelConfig.streamStateBytes`).
+    public static let streamStateBudget = 8 << 30
+    /// Bytes of a safetensors header (the JSON after the 8-byte length).
+    public static let headerBytes = 1 << 20
+    /// Dimensions of a tensor's shape (the model's tensors have 1 or 2).
+    public static let tensorRank = 0...8
+}
+
+extension ModelConfig {
+    /// Bytes of float32 state one encoding stream (a `BlockCoder`) allocates for this config:
+    /// the key and value caches of both stacks over the whole context, the RoPE tables, and the
+    /// attention scores of one block over the context. Weights and per-candidate activations
+    /// are not counted (the weights are bounded by the file, activations by the block size).
+    /// Computed in Double so that no config can overflow it.
+    public var streamStateBytes: Double {
+        let context = Double(maxSequenceLength), d = Double(hiddenSize)
+        let layers = Double(numEncoderLayers + numDecoderLayers)
+        let caches = 2 * layers * context * d
+        let rope = 2 * context * d / Double(max(1, numAttentionHeads))
+        let scores = Double(maxToks) * context
+        return 4 * (caches + rope + scores)
+    }
+}
