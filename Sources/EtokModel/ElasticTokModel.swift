@@ -89,7 +89,7 @@ public final class ElasticTokModel: @unchecked Sendable {
             throw ModelError.badInput(call: call, message: "keep needs \(blocks) counts in 0...\(t), got \(keep)")
         }
         let visible = (0..<length).map { Int32(($0 / t + 1) * t) }
-        let run = StackRun(groups: 1, rowsPerGroup: length, firstPosition: 0, visible: visible, perGroupGEMM: false)
+        let run = StackRun(groups: 1, rowsPerGroup: length, firstPosition: 0, visible: visible)
 
         // Encoder.
         let enc = StackWorkspace(width: d, inner: config.intermediateSize, layers: config.numEncoderLayers)

@@ -17,35 +17,21 @@
 
 /// The limits every model config and model file is checked against (see the file comment).
 public enum ModelLimits {
-    /// hidden_size.
-    public static let hiddenSize = 1...16384
-    /// intermediate_size (the SwiGLU MLP width).
-    public static let intermediateSize = 1...65536
-    /// num_attention_heads.
-    public static let attentionHeads = 1...256
+    /// Widths: hidden_size, intermediate_size (the SwiGLU MLP), num_attention_heads.
+    public static let hiddenSize = 1...16384, intermediateSize = 1...65536, attentionHeads = 1...256
     /// num_encoder_layers and num_decoder_layers, each.
     public static let layers = 0...128
-    /// Each of patch_size's three sides (Tp, Hp, Wp).
-    public static let patchSide = 1...64
-    /// frames_per_block.
-    public static let framesPerBlock = 1...64
-    /// max_toks (tokens per block).
-    public static let tokensPerBlock = 1...16384
-    /// max_sequence_length (the context in tokens).
-    public static let sequenceLength = 1...65536
-    /// Each side of the frame (etok_image_size, or the square one max_toks implies).
-    public static let imageSide = 1...4096
-    /// Number of FSQ dimensions, and each dimension's level count.
-    public static let fsqDimensions = 1...16
-    public static let fsqLevel = 2...65536
-    /// vae_bottleneck_dim.
-    public static let vaeDimension = 1...4096
-    /// Bytes of per-stream state a config may need (`ModelConfig.streamStateBytes`).
-    public static let streamStateBudget = 8 << 30
-    /// Bytes of a safetensors header (the JSON after the 8-byte length).
-    public static let headerBytes = 1 << 20
-    /// Dimensions of a tensor's shape (the model's tensors have 1 or 2).
-    public static let tensorRank = 0...8
+    /// One block: each side of patch_size (Tp, Hp, Wp), frames_per_block, max_toks (tokens per
+    /// block), and each side of the frame (etok_image_size, or the square one max_toks implies).
+    public static let patchSide = 1...64, framesPerBlock = 1...64, tokensPerBlock = 1...16384, imageSide = 1...4096
+    /// max_sequence_length (the context in tokens), and the bytes of per-stream state it may
+    /// size with the rest of the config (`ModelConfig.streamStateBytes`).
+    public static let sequenceLength = 1...65536, streamStateBudget = 8 << 30
+    /// Bottlenecks: the number of FSQ dimensions, each dimension's level count, vae_bottleneck_dim.
+    public static let fsqDimensions = 1...16, fsqLevel = 2...65536, vaeDimension = 1...4096
+    /// The file: bytes of the safetensors header (the JSON after the 8-byte length), and the
+    /// dimensions of a tensor's shape (the model's tensors have 1 or 2).
+    public static let headerBytes = 1 << 20, tensorRank = 0...8
 }
 
 extension ModelConfig {

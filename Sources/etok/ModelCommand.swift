@@ -271,9 +271,6 @@ extension ModelCommand {
         @Option(help: "Candidates per timed call (kept counts spread over the block).")
         var candidates = 1
 
-        @Flag(help: "Stack the candidates' encoder GEMMs instead of one GEMM set per candidate.")
-        var stacked = false
-
         @OptionGroup(title: "Threads")
         var threadOptions: ThreadOptions
 
@@ -283,8 +280,7 @@ extension ModelCommand {
                 let m = try model.map { try ElasticTokModel.load(path: $0) }
                     ?? ElasticTokModel(config: .etokDefault, weights: ModelWeights.random(.etokDefault, seed: 1))
                 let report = try EngineBench.run(model: m, contexts: context.split(separator: ",").compactMap { Int($0) },
-                                                 repeats: max(1, repeats), keep: keep, candidates: max(1, candidates),
-                                                 batching: stacked ? .stacked : .perCandidate)
+                                                 repeats: max(1, repeats), keep: keep, candidates: max(1, candidates))
                 let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
             }
@@ -329,8 +325,7 @@ enum EngineBench {
         return kib / 1024
     }
 
-    static func run(model m: ElasticTokModel, contexts: [Int], repeats: Int, keep: Int?, candidates: Int,
-                    batching: CandidateBatching) throws -> [String: Any] {
+    static func run(model m: ElasticTokModel, contexts: [Int], repeats: Int, keep: Int?, candidates: Int) throws -> [String: Any] {
         let c = m.config
         var rng: UInt64 = 12345
         func block() -> [Float] {
@@ -345,7 +340,7 @@ enum EngineBench {
         var rows: [[String: Any]] = []
         let input = block()
         for k in contexts where k < c.contextBlocks {
-            let coder = BlockCoder(model: m, batching: batching)
+            let coder = BlockCoder(model: m)
             for _ in 0..<k { _ = try coder.reconstruct(patches: block(), keptCounts: [n]); try coder.commit(candidate: 0) }
             _ = try coder.reconstruct(patches: input, keptCounts: counts)  // warm-up
             var times: [Double] = []
@@ -356,7 +351,7 @@ enum EngineBench {
                          "gflops_per_s": flops / t / 1e9, "mfu": flops / t / 1e9 / peak])
         }
         return ["peak_rss_mib": peakRSSMiB(), "sgemm_peak_gflops": peak, "threads": BLASThreads.current, "kernels": m.kernels.name,
-                "candidates": counts.count, "batching": batching == .stacked ? "stacked" : "per-candidate",
+                "candidates": counts.count,
                 "tokens_per_block": c.tokensPerBlock, "parameters": m.parameterCount, "results": rows]
     }
 }
