@@ -55,6 +55,11 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // libFuzzer target for model files (Tools/fuzz/model/README.md); a plain build replays files.
+        .executableTarget(name: "etok-fuzz-model", dependencies: ["EtokModel"], path: "Tools/fuzz/model",
+                          exclude: ["README.md", "run.sh", "make_seeds.py", "model.dict", "corpus"],
+                          linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic-symbol=LLVMFuzzerRunDriver"])]),
+
         .testTarget(name: "EtokTensorTests", dependencies: ["EtokTensor"]),
         .testTarget(name: "EtokMediaTests", dependencies: ["EtokMedia"]),
         .testTarget(name: "EtokPipelineTests", dependencies: ["EtokPipeline"]),

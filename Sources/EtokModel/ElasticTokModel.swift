@@ -42,7 +42,13 @@ public final class ElasticTokModel: @unchecked Sendable {
     /// allocated: the header, then the config, then the tensor table against the config, then
     /// the values tensor by tensor.
     public static func load(path: String, kernels: Kernels = .best) throws -> ElasticTokModel {
-        let file = try SafeTensorsFile(path: path)
+        try load(try SafeTensorsFile(path: path), kernels: kernels)
+    }
+
+    /// Loads a model from an opened safetensors file (the same checks as `load(path:)`; the
+    /// fuzz target feeds bytes through here).
+    public static func load(_ file: SafeTensorsFile, kernels: Kernels = .best) throws -> ElasticTokModel {
+        let path = file.path
         if let format = file.metadata["format"], format != "etok-elastictok" {
             throw ModelError.badHeader(file: path, message: "format is \"\(format)\", expected \"etok-elastictok\"")
         }

@@ -27,8 +27,9 @@ public enum ModelLimits {
     /// max_sequence_length (the context in tokens), and the bytes of per-stream state it may
     /// size with the rest of the config (`ModelConfig.streamStateBytes`).
     public static let sequenceLength = 1...65536, streamStateBudget = 8 << 30
-    /// Bottlenecks: the number of FSQ dimensions, each dimension's level count, vae_bottleneck_dim.
-    public static let fsqDimensions = 1...16, fsqLevel = 2...65536, vaeDimension = 1...4096
+    /// Bottlenecks: the number of FSQ dimensions, each dimension's level count (16: the most an
+    /// .etok file's token coding codes, docs/etok-format.md), vae_bottleneck_dim.
+    public static let fsqDimensions = 1...16, fsqLevel = 2...16, vaeDimension = 1...4096
     /// The file: bytes of the safetensors header (the JSON after the 8-byte length), and the
     /// dimensions of a tensor's shape (the model's tensors have 1 or 2).
     public static let headerBytes = 1 << 20, tensorRank = 0...8

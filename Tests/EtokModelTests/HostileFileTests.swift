@@ -117,7 +117,8 @@ final class HostileFileTests: XCTestCase {
             ("hidden_size", 1 << 62, "4611686018427387904 is out of range"),
             ("max_toks", 1 << 62, "out of range"),
             ("fsq_quant_levels", [1 << 40, 1 << 40], "out of range"),
-            ("fsq_quant_levels", [65536, 65536], "int32"),
+            ("fsq_quant_levels", [17, 2], "out of range"),
+            ("fsq_quant_levels", [Int](repeating: 16, count: 8), "int32"),
             ("theta", -1.0, "positive"),
             ("rms_norm_eps", 0.0, "(0, 1)"),
             ("num_attention_heads", 0, "out of range"),
@@ -208,6 +209,18 @@ final class HostileFileTests: XCTestCase {
             XCTAssertLessThan(Date().timeIntervalSince(start), 1, path)   // a FIFO must not block
             guard case let .unreadable(_, text)? = error else { XCTFail("\(path): \(message(error))"); continue }
             XCTAssertTrue(text.hasPrefix(expected), "\(path): \(text)")
+        }
+    }
+
+    /// The fuzz target's seeds (Tools/fuzz/model/corpus) are valid models: mutations start
+    /// from files that pass every check.
+    func testFuzzSeedsLoad() throws {
+        let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Tools/fuzz/model/corpus")
+        let seeds = try FileManager.default.contentsOfDirectory(atPath: corpus.path).filter { $0.hasSuffix(".safetensors") }
+        XCTAssertGreaterThanOrEqual(seeds.count, 6)
+        for seed in seeds {
+            XCTAssertNoThrow(try ElasticTokModel.load(path: corpus.appendingPathComponent(seed).path), seed)
         }
     }
 }
