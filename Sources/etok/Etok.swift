@@ -1,9 +1,14 @@
 import ArgumentParser
+import EtokTensor
 
 /// The `etok` command: lists the subcommands; each lives in its own file.
 @main
 struct Etok: ParsableCommand {
-    static func main() { ExitCodes.main(Etok.self, arguments: Array(CommandLine.arguments.dropFirst())) }
+    static func main() {
+        // First: the OpenBLAS kernels for this CPU (may re-execute etok with them, see BLASKernels).
+        if let warning = BLASKernels.prepareAtStart() { printError("etok: warning: \(warning)") }
+        ExitCodes.main(Etok.self, arguments: Array(CommandLine.arguments.dropFirst()))
+    }
 
     /// `etok` alone: a one-line hint and status 64 (a command line that does nothing is a mistake).
     func run() throws {

@@ -78,7 +78,7 @@ extension ModelCommand {
                     let object: [String: Any] = ["file": file, "config": config, "parameters": model.parameterCount,
                                                  "sha256": loaded.sha256,
                                                  "calibrated_threshold": loaded.calibratedThreshold.map { Double($0) } as Any,
-                                                 "context_blocks": c.contextBlocks,
+                                                 "context_blocks": c.contextBlocks, "blas": BLASKernels.description,
                                                  "vocabulary_size": c.isFSQ ? c.codebookSize as Any : NSNull(),
                                                  "tensors": tensors]
                     let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
@@ -97,6 +97,7 @@ extension ModelCommand {
                 print("sha256      \(loaded.sha256)")
                 print("threshold   \(threshold)")
                 print("config      \(c.jsonString())")
+                print("blas        \(BLASKernels.description)")
                 print("")
                 let width = model.tensors.map(\.name.count).max() ?? 0
                 for t in model.tensors {
@@ -351,6 +352,7 @@ enum EngineBench {
                          "gflops_per_s": flops / t / 1e9, "mfu": flops / t / 1e9 / peak])
         }
         return ["peak_rss_mib": peakRSSMiB(), "sgemm_peak_gflops": peak, "threads": BLASThreads.current, "kernels": m.kernels.name,
+                "blas": BLASKernels.description, "blas_core": BLASKernels.coreName,
                 "candidates": counts.count,
                 "tokens_per_block": c.tokensPerBlock, "parameters": m.parameterCount, "results": rows]
     }

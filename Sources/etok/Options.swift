@@ -1,5 +1,6 @@
 import ArgumentParser
 import EtokMedia
+import EtokTensor
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,9 +30,10 @@ struct CommonOptions: ParsableArguments {
         return Interrupt()
     }
 
-    /// Sets FFmpeg's log level from `-v`.
+    /// Sets FFmpeg's log level from `-v`; `-v` also names the BLAS kernels in use.
     func applyLogging() {
         if verbose { FFmpegLog.showWarnings() } else { FFmpegLog.silence() }
+        if verbose { printError("etok: BLAS: \(BLASKernels.description)") }
     }
 }
 
