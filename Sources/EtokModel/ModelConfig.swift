@@ -134,7 +134,8 @@ public struct ModelConfig: Sendable, Equatable {
         func intList(_ key: String) throws -> [Int]? {
             guard let v = d[key], !(v is NSNull) else { return nil }
             guard let list = v as? [Any] else { throw fail(key, "expected a list of integers") }
-            guard list.count <= 16 else { throw fail(key, "has \(list.count) entries, at most 16 make sense") }
+            let most = ModelLimits.fsqDimensions.upperBound   // the longest list a config has
+            guard list.count <= most else { throw fail(key, "has \(list.count) entries, at most \(most) make sense") }
             return try list.map { try int(key, $0) }
         }
         for key in d.keys where key.hasPrefix("etok_") && key != "etok_image_size" {
