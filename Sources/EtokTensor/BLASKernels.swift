@@ -153,9 +153,15 @@ public enum BLASKernels {
     /// The start-up decision, as a pure function: `source` of the loaded kernels `loaded`
     /// (`requested` is what OPENBLAS_CORETYPE asked for), `failed` the cores earlier starts found
     /// wrong, `check` runs the product check (called only when the answer depends on it).
+    /// `switchable`: OpenBLAS was built with DYNAMIC_ARCH, the only kind that reads
+    /// OPENBLAS_CORETYPE (any other build runs the kernels it was compiled for).
     static func decide(source: Source, loaded: String, requested: String?, failed: [String],
-                       features f: CPUFeatures, check: () -> Bool) -> StartAction {
+                       features f: CPUFeatures, switchable: Bool = true, check: () -> Bool) -> StartAction {
         let ladder = ladder(for: f)
+        if !switchable {
+            return .keep(warning: check() ? nil
+                : "OpenBLAS's \(loaded) kernels compute wrong products on this CPU, and this OpenBLAS build (not DYNAMIC_ARCH) has no others")
+        }
         if source == .user {
             return .keep(warning: check() ? nil
                 : "OpenBLAS's \(loaded) kernels (OPENBLAS_CORETYPE=\(requested ?? loaded)) compute wrong products on this CPU; unset OPENBLAS_CORETYPE to let etok choose")
@@ -204,13 +210,14 @@ public enum BLASKernels {
         }
         let loaded = coreName, f = features
         var checked: Bool?
+        let switchable = (openblas_get_config().map { String(cString: $0) } ?? "").contains("DYNAMIC_ARCH")
         let action = decide(source: source, loaded: loaded, requested: environment["OPENBLAS_CORETYPE"],
-                            failed: failed, features: f) {
+                            failed: failed, features: f, switchable: switchable) {
             let ok = checkProducts()
             checked = ok
             return ok
         }
-        if source == .openblas, choice(for: f)?.matches(loaded) == true { source = .etok }
+        if source == .openblas, switchable, choice(for: f)?.matches(loaded) == true { source = .etok }
         switch action {
         case let .keep(warning):
             record(State(source: source, checked: checked, failed: failed))
@@ -290,7 +297,7 @@ public enum BLASKernels {
     /// reference: |c − ref| ≤ γ_{k+2} · (Σ_p |a_ip·b_pj| + |β·c0|), γ_n = n·u / (1 − n·u),
     /// u = 2⁻²⁴: the bound for any order of summation, with or without FMA. Shapes reach
     /// OpenBLAS's edge handling and its small-matrix paths; both layouts of B; β = 0 and 1.
-    /// Cost: about 0.1 ms (optimised build).
+    /// Cost: under a millisecond (optimised build).
     public static func checkProducts() -> Bool {
         let shapes = [(1, 1, 1), (2, 3, 5), (7, 5, 3), (16, 16, 16), (33, 17, 65), (3, 20, 300), (65, 9, 24)]
         var seed: UInt64 = 0x9E37_79B9_7F4A_7C15

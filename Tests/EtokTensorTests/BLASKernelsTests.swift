@@ -85,6 +85,12 @@ final class BLASKernelsTests: XCTestCase {
                                                              failed: ["Cooperlake"], features: sapphireRapids, check: pass)
         else { return XCTFail("a fallback must be reported") }
         XCTAssertTrue(fallback.contains("Cooperlake") && fallback.contains("using SkylakeX"), fallback)
+        // An OpenBLAS built for one CPU (not DYNAMIC_ARCH) ignores OPENBLAS_CORETYPE: never restart.
+        XCTAssertEqual(BLASKernels.decide(source: .openblas, loaded: "Prescott", requested: nil, failed: [],
+                                          features: sapphireRapids, switchable: false, check: pass), .keep(warning: nil))
+        guard case .keep(_?) = BLASKernels.decide(source: .openblas, loaded: "Haswell", requested: nil, failed: [],
+                                                  features: haswell, switchable: false, check: fail)
+        else { return XCTFail("wrong products must warn") }
     }
 
     func testReexecutionEndsWhenEveryCoreIsWrong() {
