@@ -61,6 +61,14 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // libFuzzer target for the .etok readers (Tools/fuzz/README.md): replays the files it is
+        // given; built with `-sanitize=fuzzer -DETOK_LIBFUZZER` (Tools/fuzz/run.sh), libFuzzer drives it.
+        .executableTarget(name: "etok-fuzz-reader", dependencies: ["EtokFormat", "EtokIO"], path: "Tools/fuzz/EtokFuzzReader"),
+        // libFuzzer target for model files (Tools/fuzz/model/README.md); a plain build replays files.
+        .executableTarget(name: "etok-fuzz-model", dependencies: ["EtokModel"], path: "Tools/fuzz/model",
+                          exclude: ["README.md", "run.sh", "make_seeds.py", "model.dict", "corpus"],
+                          linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic-symbol=LLVMFuzzerRunDriver"])]),
+
         .testTarget(name: "EtokTensorTests", dependencies: ["EtokTensor"]),
         .testTarget(name: "EtokIOTests", dependencies: ["EtokIO"]),
         .testTarget(name: "EtokMediaTests", dependencies: ["EtokMedia", "EtokIO"]),
@@ -69,7 +77,7 @@ let package = Package(
         .testTarget(name: "EtokModelTests", dependencies: ["EtokModel", "EtokTensor", "EtokIO"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "EtokTokenizerTests", dependencies: ["EtokTokenizer", "EtokModel", "EtokFormat", "EtokMedia", "EtokIO"]),
-        .testTarget(name: "EtokCLITests", dependencies: ["etok", "EtokIO"]),
+        .testTarget(name: "EtokCLITests", dependencies: ["etok", "EtokIO", "etok-fuzz-reader"]),
     ],
     swiftLanguageModes: [.v6]
 )

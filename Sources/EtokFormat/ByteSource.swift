@@ -95,8 +95,10 @@ final class MemorySource: ByteSource, Sendable {
 }
 
 /// A forward-only source over a descriptor (a pipe, stdin) or over bytes fed in order. Buffers from
-/// the oldest byte not yet released; the buffer grows only with data really read, so memory is
-/// bounded by the input, never by a length field. Not thread-safe: one reader owns it.
+/// the oldest byte not yet released; the buffer grows only with data really read, and the scanner
+/// asks for at most one record within its type's limit (`RecordLimits`) or one search window before
+/// it releases, so memory is bounded by the header, not by the input or its length fields. Not
+/// thread-safe: one reader owns it.
 final class StreamSource: ByteSource {
     let name: String
     var size: Int? { nil }
@@ -142,7 +144,11 @@ final class StreamSource: ByteSource {
             }
             if r == 0 { atEnd = true } else { buffer.append(contentsOf: chunk[0..<r]) }
         }
+        peakBuffered = max(peakBuffered, buffer.count)
     }
+
+    /// The most bytes the buffer has held at once (for tests of bounded memory).
+    private(set) var peakBuffered = 0
 
     func read(at offset: Int, count: Int) throws(FormatError) -> [UInt8] {
         guard count > 0, offset >= base else { return [] }

@@ -1,6 +1,6 @@
 /// Serialises and parses `CHNK` payloads (§5) and their token data (§6) against a header.
 ///
-/// Pure functions; `Sendable`. Cost: linear in the payload (token coding dominates, §6.1, §6.3).
+/// Pure functions; `Sendable`. Cost: linear in the payload (token coding dominates, §6.3).
 enum ChunkCodec {
     /// Checks a chunk the caller wants written against the header and the format's limits (§5, §6).
     static func validate(_ chunk: Chunk, header: EtokHeader, file: String) throws(FormatError) {
@@ -51,11 +51,7 @@ enum ChunkCodec {
         let tokenData: [UInt8]
         switch chunk.tokens {
         case .fsq(let blocks):
-            if header.encoding.tokenCoding == .rcFSQ2 {
-                tokenData = FSQTokenCoder2.encode(blocks: blocks, levels: header.fsqLevels, width: header.tokenGridWidth)
-            } else {
-                tokenData = FSQTokenCoder.encode(blocks: blocks, levels: header.fsqLevels)
-            }
+            tokenData = FSQTokenCoder.encode(blocks: blocks, levels: header.fsqLevels, width: header.tokenGridWidth)
         case .vae(let blocks):
             var w = ByteWriter(capacity: blocks.reduce(0) { $0 + 2 * $1.count })
             for values in blocks { for v in values { w.u16(Float16Bits.bits(v)) } }
@@ -138,10 +134,8 @@ enum ChunkCodec {
         let kept = blocks.map(\.kept)
         switch m.bottleneck {
         case .fsq:
-            let decoded = header.encoding.tokenCoding == .rcFSQ2
-                ? FSQTokenCoder2.decode(payload, start: start, end: payload.count, kept: kept, levels: header.fsqLevels,
-                                        width: header.tokenGridWidth)
-                : FSQTokenCoder.decode(payload, start: start, end: payload.count, kept: kept, levels: header.fsqLevels)
+            let decoded = FSQTokenCoder.decode(payload, start: start, end: payload.count, kept: kept,
+                                               levels: header.fsqLevels, width: header.tokenGridWidth)
             switch decoded {
             case .success(let tokens):
                 return Chunk(firstBlock: s.firstBlock, blocks: blocks, tokens: .fsq(tokens))

@@ -7,7 +7,7 @@ public struct StreamSpan: Sendable, Equatable {
     public var endBlock: Int?
     /// The span starts at or after this pts (nil: at the start of the stream).
     public var startPts: Int64?
-    /// The span ends before this pts (nil: at the end of the stream).
+    /// The span ends before this pts (nil: at the end of the stream, or not known yet).
     public var endPts: Int64?
 
     /// All fields.
@@ -19,20 +19,22 @@ public struct StreamSpan: Sendable, Equatable {
     }
 }
 
-/// Walks a stream's chunks in block order and says, in between, which blocks are lost and why
-/// (§7 "Damage"): the one place that turns a reader's health into `DamagedRange`s, so that every
-/// command reports damage the same way.
+/// Walks a stream's records front to back (`RecordScanner`, resynchronising after damage) and says,
+/// chunk by chunk, which blocks are readable and which are lost and why (§7 "Damage"): the one place
+/// that turns what a scan finds into `DamagedRange`s, so that every command reports damage the same
+/// way. Made by `ChunkSource.walk(wants:)`, for a file and a pipe alike.
 ///
-/// Over a file (`EtokReader`) it reads the chunks a selection wants (`wants`, asked once per chunk
-/// and per damaged range, with its `StreamSpan`); a chunk that fails to read (bad CRC, bad token
-/// data) is a damaged range of its own blocks, and the damage the reader's scan noted between two
-/// readable chunks, or after the last one, is a range too (a gap in the blocks, a truncated end).
-/// Over a pipe (`EtokStreamReader`) it yields every chunk and finds the same ranges as the data
-/// arrives. Either way the steps come in stream order and a caller decides what a range means:
-/// `decode` and `export` stop at the first one unless asked to skip damage.
+/// `wants` is asked once per chunk and per damaged range, with its `StreamSpan`: a chunk it accepts
+/// is decoded (token data checked) and yielded; one it refuses is only framed (CRC, block numbers)
+/// and skipped; a damaged range it refuses is not reported. A chunk's span ends at the next chunk's
+/// `pts` when the file's chunk list is known (`entries`), else it is open (`endPts` nil), so a time
+/// selection over a pipe may decode one chunk more than it needs. Damage is a range of the blocks
+/// between two readable chunks (a damaged chunk, a gap), or after the last one (a truncated end);
+/// a chunk whose token data does not decode counts as missing.
 ///
-/// Usage: call `next()` until it returns nil; `damage` holds the ranges returned so far.
-/// Not thread-safe: one owner. Memory: one chunk at a time (plus the plan: one entry per chunk).
+/// Usage: call `next()` until it returns nil; `damage` holds the ranges returned so far, `health`
+/// the whole stream's once the walk has ended. Not thread-safe: one owner. Memory: one record at a
+/// time plus one entry per chunk read.
 public final class ChunkWalk {
     /// What the walk met next.
     public enum Step: Sendable, Equatable {
@@ -42,109 +44,104 @@ public final class ChunkWalk {
         case damaged(DamagedRange)
     }
 
-    private enum Planned {
-        case read(Int)
-        case damaged(DamagedRange)
-    }
-
     private let file: String
+    private let header: EtokHeader
     private let wants: (StreamSpan) -> Bool
-    // File mode.
-    private let reader: EtokReader?
-    private var plan: [Planned] = []
-    private var cursor = 0
-    // Stream mode.
-    private let stream: EtokStreamReader?
+    private var scanner: RecordScanner
+    private var acc: ScanAccumulator
+    /// The file's chunk list, for exact spans; nil for a pipe.
+    private let entries: [IndexEntry]?
+    /// Position in `entries` by chunk offset.
+    private let entryAt: [Int: Int]
     private var nextBlock = 0
     private var lastPts: Int64?
     private var damageSeen = 0
     private var queued: Step?
-    private var ended = false
+    private var finalHealth: EtokHealth?
 
     /// The damaged ranges returned so far, in stream order.
     public private(set) var damage: [DamagedRange] = []
 
-    /// Walks the readable chunks of `reader`, with the damage in `health` (default: what opening
-    /// the file found; pass `reader.verify()` to include damage the index hid).
-    public init(reader: EtokReader, health: EtokHealth? = nil, wants: @escaping (StreamSpan) -> Bool = { _ in true }) {
-        self.reader = reader
-        stream = nil
-        file = reader.fileName
+    init(source: any ByteSource, header: EtokHeader, headEnd: Int, entries: [IndexEntry]?,
+         wants: @escaping (StreamSpan) -> Bool) {
+        file = source.name
+        self.header = header
         self.wants = wants
-        plan = ChunkWalk.plan(entries: reader.chunks, health: health ?? reader.health, file: file)
-            .filter { wants($0.span) }.map(\.item)
+        self.entries = entries
+        var at: [Int: Int] = [:]
+        for (i, e) in (entries ?? []).enumerated() { at[e.offset] = i }
+        entryAt = at
+        scanner = RecordScanner(source: source, header: header, headEnd: headEnd)
+        acc = ScanAccumulator(file: source.name, header: header)
     }
 
-    /// Walks a stream front to back; every chunk is yielded (`wants` filters damaged ranges only).
-    public init(stream: EtokStreamReader, wants: @escaping (StreamSpan) -> Bool = { _ in true }) {
-        self.stream = stream
-        reader = nil
-        file = stream.fileName
-        self.wants = wants
+    /// The stream's health: final once `next()` has returned nil; before that, what was seen so far.
+    public var health: EtokHealth {
+        finalHealth ?? acc.health(endOffset: scanner.position, truncation: nil, chunksChecked: true)
     }
 
     /// The next chunk or damaged range, or nil at the end.
     /// - Throws: `FormatError.io` only (damage is a step).
     public func next() throws(FormatError) -> Step? {
-        let step: Step?
-        if let reader {
-            guard cursor < plan.count else { return nil }
-            defer { cursor += 1 }
-            switch plan[cursor] {
-            case .damaged(let range):
-                step = .damaged(range)
-            case .read(let i):
-                do {
-                    step = .chunk(try reader.chunk(at: i))
-                } catch {
-                    if case .io = error { throw error }
-                    let e = reader.chunks[i]
-                    step = .damaged(DamagedRange(file: file, firstBlock: e.firstBlock,
-                                                 endBlock: e.firstBlock + e.blockCount, reason: error))
-                }
-            }
-        } else {
-            step = try nextFromStream()
-        }
+        let step = try advance()
         if case .damaged(let range)? = step { damage.append(range) }
         return step
     }
 
-    // MARK: Stream mode
-
-    private func nextFromStream() throws(FormatError) -> Step? {
-        guard let stream else { return nil }
-        while true {
-            if let step = queued {
-                queued = nil
-                return step
-            }
-            if ended { return nil }
-            if let chunk = try stream.next() {
-                let errors = newErrors(stream.damageSoFar)
-                let first = chunk.firstBlock
-                let previous = (nextBlock, lastPts)
-                nextBlock = chunk.firstBlock + chunk.blocks.count
-                lastPts = chunk.blocks.last?.pts
-                guard first > previous.0 || !errors.isEmpty else { return .chunk(chunk) }
-                let range = DamagedRange(file: file, firstBlock: previous.0, endBlock: first,
-                                         reason: errors.first ?? .missingBlocks(file: file, from: previous.0, to: first))
-                let span = StreamSpan(firstBlock: previous.0, endBlock: first, startPts: previous.1, endPts: chunk.blocks.first?.pts)
-                if wants(span) {
-                    queued = .chunk(chunk)
+    private func advance() throws(FormatError) -> Step? {
+        if let step = queued {
+            queued = nil
+            return step
+        }
+        while finalHealth == nil, let event = try scanner.next() {
+            switch event {
+            case .record(let record):
+                guard let entry = acc.accept(record) else { continue }
+                var chunk: Chunk?
+                if wants(span(of: entry)) {
+                    do {
+                        chunk = try ChunkCodec.parse(record.payload, header: header, offset: record.offset, file: file)
+                    } catch {
+                        // Its blocks show as missing at the next readable chunk, with this reason.
+                        acc.note(error)
+                        acc.dropLast()
+                        continue
+                    }
+                }
+                let errors = newErrors(acc.damage)
+                let previous = (block: nextBlock, pts: lastPts)
+                nextBlock = entry.firstBlock + entry.blockCount
+                lastPts = entry.firstPts
+                if entry.firstBlock > previous.block || !errors.isEmpty {
+                    let range = DamagedRange(file: file, firstBlock: previous.block, endBlock: entry.firstBlock,
+                                             reason: errors.first ?? .missingBlocks(file: file, from: previous.block, to: entry.firstBlock))
+                    let gap = StreamSpan(firstBlock: previous.block, endBlock: entry.firstBlock, startPts: previous.pts,
+                                         endPts: entry.firstPts)
+                    if wants(gap) {
+                        queued = chunk.map { .chunk($0) }
+                        return .damaged(range)
+                    }
+                }
+                if let chunk { return .chunk(chunk) }
+            case .damage(let error):
+                acc.note(error)
+            case .end(let offset, let truncation, let cutRecord):
+                let health = acc.health(endOffset: offset, truncation: truncation, cutRecord: cutRecord, chunksChecked: true)
+                finalHealth = health
+                let errors = newErrors(health.damage) + (health.truncation.map { [$0] } ?? [])
+                if let range = ChunkWalk.trailing(errors, from: nextBlock, health: health, file: file),
+                   wants(StreamSpan(firstBlock: nextBlock, endBlock: nil, startPts: lastPts, endPts: nil)) {
                     return .damaged(range)
                 }
-                return .chunk(chunk)
             }
-            ended = true
-            let health = stream.health
-            let errors = newErrors(health.damage) + (health.truncation.map { [$0] } ?? [])
-            if let range = ChunkWalk.trailing(errors, from: nextBlock, health: health, file: file),
-               wants(StreamSpan(firstBlock: nextBlock, endBlock: nil, startPts: lastPts, endPts: nil)) {
-                return .damaged(range)
-            }
-            return nil
         }
+        return nil
+    }
+
+    /// A chunk's span: to the next chunk's `pts` when the file's chunk list says it, else open.
+    private func span(of e: IndexEntry) -> StreamSpan {
+        let next = entryAt[e.offset].flatMap { i in entries.flatMap { i + 1 < $0.count ? $0[i + 1].firstPts : nil } }
+        return StreamSpan(firstBlock: e.firstBlock, endBlock: e.firstBlock + e.blockCount, startPts: e.firstPts, endPts: next)
     }
 
     /// The errors noted since the last call (missing blocks are left out: the gap says them).
@@ -154,53 +151,14 @@ public final class ChunkWalk {
         return all[damageSeen...].filter { if case .missingBlocks = $0 { return false } else { return true } }
     }
 
-    // MARK: File mode
-
-    /// Every chunk to read and every damaged range between them, in stream order, with its span.
-    private static func plan(entries: [IndexEntry], health: EtokHealth, file: String) -> [(item: Planned, span: StreamSpan)] {
-        // Damage at a chunk's own offset is found again when that chunk is read; missing blocks
-        // show as the gaps between chunks.
-        let atChunks = Set(entries.map(\.offset))
-        var errors = (health.damage + (health.truncation.map { [$0] } ?? [])).filter { error in
-            if case .missingBlocks = error { return false }
-            return error.offset.map { !atChunks.contains($0) } ?? true
-        }
-        errors.sort { ($0.offset ?? Int.max) < ($1.offset ?? Int.max) }
-        var out: [(item: Planned, span: StreamSpan)] = []
-        var pending = errors[...]
-        var expected = 0
-        var previousPts: Int64?
-        for (i, e) in entries.enumerated() {
-            var here: [FormatError] = []
-            while let error = pending.first, (error.offset ?? Int.max) < e.offset {
-                here.append(error)
-                pending = pending.dropFirst()
-            }
-            if e.firstBlock > expected || !here.isEmpty {
-                let range = DamagedRange(file: file, firstBlock: expected, endBlock: max(expected, e.firstBlock),
-                                         reason: here.first ?? .missingBlocks(file: file, from: expected, to: e.firstBlock))
-                out.append((.damaged(range), StreamSpan(firstBlock: expected, endBlock: max(expected, e.firstBlock),
-                                                        startPts: previousPts, endPts: e.firstPts)))
-            }
-            let nextPts = i + 1 < entries.count ? entries[i + 1].firstPts : nil
-            out.append((.read(i), StreamSpan(firstBlock: e.firstBlock, endBlock: e.firstBlock + e.blockCount,
-                                             startPts: e.firstPts, endPts: nextPts)))
-            expected = e.firstBlock + e.blockCount
-            previousPts = e.firstPts
-        }
-        if let range = trailing(Array(pending), from: expected, health: health, file: file) {
-            out.append((.damaged(range), StreamSpan(firstBlock: expected, endBlock: nil, startPts: previousPts, endPts: nil)))
-        }
-        return out
-    }
-
     /// The range for the damage after the last readable chunk, if any: every block from `from` on
     /// when blocks may be lost (a cut before the index, a damaged chunk), none otherwise (damage
-    /// confined to the index or the TAIL).
-    private static func trailing(_ errors: [FormatError], from: Int, health: EtokHealth, file: String) -> DamagedRange? {
+    /// confined to the index or the TAIL, or anything after an intact INDX).
+    static func trailing(_ errors: [FormatError], from: Int, health: EtokHealth, file: String) -> DamagedRange? {
         guard !errors.isEmpty else { return nil }
         func loses(_ error: FormatError) -> Bool {
             if case .truncated = error { return !health.reachedIndex }
+            if let index = health.indexOffset, let at = error.offset, at > index { return false }
             return error.mayLoseBlocks
         }
         let losing = errors.first(where: loses)

@@ -2,17 +2,19 @@
 //
 // A leaf module: it imports only Foundation (and the C library for file descriptors), never FFmpeg or
 // the model. The encoder writes its output with `EtokWriter`; decoding, `etok info` and `etok export`
-// read it back with `EtokReader` (files, random access) or `EtokStreamReader` (pipes, front to back).
+// read it back through `ChunkSource` (a file or a pipe alike, chunks in order with their damage);
+// `EtokReader` adds random access to a file (the index, seeking by block).
 //
 // Layout of the sources:
 //   CRC32, ByteIO, Float16Bits      byte-level helpers (§1)
-//   RangeCoder, FSQContextModel     the token coder `rc-fsq-1` (§6.1)
-//   FSQContextModel2, FSQTokenCoder2  the token coder `rc-fsq-2` (§6.3), the default for FSQ
+//   RangeCoder                      the range coder (§6.1)
+//   FSQContextModel, FSQTokenCoder  the FSQ token coding `rc-fsq-2` (§6.3), the only one
 //   EtokHeader*, Chunk              value types for HEAD (§4), CHNK (§5), INDX (§7)
 //   ChunkCodec, Records             payload and record framing (§3, §5, §6, §7)
 //   ByteSource                      where bytes come from (they go to an EtokIO ByteSink)
 //   RecordScanner                   front-to-back scan with resynchronisation after damage (§7)
-//   EtokWriter, EtokReader, EtokStreamReader, EtokHealth, FormatError
+//   ChunkSource, ChunkWalk          the one entry point for reading: chunks and damage in order
+//   EtokWriter, EtokReader, EtokHealth, DamagedRange, FormatError
 
 /// Constants of the container, named as in docs/etok-format.md.
 public enum EtokFormat {
@@ -21,13 +23,14 @@ public enum EtokFormat {
     /// The major version this module reads and writes (§2). A file with another major is refused.
     public static let majorVersion: UInt16 = 1
     /// The minor version this module writes (§2): 1 since `rc-fsq-2` (§6.3). Any minor of major 1 is
-    /// read.
+    /// read (a 1.0 file in the retired draft coding `rc-fsq-1` is refused by its token coding, §4).
     public static let minorVersion: UInt16 = 1
     /// Bytes before the first record: signature and version.
     public static let preambleSize = 12
     /// Bytes a record adds around its payload: type and length before it, CRC after it (§3).
     public static let recordOverhead = 12
-    /// The largest payload length a reader accepts (§3); anything larger is corruption.
+    /// The largest payload length of any record (§3); anything larger is corruption. Readers also
+    /// bound each record type by what the header allows (`RecordLimits`, §3 "Reader limits").
     public static let maxPayloadLength = 1 << 30
     /// The largest number of tokens one chunk may hold (§5, reader limits): bounds the memory a
     /// corrupted or hostile chunk can make a reader allocate.

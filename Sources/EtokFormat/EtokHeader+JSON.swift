@@ -6,8 +6,8 @@ extension EtokHeader {
     public enum Limits {
         /// FSQ dimensions `D`: 1 ... 16.
         public static let fsqDimensions = 1...16
-        /// Each FSQ level `L_d`: 2 ... 1024.
-        public static let fsqLevel = 2...1024
+        /// Each FSQ level `L_d`: 2 ... 16, what the token coding codes (`FSQTokenCoder.maxLevel`, §6.3).
+        public static let fsqLevel = 2...FSQTokenCoder.maxLevel
         /// `vae_bottleneck_dim`: 1 ... 65535.
         public static let vaeDim = 1...65535
         /// `max_toks`: 1 ... 65535 (a `kept` count is a `u16`, §5).
@@ -76,20 +76,14 @@ extension EtokHeader {
                 throw bad("model.fsq_quant_levels", "\(levels.count) dimensions is outside \(Limits.fsqDimensions)")
             }
             if let l = levels.first(where: { !Limits.fsqLevel.contains($0) }) {
-                throw bad("model.fsq_quant_levels", "level \(l) is outside \(Limits.fsqLevel)")
+                throw bad("model.fsq_quant_levels", "level \(l) is outside \(Limits.fsqLevel) (the levels rc-fsq-2 codes, §6.3)")
             }
             var product = 1
             for l in levels {
                 product *= l
                 if product > Int(Int32.max) { throw bad("model.fsq_quant_levels", "codebook larger than 2^31 − 1") }
             }
-            switch encoding.tokenCoding {
-            case .rcFSQ1: break
-            case .rcFSQ2:
-                if !FSQTokenCoder2.supports(levels: levels) {
-                    throw bad("encoding.token_coding", "rc-fsq-2 needs every FSQ level at most \(FSQTokenCoder2.maxLevel)")
-                }
-            case .f16v1:
+            if encoding.tokenCoding != .rcFSQ2 {
                 throw bad("encoding.token_coding", "\(encoding.tokenCoding.rawValue) does not fit an FSQ model")
             }
         case .vae:

@@ -30,7 +30,7 @@ public struct EtokHeader: Codable, Sendable, Equatable {
 
     /// The bottleneck kind (§4 `model.bottleneck`): decides how tokens are stored.
     public enum Bottleneck: String, Codable, Sendable {
-        /// Finite scalar quantisation: tokens are integer indices (§6.1).
+        /// Finite scalar quantisation: tokens are integer indices (§6.1, §6.3).
         case fsq
         /// Continuous latents (§6.2).
         case vae
@@ -40,11 +40,8 @@ public struct EtokHeader: Codable, Sendable, Equatable {
     /// it does not know (`FormatError.badHeader` saying "unknown token coding"), so a stream in a
     /// newer coding is never misread.
     public enum TokenCoding: String, Codable, Sendable, CaseIterable {
-        /// FSQ digits, range-coded with one frequency table per (dimension, previous digit) (§6.1).
-        /// Read for old files; written only for FSQ levels above 16.
-        case rcFSQ1 = "rc-fsq-1"
-        /// FSQ digits, range-coded with binary decisions and mixed contexts (§6.3): the default for
-        /// FSQ, 6-10 % smaller than `rc-fsq-1`.
+        /// FSQ digits, range-coded with binary decisions and mixed contexts (§6.3): the one coding
+        /// of FSQ tokens. (The draft `rc-fsq-1` is no longer read: "unknown token coding".)
         case rcFSQ2 = "rc-fsq-2"
         /// VAE latents as binary16 (§6.2).
         case f16v1 = "f16-1"
@@ -61,11 +58,9 @@ public struct EtokHeader: Codable, Sendable, Equatable {
             self = value
         }
 
-        /// The coding a writer should use for `model` (§4): `f16-1` for VAE; for FSQ `rc-fsq-2`
-        /// when every level is at most 16, else `rc-fsq-1`.
+        /// The coding of `model`'s tokens (§4): `rc-fsq-2` for FSQ, `f16-1` for VAE.
         public static func preferred(for model: Model) -> TokenCoding {
-            guard model.bottleneck == .fsq else { return .f16v1 }
-            return FSQTokenCoder2.supports(levels: model.fsqQuantLevels ?? []) ? .rcFSQ2 : .rcFSQ1
+            model.bottleneck == .fsq ? .rcFSQ2 : .f16v1
         }
     }
 

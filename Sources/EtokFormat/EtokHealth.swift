@@ -19,15 +19,19 @@ public struct EtokHealth: Sendable, Equatable, CustomStringConvertible {
     /// damaged or cut short. The writer appends them after the last chunk, so a truncation after
     /// that point lost no block. True when the chunks were located through the index.
     public var reachedIndex: Bool
+    /// Offset of the intact `INDX` record a scan met, if any. The writer appends nothing but `TAIL`
+    /// after it, so damage past it (a stray record, junk bytes) loses no block.
+    public var indexOffset: Int?
 
     /// All fields.
     public init(truncation: FormatError? = nil, damage: [FormatError] = [], hasValidIndex: Bool,
-                chunksChecked: Bool, reachedIndex: Bool? = nil) {
+                chunksChecked: Bool, reachedIndex: Bool? = nil, indexOffset: Int? = nil) {
         self.truncation = truncation
         self.damage = damage
         self.hasValidIndex = hasValidIndex
         self.chunksChecked = chunksChecked
         self.reachedIndex = reachedIndex ?? hasValidIndex
+        self.indexOffset = indexOffset
     }
 
     /// Offset where the file is truncated, if it is.
@@ -41,7 +45,7 @@ public struct EtokHealth: Sendable, Equatable, CustomStringConvertible {
 
     /// Records whose CRC failed.
     public var crcFailures: [FormatError] {
-        damage.filter { if case .badCRC = $0 { return true } else { return false } }
+        damage.filter { if case .badCRC = $0.head { return true } else { return false } }
     }
 
     /// Complete, with a valid index, and nothing damaged (as far as checked: see `chunksChecked`).
@@ -59,13 +63,17 @@ public struct EtokHealth: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Collects the results of a front-to-back scan (§7 "Truncation and streams"): the readable chunks
-/// in block order, and the damage. Shared by `EtokReader` (files) and `EtokStreamReader` (pipes).
+/// in block order, and the damage. Shared by `EtokReader` (opening a file without an index, `verify()`) and `ChunkWalk`.
 struct ScanAccumulator {
     let file: String
     let header: EtokHeader
     /// Chunks whose record is intact and whose summary is in range, in stream order.
     private(set) var entries: [IndexEntry] = []
+    /// The damage in stream order; adjacent damage (no intact record between) is one entry, a
+    /// `FormatError.damageRun`, so garbage of any length costs one entry (§7).
     private(set) var damage: [FormatError] = []
+    /// Whether the last thing met was damage: the next damage then joins its run.
+    private var runOpen = false
     /// The block the next chunk should start at.
     private(set) var nextBlock = 0
     private var index: (offset: Int, entries: [IndexEntry])?
@@ -83,17 +91,25 @@ struct ScanAccumulator {
     /// Records damage found by the caller or the scan (a chunk whose token data does not decode, a
     /// record whose CRC fails).
     mutating func note(_ error: FormatError) {
-        damage.append(error)
+        addDamage(error)
         if case .badCRC(_, let record, _) = error, record == "INDX" || record == "TAIL" { reachedIndex = true }
         if case .badRecord(_, let record, _, _) = error, record == "INDX" || record == "TAIL" { reachedIndex = true }
+    }
+
+    /// Adds damage, joining the open run if the last thing met was damage too.
+    private mutating func addDamage(_ error: FormatError) {
+        if runOpen, let last = damage.last {
+            damage[damage.count - 1] = last.merging(error)
+        } else {
+            damage.append(error)
+            runOpen = true
+        }
     }
 
     /// Takes one intact record. Returns the chunk's entry if it is a chunk to read, nil otherwise.
     mutating func accept(_ record: RawRecord) -> IndexEntry? {
         if sawTail {
-            if !damage.contains(.trailingData(file: file, offset: record.offset)) {
-                damage.append(.trailingData(file: file, offset: record.offset))
-            }
+            addDamage(.trailingData(file: file, offset: record.offset))
             return nil
         }
         if record.type == RecordType.index || record.type == RecordType.tail { reachedIndex = true }
@@ -103,33 +119,35 @@ struct ScanAccumulator {
             do {
                 s = try ChunkCodec.summary(record.payload, header: header, offset: record.offset, file: file)
             } catch {
-                damage.append(error)
+                addDamage(error)
                 return nil
             }
             return place(IndexEntry(offset: record.offset, firstBlock: s.firstBlock, blockCount: s.blockCount,
                                     firstPts: s.firstPts))
         case RecordType.index:
             if index != nil {
-                damage.append(.badRecord(file: file, record: "INDX", offset: record.offset, message: "second index"))
+                addDamage(.badRecord(file: file, record: "INDX", offset: record.offset, message: "second index"))
             } else {
                 do {
                     index = (record.offset, try IndexCodec.parse(record.payload, header: header, offset: record.offset, file: file))
+                    runOpen = false
                 } catch {
-                    damage.append(error)
+                    addDamage(error)
                 }
             }
         case RecordType.tail:
             sawTail = true
             if record.payload.count == 8 {
                 tail = (record.offset, Int(clamping: record.payload.leU64(at: 0)))
+                runOpen = false
             } else {
-                damage.append(.badRecord(file: file, record: "TAIL", offset: record.offset,
-                                         message: "payload of \(record.payload.count) bytes, expected 8"))
+                addDamage(.badRecord(file: file, record: "TAIL", offset: record.offset,
+                                     message: "payload of \(record.payload.count) bytes, expected 8"))
             }
         case RecordType.head:
-            damage.append(.badRecord(file: file, record: "HEAD", offset: record.offset, message: "a second HEAD"))
+            addDamage(.badRecord(file: file, record: "HEAD", offset: record.offset, message: "a second HEAD"))
         default:
-            break  // a future record type: skipped (§3)
+            runOpen = false  // a future record type: skipped (§3)
         }
         return nil
     }
@@ -137,10 +155,11 @@ struct ScanAccumulator {
     /// Adds a chunk in stream order, noting missing blocks before it; refuses one that overlaps.
     private mutating func place(_ e: IndexEntry) -> IndexEntry? {
         if e.firstBlock < nextBlock {
-            damage.append(.chunkOutOfRange(file: file, offset: e.offset,
-                                           message: "first_block \(e.firstBlock) overlaps earlier chunks (expected \(nextBlock))"))
+            addDamage(.chunkOutOfRange(file: file, offset: e.offset,
+                                       message: "first_block \(e.firstBlock) overlaps earlier chunks (expected \(nextBlock))"))
             return nil
         }
+        runOpen = false
         if e.firstBlock > nextBlock {
             damage.append(.missingBlocks(file: file, from: nextBlock, to: e.firstBlock))
         }
@@ -162,7 +181,7 @@ struct ScanAccumulator {
         var cut = truncation
         var validIndex = false
         let endsWithDamagedTail = damage.last.map { last -> Bool in
-            switch last {
+            switch last.head {
             case .badCRC(_, "TAIL", _), .badRecord(_, "TAIL", _, _): return true
             default: return false
             }
@@ -181,12 +200,12 @@ struct ScanAccumulator {
                 } else {
                     validIndex = true
                 }
-            } else if !damage.contains(where: { if case .badCRC(_, "INDX", _) = $0 { return true } else { return false } }) {
+            } else if !damage.contains(where: { if case .badCRC(_, "INDX", _) = $0.head { return true } else { return false } }) {
                 damage.append(.badIndex(file: file, offset: tail.offset, message: "TAIL without an INDX"))
             }
         }
         let cutInIndex = cutRecord == RecordType.index || cutRecord == RecordType.tail
         return EtokHealth(truncation: cut, damage: damage, hasValidIndex: validIndex, chunksChecked: chunksChecked,
-                          reachedIndex: reachedIndex || cutInIndex)
+                          reachedIndex: reachedIndex || cutInIndex, indexOffset: index?.offset)
     }
 }

@@ -9,6 +9,8 @@
 ///
 /// Immutable after opening and reads with `pread`, so one reader may serve several threads (decode
 /// chunks in parallel). Memory: the index (about 40 bytes per chunk); chunks are read on demand.
+/// Reading a stream in order, with its damage, is `ChunkSource`'s job (which uses this reader for
+/// files); `health` here is only what opening saw (the index hides what lies between records).
 public final class EtokReader: Sendable {
     /// The file name used in messages.
     public let fileName: String
@@ -27,7 +29,7 @@ public final class EtokReader: Sendable {
     public let usedIndex: Bool
     /// Offset just past the `HEAD` record.
     let headEnd: Int
-    private let source: any ByteSource & Sendable
+    let source: any ByteSource & Sendable
 
     /// Opens the file at `path`.
     /// - Throws: `FormatError` when there is nothing usable (I/O, bad signature, unknown major
@@ -54,7 +56,7 @@ public final class EtokReader: Sendable {
             usedIndex = true
             health = EtokHealth(hasValidIndex: true, chunksChecked: false)
         } else {
-            let scan = try EtokReader.scan(source: source, header: header, headEnd: headEnd, decodeChunks: false)
+            let scan = try EtokReader.scan(source: source, header: header, headEnd: headEnd)
             chunks = scan.entries
             usedIndex = false
             health = scan.health
@@ -78,7 +80,8 @@ public final class EtokReader: Sendable {
         guard indexHead.count == 8, Array(indexHead[0..<4]) == RecordType.index else { return nil }
         let length = Int(indexHead.leU32(at: 4))
         let total = EtokFormat.recordOverhead + length
-        guard length <= EtokFormat.maxPayloadLength, at + total <= tailAt else { return nil }
+        let limit = RecordLimits(header: header).maxPayload(type: RecordType.index[...], offset: at, headEnd: headEnd)
+        guard length <= limit, at + total <= tailAt else { return nil }
         let record = try source.read(at: at, count: total)
         guard record.count == total, RecordType.crcHolds(record) else { return nil }
         let entries = try? IndexCodec.parse(Array(record[8..<(record.count - 4)]), header: header, offset: at,
@@ -87,23 +90,15 @@ public final class EtokReader: Sendable {
         return entries
     }
 
-    /// Scans every record after `HEAD` (§7 "Truncation and streams"); with `decodeChunks`, also parses
-    /// every chunk fully (token data included) and counts a chunk that fails as damage.
-    static func scan(source: ByteSource, header: EtokHeader, headEnd: Int,
-                     decodeChunks: Bool) throws(FormatError) -> (entries: [IndexEntry], health: EtokHealth) {
-        var scanner = RecordScanner(source: source, offset: headEnd)
+    /// Scans every record after `HEAD` (§7 "Truncation and streams") to locate the chunks of a file
+    /// without a usable index (their token data is checked when they are read).
+    static func scan(source: ByteSource, header: EtokHeader, headEnd: Int) throws(FormatError) -> (entries: [IndexEntry], health: EtokHealth) {
+        var scanner = RecordScanner(source: source, header: header, headEnd: headEnd)
         var acc = ScanAccumulator(file: source.name, header: header)
         while let event = try scanner.next() {
             switch event {
             case .record(let record):
-                if acc.accept(record) != nil, decodeChunks {
-                    do {
-                        _ = try ChunkCodec.parse(record.payload, header: header, offset: record.offset, file: source.name)
-                    } catch {
-                        acc.note(error)
-                        acc.dropLast()
-                    }
-                }
+                _ = acc.accept(record)
             case .damage(let error):
                 acc.note(error)
             case .end(let offset, let truncation, let cutRecord):
@@ -116,10 +111,13 @@ public final class EtokReader: Sendable {
     }
 
     /// Checks the whole file: every record's CRC, every chunk's fields and token data, the index
-    /// against the chunks. Returns the full health. Cost: reads and decodes the whole file.
+    /// against the chunks. Returns the full health, what a `ChunkSource` walk of the file ends with.
+    /// Cost: reads and decodes the whole file.
     /// - Throws: only `FormatError.io`.
     public func verify() throws(FormatError) -> EtokHealth {
-        try EtokReader.scan(source: source, header: header, headEnd: headEnd, decodeChunks: true).health
+        let walk = ChunkWalk(source: source, header: header, headEnd: headEnd, entries: chunks, wants: { _ in true })
+        while try walk.next() != nil {}
+        return walk.health
     }
 
     /// Number of blocks in the readable chunks.
@@ -152,8 +150,10 @@ public final class EtokReader: Sendable {
                                        message: "entry points at a \(printableType(head[0..<4])) record, not CHNK")
         }
         let length = Int(head.leU32(at: 4))
-        if length > EtokFormat.maxPayloadLength {
-            throw FormatError.badRecord(file: fileName, record: "CHNK", offset: e.offset, message: "length \(length) exceeds 2^30")
+        let limit = RecordLimits(header: header).chunk
+        if length > limit {
+            throw FormatError.badRecord(file: fileName, record: "CHNK", offset: e.offset,
+                                        message: "length \(length) is more than a CHNK record may hold here (\(limit))")
         }
         let bytes = try source.read(at: e.offset, count: EtokFormat.recordOverhead + length)
         if bytes.count < EtokFormat.recordOverhead + length {

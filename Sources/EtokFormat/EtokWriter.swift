@@ -41,13 +41,18 @@ public final class EtokWriter {
     ///   `OutputError`.
     public init(sink: any ByteSink, header: EtokHeader) throws {
         try header.validate(file: sink.name)
+        let json = header.jsonBytes()
+        if json.count > RecordLimits.head {
+            throw FormatError.badHeader(file: sink.name, key: "(root)",
+                                        message: "\(json.count) bytes of JSON, more than a reader takes (\(RecordLimits.head))")
+        }
         self.sink = sink
         self.header = header
         var w = ByteWriter()
         w.raw(EtokFormat.signature)
         w.u16(EtokFormat.majorVersion)
         w.u16(EtokFormat.minorVersion)
-        w.raw(RecordType.frame(RecordType.head, header.jsonBytes()))
+        w.raw(RecordType.frame(RecordType.head, json))
         try emit(w.bytes)
     }
 
@@ -78,8 +83,10 @@ public final class EtokWriter {
         }
         try ChunkCodec.validate(chunk, header: header, file: sink.name)
         let record = RecordType.frame(RecordType.chunk, ChunkCodec.payload(chunk, header: header))
-        if record.count - EtokFormat.recordOverhead > EtokFormat.maxPayloadLength {
-            throw FormatError.invalidInput(file: sink.name, message: "chunk payload larger than 2^30 bytes: use smaller chunks")
+        // The reader's limit (§3) bounds the coding's worst case, so this would be a coder bug.
+        let limit = RecordLimits(header: header).chunk
+        if record.count - EtokFormat.recordOverhead > limit {
+            throw FormatError.invalidInput(file: sink.name, message: "chunk payload larger than a reader takes (\(limit) bytes)")
         }
         let entry = IndexEntry(offset: offset, firstBlock: chunk.firstBlock, blockCount: chunk.blocks.count,
                                firstPts: chunk.blocks[0].pts)

@@ -1,178 +1,128 @@
-/// The adaptive context model of `rc-fsq-1` (§6.1): one frequency table per `(d, prev)`, where `d` is
-/// the FSQ dimension and `prev` the same digit of the token at the same position in the previous
-/// block of the chunk (or `L_d`, "none"). `D × (L_d + 1)` tables of `L_d` symbols each.
+/// The adaptive binary probabilities of the FSQ token coding `rc-fsq-2` (§6.3), all in one flat
+/// array, reset every chunk.
 ///
-/// Every table starts with every frequency `initialFrequency`; after coding symbol `s`,
-/// `freq[s] += increment`, then if the total exceeds `limit` every frequency becomes `(freq + 1) >> 1`.
-/// The total therefore stays at most `limit` when a symbol is coded, so `range / total >= 256`.
+/// Each context holds `p`, the probability of a 0 bit in units of 1/4096 (1 ... 4095, starts at
+/// 2048), and a count `c` (0 ... 30, starts at 0). A bit is coded with the *mean* of the `p` of
+/// several contexts (integer division); afterwards each of those contexts adapts on its own with
+/// `shift = min(5, floor(log2(c + 2)))`: on a 0, `p += (4096 − p) >> shift`, on a 1,
+/// `p −= p >> shift`; then `c = min(c + 1, 30)`. Early bits move `p` far (it averages like a count),
+/// later ones like LZMA's shift-5 probabilities.
 ///
-/// Owns all tables in one flat array. Cost per symbol: O(L_d) for the cumulative sum and the symbol
-/// search (L_d is 5 to 8 in practice). A value type; reset (recreate) at the start of every chunk.
-public struct FSQContextModel: Sendable {
-    /// Frequency every symbol starts with (§6.1).
-    public static let initialFrequency: UInt32 = 4
-    /// Added to a symbol's frequency after it is coded (§6.1).
-    public static let increment: UInt32 = 32
-    /// Totals above this are halved (§6.1: 65536 − 32).
-    public static let limit: UInt32 = 65536 - 32
-
+/// Context groups, with `D` dimensions, levels `L_d` (each 2 ... 16) and `B_d` tree bits per digit:
+/// `eqA (d, m)`, `eqN (d, m, le, ue)`, `eqP (d, m, p)`, `one (d)`, `side (d)`, and per tree node
+/// `npA (d, node)`, `npL (d, left, node)`, `npU (d, up, node)`, `npO (d, lower, node)`. A few
+/// thousand contexts at most; cost per coded bit: 1 to 4 lookups and updates.
+struct FSQContextModel {
     /// The FSQ levels `L_d`.
-    public let levels: [Int]
-    /// Offset of table `(d, 0)` in `freq`; table `(d, p)` starts at `tableBase[d] + p * L_d`.
-    private let tableBase: [Int]
-    private var freq: [UInt32]
-    /// Total frequency per table, indexed like `tableIndex`.
-    private var totals: [UInt32]
-    /// Index of table `(d, 0)` in `totals`.
-    private let totalBase: [Int]
+    let levels: [Int]
+    /// Bits of the binary tree that codes a digit without a previous-block digit: the smallest `B`
+    /// with `2^B ≥ L_d`.
+    let treeBits: [Int]
+    private var p: [UInt16]
+    private var count: [UInt8]
+    private let eqA: Int, eqN: Int, one: Int, side: Int
+    private let eqP: [Int], npA: [Int], npL: [Int], npU: [Int], npO: [Int]
 
-    /// Fresh tables for `levels` (each 1 or more; the header validation bounds them, §4).
-    public init(levels: [Int]) {
+    /// Fresh contexts (every `p` 2048, every count 0) for `levels`, each 2 ... `FSQTokenCoder.maxLevel`
+    /// (§4 limits).
+    init(levels: [Int]) {
         self.levels = levels
-        var base: [Int] = []
-        var tBase: [Int] = []
+        let dims = levels.count
+        treeBits = levels.map { l in
+            var b = 0
+            while (1 << b) < l { b += 1 }
+            return b
+        }
         var n = 0
-        var t = 0
-        for l in levels {
-            base.append(n)
-            tBase.append(t)
-            n += (l + 1) * l
-            t += l + 1
+        func take(_ size: Int) -> Int {
+            defer { n += size }
+            return n
         }
-        tableBase = base
-        totalBase = tBase
-        freq = [UInt32](repeating: FSQContextModel.initialFrequency, count: n)
-        totals = []
-        totals.reserveCapacity(t)
-        for l in levels {
-            for _ in 0...l { totals.append(FSQContextModel.initialFrequency * UInt32(l)) }
+        eqA = take(dims * 3)
+        eqN = take(dims * 27)
+        one = take(dims)
+        side = take(dims)
+        var eqP: [Int] = [], npA: [Int] = [], npL: [Int] = [], npU: [Int] = [], npO: [Int] = []
+        for d in 0..<dims {
+            let nodes = 1 << treeBits[d]
+            eqP.append(take(3 * levels[d]))
+            npA.append(take(nodes))
+            npL.append(take((levels[d] + 1) * nodes))
+            npU.append(take((levels[d] + 1) * nodes))
+            npO.append(take((d > 0 ? levels[d - 1] : 1) * nodes))
         }
+        (self.eqP, self.npA, self.npL, self.npU, self.npO) = (eqP, npA, npL, npU, npO)
+        p = [UInt16](repeating: 2048, count: n)
+        count = [UInt8](repeating: 0, count: n)
     }
 
-    /// Codes `symbol` (0 ..< L_d) of dimension `d` in context `prev` (0 ... L_d) and adapts the table.
-    public mutating func encode(_ symbol: Int, dimension d: Int, prev: Int, into rc: inout RangeEncoder) {
-        let l = levels[d]
-        let base = tableBase[d] + prev * l
-        let ti = totalBase[d] + prev
-        var cum: UInt32 = 0
-        for k in 0..<symbol { cum += freq[base + k] }
-        rc.encode(cum: cum, freq: freq[base + symbol], total: totals[ti])
-        update(base: base, tableIndex: ti, length: l, symbol: symbol)
+    /// Context indices of the bit "digit differs from `prev`" (§6.3): `m` earlier digits of the token
+    /// differed (capped at 2), `le`/`ue` whether digit `d` of the left/up token equalled its own
+    /// previous-block digit (1), did not (0), or there is no such token (2).
+    func equalContexts(d: Int, m: Int, le: Int, ue: Int, prev: Int) -> (Int, Int, Int) {
+        (eqA + d * 3 + m, eqN + ((d * 3 + m) * 3 + le) * 3 + ue, eqP[d] + m * levels[d] + prev)
     }
 
-    /// Decodes a symbol of dimension `d` in context `prev` and adapts the table (§6.1 `decode`).
-    public mutating func decode(dimension d: Int, prev: Int, from rc: inout RangeDecoder) -> Int {
-        let l = levels[d]
-        let base = tableBase[d] + prev * l
-        let ti = totalBase[d] + prev
-        let total = totals[ti]
-        let v = rc.target(total: total)
-        var cum: UInt32 = 0
-        var s = 0
-        // v < total, so the loop stops at the last symbol at the latest.
-        while s < l - 1, cum + freq[base + s] <= v {
-            cum += freq[base + s]
-            s += 1
-        }
-        rc.consume(cum: cum, freq: freq[base + s], total: total)
-        update(base: base, tableIndex: ti, length: l, symbol: s)
-        return s
+    /// Context of the bit "not off by one" of dimension `d`.
+    func oneContext(d: Int) -> Int { one + d }
+    /// Context of the bit "above, not below" of dimension `d`.
+    func sideContext(d: Int) -> Int { side + d }
+
+    /// Context indices of tree node `node` (1 ..< 2^B_d) for a digit with no previous-block digit:
+    /// `left`/`up` the same digit of the left/up token of this block (`L_d` if none), `lower` digit
+    /// `d − 1` of this token (0 for `d = 0`).
+    func treeContexts(d: Int, node: Int, left: Int, up: Int, lower: Int) -> (Int, Int, Int, Int) {
+        let b = treeBits[d]
+        return (npA[d] + node, npL[d] + (left << b) + node, npU[d] + (up << b) + node, npO[d] + (lower << b) + node)
     }
 
-    private mutating func update(base: Int, tableIndex ti: Int, length l: Int, symbol s: Int) {
-        freq[base + s] += FSQContextModel.increment
-        totals[ti] += FSQContextModel.increment
-        if totals[ti] > FSQContextModel.limit {
-            var total: UInt32 = 0
-            for k in base..<(base + l) {
-                freq[k] = (freq[k] + 1) >> 1
-                total += freq[k]
-            }
-            totals[ti] = total
-        }
+    /// The probability of a 0 for one context.
+    func probability(_ i: Int) -> UInt32 { UInt32(p[i]) }
+
+    /// Adapts context `i` to `bit` (§6.3).
+    mutating func update(_ i: Int, bit: Int) {
+        let c = count[i]
+        let shift: UInt16 = c < 2 ? 1 : c < 6 ? 2 : c < 14 ? 3 : c < 30 ? 4 : 5  // min(5, log2(c + 2))
+        if bit == 0 { p[i] += (4096 - p[i]) >> shift } else { p[i] -= p[i] >> shift }
+        if c < 30 { count[i] = c + 1 }
     }
 }
 
-/// Token coding `rc-fsq-1` for a whole chunk (§6.1): digits of every kept token of every block, in
-/// order, through one range coder and one fresh `FSQContextModel`.
-///
-/// Cost: O(D · L) per token; measured about 0.5 µs per token (encode or decode) in a release build
-/// on a shared, loaded 2-core machine: milliseconds per second of video, negligible next to the model.
-/// Pure functions; `Sendable`.
-public enum FSQTokenCoder {
-    /// `basis_d`: `basis_0 = 1`, `basis_{d+1} = basis_d · L_d`.
-    public static func basis(_ levels: [Int]) -> [Int] {
-        var b: [Int] = []
-        var acc = 1
-        for l in levels {
-            b.append(acc)
-            acc *= l
-        }
-        return b
+/// One side of the range coder as the FSQ token coding uses it: binary symbols with a 12-bit probability and
+/// uniform symbols. The encoder codes the value it is given and returns it; the decoder ignores it
+/// and returns what it reads. This lets one walk (`FSQTokenCoder.walk`) serve both directions.
+protocol FSQSymbolCoder {
+    /// Codes a bit whose probability of being 0 is `p0` / 4096 (1 ... 4095).
+    mutating func bit(_ p0: UInt32, _ value: Int) -> Int
+    /// Codes `value` in `0 ..< m` with every value equally likely (`m` ≤ 16).
+    mutating func uniform(_ m: Int, _ value: Int) -> Int
+}
+
+extension RangeEncoder: FSQSymbolCoder {
+    mutating func bit(_ p0: UInt32, _ value: Int) -> Int {
+        if value == 0 { encode(cum: 0, freq: p0, total: 4096) } else { encode(cum: p0, freq: 4096 - p0, total: 4096) }
+        return value
     }
 
-    /// The token data for `blocks` (each an array of kept FSQ indices). Indices must be in
-    /// `0 ..< Π L_d` (the writer checks this before calling).
-    public static func encode(blocks: [[Int32]], levels: [Int]) -> [UInt8] {
-        let basis = basis(levels)
-        let dims = levels.count
-        var model = FSQContextModel(levels: levels)
-        var rc = RangeEncoder()
-        var prevDigits: [Int] = []  // digits of the previous block, token-major
-        for tokens in blocks {
-            var digits = [Int](repeating: 0, count: tokens.count * dims)
-            for (t, token) in tokens.enumerated() {
-                let i = Int(token)
-                for d in 0..<dims {
-                    let digit = (i / basis[d]) % levels[d]
-                    digits[t * dims + d] = digit
-                    let prev = t * dims + d < prevDigits.count ? prevDigits[t * dims + d] : levels[d]
-                    model.encode(digit, dimension: d, prev: prev, into: &rc)
-                }
-            }
-            prevDigits = digits
+    mutating func uniform(_ m: Int, _ value: Int) -> Int {
+        encode(cum: UInt32(value), freq: 1, total: UInt32(m))
+        return value
+    }
+}
+
+extension RangeDecoder: FSQSymbolCoder {
+    mutating func bit(_ p0: UInt32, _ value: Int) -> Int {
+        if target(total: 4096) < p0 {
+            consume(cum: 0, freq: p0, total: 4096)
+            return 0
         }
-        return rc.finish()
+        consume(cum: p0, freq: 4096 - p0, total: 4096)
+        return 1
     }
 
-    /// Why token data could not be decoded.
-    public enum Failure: Error, Sendable, Equatable {
-        /// The decoder needed bytes past the token data (block index where it was noticed).
-        case overrun(block: Int)
-        /// All tokens decoded but bytes were left over.
-        case trailingBytes(Int)
-    }
-
-    /// Decodes `kept[k]` tokens per block from `data[start..<end]`. Checks for overrun after each
-    /// block (so a corrupt stream stops early) and that the data is used exactly. The caller bounds
-    /// `Σ kept` (`EtokFormat.maxTokensPerChunk`).
-    public static func decode(_ data: [UInt8], start: Int, end: Int, kept: [Int],
-                              levels: [Int]) -> Result<[[Int32]], Failure> {
-        let basis = basis(levels)
-        let dims = levels.count
-        var model = FSQContextModel(levels: levels)
-        var rc = RangeDecoder(data, start: start, end: end)
-        var blocks: [[Int32]] = []
-        blocks.reserveCapacity(kept.count)
-        var prevDigits: [Int] = []
-        for (k, n) in kept.enumerated() {
-            var tokens = [Int32](repeating: 0, count: n)
-            var digits = [Int](repeating: 0, count: n * dims)
-            for t in 0..<n {
-                var index = 0
-                for d in 0..<dims {
-                    let prev = t * dims + d < prevDigits.count ? prevDigits[t * dims + d] : levels[d]
-                    let digit = model.decode(dimension: d, prev: prev, from: &rc)
-                    digits[t * dims + d] = digit
-                    index += digit * basis[d]
-                }
-                tokens[t] = Int32(truncatingIfNeeded: index)
-            }
-            if rc.overrun { return .failure(.overrun(block: k)) }
-            blocks.append(tokens)
-            prevDigits = digits
-        }
-        if !rc.isExactlyAtEnd { return .failure(.trailingBytes(end - start - rc.consumed)) }
-        return .success(blocks)
+    mutating func uniform(_ m: Int, _ value: Int) -> Int {
+        let v = Int(target(total: UInt32(m)))
+        consume(cum: UInt32(v), freq: 1, total: UInt32(m))
+        return v
     }
 }

@@ -39,6 +39,10 @@ public enum FormatError: Error, CustomStringConvertible, Equatable, Sendable {
     /// skip, or nothing but damage: what `decode` and `export` throw. `hint` (may be empty) says
     /// what to do about it.
     indirect case damaged(DamagedRange, others: Int, hint: String)
+    /// Adjacent damage, stored as one entry (§7): `first` (the first problem that may lose blocks,
+    /// else the first one), then `more` problems up to the one at `lastOffset`, with no intact record
+    /// between them. A stretch of garbage costs one entry, whatever its length.
+    indirect case damageRun(FormatError, more: Int, lastOffset: Int)
 
     /// The file name the error is about.
     public var file: String {
@@ -51,7 +55,27 @@ public enum FormatError: Error, CustomStringConvertible, Equatable, Sendable {
             return f
         case .damaged(let range, _, _):
             return range.file
+        case .damageRun(let first, _, _):
+            return first.file
         }
+    }
+
+    /// The problem itself: the first of a damage run, any other error as it is.
+    public var head: FormatError {
+        if case .damageRun(let first, _, _) = self { return first }
+        return self
+    }
+
+    /// This damage with `next`, met right after it with no intact record between, as one run.
+    func merging(_ next: FormatError) -> FormatError {
+        var first = self, more = 0
+        if case .damageRun(let f, let m, _) = self { (first, more) = (f, m) }
+        if !first.mayLoseBlocks, next.head.mayLoseBlocks { first = next.head }
+        var nextMore = 0
+        if case .damageRun(_, let m, _) = next { nextMore = m }
+        let last: Int
+        if case .damageRun(_, _, let l) = next { last = l } else { last = next.offset ?? offset ?? 0 }
+        return .damageRun(first, more: more + 1 + nextMore, lastOffset: last)
     }
 
     /// The byte offset the problem is at, when it has one (not for missing blocks, a missing block
@@ -63,6 +87,8 @@ public enum FormatError: Error, CustomStringConvertible, Equatable, Sendable {
             return o
         case .damaged(let range, _, _):
             return range.reason.offset
+        case .damageRun(let first, _, _):
+            return first.offset
         default:
             return nil
         }
@@ -77,6 +103,8 @@ public enum FormatError: Error, CustomStringConvertible, Equatable, Sendable {
             return !["HEAD", "INDX", "TAIL"].contains(record)
         case .badIndex, .trailingData, .invalidInput, .noSuchChunk, .io, .badSignature, .unsupportedVersion, .badHeader:
             return false
+        case .damageRun(let first, _, _):
+            return first.mayLoseBlocks
         default:
             return true
         }
@@ -127,6 +155,8 @@ public enum FormatError: Error, CustomStringConvertible, Equatable, Sendable {
             return "cannot write: \(message)"
         case .damaged(let range, _, _):
             return range.problem
+        case .damageRun(let first, let more, let last):
+            return "\(first.problem), and \(more) more \(more == 1 ? "problem" : "problems") up to offset \(last)"
         }
     }
 }

@@ -34,8 +34,9 @@ enum Preamble {
                                         message: "the first record must be HEAD")
         }
         let length = Int(head.leU32(at: 4))
-        if length > EtokFormat.maxPayloadLength {
-            throw FormatError.badRecord(file: file, record: "HEAD", offset: at, message: "length \(length) exceeds 2^30")
+        if length > RecordLimits.head {
+            throw FormatError.badRecord(file: file, record: "HEAD", offset: at,
+                                        message: "length \(length) is more than a HEAD record may hold (\(RecordLimits.head))")
         }
         let bytes = try source.read(at: at, count: EtokFormat.recordOverhead + length)
         if bytes.count < EtokFormat.recordOverhead + length {

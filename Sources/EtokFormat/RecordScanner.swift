@@ -1,11 +1,16 @@
 /// Reads records front to back (§3, §7), checking each CRC, and resynchronises after damage: after a
-/// record whose CRC fails (or whose length is absurd or runs past the end), it looks for the next
-/// place where a record of a known type with a valid CRC starts, first right after the damaged
-/// record's declared end, then byte by byte. A CRC-32 match by chance at a wrong place is about
-/// 2^-32 per candidate of a known type, so damage in one chunk does not lose the chunks after it.
+/// record whose CRC fails (or whose length is above its type's limit, `RecordLimits`, or runs past
+/// the end), it looks for the next place where a record of a known type with a valid CRC starts,
+/// first right after the damaged record's declared end, then byte by byte. A CRC-32 match by chance
+/// at a wrong place is about 2^-32 per candidate of a known type, so damage in one chunk does not lose
+/// the chunks after it. When no valid record follows, everything from the damage to the end of the
+/// data is one damaged stretch and the scan ends there (truncated inside the damaged record when that
+/// record ran past the end).
 ///
-/// Works on any `ByteSource`, streams included (it releases bytes it has passed). Not thread-safe.
-/// Cost: one read and one CRC per record; resynchronisation reads forward in 64 KiB windows.
+/// Works on any `ByteSource`, streams included. Memory: one record (at most its type's limit) or one
+/// search window; the search releases the bytes it has passed, so garbage of any length costs no
+/// more. Not thread-safe. Cost: one read and one CRC per record; resynchronisation reads forward in
+/// 64 KiB windows.
 struct RecordScanner {
     /// What the scan met next.
     enum Event {
@@ -19,6 +24,9 @@ struct RecordScanner {
     }
 
     private let source: ByteSource
+    private let limits: RecordLimits
+    /// Offset just past `HEAD`, where the records after it start.
+    private let headEnd: Int
     /// Offset of the next record.
     private(set) var position: Int
     private var finished = false
@@ -26,11 +34,15 @@ struct RecordScanner {
     private var queued: Event?
     /// Known: no valid record starts at or after this offset (saves repeated searches).
     private var nothingValidFrom = Int.max
+    /// Where the data ends, once a search has reached it.
+    private var dataEnd: Int?
 
-    /// A scan starting at `offset` (just past the preamble or a known record).
-    init(source: ByteSource, offset: Int) {
+    /// A scan of the records after `HEAD`, which ends at `headEnd`.
+    init(source: ByteSource, header: EtokHeader, headEnd: Int) {
         self.source = source
-        position = offset
+        limits = RecordLimits(header: header)
+        self.headEnd = headEnd
+        position = headEnd
     }
 
     /// The next event, or nil after `.end`. Throws only I/O errors.
@@ -55,10 +67,17 @@ struct RecordScanner {
                         cutRecord: nil)
         }
         let length = Int(head.leU32(at: 4))
-        if length > EtokFormat.maxPayloadLength {
+        let limit = limits.maxPayload(type: head.prefix(4), offset: start, headEnd: headEnd)
+        if length > limit {
             let damage = FormatError.badRecord(file: file, record: typeName, offset: start,
-                                               message: "length \(length) exceeds 2^30")
-            return try resync(after: start, declaredEnd: nil, damage: damage, incomplete: nil)
+                                               message: "length \(length) is more than \(article(typeName)) \(typeName) record may hold here (\(limit))")
+            // Not read: if nothing valid follows and the data ends before the declared end, the
+            // data was cut inside this record, as when the length is within the limit.
+            let total = EtokFormat.recordOverhead + length
+            let cut = FormatError.truncated(file: file, offset: start,
+                                            what: "inside \(article(typeName)) \(typeName) record of \(total) bytes")
+            return try resync(after: start, declaredEnd: nil, damage: damage, incomplete: cut, cutRecord: Array(head[0..<4]),
+                              incompleteIfDataEndsBefore: start + total)
         }
         let total = EtokFormat.recordOverhead + length
         let bytes = try source.read(at: start, count: total)
@@ -79,38 +98,40 @@ struct RecordScanner {
     }
 
     /// After damage at `start`: continue at the next valid record. If none is found, a record that
-    /// ran past the end (`incomplete`) means the data is truncated at `start`; a complete but damaged
-    /// record is passed over (the scan goes on at its declared end); an absurd length ends the scan.
-    /// Every path either moves `position` forward or ends, so a scan always terminates.
+    /// ran past the end (`incomplete`; for a record too long to read, one whose declared end
+    /// `recordEnd` lies past the data) means the data is truncated at `start`; otherwise the damage
+    /// runs to the end of the data, where the scan ends. Every path either moves `position` forward
+    /// or ends, so a scan always terminates.
     private mutating func resync(after start: Int, declaredEnd: Int?, damage: FormatError,
-                                 incomplete: FormatError?, cutRecord: [UInt8]? = nil) throws(FormatError) -> Event {
+                                 incomplete: FormatError?, cutRecord: [UInt8]? = nil,
+                                 incompleteIfDataEndsBefore recordEnd: Int? = nil) throws(FormatError) -> Event {
         if let end = declaredEnd, try validRecord(at: end) {
             position = end
             return .damage(damage)
         }
-        if let found = try findRecord(from: start + 1) {
-            position = found
+        switch try findRecord(from: start + 1) {
+        case .found(let offset):
+            position = offset
             source.release(before: position)
             return .damage(damage)
+        case .none(let dataEnd):
+            if let cut = incomplete, dataEnd < recordEnd ?? Int.max {
+                finished = true
+                return .end(offset: start, truncated: cut, cutRecord: cutRecord)
+            }
+            position = dataEnd
+            queued = .end(offset: dataEnd, truncated: nil, cutRecord: nil)
+            return .damage(damage)
         }
-        if let cut = incomplete {
-            finished = true
-            return .end(offset: start, truncated: cut, cutRecord: cutRecord)
-        }
-        if let end = declaredEnd {
-            position = end
-        } else {
-            queued = .end(offset: start, truncated: nil, cutRecord: nil)
-        }
-        return .damage(damage)
     }
 
-    /// Whether a complete record of a known type with a valid CRC starts at `offset`.
+    /// Whether a complete record of a known type with a valid CRC, within its type's limit, starts at
+    /// `offset`.
     private func validRecord(at offset: Int) throws(FormatError) -> Bool {
         let head = try source.read(at: offset, count: 8)
         guard head.count == 8, RecordType.known.contains(Array(head[0..<4])) else { return false }
         let length = Int(head.leU32(at: 4))
-        guard length <= EtokFormat.maxPayloadLength else { return false }
+        guard length <= limits.maxPayload(type: head.prefix(4), offset: offset, headEnd: headEnd) else { return false }
         let bytes = try source.read(at: offset, count: EtokFormat.recordOverhead + length)
         return bytes.count == EtokFormat.recordOverhead + length && RecordType.crcHolds(bytes)
     }
@@ -118,26 +139,57 @@ struct RecordScanner {
     /// Size of the windows searched for a record start.
     static let window = 1 << 16
 
-    /// The first offset at or after `from` where a valid record of a known type starts.
-    private mutating func findRecord(from: Int) throws(FormatError) -> Int? {
-        if from >= nothingValidFrom { return nil }
+    /// The first position at or after `from` in `w` where the 4-byte name of a known record type
+    /// starts, or nil. The hot loop of resynchronisation (it runs over every byte of garbage): one
+    /// compare per byte against the first letters 'H', 'C', 'I', 'T' through a raw pointer, the
+    /// whole type only where one matches.
+    static func nextKnownType(in w: [UInt8], from: Int) -> Int? {
+        guard w.count >= 4 else { return nil }
+        return w.withUnsafeBufferPointer { b -> Int? in
+            var i = from
+            let last = b.count - 4
+            while i <= last {
+                let c = b[i]
+                if c == 0x48 || c == 0x43 || c == 0x49 || c == 0x54,
+                   RecordType.known.contains(where: { $0[0] == c && $0[1] == b[i + 1] && $0[2] == b[i + 2] && $0[3] == b[i + 3] }) {
+                    return i
+                }
+                i += 1
+            }
+            return nil
+        }
+    }
+
+    /// What a search for the next valid record found.
+    private enum Search {
+        /// A valid record starts here.
+        case found(Int)
+        /// None does; the data ends here.
+        case none(dataEnd: Int)
+    }
+
+    /// The first offset at or after `from` where a valid record of a known type starts. Releases the
+    /// bytes it has searched past (a stream does not keep them).
+    private mutating func findRecord(from: Int) throws(FormatError) -> Search {
+        if from >= nothingValidFrom { return .none(dataEnd: dataEnd ?? from) }
         var p = from
         while true {
+            source.release(before: p)
             let w = try source.read(at: p, count: RecordScanner.window + 3)
             if w.count < 4 {
                 nothingValidFrom = from
-                return nil
+                dataEnd = p + w.count
+                return .none(dataEnd: p + w.count)
             }
-            for i in 0...(w.count - 4) where w[i] == 0x48 || w[i] == 0x43 || w[i] == 0x49 || w[i] == 0x54 {
-                // 'H', 'C', 'I', 'T': the first letters of the known types.
-                if RecordType.known.contains(where: { $0[0] == w[i] && $0[1] == w[i + 1] && $0[2] == w[i + 2] && $0[3] == w[i + 3] }),
-                   try validRecord(at: p + i) {
-                    return p + i
-                }
+            var i = 0
+            while let at = RecordScanner.nextKnownType(in: w, from: i) {
+                if try validRecord(at: p + at) { return .found(p + at) }
+                i = at + 1
             }
             if w.count < RecordScanner.window + 3 {
                 nothingValidFrom = from
-                return nil
+                dataEnd = p + w.count
+                return .none(dataEnd: p + w.count)
             }
             p += RecordScanner.window
         }

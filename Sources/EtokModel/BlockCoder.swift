@@ -25,8 +25,8 @@ public final class BlockCoder {
     private var pendingZ: [Float] = []
 
     /// A fresh coder with empty contexts.
-    public init(model: ElasticTokModel, batching: CandidateBatching = .perCandidate) {
-        encoder = BlockEncoder(model: model, batching: batching)
+    public init(model: ElasticTokModel) {
+        encoder = BlockEncoder(model: model)
         decoder = BlockDecoder(model: model)
     }
 

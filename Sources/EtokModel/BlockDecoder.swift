@@ -13,24 +13,13 @@ import EtokTensor
 /// reconstruction the encoder measured, provided the same kernels and OpenBLAS build and
 /// thread count are used.
 ///
-/// Use: `decode` a block, `commit()` it, repeat; `reset()` at a chunk boundary.
-/// Not thread-safe; one per stream.
-public final class BlockDecoder {
-    public let model: ElasticTokModel
-    let cache: ContextCache
-    let workspace: StackWorkspace
-    private var pendingCandidates = 0
-
+/// Use: `decode` a block, `commit()` it, repeat; `reset()` at a chunk boundary (the protocol
+/// is `StackSession`'s). Not thread-safe; one per stream.
+public final class BlockDecoder: StackSession {
     /// A fresh decoder with an empty context.
     public init(model: ElasticTokModel) {
-        let c = model.config
-        self.model = model
-        cache = ContextCache(layers: c.numDecoderLayers, capacityTokens: c.maxSequenceLength, width: c.hiddenSize)
-        workspace = StackWorkspace(width: c.hiddenSize, inner: c.intermediateSize, layers: c.numDecoderLayers)
+        super.init(model: model, layers: model.config.numDecoderLayers, ran: "decoded")
     }
-
-    /// Blocks committed since the last reset.
-    public var committedBlocks: Int { cache.committedTokens / model.config.tokensPerBlock }
 
     /// Decodes one block from z (tokens × code_dim) → patches (tokens × patch_dim) in [-1, 1].
     /// Not committed: call `commit()` to add it to the context.
@@ -51,14 +40,11 @@ public final class BlockDecoder {
     /// Returns the reconstructions one after another (count × tokens × patch_dim).
     func decodeCandidates(z: UnsafePointer<Float>, count: Int) throws -> [Float] {
         let c = model.config, t = c.tokensPerBlock, d = c.hiddenSize, p = c.patchDim
-        guard cache.committedTokens + t <= c.maxSequenceLength else {
-            throw ModelError.contextFull(call: "decode", committedBlocks: committedBlocks, capacityBlocks: c.contextBlocks)
-        }
+        try checkRoom(call: "decode")
         let rows = count * t
         workspace.ensure(rows: rows)
         let w = model.weights
-        let run = StackRun(groups: count, rowsPerGroup: t, firstPosition: cache.committedTokens, visible: nil,
-                           perGroupGEMM: true)
+        let run = StackRun(groups: count, rowsPerGroup: t, firstPosition: cache.committedTokens, visible: nil)
         TransformerStack.linear(run, z, ldx: c.codeDim, w.postQuant, workspace.h.base, ldy: d)
         TransformerStack.forward(w.decoder, config: c, run: run, cache: cache, rope: model.rope,
                                  workspace: workspace, kernels: model.kernels)
@@ -69,36 +55,6 @@ public final class BlockDecoder {
         }
         pendingCandidates = count
         return out
-    }
-
-    /// Commits the block decoded last (candidate `index` when several were decoded together).
-    public func commit(candidate index: Int = 0) throws {
-        try stage(candidate: index, call: "commit")
-        try commitStaged()
-    }
-
-    /// Copies candidate `index` of the last `decode` call aside, as the block to commit later
-    /// with `commitStaged()`; later `decode` calls (more candidates of the same block) leave it
-    /// untouched. Staging again replaces it.
-    public func stage(candidate index: Int) throws {
-        try stage(candidate: index, call: "stage")
-    }
-
-    private func stage(candidate index: Int, call: String) throws {
-        try cache.stage(candidate: index, of: pendingCandidates, tokens: model.config.tokensPerBlock,
-                        from: workspace, call: call, ran: "decoded")
-    }
-
-    /// Commits the staged candidate to the context.
-    public func commitStaged() throws {
-        try cache.commitStaged(call: "commitStaged")
-        pendingCandidates = 0
-    }
-
-    /// Forgets the context (a chunk boundary) and any pending block.
-    public func reset() {
-        cache.reset()
-        pendingCandidates = 0
     }
 }
 

@@ -3,16 +3,6 @@
 // several kept counts at once (candidates as batch rows sharing the context cache).
 import EtokTensor
 
-/// How candidate rows meet the GEMMs in the encoder.
-public enum CandidateBatching: Sendable {
-    /// One GEMM per candidate: a candidate's z is bit-identical whatever else runs beside it
-    /// (the default; the engine's determinism contract).
-    case perCandidate
-    /// One GEMM over all candidates' rows: a little faster; a candidate's z may differ from a
-    /// one-at-a-time run in the last bits (OpenBLAS rounds rows differently for other m).
-    case stacked
-}
-
 /// One block encoded at one kept count.
 public struct EncodedBlock: Sendable {
     /// The kept count (the first `keptCount` tokens are kept).
@@ -26,32 +16,21 @@ public struct EncodedBlock: Sendable {
 /// The encoder's state for one stream: its committed context (a per-layer KV cache of the
 /// encoder's activations for the committed blocks). Separate from the decoder's context.
 ///
-/// Use: `encode` a block for some kept counts, `commit(candidate:)` the chosen one, repeat;
-/// or `stage(candidate:)` one, `encode` the same block again, and `commitStaged()` at the end;
-/// `reset()` at a chunk boundary. Not thread-safe; one per stream. Cost per call: the encoder on
-/// candidates × tokens rows, attending to the committed tokens (see TransformerStack).
-public final class BlockEncoder {
-    public let model: ElasticTokModel
-    /// How candidates share GEMMs.
-    public var batching: CandidateBatching
-    let cache: ContextCache
-    let workspace: StackWorkspace
+/// Use: `encode` a block for some kept counts, then commit or stage the chosen one
+/// (`StackSession`'s protocol); `reset()` at a chunk boundary. Not thread-safe; one per stream.
+/// Cost per call: the encoder on candidates × tokens rows, attending to the committed tokens
+/// (see TransformerStack). Every GEMM runs on one candidate's rows, so a candidate's z is
+/// bit-identical whatever else runs beside it (the engine's determinism contract).
+public final class BlockEncoder: StackSession {
     private var input: FloatBuffer
     private var pre = FloatBuffer(count: 0)
-    private var pendingCandidates = 0
 
     /// A fresh encoder with an empty context.
-    public init(model: ElasticTokModel, batching: CandidateBatching = .perCandidate) {
+    public init(model: ElasticTokModel) {
         let c = model.config
-        self.model = model
-        self.batching = batching
-        cache = ContextCache(layers: c.numEncoderLayers, capacityTokens: c.maxSequenceLength, width: c.hiddenSize)
-        workspace = StackWorkspace(width: c.hiddenSize, inner: c.intermediateSize, layers: c.numEncoderLayers)
         input = FloatBuffer(count: c.tokensPerBlock * c.hiddenSize)
+        super.init(model: model, layers: c.numEncoderLayers, ran: "encoded")
     }
-
-    /// Blocks committed since the last reset.
-    public var committedBlocks: Int { cache.committedTokens / model.config.tokensPerBlock }
 
     /// Encodes one block (tokens × patch_dim patches in [-1, 1]) at each kept count in
     /// `keptCounts`, attending to the committed context. The block is not committed: call
@@ -64,9 +43,7 @@ public final class BlockEncoder {
         guard !keptCounts.isEmpty, keptCounts.allSatisfy({ (0...t).contains($0) }) else {
             throw ModelError.badInput(call: call, message: "kept counts must be in 0...\(t), got \(keptCounts)")
         }
-        guard cache.committedTokens + t <= c.maxSequenceLength else {
-            throw ModelError.contextFull(call: call, committedBlocks: committedBlocks, capacityBlocks: c.contextBlocks)
-        }
+        try checkRoom(call: call)
         let candidates = keptCounts.count, rows = candidates * t
         workspace.ensure(rows: rows)
         if pre.count < rows * c.preQuantDim { pre = FloatBuffer(count: rows * c.preQuantDim) }
@@ -84,8 +61,7 @@ public final class BlockEncoder {
                 k.add(row, r < n ? w.keptEmbed.base : w.maskedEmbed.base, n: d)
             }
         }
-        let run = StackRun(groups: candidates, rowsPerGroup: t, firstPosition: cache.committedTokens, visible: nil,
-                           perGroupGEMM: batching == .perCandidate)
+        let run = StackRun(groups: candidates, rowsPerGroup: t, firstPosition: cache.committedTokens, visible: nil)
         TransformerStack.forward(w.encoder, config: c, run: run, cache: cache, rope: model.rope,
                                  workspace: workspace, kernels: k)
         TransformerStack.linear(run, workspace.xn.base, ldx: d, w.preQuant, pre.base, ldy: c.preQuantDim)
@@ -97,36 +73,5 @@ public final class BlockEncoder {
                          z: Array(UnsafeBufferPointer(start: z.base + i * t * c.codeDim, count: t * c.codeDim)),
                          codes: codes.map { Array($0[(i * t)..<((i + 1) * t)]) })
         }
-    }
-
-    /// Commits candidate `index` of the last `encode` call to the context (its keys and values
-    /// in every layer). One commit per encode call.
-    public func commit(candidate index: Int) throws {
-        try stage(candidate: index, call: "commit")
-        try commitStaged()
-    }
-
-    /// Copies candidate `index` of the last `encode` call aside, as the block to commit later
-    /// with `commitStaged()`; later `encode` calls (more candidates of the same block) leave it
-    /// untouched. Staging again replaces it.
-    public func stage(candidate index: Int) throws {
-        try stage(candidate: index, call: "stage")
-    }
-
-    private func stage(candidate index: Int, call: String) throws {
-        try cache.stage(candidate: index, of: pendingCandidates, tokens: model.config.tokensPerBlock,
-                        from: workspace, call: call, ran: "encoded")
-    }
-
-    /// Commits the staged candidate to the context.
-    public func commitStaged() throws {
-        try cache.commitStaged(call: "commitStaged")
-        pendingCandidates = 0
-    }
-
-    /// Forgets the context (a chunk boundary) and any pending candidates.
-    public func reset() {
-        cache.reset()
-        pendingCandidates = 0
     }
 }

@@ -14,6 +14,9 @@ public final class ElasticTokModel: @unchecked Sendable {
     public let tensors: [TensorEntry]
     /// The file the model came from, if any.
     public let path: String?
+    /// The file's safetensors metadata ("config", "format", and any other keys); empty when the
+    /// weights did not come from a file.
+    public let metadata: [String: String]
     /// The kernels every session of this model uses.
     public let kernels: Kernels
     let rope: RoPETable
@@ -21,21 +24,31 @@ public final class ElasticTokModel: @unchecked Sendable {
 
     /// Wraps weights for `config` (validated).
     public init(config: ModelConfig, weights: ModelWeights, tensors: [TensorEntry] = [], path: String? = nil,
-                kernels: Kernels = .best) {
+                metadata: [String: String] = [:], kernels: Kernels = .best) {
         self.config = config
         self.weights = weights
         self.tensors = tensors
         self.path = path
+        self.metadata = metadata
         self.kernels = kernels
         rope = RoPETable(positions: config.maxSequenceLength, headDim: config.headDim, theta: config.theta)
         fsqLevels = config.isFSQ ? FSQLevel.table(levels: config.fsqQuantLevels) : []
     }
 
     /// Loads a model file: safetensors with the config JSON under the metadata key "config"
-    /// (and, when present, "format" = "etok-elastictok"). Strict about the header, the config,
-    /// and every tensor's name, shape and dtype; F16 and BF16 storage is converted to float32.
+    /// (and, when present, "format" = "etok-elastictok"). Strict about the header, the config
+    /// (`ModelLimits`), and every tensor's name, shape, dtype and values (finite); F16 and BF16
+    /// storage is converted to float32. Everything is checked before anything the file sizes is
+    /// allocated: the header, then the config, then the tensor table against the config, then
+    /// the values tensor by tensor.
     public static func load(path: String, kernels: Kernels = .best) throws -> ElasticTokModel {
-        let file = try SafeTensorsFile(path: path)
+        try load(try SafeTensorsFile(path: path), kernels: kernels)
+    }
+
+    /// Loads a model from an opened safetensors file (the same checks as `load(path:)`; the
+    /// fuzz target feeds bytes through here).
+    public static func load(_ file: SafeTensorsFile, kernels: Kernels = .best) throws -> ElasticTokModel {
+        let path = file.path
         if let format = file.metadata["format"], format != "etok-elastictok" {
             throw ModelError.badHeader(file: path, message: "format is \"\(format)\", expected \"etok-elastictok\"")
         }
@@ -45,7 +58,8 @@ public final class ElasticTokModel: @unchecked Sendable {
         let config = try ModelConfig.parse(json: json, file: path)
         let weights = try ModelWeights.load(file, config: config)
         let table = file.entries.values.sorted { $0.name < $1.name }
-        return ElasticTokModel(config: config, weights: weights, tensors: table, path: path, kernels: kernels)
+        return ElasticTokModel(config: config, weights: weights, tensors: table, path: path, metadata: file.metadata,
+                               kernels: kernels)
     }
 
     /// Number of parameters.
@@ -81,7 +95,7 @@ public final class ElasticTokModel: @unchecked Sendable {
             throw ModelError.badInput(call: call, message: "keep needs \(blocks) counts in 0...\(t), got \(keep)")
         }
         let visible = (0..<length).map { Int32(($0 / t + 1) * t) }
-        let run = StackRun(groups: 1, rowsPerGroup: length, firstPosition: 0, visible: visible, perGroupGEMM: false)
+        let run = StackRun(groups: 1, rowsPerGroup: length, firstPosition: 0, visible: visible)
 
         // Encoder.
         let enc = StackWorkspace(width: d, inner: config.intermediateSize, layers: config.numEncoderLayers)

@@ -114,8 +114,13 @@ public struct ModelConfig: Sendable, Equatable {
             .badConfig(file: file, field: field, message: message)
         }
         func int(_ key: String, _ value: Any) throws -> Int {
-            if let v = JSONNumber.integer(value) { return v }
-            throw fail(key, "expected an integer, got \(value)")
+            switch JSONNumber.integer(value) {
+            case .value(let v)?: return v
+            case .outOfRange?:
+                let range = integerFields[key].map { " (allowed: \($0.lowerBound)...\($0.upperBound))" } ?? ""
+                throw fail(key, "\(value) is out of range\(range)")
+            case nil: throw fail(key, "expected an integer, got \(value)")
+            }
         }
         func required(_ key: String) throws -> Int {
             guard let v = d[key] else { throw fail(key, "missing") }
@@ -123,12 +128,14 @@ public struct ModelConfig: Sendable, Equatable {
         }
         func double(_ key: String, default value: Double) throws -> Double {
             guard let v = d[key] else { return value }
-            guard let n = JSONNumber.double(v) else { throw fail(key, "expected a number, got \(v)") }
+            guard let n = JSONNumber.double(v), n.isFinite else { throw fail(key, "expected a finite number, got \(v)") }
             return n
         }
         func intList(_ key: String) throws -> [Int]? {
             guard let v = d[key], !(v is NSNull) else { return nil }
             guard let list = v as? [Any] else { throw fail(key, "expected a list of integers") }
+            let most = ModelLimits.fsqDimensions.upperBound   // the longest list a config has
+            guard list.count <= most else { throw fail(key, "has \(list.count) entries, at most \(most) make sense") }
             return try list.map { try int(key, $0) }
         }
         for key in d.keys where key.hasPrefix("etok_") && key != "etok_image_size" {
@@ -159,41 +166,61 @@ public struct ModelConfig: Sendable, Equatable {
         return config
     }
 
-    /// Checks every consistency rule (the reference's `validate`), naming the field at fault.
+    /// The allowed range of every integer field (`ModelLimits`), by JSON name.
+    static let integerFields: [String: ClosedRange<Int>] = [
+        "hidden_size": ModelLimits.hiddenSize, "intermediate_size": ModelLimits.intermediateSize,
+        "num_encoder_layers": ModelLimits.layers, "num_decoder_layers": ModelLimits.layers,
+        "num_attention_heads": ModelLimits.attentionHeads, "patch_size": ModelLimits.patchSide,
+        "frames_per_block": ModelLimits.framesPerBlock, "min_toks": 0...ModelLimits.tokensPerBlock.upperBound,
+        "max_toks": ModelLimits.tokensPerBlock, "fsq_quant_levels": ModelLimits.fsqLevel,
+        "vae_bottleneck_dim": ModelLimits.vaeDimension, "max_sequence_length": ModelLimits.sequenceLength,
+        "etok_image_size": ModelLimits.imageSide,
+    ]
+
+    /// Checks every field against `ModelLimits` and every consistency rule (the reference's
+    /// `validate`), naming the field at fault. Ranges are checked before anything is derived
+    /// from them, so no config can make a later computation overflow or divide by zero.
     public func validate(file: String) throws {
-        func need(_ ok: Bool, _ field: String, _ message: String) throws {
-            if !ok { throw ModelError.badConfig(file: file, field: field, message: message) }
+        func need(_ ok: Bool, _ field: String, _ message: @autoclosure () -> String) throws {
+            if !ok { throw ModelError.badConfig(file: file, field: field, message: message()) }
         }
-        try need(hiddenSize > 0, "hidden_size", "must be positive")
-        try need(intermediateSize > 0, "intermediate_size", "must be positive")
-        try need(numAttentionHeads > 0, "num_attention_heads", "must be positive")
-        try need(framesPerBlock > 0, "frames_per_block", "must be positive")
-        try need(maxToks > 0, "max_toks", "must be positive")
-        try need(maxSequenceLength > 0, "max_sequence_length", "must be positive")
-        try need(numEncoderLayers >= 0, "num_encoder_layers", "must be >= 0")
-        try need(numDecoderLayers >= 0, "num_decoder_layers", "must be >= 0")
+        func inRange(_ value: Int, _ field: String) throws {
+            let range = Self.integerFields[field]!
+            try need(range.contains(value), field, "\(value) is out of range (allowed: \(range.lowerBound)...\(range.upperBound))")
+        }
+        try inRange(hiddenSize, "hidden_size")
+        try inRange(intermediateSize, "intermediate_size")
+        try inRange(numAttentionHeads, "num_attention_heads")
+        try inRange(numEncoderLayers, "num_encoder_layers")
+        try inRange(numDecoderLayers, "num_decoder_layers")
+        try inRange(framesPerBlock, "frames_per_block")
+        try inRange(maxToks, "max_toks")
+        try inRange(maxSequenceLength, "max_sequence_length")
+        try need(patchSize.count == 3, "patch_size", "must be three integers (Tp, Hp, Wp)")
+        for side in patchSize { try inRange(side, "patch_size") }
+        try need(minToks >= 0 && minToks <= maxToks, "min_toks", "must be in [0, max_toks]")
+        try need(rmsNormEps > 0 && rmsNormEps < 1, "rms_norm_eps", "must be in (0, 1)")
+        try need(theta > 0 && theta.isFinite, "theta", "must be a positive finite number")
+        try need(bottleneckType == "fsq" || bottleneckType == "vae", "bottleneck_type", "must be 'fsq' or 'vae'")
+        // The levels are read for both bottlenecks (the masked index), so they are always checked.
+        try need(ModelLimits.fsqDimensions.contains(fsqQuantLevels.count), "fsq_quant_levels",
+                 "must list \(ModelLimits.fsqDimensions.lowerBound)...\(ModelLimits.fsqDimensions.upperBound) levels")
+        for level in fsqQuantLevels { try inRange(level, "fsq_quant_levels") }
+        let product = fsqQuantLevels.reduce(1.0) { $0 * Double($1) }
+        try need(product <= Double(Int32.max), "fsq_quant_levels", "codebook must fit in int32")
+        if !isFSQ {
+            try need(vaeBottleneckDim != nil, "vae_bottleneck_dim", "must be given for bottleneck_type 'vae'")
+            try inRange(vaeBottleneckDim ?? 0, "vae_bottleneck_dim")
+        }
         try need(hiddenSize % numAttentionHeads == 0, "num_attention_heads", "must divide hidden_size \(hiddenSize)")
         try need(headDim % 2 == 0, "num_attention_heads", "head size must be even for RoPE")
-        try need(patchSize.count == 3 && patchSize.allSatisfy { $0 > 0 }, "patch_size",
-                 "must be three positive integers (Tp, Hp, Wp)")
         try need(framesPerBlock % patchSize[0] == 0, "frames_per_block", "must be a multiple of patch_size[0] = \(patchSize[0])")
-        try need(minToks >= 0 && minToks <= maxToks, "min_toks", "must be in [0, max_toks]")
         try need(maxSequenceLength % maxToks == 0, "max_sequence_length", "must be a whole number of blocks of max_toks = \(maxToks)")
-        try need(rmsNormEps > 0, "rms_norm_eps", "must be positive")
-        try need(theta > 0, "theta", "must be positive")
-        try need(bottleneckType == "fsq" || bottleneckType == "vae", "bottleneck_type", "must be 'fsq' or 'vae'")
-        if isFSQ {
-            try need(!fsqQuantLevels.isEmpty && fsqQuantLevels.allSatisfy { $0 >= 2 }, "fsq_quant_levels",
-                     "must be a non-empty list of levels >= 2")
-            let product = fsqQuantLevels.reduce(1.0) { $0 * Double($1) }
-            try need(product <= Double(Int32.max), "fsq_quant_levels", "codebook must fit in int32")
-        } else {
-            try need((vaeBottleneckDim ?? 0) > 0, "vae_bottleneck_dim", "must be positive for bottleneck_type 'vae'")
-        }
         try need(maxToks % temporalPatches == 0, "max_toks", "must be a multiple of frames_per_block / patch_size[0]")
         let perFrame = maxToks / temporalPatches
         if let s = etokImageSize {
-            try need(s.count == 2 && s[0] > 0 && s[1] > 0, "etok_image_size", "must be [H, W]")
+            try need(s.count == 2, "etok_image_size", "must be [H, W]")
+            for side in s { try inRange(side, "etok_image_size") }
             try need(s[0] % patchSize[1] == 0 && s[1] % patchSize[2] == 0, "etok_image_size",
                      "must be multiples of the patch (\(patchSize[1]), \(patchSize[2]))")
             try need((s[0] / patchSize[1]) * (s[1] / patchSize[2]) == perFrame, "etok_image_size",
@@ -201,7 +228,14 @@ public struct ModelConfig: Sendable, Equatable {
         } else {
             let side = Int(Double(perFrame).squareRoot().rounded())
             try need(side * side == perFrame, "max_toks", "gives a non-square token grid; set etok_image_size")
+            let size = imageSize
+            try need(ModelLimits.imageSide.contains(size.height) && ModelLimits.imageSide.contains(size.width), "max_toks",
+                     "implies \(size.width)x\(size.height) frames, larger than \(ModelLimits.imageSide.upperBound) a side")
         }
+        let state = streamStateBytes
+        try need(state <= Double(ModelLimits.streamStateBudget), "max_sequence_length",
+                 "\(maxSequenceLength) tokens of context need \(String(format: "%.1f", state / Double(1 << 30))) GiB of "
+                 + "per-stream state (key/value caches), over etok's budget of \(ModelLimits.streamStateBudget >> 30) GiB")
     }
 
     /// The config as JSON with the official field names (plus etok_image_size when set),
@@ -235,13 +269,21 @@ public enum FSQLevelsInfo {
 /// Numbers from JSONSerialization, with booleans refused (Foundation bridges JSON true/false to
 /// NSNumber, which would otherwise read as 1 and 0).
 enum JSONNumber {
+    /// An integral JSON number: its value when a Double holds it exactly (|v| <= 2^53), else
+    /// out of range (no field etok reads comes near 2^53).
+    enum Integer: Equatable {
+        case value(Int)
+        case outOfRange
+    }
+
     static func double(_ value: Any) -> Double? {
         guard let n = value as? NSNumber, String(cString: n.objCType) != "c" else { return nil }
         return n.doubleValue
     }
 
-    static func integer(_ value: Any) -> Int? {
-        guard let v = double(value), v == v.rounded(), Swift.abs(v) < 1e15 else { return nil }
-        return Int(v)
+    /// nil when `value` is not an integral number.
+    static func integer(_ value: Any) -> Integer? {
+        guard let v = double(value), v.isFinite, v == v.rounded() else { return nil }
+        return Swift.abs(v) <= 0x1p53 ? .value(Int(v)) : .outOfRange
     }
 }

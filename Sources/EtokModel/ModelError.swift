@@ -3,7 +3,8 @@
 /// Why a model file, an input array or an engine call was refused. Every case carries the file
 /// (or the call) it concerns; `description` is one line: "<file>: <problem>".
 public enum ModelError: Error, CustomStringConvertible, Equatable {
-    /// The file could not be read at all.
+    /// The file could not be read at all: missing, a directory, empty, not a regular file, or
+    /// not readable (`message` is the whole sentence after the file name).
     case unreadable(file: String, message: String)
     /// The safetensors header is malformed (length, JSON, entries, offsets, metadata).
     case badHeader(file: String, message: String)
@@ -17,6 +18,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case wrongShape(file: String, name: String, shape: [Int], expected: [Int])
     /// A tensor's storage dtype is not F32, F16 or BF16.
     case wrongDType(file: String, name: String, dtype: String)
+    /// A tensor holds a NaN or an infinity (at flat index `index`, C order).
+    case nonFinite(file: String, name: String, index: Int, value: Float)
     /// An input to the engine does not fit the model (shape, kept count, codes).
     case badInput(call: String, message: String)
     /// The committed context is full: reset at a chunk boundary before adding blocks.
@@ -25,7 +28,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .unreadable(file, message):
-            return "\(file): cannot read: \(message)"
+            return "\(file): \(message)"
         case let .badHeader(file, message):
             return "\(file): bad safetensors header: \(message)"
         case let .badConfig(file, field, message):
@@ -38,6 +41,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "\(file): tensor \(name) has shape \(shape), expected \(expected)"
         case let .wrongDType(file, name, dtype):
             return "\(file): tensor \(name) has dtype \(dtype), expected F32, F16 or BF16"
+        case let .nonFinite(file, name, index, value):
+            return "\(file): tensor \(name) holds \(value.isNaN ? "NaN" : value > 0 ? "+Inf" : "-Inf") at element \(index)"
         case let .badInput(call, message):
             return "\(call): \(message)"
         case let .contextFull(call, committed, capacity):

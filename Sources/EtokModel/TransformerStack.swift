@@ -13,10 +13,11 @@
 // Cost per block of T tokens and one candidate, per layer: 2·T·D·(3D + D + 3F) flops of GEMM
 // plus 4·T·(context + T)·D of attention; elementwise kernels are memory-bound and small.
 //
-// GEMM shape policy (determinism): with `perGroupGEMM` every GEMM runs on exactly one group's
-// rows, so a group's result never depends on how many other groups ran beside it (OpenBLAS may
-// round a row differently when m changes). The decoder always uses it: a block decoded during
-// the encoder's search and the same block decoded later from its codes alone are bit-identical.
+// GEMM shape policy (determinism): every GEMM runs on exactly one group's rows, so a group's
+// result never depends on how many other groups ran beside it (OpenBLAS may round a row
+// differently when m changes): a candidate's z is the same alone or among others, and a block
+// decoded during the encoder's search and the same block decoded later from its codes alone
+// are bit-identical.
 import EtokTensor
 
 /// The committed context of one stack: per layer, the keys (after RoPE) and values of every
@@ -125,25 +126,19 @@ struct StackRun {
     var firstPosition: Int
     /// Per-row visible key count within the group's own rows plus the context; nil = all.
     var visible: [Int32]?
-    /// GEMMs one group at a time (bit-stable per group) or over all rows at once.
-    var perGroupGEMM: Bool
 
     var rows: Int { groups * rowsPerGroup }
 }
 
 /// Runs the blocks of one stack. Stateless apart from what it is given.
 enum TransformerStack {
-    /// y = x · W over the run's rows, one group at a time when the run says so.
+    /// y = x · W over the run's rows, one group at a time (the shape policy above).
     static func linear(_ run: StackRun, _ x: UnsafePointer<Float>, ldx: Int, _ w: Matrix,
                        _ y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool = false) {
-        if run.perGroupGEMM {
-            for g in 0..<run.groups {
-                let r0 = g * run.rowsPerGroup
-                GEMM.linear(x + r0 * ldx, ldx: ldx, rows: run.rowsPerGroup, weight: w, into: y + r0 * ldy, ldy: ldy,
-                            accumulate: accumulate)
-            }
-        } else {
-            GEMM.linear(x, ldx: ldx, rows: run.rows, weight: w, into: y, ldy: ldy, accumulate: accumulate)
+        for g in 0..<run.groups {
+            let r0 = g * run.rowsPerGroup
+            GEMM.linear(x + r0 * ldx, ldx: ldx, rows: run.rowsPerGroup, weight: w, into: y + r0 * ldy, ldy: ldy,
+                        accumulate: accumulate)
         }
     }
 

@@ -106,16 +106,16 @@ public struct DecodeSummary: Sendable {
 /// One decode: chunks (seeking with the index when the file has one) → decoder → video writer,
 /// three pipeline stages. The output is removed on error or cancellation. Runs once.
 ///
-/// Damage (docs/etok-format.md §7): from a file, opening reads and checks every chunk the selection
-/// needs before the output is created, so a damaged file fails with nothing written (not even to
-/// stdout), unless `skipDamaged`. From a pipe, damage shows only as it arrives: the run stops there
-/// and removes its output file (what went to stdout is gone).
+/// Damage (docs/etok-format.md §7): from a file, opening walks the whole file and checks every
+/// chunk the selection needs before the output is created, so a damaged file fails with nothing
+/// written (not even to stdout), unless `skipDamaged`. From a pipe, damage shows only as it
+/// arrives: the run stops there and removes its output file (what went to stdout is gone). Either
+/// way the damage found is what `etok info` reports for the same bytes (`ChunkSource`).
 public final class DecodeRun: @unchecked Sendable {
     public let job: DecodeJob
     public let header: EtokHeader
     private let model: LoadedModel
-    private let reader: EtokReader?
-    private let stream: EtokStreamReader?
+    private let source: ChunkSource
     private let writer: any VideoWriter
     private let control = CancellableRun()
 
@@ -123,21 +123,14 @@ public final class DecodeRun: @unchecked Sendable {
     public init(job: DecodeJob, model: LoadedModel) throws {
         self.job = job
         self.model = model
-        if job.input == "-" {
-            stream = try EtokStreamReader(fileDescriptor: 0, name: "stdin")
-            reader = nil
-            header = stream!.header
-        } else {
-            reader = try EtokReader(path: job.input)
-            stream = nil
-            header = reader!.header
-        }
+        source = try ChunkSource.open(job.input)
+        header = source.header
         try ModelCatalog.check(header, file: job.input, against: model, allowMismatch: job.allowModelMismatch)
         _ = try ChunkDecoder(model: model.model, header: header, fileName: job.input)
-        if let reader, !job.skipDamaged {
+        if source.isSeekable, !job.skipDamaged {
             // Read and check every chunk the selection needs (cheap next to the model), so that
             // damage fails the run before any output exists.
-            let check = ChunkWalk(reader: reader, wants: DecodeRun.wants(job.selection, header))
+            let check = source.walk(wants: DecodeRun.wants(job.selection, header))
             while try check.next() != nil {}
             if let first = check.damage.first {
                 throw FormatError.damaged(first, others: check.damage.count - 1, hint: DecodeRun.skipHint)
@@ -160,8 +153,8 @@ public final class DecodeRun: @unchecked Sendable {
             try ChunkDecoder(model: model.model, header: self.header, fileName: job.input)
         }
         let wants = DecodeRun.wants(job.selection, header)
-        let chunks = ChunkFeed(walk: reader.map { ChunkWalk(reader: $0, wants: wants) } ?? ChunkWalk(stream: stream!, wants: wants),
-                               skipDamaged: job.skipDamaged)
+        let walk = source.walk(wants: wants)
+        let chunks = ChunkFeed(walk: walk, skipDamaged: job.skipDamaged)
         let fileName = job.input == "-" ? "stdin" : job.input
         let selection = job.selection, writer = self.writer, header = self.header
         let (height, width) = model.model.config.imageSize
@@ -170,7 +163,7 @@ public final class DecodeRun: @unchecked Sendable {
         let frameTicks = DecodeRun.frameTicks(header)
         // --time reads the stream's own clock, which need not start at 0 (MPEG-TS, --fps): say where.
         var startHint = ""
-        if case .time = selection, let first = reader?.chunks.first?.firstPts {
+        if case .time = selection, let first = source.entries?.first?.firstPts {
             let start = timeBase.seconds(first)
             startHint = String(format: " (times are on the stream's clock, which starts at %.3f s)", start)
         }
@@ -216,7 +209,7 @@ public final class DecodeRun: @unchecked Sendable {
             })
         try control.run(pipeline) { writer.cancel() }
         return DecodeSummary(framesWritten: writer.framesWritten, blocksDecoded: counter.blocks,
-                              health: reader?.health ?? stream!.health, skipped: chunks.skipped)
+                              health: walk.health, skipped: chunks.skipped)
     }
 
     /// What the error for damage suggests.

@@ -44,8 +44,7 @@ public enum EngineBench {
     }
 
     /// The report as a JSON object (keys sorted by the caller's serialiser).
-    public static func run(model m: ElasticTokModel, contexts: [Int], repeats: Int, keep: Int?, candidates: Int,
-                    batching: CandidateBatching) throws -> [String: Any] {
+    public static func run(model m: ElasticTokModel, contexts: [Int], repeats: Int, keep: Int?, candidates: Int) throws -> [String: Any] {
         let c = m.config
         var rng: UInt64 = 12345
         func block() -> [Float] {
@@ -60,7 +59,7 @@ public enum EngineBench {
         var rows: [[String: Any]] = []
         let input = block()
         for k in contexts where k < c.contextBlocks {
-            let coder = BlockCoder(model: m, batching: batching)
+            let coder = BlockCoder(model: m)
             for _ in 0..<k { _ = try coder.reconstruct(patches: block(), keptCounts: [n]); try coder.commit(candidate: 0) }
             _ = try coder.reconstruct(patches: input, keptCounts: counts)  // warm-up
             var times: [Double] = []
@@ -71,7 +70,7 @@ public enum EngineBench {
                          "gflops_per_s": flops / t / 1e9, "mfu": flops / t / 1e9 / peak])
         }
         return ["peak_rss_mib": peakRSSMiB(), "sgemm_peak_gflops": peak, "threads": BLASThreads.current, "kernels": m.kernels.name,
-                "candidates": counts.count, "batching": batching == .stacked ? "stacked" : "per-candidate",
+                "blas": BLASKernels.description, "blas_core": BLASKernels.coreName, "candidates": counts.count,
                 "tokens_per_block": c.tokensPerBlock, "parameters": m.parameterCount, "results": rows]
     }
 }

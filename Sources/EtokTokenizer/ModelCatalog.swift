@@ -62,9 +62,8 @@ public enum ModelCatalog {
     public static func load(path: String?) throws -> LoadedModel {
         let file = try path ?? defaultModelPath()
         let model = try ElasticTokModel.load(path: file)
-        let metadata = try SafeTensorsFile(path: file).metadata
         var threshold: Float?
-        if let text = metadata[thresholdKey] {
+        if let text = model.metadata[thresholdKey] {
             guard let value = Float(text), value > 0, value.isFinite else {
                 throw ModelError.badHeader(file: file, message: "metadata \(thresholdKey) \"\(text)\" is not a positive number")
             }

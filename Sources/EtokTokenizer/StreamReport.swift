@@ -38,38 +38,23 @@ public struct StreamReport: Sendable {
     }
 
     /// Reads the whole stream at `path` (`-` reads stdin front to back, to its end), checking every
-    /// chunk's CRC and token data. Damage is reported, not thrown: see `health` and `damage`.
+    /// record's CRC and every chunk's token data. Damage is reported, not thrown: see `health` and
+    /// `damage`, the same for a file and for the same bytes on stdin.
     /// - Throws: `FormatError` when nothing is readable (no such file, not an .etok file, damaged header).
     public static func read(path: String) throws -> StreamReport {
+        let source = try ChunkSource.open(path)
+        let walk = source.walk()
         var blocks: [Block] = []
-        func collect(_ walk: ChunkWalk) throws {
-            while let step = try walk.next() {
-                guard case .chunk(let chunk) = step else { continue }  // damage: `walk.damage`
-                for (k, record) in chunk.blocks.enumerated() {
-                    blocks.append(Block(index: chunk.firstBlock + k, chunk: chunk.firstBlock, record: record,
-                                        tokens: chunk.tokens[block: k]))
-                }
+        while let step = try walk.next() {
+            guard case .chunk(let chunk) = step else { continue }  // damage: `walk.damage`
+            for (k, record) in chunk.blocks.enumerated() {
+                blocks.append(Block(index: chunk.firstBlock + k, chunk: chunk.firstBlock, record: record,
+                                    tokens: chunk.tokens[block: k]))
             }
         }
-        if path == "-" {
-            let stream = try EtokStreamReader(fileDescriptor: 0, name: "stdin")
-            let walk = ChunkWalk(stream: stream)
-            try collect(walk)
-            try stream.readToEnd()
-            return StreamReport(file: "stdin", header: stream.header, fileBytes: stream.bytesRead, blocks: blocks,
-                                health: stream.health, damage: walk.damage)
-        }
-        let reader = try EtokReader(path: path)
-        // Scan every record (not only the index): CRC status of every chunk, and damage noted.
-        let verified = try reader.verify()
-        let health = reader.usedIndex
-            ? EtokHealth(truncation: verified.truncation, damage: verified.damage, hasValidIndex: true, chunksChecked: true)
-            : verified
-        let walk = ChunkWalk(reader: reader, health: health)
-        try collect(walk)
-        let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
-        return StreamReport(file: path, header: reader.header, fileBytes: size, blocks: blocks, health: health,
-                            damage: walk.damage)
+        try source.readToEnd()
+        return StreamReport(file: source.fileName, header: source.header, fileBytes: source.bytesRead, blocks: blocks,
+                            health: walk.health, damage: walk.damage)
     }
 
     // MARK: Statistics

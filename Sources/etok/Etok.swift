@@ -1,11 +1,14 @@
 import ArgumentParser
 import EtokIO
+import EtokTensor
 
 /// The `etok` command: lists the subcommands; each lives in its own file.
 @main
 struct Etok: ParsableCommand {
     static func main() {
         StandardError.reserveStandardDescriptors()
+        // Then the OpenBLAS kernels for this CPU (may re-execute etok with them, see BLASKernels).
+        if let warning = BLASKernels.prepareAtStart() { printError("etok: warning: \(warning)") }
         ExitCodes.main(Etok.self, arguments: Array(CommandLine.arguments.dropFirst()))
     }
 

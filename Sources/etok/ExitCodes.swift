@@ -18,8 +18,10 @@ import Foundation
 /// |      1 | any other failure (a bug: please report it)                               |
 /// |     64 | bad command line (unknown option, invalid value): swift-argument-parser   |
 /// |     65 | the input's data is unusable: not a video, no video stream, no frame,     |
-/// |        | truncated, partial raw frame, an mp4 index at the end of a pipe           |
-/// |     66 | the input is missing: no such file, a directory, empty                    |
+/// |        | truncated, partial raw frame, an mp4 index at the end of a pipe; a model  |
+/// |        | file that fails its checks (header, shapes, config limits, NaN/Inf)       |
+/// |     66 | the input is missing: no such file, a directory, empty; a model that is   |
+/// |        | not a regular file (device, pipe)                                         |
 /// |     69 | unsupported: no decoder or encoder for it in this FFmpeg                  |
 /// |     70 | an FFmpeg call failed unexpectedly                                        |
 /// |     73 | the output cannot be created: exists (use -y), missing folder, no rights, |
@@ -69,7 +71,8 @@ enum ExitCodes {
     static func status(of error: ModelError) -> Int32 {
         switch error {
         case .unreadable: return noInput
-        case .badHeader, .badConfig, .unknownTensor, .missingTensor, .wrongShape, .wrongDType, .badInput: return dataError
+        case .badHeader, .badConfig, .unknownTensor, .missingTensor, .wrongShape, .wrongDType, .nonFinite, .badInput:
+            return dataError
         case .contextFull: return software
         }
     }

@@ -64,7 +64,7 @@ extension ModelCommand {
                     let object: [String: Any] = ["file": file, "config": config, "parameters": model.parameterCount,
                                                  "sha256": loaded.sha256,
                                                  "calibrated_threshold": loaded.calibratedThreshold.map { Double($0) } as Any,
-                                                 "context_blocks": c.contextBlocks,
+                                                 "context_blocks": c.contextBlocks, "blas": BLASKernels.description,
                                                  "vocabulary_size": c.isFSQ ? c.codebookSize as Any : NSNull(),
                                                  "tensors": tensors]
                     let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
@@ -83,6 +83,7 @@ extension ModelCommand {
                 print("sha256      \(loaded.sha256)")
                 print("threshold   \(threshold)")
                 print("config      \(c.jsonString())")
+                print("blas        \(BLASKernels.description)")
                 print("")
                 let width = model.tensors.map(\.name.count).max() ?? 0
                 for t in model.tensors {
@@ -205,9 +206,6 @@ extension ModelCommand {
         @Option(help: "Candidates per timed call (kept counts spread over the block).")
         var candidates = 1
 
-        @Flag(help: "Stack the candidates' encoder GEMMs instead of one GEMM set per candidate.")
-        var stacked = false
-
         @OptionGroup(title: "Threads")
         var threadOptions: ThreadOptions
 
@@ -217,8 +215,7 @@ extension ModelCommand {
                 let m = try model.map { try ElasticTokModel.load(path: $0) }
                     ?? ElasticTokModel(config: .etokDefault, weights: ModelWeights.random(.etokDefault, seed: 1))
                 let report = try EngineBench.run(model: m, contexts: context.split(separator: ",").compactMap { Int($0) },
-                                                 repeats: max(1, repeats), keep: keep, candidates: max(1, candidates),
-                                                 batching: stacked ? .stacked : .perCandidate)
+                                                 repeats: max(1, repeats), keep: keep, candidates: max(1, candidates))
                 let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
             }

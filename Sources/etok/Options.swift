@@ -3,6 +3,7 @@ import EtokIO
 import Foundation
 import EtokMedia
 import EtokTokenizer
+import EtokTensor
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -32,9 +33,10 @@ struct CommonOptions: ParsableArguments {
         return Interrupt()
     }
 
-    /// Sets FFmpeg's log level from `-v`.
+    /// Sets FFmpeg's log level from `-v`; `-v` also names the BLAS kernels in use.
     func applyLogging() {
         if verbose { FFmpegLog.showWarnings() } else { FFmpegLog.silence() }
+        if verbose { printError("etok: BLAS: \(BLASKernels.description)") }
     }
 }
 

@@ -1,8 +1,8 @@
 import XCTest
 @testable import EtokFormat
 
-/// `ChunkWalk`: damage as block ranges with a reason, the same through the file and the stream
-/// reader, and nothing lost silently.
+/// `ChunkSource` and `ChunkWalk`: damage as block ranges with a reason, the same for a file and for
+/// its bytes on a pipe, and nothing lost silently.
 final class ChunkWalkTests: XCTestCase {
     /// Every step of a walk.
     private func steps(_ walk: ChunkWalk) throws -> [ChunkWalk.Step] {
@@ -11,14 +11,14 @@ final class ChunkWalkTests: XCTestCase {
         return out
     }
 
-    private func fileSteps(_ bytes: [UInt8], name: String = "w.etok", verified: Bool = false,
+    private func fileSteps(_ bytes: [UInt8], name: String = "w.etok",
                            wants: @escaping (StreamSpan) -> Bool = { _ in true }) throws -> [ChunkWalk.Step] {
-        let reader = try EtokReader(bytes: bytes, name: name)
-        return try steps(ChunkWalk(reader: reader, health: verified ? try reader.verify() : nil, wants: wants))
+        try steps(ChunkSource(bytes: bytes, name: name, seekable: true).walk(wants: wants))
     }
 
-    private func streamSteps(_ bytes: [UInt8], name: String = "w.etok") throws -> [ChunkWalk.Step] {
-        try steps(ChunkWalk(stream: try EtokStreamReader(bytes: bytes, name: name)))
+    private func streamSteps(_ bytes: [UInt8], name: String = "w.etok",
+                             wants: @escaping (StreamSpan) -> Bool = { _ in true }) throws -> [ChunkWalk.Step] {
+        try steps(ChunkSource(bytes: bytes, name: name, seekable: false).walk(wants: wants))
     }
 
     private func damage(_ steps: [ChunkWalk.Step]) -> [DamagedRange] {
@@ -40,8 +40,7 @@ final class ChunkWalkTests: XCTestCase {
             .damaged(DamagedRange(file: "w.etok", firstBlock: 4, endBlock: 8, reason: .badCRC(file: "w.etok", record: "CHNK", offset: at[1]))),
             .chunk(written[2]),
         ]
-        XCTAssertEqual(try fileSteps(bytes), expected)  // through the index
-        XCTAssertEqual(try fileSteps(bytes, verified: true), expected)
+        XCTAssertEqual(try fileSteps(bytes), expected)  // with the index
         XCTAssertEqual(try streamSteps(bytes), expected)
         XCTAssertEqual(damage(expected).first?.description,
                        "w.etok: blocks 4–7 unreadable: bad checksum (CRC) in CHNK record at offset \(at[1])")
@@ -91,6 +90,7 @@ final class ChunkWalkTests: XCTestCase {
         XCTAssertNil(reader.health.truncation, reader.health.description)
         XCTAssertEqual(reader.health.damage, [.badCRC(file: "w.etok", record: "TAIL", offset: bytes.count - 20)])
         let walked = try fileSteps(bytes)
+        XCTAssertEqual(walked, try streamSteps(bytes))
         XCTAssertEqual(chunks(walked), written)
         XCTAssertEqual(damage(walked).map(\.losesBlocks), [false])
         XCTAssertEqual(damage(walked).first?.problem, "bad checksum (CRC) in TAIL record at offset \(bytes.count - 20) (no blocks lost)")
@@ -104,6 +104,7 @@ final class ChunkWalkTests: XCTestCase {
         bytes[at[1] + 30] ^= 0x40
         let early = try fileSteps(bytes) { ($0.endBlock ?? .max) > 0 && $0.firstBlock < 2 }
         XCTAssertEqual(early, [.chunk(written[0])])
+        XCTAssertEqual(try streamSteps(bytes) { ($0.endBlock ?? .max) > 0 && $0.firstBlock < 2 }, early)
         let middle = try fileSteps(bytes) { ($0.endBlock ?? .max) > 5 && $0.firstBlock < 6 }
         XCTAssertEqual(damage(middle).map(\.blocksText), ["blocks 4–7"])
         let late = try fileSteps(bytes) { ($0.endBlock ?? .max) > 20 }
@@ -127,7 +128,7 @@ final class ChunkWalkTests: XCTestCase {
         for (context, bad) in variants {
             guard let reader = try? EtokReader(bytes: bad, name: "w.etok") else { continue }  // a damaged header
             let health = try reader.verify()
-            let walked = try steps(ChunkWalk(reader: reader, health: health))
+            let walked = try fileSteps(bad)
             XCTAssertEqual(damage(walked).isEmpty, health.isComplete, "\(context): \(health) vs \(damage(walked))")
             var covered = Set<Int>()
             var open: Int?
@@ -143,9 +144,7 @@ final class ChunkWalkTests: XCTestCase {
             for block in 0..<5 where !covered.contains(block) {
                 XCTAssertLessThanOrEqual(open ?? .max, block, "\(context): block \(block) lost silently: \(walked)")
             }
-            if let streamed = try? streamSteps(bad) {
-                XCTAssertEqual(damage(streamed).isEmpty, health.isComplete, "\(context): stream \(streamed)")
-            }
+            XCTAssertEqual(try streamSteps(bad), walked, "\(context): a file and a pipe give one verdict")
         }
     }
 

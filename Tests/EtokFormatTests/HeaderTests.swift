@@ -26,7 +26,7 @@ final class HeaderTests: XCTestCase {
         "fit": "crop",
         "fps": null,
         "chunk_blocks": 4,
-        "token_coding": "rc-fsq-1"
+        "token_coding": "rc-fsq-2"
       },
       "source": {
         "name": "bikes.mp4",
@@ -60,7 +60,7 @@ final class HeaderTests: XCTestCase {
         XCTAssertEqual(h.model.maxToks, 256)
         XCTAssertEqual(h.model.fsqQuantLevels, [8, 8, 8, 5, 5, 5])
         XCTAssertEqual(h.encoding.search, .fast)
-        XCTAssertEqual(h.encoding.tokenCoding, .rcFSQ1)
+        XCTAssertEqual(h.encoding.tokenCoding, .rcFSQ2)
         XCTAssertEqual(h.source.timeBase, .init(1, 12800))
         XCTAssertEqual(h.source.fps, .init(25, 1))
         XCTAssertNil(h.encoding.fixedTokens)
@@ -108,9 +108,10 @@ final class HeaderTests: XCTestCase {
         assertBadKey(Self.specExample.replacingOccurrences(of: "\"min_toks\": 16", with: "\"min_toks\": 300"), "model.min_toks")
         assertBadKey(Self.specExample.replacingOccurrences(of: "\"bottleneck\": \"fsq\"", with: "\"bottleneck\": \"lfq\""), "model.bottleneck")
         assertBadKey(Self.specExample.replacingOccurrences(of: "[8, 8, 8, 5, 5, 5]", with: "[8, 1]"), "model.fsq_quant_levels")
+        assertBadKey(Self.specExample.replacingOccurrences(of: "[8, 8, 8, 5, 5, 5]", with: "[8, 17]"), "model.fsq_quant_levels")
         assertBadKey(Self.specExample.replacingOccurrences(of: "[1, 12800]", with: "[1, 0]"), "source.time_base")
         assertBadKey(Self.specExample.replacingOccurrences(of: "[1, 12800]", with: "[1, 2, 3]"), "source.time_base")
-        assertBadKey(Self.specExample.replacingOccurrences(of: "\"rc-fsq-1\"", with: "\"f16-1\""), "encoding.token_coding")
+        assertBadKey(Self.specExample.replacingOccurrences(of: "\"rc-fsq-2\"", with: "\"f16-1\""), "encoding.token_coding")
         assertBadKey(Self.specExample.replacingOccurrences(of: "\"chunk_blocks\": 4", with: "\"chunk_blocks\": 0"), "encoding.chunk_blocks")
     }
 

@@ -154,9 +154,9 @@ final class RoundTripTests: XCTestCase {
         nonisolated(unsafe) var health: EtokHealth?
         let readFD = pipe.fileHandleForReading.fileDescriptor
         Thread.detachNewThread {
-            if let r = try? EtokStreamReader(fileDescriptor: readFD, name: "-") {
-                while let c = try? r.next() { streamed.append(c) }
-                health = r.health
+            if let walk = try? ChunkSource(fileDescriptor: readFD, name: "-").walk() {
+                while let step = try? walk.next(), case .chunk(let c) = step { streamed.append(c) }
+                health = walk.health
             }
             readerDone.fulfill()
         }

@@ -2,7 +2,7 @@ import XCTest
 @testable import EtokFormat
 
 /// Cross-checks the writer against Tools/fuzz/spec_reader.py, an independent reader written from
-/// docs/etok-format.md alone (Python's zlib CRC, struct's f16, the §6.1 and §6.3 decoders transcribed).
+/// docs/etok-format.md alone (Python's zlib CRC, struct's f16, the §6.1 range decoder and the §6.3 coding transcribed).
 /// Skipped when python3 is not installed.
 final class SpecReaderTests: XCTestCase {
     private func readWithSpecReader(_ bytes: [UInt8]) throws -> [String: Any] {
@@ -28,31 +28,27 @@ final class SpecReaderTests: XCTestCase {
         return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 
-    func testSpecReaderDecodesTheWritersRCFSQ1Tokens() throws {
-        try checkFSQ(coding: .rcFSQ1, levels: Fixture.fsqLevels, seed: 51)
-    }
-
     func testSpecReaderDecodesTheWritersRCFSQ2Tokens() throws {
-        try checkFSQ(coding: .rcFSQ2, levels: Fixture.fsqLevels, seed: 53)
+        try checkFSQ(levels: Fixture.fsqLevels, seed: 53)
         // Levels that are not powers of two and a tree of 4 bits (L = 16, 9), one of 1 bit (L = 2).
-        try checkFSQ(coding: .rcFSQ2, levels: [16, 9, 2, 3], seed: 54)
+        try checkFSQ(levels: [16, 9, 2, 3], seed: 54)
     }
 
     /// Structured tokens (small digit steps, runs of repeats) so every branch of §6.3 is taken.
     func testSpecReaderDecodesStructuredRCFSQ2Tokens() throws {
-        let header = Fixture.fsqHeader(minToks: 0, maxToks: 64, chunkBlocks: 4, coding: .rcFSQ2)
+        let header = Fixture.fsqHeader(minToks: 0, maxToks: 64, chunkBlocks: 4)
         let chunks = Fixture.driftingFSQChunks(header: header, blocks: 9, seed: 55)
         try compare(chunks, try readWithSpecReader(try Fixture.file(header: header, chunks: chunks)))
     }
 
-    private func checkFSQ(coding: EtokHeader.TokenCoding, levels: [Int], seed: UInt64) throws {
-        let header = Fixture.fsqHeader(minToks: 0, maxToks: 40, chunkBlocks: 3, levels: levels, coding: coding)
+    private func checkFSQ(levels: [Int], seed: UInt64) throws {
+        let header = Fixture.fsqHeader(minToks: 0, maxToks: 40, chunkBlocks: 3, levels: levels)
         let chunks = Fixture.fsqChunks(header: header, blocks: 8, seed: seed)
         let result = try readWithSpecReader(try Fixture.file(header: header, chunks: chunks))
         try compare(chunks, result)
         let h = try XCTUnwrap(result["header"] as? [String: Any])
         XCTAssertEqual((h["model"] as? [String: Any])?["max_toks"] as? Int, 40)
-        XCTAssertEqual((h["encoding"] as? [String: Any])?["token_coding"] as? String, coding.rawValue)
+        XCTAssertEqual((h["encoding"] as? [String: Any])?["token_coding"] as? String, "rc-fsq-2")
         XCTAssertEqual(result["version"] as? [Int], [Int(EtokFormat.majorVersion), Int(EtokFormat.minorVersion)])
     }
 

@@ -19,11 +19,10 @@ struct SeededRandom: RandomNumberGenerator {
 enum Fixture {
     static let fsqLevels = [8, 8, 8, 5, 5, 5]
 
-    /// An FSQ header; `coding` defaults to what a writer uses for these levels (`rc-fsq-2`).
+    /// An FSQ header (token coding `rc-fsq-2`, unless a test asks for another to see it refused).
     static func fsqHeader(minToks: Int = 4, maxToks: Int = 64, chunkBlocks: Int = 4,
-                          levels: [Int] = fsqLevels, coding: EtokHeader.TokenCoding? = nil) -> EtokHeader {
-        let coding = coding ?? (FSQTokenCoder2.supports(levels: levels) ? .rcFSQ2 : .rcFSQ1)
-        return EtokHeader(
+                          levels: [Int] = fsqLevels, coding: EtokHeader.TokenCoding = .rcFSQ2) -> EtokHeader {
+        EtokHeader(
             etokVersion: "0.1.0",
             model: .init(name: "etok-test", sha256: String(repeating: "ab", count: 32), imageSize: [64, 64],
                          patchSize: [1, 8, 8], framesPerBlock: 1, minToks: minToks, maxToks: maxToks,
@@ -130,12 +129,12 @@ enum Fixture {
         return (chunks, errors)
     }
 
-    /// Every chunk a stream reader yields, and its final health.
+    /// Every chunk a walk of `bytes` read as a pipe yields, and its final health.
     static func streamAll(_ bytes: [UInt8]) throws(FormatError) -> (chunks: [Chunk], health: EtokHealth) {
-        let r = try EtokStreamReader(bytes: bytes, name: "test.etok")
+        let walk = try ChunkSource(bytes: bytes, name: "test.etok", seekable: false).walk()
         var chunks: [Chunk] = []
-        while let c = try r.next() { chunks.append(c) }
-        return (chunks, r.health)
+        while let step = try walk.next() { if case .chunk(let c) = step { chunks.append(c) } }
+        return (chunks, walk.health)
     }
 }
 

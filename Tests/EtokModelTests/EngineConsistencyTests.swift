@@ -120,16 +120,6 @@ final class EngineConsistencyTests: XCTestCase {
         XCTAssertThrowsError(try staged.stage(candidate: 0))
     }
 
-    func testStackedBatchingAgreesWithPerCandidate() throws {
-        let m = model()
-        let input = blocks(Self.config, 1)
-        let keeps = [2, 16, 8, 0]
-        let a = try BlockCoder(model: m, batching: .perCandidate).reconstruct(patches: input[0], keptCounts: keeps)
-        let b = try BlockCoder(model: m, batching: .stacked).reconstruct(patches: input[0], keptCounts: keeps)
-        XCTAssertLessThanOrEqual(maxAbsDiff(a.flatMap(\.z), b.flatMap(\.z)), 1e-5)
-        XCTAssertLessThanOrEqual(maxAbsDiff(a.flatMap(\.recon), b.flatMap(\.recon)), 1e-5)
-    }
-
     func testDecodingFromCodesReproducesTheSearchReconstructionExactly() throws {
         let m = model()
         let input = blocks(Self.config, 3)

@@ -42,6 +42,9 @@ final class FormatTests: XCTestCase {
         XCTAssertEqual(field("{\(base), \"num_attention_heads\": 2, \"bottleneck_type\": \"vae\"}"), "vae_bottleneck_dim")
         XCTAssertEqual(field("{\(base), \"num_attention_heads\": 2, \"etok_image_size\": [4, 4]}"), "etok_image_size")
         XCTAssertEqual(field("[1]"), "config")
+        // FSQ levels above 16 are more than the .etok token coding codes (docs/etok-format.md §4).
+        XCTAssertNil(field("{\(base), \"num_attention_heads\": 2, \"fsq_quant_levels\": [16, 2]}"))
+        XCTAssertEqual(field("{\(base), \"num_attention_heads\": 2, \"fsq_quant_levels\": [17, 5]}"), "fsq_quant_levels")
     }
 
     func testNPYReadsTheReferenceFixtures() throws {

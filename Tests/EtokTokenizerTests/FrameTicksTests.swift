@@ -11,7 +11,7 @@ final class FrameTicksTests: XCTestCase {
                          patchSize: [2, 8, 8], framesPerBlock: 2, minToks: 1, maxToks: 16,
                          contextBlocks: 3, bottleneck: .fsq, fsqQuantLevels: [8, 5, 5, 5]),
             encoding: .init(threshold: 0.003, search: .fast, fit: .crop, fps: encodingFPS, chunkBlocks: 3,
-                            tokenCoding: .rcFSQ1),
+                            tokenCoding: .rcFSQ2),
             source: .init(name: "clip.mp4", width: 64, height: 64, timeBase: timeBase, fps: sourceFPS, duration: nil))
     }
 

@@ -1,28 +1,37 @@
 #!/usr/bin/env bash
-# Fuzzes the .etok readers with libFuzzer (docs/etok-format.md; not part of the test suite).
+# Fuzzes the .etok readers with libFuzzer (Tools/fuzz/README.md). The target is SwiftPM's
+# `etok-fuzz-reader` (Tools/fuzz/EtokFuzzReader), built with the fuzzer and AddressSanitizer.
 #
-#   Tools/fuzz/run.sh [SECONDS] [libFuzzer options…]   build, then fuzz for SECONDS (default 60)
-#   Tools/fuzz/run.sh --make-corpus                     regenerate Tools/fuzz/corpus/ (the seeds)
+#   Tools/fuzz/run.sh [--seconds N] [libFuzzer options…]   build, then fuzz N seconds (default 60)
+#   Tools/fuzz/run.sh --make-corpus                         regenerate Tools/fuzz/corpus/ (the seeds)
 #
-# Builds Sources/EtokFormat together with Tools/fuzz/FuzzReader.swift into one binary with
-# `swiftc -sanitize=fuzzer,address`, in .build-fuzz/ (git-ignored). New interesting inputs go to
-# .build-fuzz/corpus/, crashes to .build-fuzz/crash-*; the committed seeds are only read.
+# The build goes to .build-fuzz/ (git-ignored, apart from the normal .build/). New interesting
+# inputs go to .build-fuzz/corpus/, crashes to .build-fuzz/crash-*; the committed seeds are only
+# read. Exit status: 0 when the run ended without a finding, libFuzzer's (non-zero) otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=.build-fuzz
-mkdir -p "$out/corpus"
-sources=(Sources/EtokFormat/*.swift)
 
 if [[ "${1:-}" == "--make-corpus" ]]; then
-    swiftc -O -module-name EtokCorpus "${sources[@]}" Tools/fuzz/MakeCorpus.swift -o "$out/make-corpus"
-    "$out/make-corpus" Tools/fuzz/corpus
+    swift build --product etok-fuzz-reader
+    "$(swift build --show-bin-path)/etok-fuzz-reader" --make-corpus Tools/fuzz/corpus
     exit 0
 fi
 
-seconds="${1:-60}"
-shift || true
-swiftc -sanitize=fuzzer,address -parse-as-library -O -g -module-name EtokFuzz \
-    "${sources[@]}" Tools/fuzz/FuzzReader.swift -o "$out/etok-fuzz"
-"$out/etok-fuzz" -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+seconds=60
+if [[ "${1:-}" == "--seconds" ]]; then
+    [[ "${2:-}" =~ ^[0-9]+$ ]] || { echo "run.sh: --seconds needs a whole number" >&2; exit 64; }
+    seconds="$2"
+    shift 2
+fi
+
+# -sanitize=fuzzer instruments every module of the product (EtokFormat included) for coverage;
+# ETOK_LIBFUZZER swaps the replay main for libFuzzer's driver (LibFuzzerMain.swift), which is
+# declared with @_extern(c) (the Extern feature).
+swift build -c release --build-path "$out" --product etok-fuzz-reader \
+    -Xswiftc -sanitize=fuzzer,address -Xswiftc -DETOK_LIBFUZZER \
+    -Xswiftc -enable-experimental-feature -Xswiftc Extern
+mkdir -p "$out/corpus"
+"$out/release/etok-fuzz-reader" -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
     -dict=Tools/fuzz/etok.dict -artifact_prefix="$out/" -print_final_stats=1 "$@" \
     "$out/corpus" Tools/fuzz/corpus

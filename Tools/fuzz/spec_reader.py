@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """An independent .etok reader written from docs/etok-format.md alone (no code shared with the Swift
 reader), used by EtokFormatTests to check that the Swift writer follows the spec. Decodes the token
-codings rc-fsq-1 (§6.1), f16-1 (§6.2) and rc-fsq-2 (§6.3).
+codings rc-fsq-2 (§6.3, over the §6.1 range decoder) and f16-1 (§6.2).
 
 Usage: spec_reader.py FILE.etok  ->  JSON on stdout: {"header": {...}, "version": [major, minor],
 "chunks": [{"first_block", "blocks": [[kept, frames, pts, mse]], "tokens": [[...] per block]}]}
@@ -53,7 +53,7 @@ class RangeDecoder:
         return b
 
     def decode_symbol(self, freq):
-        """§6.1 decode over the intervals of freq (no adaptation)."""
+        """§6.1 decode: the symbol whose interval of freq holds the target."""
         total = sum(freq)
         r = self.range // total
         v = min(self.code // r, total - 1)
@@ -67,40 +67,6 @@ class RangeDecoder:
             self.range = (self.range << 8) & 0xFFFFFFFF
             self.code = ((self.code << 8) | self.next_byte()) & 0xFFFFFFFF
         return s
-
-    def decode(self, freq):
-        """§6.1: a symbol of an adaptive table, then its update."""
-        s = self.decode_symbol(freq)
-        freq[s] += 32
-        if sum(freq) > 65536 - 32:
-            for i in range(len(freq)):
-                freq[i] = (freq[i] + 1) >> 1
-        return s
-
-
-def fsq_tokens(data, kept, levels):
-    """§6.1: digits of every kept token, contexts (d, prev), one coder per chunk."""
-    tables = {}
-    rc = RangeDecoder(data)
-    basis = [1]
-    for level in levels[:-1]:
-        basis.append(basis[-1] * level)
-    blocks, prev = [], None
-    for n in kept:
-        digits_block, tokens = [], []
-        for t in range(n):
-            digits = []
-            for d, level in enumerate(levels):
-                p = prev[t][d] if prev is not None and t < len(prev) else level
-                table = tables.setdefault((d, p), [4] * level)
-                digits.append(rc.decode(table))
-            digits_block.append(digits)
-            tokens.append(sum(g * b for g, b in zip(digits, basis)))
-        blocks.append(tokens)
-        prev = digits_block
-    if rc.pos != len(data):
-        fail("token bytes left over")
-    return blocks
 
 
 class Contexts:
@@ -208,9 +174,7 @@ def main(path):
                 fail(f"chunk at {offset}: token_bytes mismatch")
             kept = [row[0] for row in table]
             coding = header["encoding"]["token_coding"]
-            if coding == "rc-fsq-1":
-                tokens = fsq_tokens(tokens_data, kept, header["model"]["fsq_quant_levels"])
-            elif coding == "rc-fsq-2":
+            if coding == "rc-fsq-2":
                 model = header["model"]
                 width = max(1, model["image_size"][1] // model["patch_size"][2])
                 tokens = fsq2_tokens(tokens_data, kept, model["fsq_quant_levels"], width)

@@ -23,6 +23,7 @@
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
+#include "ck_cpu.h"  // CPU features for EtokTensor's BLAS kernel choice (this header is the umbrella)
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,5 +1,8 @@
-// libFuzzer target for the .etok readers (docs/etok-format.md). Built together with the
-// Sources/EtokFormat files into one module by Tools/fuzz/run.sh; not part of the test suite.
+// libFuzzer target for the .etok readers (docs/etok-format.md): SwiftPM's `etok-fuzz-reader`.
+// Built with `-sanitize=fuzzer` (Tools/fuzz/run.sh), libFuzzer calls `LLVMFuzzerTestOneInput`; built
+// normally, Main.swift replays the files it is given through the same function (the tests do).
+import EtokFormat
+
 //
 // Every input goes through everything a user-facing command would do with an untrusted file: open
 // (index or scan), read every chunk, verify, seek, and read it again as a stream. Any trap (overflow,
@@ -13,8 +16,10 @@
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let bytes = size > 0 && data != nil ? Array(UnsafeBufferPointer(start: data, count: size)) : []
-    readEverything(bytes)
-    readEverything(repairingCRCs(bytes))
+    for input in [bytes, repairingCRCs(bytes)] {
+        // A file and the same bytes on a pipe must get one verdict (issue 14): a difference is a bug.
+        if let found = readEverything(input), !found.verdictsAgree { fatalError("file and pipe verdicts differ") }
+    }
     return 0
 }
 
@@ -33,8 +38,10 @@ func repairingCRCs(_ bytes: [UInt8]) -> [UInt8] {
     return out
 }
 
-/// Opens, reads, verifies and streams `bytes`, discarding the results.
-func readEverything(_ bytes: [UInt8]) {
+/// Opens, reads, verifies and walks `bytes` as a file and as a pipe. Returns what the walks found
+/// (for the replay mode's summary), or nil when the header is unusable.
+@discardableResult
+func readEverything(_ bytes: [UInt8]) -> (chunks: Int, damaged: Int, verdictsAgree: Bool)? {
     if let reader = try? EtokReader(bytes: bytes, name: "fuzz.etok") {
         var tokens = 0
         for i in reader.chunks.indices {
@@ -45,8 +52,18 @@ func readEverything(_ bytes: [UInt8]) {
         _ = reader.health.description
         _ = tokens
     }
-    if let stream = try? EtokStreamReader(bytes: bytes, name: "fuzz.etok") {
-        while let chunk = try? stream.next() { _ = chunk.blockRange }
-        _ = stream.health.description
+    var verdicts: [(steps: [ChunkWalk.Step], health: EtokHealth)] = []
+    for seekable in [true, false] {
+        guard let source = try? ChunkSource(bytes: bytes, name: "fuzz.etok", seekable: seekable) else { continue }
+        let walk = source.walk()
+        var steps: [ChunkWalk.Step] = []
+        while let step = try? walk.next() { steps.append(step) }
+        _ = walk.health.description
+        _ = walk.damage.map(\.description)
+        verdicts.append((steps, walk.health))
     }
+    guard let file = verdicts.first else { return nil }
+    let chunks = file.steps.filter { if case .chunk = $0 { return true } else { return false } }.count
+    let agree = verdicts.allSatisfy { $0.steps == file.steps && $0.health == file.health }
+    return (chunks, file.steps.count - chunks, agree)
 }

@@ -1,5 +1,5 @@
-/// Token coding `rc-fsq-2` for a whole chunk (§6.3): the digits of every kept token of every block,
-/// in order, through one range coder and one fresh `FSQContextModel2`.
+/// The FSQ token coding `rc-fsq-2` for a whole chunk (§6.3), the only one: the digits of every kept
+/// token of every block, in order, through one range coder (§6.1) and one fresh `FSQContextModel`.
 ///
 /// A digit whose token position the previous block kept is coded as "equal to the previous
 /// block's digit?" (mixing three contexts: how many earlier digits of the token differed, whether
@@ -7,27 +7,51 @@
 /// by one?" and which side, or the value among the rest. A digit without one (the chunk's first
 /// block, or a position the previous block did not keep) is coded as a binary tree whose nodes mix
 /// four contexts: none, the left token's digit, the upper token's digit, and the token's lower digit.
-/// On real streams this spends 6-10 % fewer bits than `rc-fsq-1` (docs/etok-format.md §6.3).
+/// On real streams this spends 6-10 % fewer bits than the per-(dimension, previous digit) frequency
+/// tables of the draft coding `rc-fsq-1` it replaced (docs/etok-format.md §6.3, "Measured").
+///
+/// Levels are limited to 2 ... 16 (`maxLevel`): the tree and neighbour contexts grow with `L_d²`, and
+/// no ElasticTok model uses more (the paper's FSQ levels are 5 to 8). The header limits of §4 refuse
+/// larger levels, and so does the model loader, so no stream or model outside them exists.
 ///
 /// Cost: per digit 1 to 3 binary decisions of up to 4 table lookups each. Measured 2-3 µs per token
-/// (encode; decode is the same walk) in a release build on a loaded 2-core machine, about 5× `rc-fsq-1`:
-/// under 1 ms per 256-token frame, small next to the model's forward passes. Pure functions; `Sendable`.
-public enum FSQTokenCoder2 {
-    /// The largest FSQ level `rc-fsq-2` codes (§4: with larger levels a stream uses `rc-fsq-1`).
+/// (encode; decode is the same walk) in a release build on a loaded 2-core machine: under 1 ms per
+/// 256-token frame, small next to the model's forward passes. Pure functions; `Sendable`.
+public enum FSQTokenCoder {
+    /// The largest FSQ level this coding codes (§4 limits).
     public static let maxLevel = 16
 
-    /// Whether `rc-fsq-2` can code tokens of these levels (every `L_d` in 2 ... `maxLevel`).
+    /// Whether the coding can code tokens of these levels (every `L_d` in 2 ... `maxLevel`).
     public static func supports(levels: [Int]) -> Bool {
         !levels.isEmpty && levels.allSatisfy { (2...maxLevel).contains($0) }
+    }
+
+    /// `basis_d`: `basis_0 = 1`, `basis_{d+1} = basis_d · L_d` (§6.1: dimension 0 least significant).
+    public static func basis(_ levels: [Int]) -> [Int] {
+        var b: [Int] = []
+        var acc = 1
+        for l in levels {
+            b.append(acc)
+            acc *= l
+        }
+        return b
+    }
+
+    /// Why token data could not be decoded.
+    public enum Failure: Error, Sendable, Equatable {
+        /// The decoder needed bytes past the token data (block index where it was noticed).
+        case overrun(block: Int)
+        /// All tokens decoded but bytes were left over.
+        case trailingBytes(Int)
     }
 
     /// The token data for `blocks` (each an array of kept FSQ indices in `0 ..< Π L_d`, which the
     /// writer checks) with `width` tokens per row of the token grid (§6.3 `W`).
     /// Precondition: `supports(levels:)`.
     public static func encode(blocks: [[Int32]], levels: [Int], width: Int) -> [UInt8] {
-        let basis = FSQTokenCoder.basis(levels)
+        let basis = Self.basis(levels)
         var rc = RangeEncoder()
-        var model = FSQContextModel2(levels: levels)
+        var model = FSQContextModel(levels: levels)
         var prev: [Int] = []
         for tokens in blocks {
             var digits = [Int](repeating: 0, count: tokens.count * levels.count)
@@ -39,14 +63,15 @@ public enum FSQTokenCoder2 {
         return rc.finish()
     }
 
-    /// Decodes `kept[k]` tokens per block from `data[start..<end]` (§6.3); the failures and checks are
-    /// `FSQTokenCoder.decode`'s. The caller bounds `Σ kept` and checks `supports(levels:)`.
+    /// Decodes `kept[k]` tokens per block from `data[start..<end]` (§6.3). Checks for overrun after
+    /// each block (so a corrupt stream stops early) and that the data is used exactly (§6.1). The
+    /// caller bounds `Σ kept` (`EtokFormat.maxTokensPerChunk`) and checks `supports(levels:)`.
     public static func decode(_ data: [UInt8], start: Int, end: Int, kept: [Int], levels: [Int],
-                              width: Int) -> Result<[[Int32]], FSQTokenCoder.Failure> {
-        let basis = FSQTokenCoder.basis(levels)
+                              width: Int) -> Result<[[Int32]], Failure> {
+        let basis = Self.basis(levels)
         let dims = levels.count
         var rc = RangeDecoder(data, start: start, end: end)
-        var model = FSQContextModel2(levels: levels)
+        var model = FSQContextModel(levels: levels)
         var prev: [Int] = []
         var blocks: [[Int32]] = []
         blocks.reserveCapacity(kept.count)
@@ -68,7 +93,7 @@ public enum FSQTokenCoder2 {
     /// Codes one block of `count` tokens (§6.3) and returns its digits, token-major. The encoder
     /// passes the digits in `given`; the decoder passes nil and gets them back. `prev` holds the
     /// previous block's digits (empty for a chunk's first block).
-    static func walk<C: RCFSQ2Coder>(_ coder: inout C, _ model: inout FSQContextModel2, count n: Int,
+    static func walk<C: FSQSymbolCoder>(_ coder: inout C, _ model: inout FSQContextModel, count n: Int,
                                      given: [Int]?, prev: [Int], width: Int) -> [Int] {
         let levels = model.levels
         let dims = levels.count

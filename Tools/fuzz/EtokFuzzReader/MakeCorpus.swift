@@ -1,16 +1,17 @@
 // Writes the seed corpus of the .etok fuzz target: small valid files and damaged variants.
-// Built with the Sources/EtokFormat files by `Tools/fuzz/run.sh --make-corpus`; the output is
-// committed in Tools/fuzz/corpus/.
+// `etok-fuzz-reader --make-corpus DIR` (Tools/fuzz/run.sh --make-corpus); the output is committed in
+// Tools/fuzz/corpus/, and a test checks that it is what this writes.
+import EtokFormat
+import EtokIO
 import Foundation
 
-@main
-struct MakeCorpus {
-    static func fsqHeader(chunkBlocks: Int, coding: EtokHeader.TokenCoding = .rcFSQ1) -> EtokHeader {
+enum MakeCorpus {
+    static func fsqHeader(chunkBlocks: Int) -> EtokHeader {
         EtokHeader(
             etokVersion: "0.1.0",
             model: .init(name: "fuzz", sha256: "00", imageSize: [16, 16], patchSize: [1, 8, 8], framesPerBlock: 1,
                          minToks: 1, maxToks: 4, bottleneck: .fsq, fsqQuantLevels: [8, 5, 5]),
-            encoding: .init(threshold: 0.003, search: .fast, chunkBlocks: chunkBlocks, tokenCoding: coding),
+            encoding: .init(threshold: 0.003, search: .fast, chunkBlocks: chunkBlocks, tokenCoding: .rcFSQ2),
             source: .init(timeBase: .init(1, 25)))
     }
 
@@ -30,8 +31,7 @@ struct MakeCorpus {
         return sink.bytes
     }
 
-    static func main() throws {
-        let dir = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : "Tools/fuzz/corpus"
+    static func write(to dir: String) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         func save(_ name: String, _ bytes: [UInt8]) throws {
             try Data(bytes).write(to: URL(fileURLWithPath: dir).appendingPathComponent(name))
@@ -72,8 +72,8 @@ struct MakeCorpus {
         let chunks = try file(h, fsq, finish: false)
         unknown += chunks[headerEnd...]
         try save("fsq-unknown-record.etok", unknown)
-        // rc-fsq-2 (§6.3): tokens with and without a previous-block digit, near and far changes.
-        let h2 = fsqHeader(chunkBlocks: 3, coding: .rcFSQ2)
+        // Longer chunks (§6.3): tokens with and without a previous-block digit, near and far changes.
+        let h2 = fsqHeader(chunkBlocks: 3)
         let fsq2 = [
             Chunk(firstBlock: 0, blocks: [BlockRecord(kept: 4, frames: 1, pts: 0, mse: 0.001),
                                           BlockRecord(kept: 4, frames: 1, pts: 1, mse: 0.002),

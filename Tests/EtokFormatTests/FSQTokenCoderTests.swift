@@ -1,13 +1,13 @@
 import XCTest
 @testable import EtokFormat
 
-/// The token coding `rc-fsq-2` (§6.3): round trips on random and structured streams, both codings in
-/// one reader, corrupt data, header rules. (The spec cross-check is in SpecReaderTests.)
-final class RCFSQ2Tests: XCTestCase {
+/// The FSQ token coding `rc-fsq-2` (§6.3): round trips on random and structured streams, overrun and
+/// leftover bytes, corrupt data, header rules. (The spec cross-check is in SpecReaderTests.)
+final class FSQTokenCoderTests: XCTestCase {
     private func roundTrip(_ blocks: [[Int32]], levels: [Int], width: Int,
                            file: StaticString = #filePath, line: UInt = #line) {
-        let data = FSQTokenCoder2.encode(blocks: blocks, levels: levels, width: width)
-        let back = FSQTokenCoder2.decode(data, start: 0, end: data.count, kept: blocks.map(\.count),
+        let data = FSQTokenCoder.encode(blocks: blocks, levels: levels, width: width)
+        let back = FSQTokenCoder.decode(data, start: 0, end: data.count, kept: blocks.map(\.count),
                                          levels: levels, width: width)
         XCTAssertEqual(try back.get(), blocks, "levels \(levels), width \(width)", file: file, line: line)
     }
@@ -42,32 +42,96 @@ final class RCFSQ2Tests: XCTestCase {
         var rng = SeededRandom(seed: 63)
         let levels = Fixture.fsqLevels
         let block = (0..<256).map { _ in Int32(Int.random(in: 0..<64000, using: &rng)) }
-        let one = FSQTokenCoder2.encode(blocks: [block], levels: levels, width: 16).count
-        let four = FSQTokenCoder2.encode(blocks: [block, block, block, block], levels: levels, width: 16).count
+        let one = FSQTokenCoder.encode(blocks: [block], levels: levels, width: 16).count
+        let four = FSQTokenCoder.encode(blocks: [block, block, block, block], levels: levels, width: 16).count
         // A fresh block costs about log2(64000) ≈ 16 bits a token; a repeat well under 1 bit.
         XCTAssertGreaterThan(one, 256 * 14 / 8)
         XCTAssertLessThan(four - one, 3 * 256 / 8)
     }
 
-    func testBothCodingsStoreTheSameChunksAndDecodeInOneReader() throws {
-        let h1 = Fixture.fsqHeader(minToks: 0, maxToks: 64, chunkBlocks: 4, coding: .rcFSQ1)
-        let h2 = Fixture.fsqHeader(minToks: 0, maxToks: 64, chunkBlocks: 4, coding: .rcFSQ2)
-        let chunks = Fixture.driftingFSQChunks(header: h1, blocks: 14, seed: 64)
-        let f1 = try Fixture.file(header: h1, chunks: chunks)
-        let f2 = try Fixture.file(header: h2, chunks: chunks)
-        XCTAssertNotEqual(f1, f2)
-        for bytes in [f1, f2] {
-            let reader = try EtokReader(bytes: bytes, name: "test.etok")
-            let (read, errors) = Fixture.readAll(reader)
-            XCTAssertEqual(errors, [])
-            XCTAssertEqual(read, chunks)
-            XCTAssertEqual(try Fixture.streamAll(bytes).chunks, chunks)
+    /// The draft coding `rc-fsq-1` (format 1.0) is retired: a file naming it is refused by name.
+    func testRetiredCodingRCFSQ1IsRefusedByName() throws {
+        var json = String(decoding: Fixture.fsqHeader().jsonBytes(), as: UTF8.self)
+        json = json.replacingOccurrences(of: "\"rc-fsq-2\"", with: "\"rc-fsq-1\"")
+        XCTAssertThrowsError(try EtokHeader.decode(Array(json.utf8), file: "old.etok")) { error in
+            guard case FormatError.badHeader(_, let key, let message) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(key, "encoding.token_coding")
+            XCTAssertTrue(message.contains("unknown token coding \"rc-fsq-1\""), message)
         }
-        XCTAssertLessThan(f2.count, f1.count, "rc-fsq-2 should be smaller on encoder-like tokens")
+        XCTAssertNil(EtokHeader.TokenCoding(rawValue: "rc-fsq-1"))
+    }
+
+    func testLongStreamsRoundTripPastTheCountCap() {
+        // 60k digits of few values: every context's count reaches its cap of 30 many times over.
+        var rng = SeededRandom(seed: 3)
+        let levels = [8, 5]
+        let blocks: [[Int32]] = (0..<30).map { _ in (0..<2000).map { _ in Int32(Int.random(in: 0..<3, using: &rng)) } }
+        roundTrip(blocks, levels: levels, width: 40)
+    }
+
+    /// Empirical entropy in bits of a symbol sequence (the independent reference for compactness).
+    private func entropyBits(_ symbols: [Int]) -> Double {
+        var counts: [Int: Int] = [:]
+        for s in symbols { counts[s, default: 0] += 1 }
+        let n = Double(symbols.count)
+        return counts.values.reduce(0) { acc, c in acc - Double(c) * log2(Double(c) / n) }
+    }
+
+    func testSkewedDigitsCompressNearTheirEntropy() {
+        for (seed, skew) in [(1, 0.5), (2, 0.8), (3, 0.95)] as [(UInt64, Double)] {
+            var rng = SeededRandom(seed: seed)
+            // One dimension of 8 levels, one block (every digit coded through the tree): symbol s
+            // with probability proportional to skew^s, independent of its neighbours.
+            let weights = (0..<8).map { pow(skew, Double($0)) }
+            let sum = weights.reduce(0, +)
+            let symbols: [Int] = (0..<40000).map { _ in
+                var u = Double.random(in: 0..<sum, using: &rng)
+                for (s, w) in weights.enumerated() { if u < w { return s }; u -= w }
+                return 7
+            }
+            let data = FSQTokenCoder.encode(blocks: [symbols.map { Int32($0) }], levels: [8], width: 200)
+            let h = entropyBits(symbols)
+            let coded = Double(data.count * 8)
+            XCTAssertLessThan(coded, h * 1.05 + 256, "skew \(skew): \(coded) bits for entropy \(h)")
+            XCTAssertGreaterThan(coded, h * 0.97, "skew \(skew): cannot beat the entropy by much")
+        }
+    }
+
+    func testDecoderReadingPastTheEndReportsOverrun() {
+        var rng = SeededRandom(seed: 5)
+        for _ in 0..<30 {
+            let blocks: [[Int32]] = (0..<3).map { _ in (0..<50).map { _ in Int32(Int.random(in: 0..<64000, using: &rng)) } }
+            let data = FSQTokenCoder.encode(blocks: blocks, levels: Fixture.fsqLevels, width: 16)
+            let cut = Int.random(in: 0..<data.count, using: &rng)
+            let result = FSQTokenCoder.decode(data, start: 0, end: cut, kept: blocks.map(\.count), levels: Fixture.fsqLevels,
+                                              width: 16)
+            guard case .failure(.overrun) = result else {
+                return XCTFail("cut at \(cut) of \(data.count): expected overrun, got \(result)")
+            }
+        }
+    }
+
+    func testLeftoverBytesAreReported() {
+        let blocks: [[Int32]] = [[1, 2, 3, 4000]]
+        let data = FSQTokenCoder.encode(blocks: blocks, levels: Fixture.fsqLevels, width: 16) + [0, 0]
+        let result = FSQTokenCoder.decode(data, start: 0, end: data.count, kept: [4], levels: Fixture.fsqLevels, width: 16)
+        XCTAssertEqual(result, .failure(.trailingBytes(2)))
+    }
+
+    func testDecodingGarbageNeverTraps() {
+        var rng = SeededRandom(seed: 9)
+        for _ in 0..<300 {
+            let data = (0..<Int.random(in: 0...64, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let result = FSQTokenCoder.decode(data, start: 0, end: data.count, kept: [30, 30], levels: [8, 8, 8, 5, 5, 5],
+                                              width: 16)
+            if case .success(let blocks) = result {
+                XCTAssertTrue(blocks.joined().allSatisfy { $0 >= 0 && $0 < 64000 })
+            }
+        }
     }
 
     func testSameTokensGiveIdenticalBytes() throws {
-        let header = Fixture.fsqHeader(coding: .rcFSQ2)
+        let header = Fixture.fsqHeader()
         let chunks = Fixture.driftingFSQChunks(header: header, blocks: 10, seed: 65)
         XCTAssertEqual(try Fixture.file(header: header, chunks: chunks), try Fixture.file(header: header, chunks: chunks))
     }
@@ -75,7 +139,7 @@ final class RCFSQ2Tests: XCTestCase {
     /// Flipped and cut token data with a valid CRC (as a writer bug or a CRC collision would give):
     /// the reader either decodes some tokens (the coder cannot tell) or throws `tokenDataOverrun`.
     func testCorruptTokenDataWithAValidCRCGivesATypedErrorNeverACrash() throws {
-        let header = Fixture.fsqHeader(minToks: 0, maxToks: 48, chunkBlocks: 3, coding: .rcFSQ2)
+        let header = Fixture.fsqHeader(minToks: 0, maxToks: 48, chunkBlocks: 3)
         let chunk = Fixture.driftingFSQChunks(header: header, blocks: 3, seed: 66)[0]
         let payload = ChunkCodec.payload(chunk, header: header)
         let tokenStart = 16 + 16 * chunk.blocks.count
@@ -107,14 +171,16 @@ final class RCFSQ2Tests: XCTestCase {
     }
 
     func testHeaderRulesForTokenCodings() throws {
-        let big = Fixture.fsqHeader(levels: [32, 5], coding: .rcFSQ2)
+        // Levels above 16 are refused (the coding's limit), naming the levels key and the limit.
+        let big = Fixture.fsqHeader(levels: [32, 5])
         XCTAssertThrowsError(try big.validate(file: "h.etok")) { error in
             guard case FormatError.badHeader(_, let key, let message) = error else { return XCTFail("\(error)") }
-            XCTAssertEqual(key, "encoding.token_coding")
+            XCTAssertEqual(key, "model.fsq_quant_levels")
             XCTAssertTrue(message.contains("16"), message)
         }
+        XCTAssertThrowsError(try Fixture.fsqHeader(coding: .f16v1).validate(file: "h.etok"))
+        XCTAssertNoThrow(try Fixture.fsqHeader(levels: [16, 2]).validate(file: "h.etok"))
         XCTAssertEqual(EtokHeader.TokenCoding.preferred(for: Fixture.fsqHeader().model), .rcFSQ2)
-        XCTAssertEqual(EtokHeader.TokenCoding.preferred(for: Fixture.fsqHeader(levels: [32, 5]).model), .rcFSQ1)
         XCTAssertEqual(EtokHeader.TokenCoding.preferred(for: Fixture.vaeHeader().model), .f16v1)
         XCTAssertEqual(Fixture.fsqHeader().tokenGridWidth, 8)  // 64 px / 8 px patches
     }
