@@ -132,12 +132,12 @@ public final class BatchEncode: @unchecked Sendable {
         self.model = model
     }
 
-    /// True when `path` holds a complete, healthy `.etok` stream: a valid index and every chunk's
-    /// record and CRC readable to the index (`EtokReader.verify`). A missing or damaged file is not.
+    /// True when `path` holds a complete, healthy `.etok` stream: a valid index, and every record's
+    /// CRC and every chunk's token data checked against it (`EtokReader.verify`). A missing,
+    /// truncated or damaged file is not. Cost: reads and decodes the whole file (no model).
     public static func isComplete(path: String) -> Bool {
-        guard let reader = try? EtokReader(path: path), reader.usedIndex,
-              let health = try? reader.verify() else { return false }
-        return health.truncation == nil && health.damage.isEmpty
+        guard let reader = try? EtokReader(path: path), let health = try? reader.verify() else { return false }
+        return health.isComplete
     }
 
     /// Runs every item; returns each item's outcome, in the items' order.
