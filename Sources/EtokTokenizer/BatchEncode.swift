@@ -20,10 +20,13 @@ public struct BatchEncodeJob: Sendable {
     public var workers: Int
     /// The shard this run is, which names its failures and summary files (nil: the whole list).
     public var shard: ShardSpec?
+    /// Files encoded at once (nil: as many as `workers`, at most one per item). See `plan`.
+    public var filesAtOnce: Int?
 
     public init(items: [BatchItem], folder: String, inputOptions: InputOptions = InputOptions(), fit: FitMode = .crop,
                 settings: EncoderSettings = EncoderSettings(), overwrite: Bool = false,
-                workers: Int = ThreadPolicy.defaultWorkers, shard: ShardSpec? = nil) {
+                workers: Int = ThreadPolicy.defaultWorkers, shard: ShardSpec? = nil, filesAtOnce: Int? = nil) {
+        self.filesAtOnce = filesAtOnce
         self.items = items
         self.folder = folder
         self.inputOptions = inputOptions
@@ -35,12 +38,13 @@ public struct BatchEncodeJob: Sendable {
     }
 
     /// How the workers are spent: `files` encoded at once, each with `chunkWorkers` chunk workers
-    /// (files × chunkWorkers ≤ workers; one OpenBLAS thread each, `ThreadPolicy`). Files first:
-    /// a short clip is one chunk, so chunk workers alone would leave cores idle (BENCHMARKS.md,
-    /// "Batch encode"); spare workers go to chunks when there are fewer files than workers.
+    /// (files × chunkWorkers ≤ workers, unless `filesAtOnce` asks for more files than workers; one
+    /// OpenBLAS thread each, `ThreadPolicy`). Files first by default: a short clip is one chunk, so
+    /// chunk workers alone would leave cores idle (BENCHMARKS.md, "Batch encode"); spare workers go
+    /// to chunks when there are fewer files than workers.
     public var plan: (files: Int, chunkWorkers: Int) {
         let workers = max(1, self.workers)
-        let files = max(1, min(workers, items.count))
+        let files = max(1, min(filesAtOnce ?? workers, items.count))
         return (files, max(1, workers / files))
     }
 

@@ -116,7 +116,7 @@ struct Encode: ParsableCommand {
     var common: CommonOptions
 
     func validate() throws {
-        if isBatch { try validateBatch() } else if inputs.isEmpty { throw ValidationError("give an input file (or - for stdin).") }
+        if isBatch { try validateBatch() } else { try validateSingleInput() }
         try modelChoice.refuseOverwriting(input: input, output: output)
         if threshold != nil && psnr != nil { throw ValidationError("give --threshold or --psnr, not both.") }
         if let threshold, !(threshold > 0 && threshold.isFinite) {

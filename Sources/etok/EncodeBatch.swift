@@ -18,11 +18,20 @@ struct BatchOptions: ParsableArguments {
                 return shard
             })
     var shard: ShardSpec?
+
+    @Option(help: ArgumentHelp("Files encoded at once, sharing --threads (default: one file per thread, one chunk worker each; fewer files get more chunk workers each).", valueName: "J"))
+    var jobs: Int?
 }
 
 extension Encode {
     /// Several inputs, a manifest, or an output folder (`-o DIR/`) make a batch.
     var isBatch: Bool { batch.manifest != nil || inputs.count > 1 || output.hasSuffix("/") || batch.shard != nil }
+
+    /// A single input: batch-only options are refused.
+    func validateSingleInput() throws {
+        if inputs.isEmpty { throw ValidationError("give an input file (or - for stdin).") }
+        if batch.jobs != nil { throw ValidationError("--jobs is for a batch (several inputs or --manifest, and -o DIR/).") }
+    }
 
     func validateBatch() throws {
         if batch.manifest != nil && !inputs.isEmpty {
@@ -36,6 +45,9 @@ extension Encode {
             throw ValidationError("-o \(output) is a file; a batch writes into a folder (-o DIR/).")
         }
         if stats != nil { throw ValidationError("--stats is for a single input; a batch writes DIR/summary.json.") }
+        if let jobs = batch.jobs, !(1...maxThreads).contains(jobs) {
+            throw ValidationError("--jobs must be from 1 to \(maxThreads).")
+        }
     }
 
     /// The batch: reads the list, loads the model once, encodes, prints one line per failed input
@@ -55,7 +67,8 @@ extension Encode {
             inputOptions.keepsTruncatedInput = skipDamaged
             let job = BatchEncodeJob(items: items, folder: output, inputOptions: inputOptions, fit: fit,
                                      settings: settings, overwrite: common.overwrite,
-                                     workers: threads ?? ThreadPolicy.defaultWorkers, shard: batch.shard)
+                                     workers: threads ?? ThreadPolicy.defaultWorkers, shard: batch.shard,
+                                     filesAtOnce: batch.jobs)
             let run = BatchEncode(job: job, model: model)
             interrupt.attach { run.cancel() }
             let progress = ProgressReporter(quiet: common.quiet, duration: nil)
