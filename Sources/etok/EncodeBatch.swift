@@ -4,6 +4,9 @@ import EtokMedia
 import EtokPipeline
 import EtokTokenizer
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `etok encode`'s batch options: a manifest instead of paths, and a shard of it.
 struct BatchOptions: ParsableArguments {
@@ -41,8 +44,12 @@ extension Encode {
         if inputs.contains("-") { throw ValidationError("a batch reads files; stdin (-) is for a single input.") }
         if output == "-" { throw ValidationError("a batch writes a folder: give -o DIR/.") }
         var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory) && !isDirectory.boolValue {
+        let exists = FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory)
+        if exists && !isDirectory.boolValue {
             throw ValidationError("-o \(output) is a file; a batch writes into a folder (-o DIR/).")
+        }
+        if !exists && !output.hasSuffix("/") {
+            throw ValidationError("a batch writes into a folder: end -o with / (-o \(output)/) to create it.")
         }
         if stats != nil { throw ValidationError("--stats is for a single input; a batch writes DIR/summary.json.") }
         if let jobs = batch.jobs, !(1...maxThreads).contains(jobs) {
@@ -56,6 +63,7 @@ extension Encode {
     func runBatch() throws {
         let interrupt = common.startCommand()
         defer { interrupt.stop() }
+        fixAllocatorThreshold()
         try ExitCodes.reporting {
             let all = try batch.manifest.map { try Manifest.read(path: $0) } ?? Manifest.items(paths: inputs)
             let items = batch.shard?.select(all) ?? all
@@ -128,4 +136,19 @@ func batchSummaryLine(_ s: BatchSummary, folder: String, failuresFile: String) -
                    s.mediaSeconds / 3600, s.frames, s.tokens, s.meanTokensPerFrame, s.seconds,
                    Double(s.frames) / wall, s.mediaSeconds / wall)
     return line
+}
+
+/// Fixes glibc's mmap threshold at 256 KiB for a batch: by default it rises (up to 32 MiB) each time
+/// a large buffer is freed, after which the model contexts and frame buffers of the files encoded
+/// side by side come from the heap, where their interleaved lifetimes fragment it, and the peak RSS
+/// grew with the number of files (265 MiB for 24 clips, 316 MiB for 96; fixed: 154 and 156 MiB,
+/// BENCHMARKS.md "Batch encode"). No effect elsewhere than glibc.
+func fixAllocatorThreshold() {
+    #if canImport(Glibc)
+    // mallopt is in <malloc.h>, which the Glibc module does not export: found by name.
+    typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+    let mmapThreshold: Int32 = -3   // M_MMAP_THRESHOLD
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
+    _ = unsafeBitCast(symbol, to: Mallopt.self)(mmapThreshold, 256 * 1024)
+    #endif
 }

@@ -67,6 +67,11 @@ final class BatchCommandTests: CLITestCase {
         XCTAssertEqual(dup.status, 65, dup.stderr)
         XCTAssertTrue(dup.stderr.contains("dup.txt: line 2"), dup.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("out3")))
+
+        // Several inputs and -o naming no folder: a usage error, nothing made.
+        let noFolder = try runIn(dir, ["encode", "c0.mp4", "c1.mp4", "-o", "x.etok"])
+        XCTAssertEqual(noFolder.status, 64, noFolder.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("x.etok")))
     }
 
     func testShardsOfOneTwoAndThreeCoverEveryItemExactlyOnce() throws {
