@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what etok needs on a Debian 12 machine, skipping what is already there. Idempotent.
-#   Native: FFmpeg 5.1 (-dev libraries and the ffmpeg tool the tests use), OpenBLAS, pkg-config.
+#   Native: FFmpeg 5.1 (-dev libraries and the ffmpeg tool the tests use), OpenBLAS, pkg-config,
+#   GNU time (the tests measure a child's peak memory with it).
 #   Python (Tools/ only: reference model, training, converter, their tests): torch (CPU), numpy,
 #   safetensors, msgpack, pytest. The etok binary itself never needs Python.
 set -euo pipefail
 
-apt_pkgs=(libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libopenblas-dev pkg-config ffmpeg)
+apt_pkgs=(libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libopenblas-dev pkg-config ffmpeg time)
 missing=()
 for p in "${apt_pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
