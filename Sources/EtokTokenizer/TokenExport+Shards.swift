@@ -58,3 +58,59 @@ extension TokenExport {
         return Array(data) + [0x0A]
     }
 }
+
+/// What a dataset export did.
+public struct DatasetExportResult: Sendable {
+    public var clips = 0
+    public var tokens = 0
+    /// The tar shards written (empty for npy folders).
+    public var shards: [TarShardWriter.Shard] = []
+    /// The inputs left out, with why, in input order.
+    public var failures: [(path: String, error: any Error)] = []
+}
+
+extension TokenExport {
+    /// Exports many `.etok` files into `folder` (created if missing): tar shards of at most
+    /// `shardSize` bytes plus `index.json` (`format == .tar`), or an npy folder per clip at
+    /// `BatchItem.outputPath(for:suffix: "")` (`.npy`). One clip at a time (memory: one clip's
+    /// report and sample). A clip that cannot be read, or that `accept` refuses (damage policy),
+    /// is passed to `failed` and left out; an `OutputError` (the folder's problem, which every later
+    /// clip would meet) stops the export and removes the shard being written. `stop` is asked
+    /// before each clip (an interrupt).
+    public static func writeDataset(paths: [String], folder: String, format: Format, shardSize: Int, overwrite: Bool,
+                                    accept: (StreamReport) throws -> Void = { _ in },
+                                    failed: (String, any Error) -> Void = { _, _ in },
+                                    stop: () -> Bool = { false }) throws -> DatasetExportResult {
+        let base = folder.hasSuffix("/") ? folder : folder + "/"
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        let writer = TarShardWriter(folder: base, shardSize: shardSize, overwrite: overwrite)
+        var result = DatasetExportResult()
+        for (n, path) in paths.enumerated() where !stop() {
+            do {
+                let report = try StreamReport.read(path: path)
+                try accept(report)
+                if format == .tar {
+                    let key = sampleKey(n, path: path)
+                    try writer.add(key: key, members: try sampleMembers(report, key: key, source: path))
+                } else {
+                    try writeNPY(report, to: FolderPlacement(folder: base + BatchItem.outputPath(for: path, suffix: ""),
+                                                             names: npyFiles, overwrite: overwrite, createParents: true))
+                }
+                result.clips += 1
+                result.tokens += report.tokens
+            } catch let error as OutputError {
+                writer.discard()
+                throw error
+            } catch {
+                result.failures.append((path, error))
+                failed(path, error)
+            }
+        }
+        if format == .tar {
+            result.shards = try writer.finish()
+            try OutputPlacement(path: base + "index.json", overwrite: true)
+                .writeWhole(try shardIndex(result.shards, shardSize: shardSize))
+        }
+        return result
+    }
+}

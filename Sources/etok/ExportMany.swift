@@ -34,54 +34,30 @@ extension Export {
             if format == .tar && !common.overwrite && FileManager.default.fileExists(atPath: indexPath) {
                 throw OutputError.exists(file: indexPath)
             }
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             let size = shardSize ?? 1 << 30
-            let shards = TarShardWriter(folder: folder, shardSize: size, overwrite: common.overwrite)
-            var failures: [(status: Int32, line: String)] = []
-            var tokens = 0, clips = 0
-            for (n, path) in inputs.enumerated() {
-                if Interrupt.received != 0 { break }
-                do {
-                    let report = try StreamReport.read(path: path)
-                    if !report.damage.isEmpty {
-                        if !damage.skipDamaged { throw DamageMessages.refusal(report.damage) }
-                        if report.blocks.isEmpty { throw DamageMessages.nothingReadable(report.damage) }
-                        DamageMessages.warn(report.damage)
-                    }
-                    if format == .tar {
-                        let key = TokenExport.sampleKey(n, path: path)
-                        try shards.add(key: key, members: try TokenExport.sampleMembers(report, key: key, source: path))
-                    } else {
-                        let clip = folder + BatchItem.outputPath(for: path, suffix: "")
-                        try TokenExport.writeNPY(report, to: FolderPlacement(folder: clip, names: TokenExport.npyFiles,
-                                                                           overwrite: common.overwrite, createParents: true))
-                    }
-                    tokens += report.tokens
-                    clips += 1
-                } catch let error as OutputError {
-                    shards.discard()
-                    throw error   // the output folder is the problem: every later clip would fail too
-                } catch {
-                    let (message, status) = ExitCodes.report(error)
-                    failures.append((status, message.contains(path) ? message : "\(path): \(message)"))
-                    printError("etok: " + failures[failures.count - 1].line)
-                }
-            }
-            if format == .tar {
-                let written = try shards.finish()
-                try OutputPlacement(path: indexPath, overwrite: true)
-                    .writeWhole(try TokenExport.shardIndex(written, shardSize: size))
-                if !common.quiet {
-                    printError("etok: exported \(BlockRangeText.count(clips, "clip")), \(BlockRangeText.count(tokens, "token")) "
-                               + "into \(BlockRangeText.count(written.count, "shard")) in \(output) (index: \(indexPath))"
-                               + (failures.isEmpty ? "" : "; \(failures.count) failed"))
-                }
-            } else if !common.quiet {
-                printError("etok: exported \(BlockRangeText.count(clips, "clip")), \(BlockRangeText.count(tokens, "token")) "
-                           + "into folders under \(output)" + (failures.isEmpty ? "" : "; \(failures.count) failed"))
+            let result = try TokenExport.writeDataset(
+                paths: inputs, folder: folder, format: format, shardSize: size, overwrite: common.overwrite,
+                accept: { report in
+                    guard !report.damage.isEmpty else { return }
+                    if !damage.skipDamaged { throw DamageMessages.refusal(report.damage) }
+                    if report.blocks.isEmpty { throw DamageMessages.nothingReadable(report.damage) }
+                    DamageMessages.warn(report.damage)
+                },
+                failed: { path, error in
+                    let message = ExitCodes.report(error).message
+                    printError("etok: " + (message.contains(path) ? message : "\(path): \(message)"))
+                },
+                stop: { Interrupt.received != 0 })
+            let failures = result.failures.map { ExitCodes.report($0.error).status }
+            if !common.quiet {
+                let into = format == .tar
+                    ? "into \(BlockRangeText.count(result.shards.count, "shard")) in \(output) (index: \(indexPath))"
+                    : "into folders under \(output)"
+                printError("etok: exported \(BlockRangeText.count(result.clips, "clip")), \(BlockRangeText.count(result.tokens, "token")) "
+                           + into + (failures.isEmpty ? "" : "; \(failures.count) failed"))
             }
             if let first = failures.first {
-                throw ExitCode(failures.count == inputs.count ? first.status : ExitCodes.someInputsFailed)
+                throw ExitCode(failures.count == inputs.count ? first : ExitCodes.someInputsFailed)
             }
         }
     }
