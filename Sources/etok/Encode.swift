@@ -103,7 +103,7 @@ struct Encode: ParsableCommand {
     @Option(help: ArgumentHelp(fpsHelp, valueName: "rate"), transform: parseRate)
     var fps: Double?
 
-    @OptionGroup(title: "Many inputs (a batch: several inputs or --manifest, and -o DIR/)")
+    @OptionGroup(title: "Many inputs (a batch)")
     var batch: BatchOptions
 
     @OptionGroup(title: "Model")
