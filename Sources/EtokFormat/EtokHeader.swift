@@ -274,15 +274,18 @@ public struct EtokHeader: Codable, Sendable, Equatable {
         public var target: Double
         /// A cap on each chunk's tokens that was never exceeded, or nil.
         public var maxTokensPerChunk: Int?
+        /// What the allocation minimised when not the summed MSE (`psnr`: the mean PSNR); informative.
+        public var objective: String?
 
-        public init(mode: Mode, target: Double, maxTokensPerChunk: Int? = nil) {
+        public init(mode: Mode, target: Double, maxTokensPerChunk: Int? = nil, objective: String? = nil) {
             self.mode = mode
             self.target = target
             self.maxTokensPerChunk = maxTokensPerChunk
+            self.objective = objective
         }
 
         enum CodingKeys: String, CodingKey {
-            case mode, target, maxTokensPerChunk = "max_tokens_per_chunk"
+            case mode, target, maxTokensPerChunk = "max_tokens_per_chunk", objective
         }
     }
 

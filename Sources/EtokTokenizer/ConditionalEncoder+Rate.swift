@@ -60,7 +60,7 @@ extension ConditionalEncoder {
         case .cap(let cap):
             let provisional = provisionalCount(share: Double(cap) / Double(blocks.count))
             let (curves, passes) = try measureChunk(blocks, provisional: provisional)
-            let allocation = RateAllocator.allocate(curves: curves, cap: cap)
+            let allocation = RateAllocator.allocate(curves: curves, cap: cap, objective: settings.rateObjective)
             return try commit(blocks, firstBlock: firstBlock, counts: allocation.counts,
                               predicted: allocation.predictedMSE, measurePasses: passes)
         }

@@ -22,11 +22,13 @@ public struct EncoderSettings: Sendable, Equatable {
     public var maxTokensPerChunk: Int?
     /// A rate or whole-file total instead of the threshold (`RateControl.swift`); nil: the threshold.
     public var rateTarget: RateTarget?
+    /// What rate control minimises: the summed MSE (default) or the mean PSNR.
+    public var rateObjective: RateObjective
 
     /// The defaults: threshold 0.003, `fast` search, the model's token range and context.
     public init(threshold: Float = 0.003, search: SearchStrategy = .fast, fixedTokens: Int? = nil,
                 minTokens: Int? = nil, maxTokens: Int? = nil, chunkBlocks: Int? = nil, batchSize: Int = 4,
-                maxTokensPerChunk: Int? = nil, rateTarget: RateTarget? = nil) {
+                maxTokensPerChunk: Int? = nil, rateTarget: RateTarget? = nil, rateObjective: RateObjective = .mse) {
         self.threshold = threshold
         self.search = search
         self.fixedTokens = fixedTokens
@@ -36,6 +38,7 @@ public struct EncoderSettings: Sendable, Equatable {
         self.batchSize = batchSize
         self.maxTokensPerChunk = maxTokensPerChunk
         self.rateTarget = rateTarget
+        self.rateObjective = rateObjective
     }
 
     /// The settings resolved against a model, or an error naming the setting that does not fit.

@@ -17,23 +17,29 @@ public struct RateControlSummary: Sendable, Codable, Equatable {
     public var largestChunk: Int
     /// Media time the rate is measured over (first frame to last, plus one mean frame interval).
     public var mediaSeconds: Double
+    /// What the allocation minimised: `mse` or `psnr` (`RateObjective`).
+    public var objective: String = RateObjective.mse.rawValue
 
     enum CodingKeys: String, CodingKey {
         case mode, target, achieved, largestChunk = "largest_chunk", mediaSeconds = "media_seconds"
-        case maxTokensPerChunk = "max_tokens_per_chunk"
+        case maxTokensPerChunk = "max_tokens_per_chunk", objective
     }
 }
 
 extension EncoderSettings {
     /// §4 `encoding.rate_control` for these settings; nil (the key absent) without rate control.
     var headerRateControl: EtokHeader.RateControl? {
+        // The objective is written only when it is not the default (summed MSE).
+        let objective = rateObjective == .mse ? nil : rateObjective.rawValue
         switch rateTarget {
         case .tokensPerSecond(let r)?:
-            return EtokHeader.RateControl(mode: .tokensPerSecond, target: r, maxTokensPerChunk: maxTokensPerChunk)
+            return EtokHeader.RateControl(mode: .tokensPerSecond, target: r, maxTokensPerChunk: maxTokensPerChunk, objective: objective)
         case .budget(let n)?:
-            return EtokHeader.RateControl(mode: .budget, target: Double(n), maxTokensPerChunk: maxTokensPerChunk)
+            return EtokHeader.RateControl(mode: .budget, target: Double(n), maxTokensPerChunk: maxTokensPerChunk, objective: objective)
         case nil:
-            return maxTokensPerChunk.map { EtokHeader.RateControl(mode: .maxTokensPerChunk, target: Double($0), maxTokensPerChunk: $0) }
+            return maxTokensPerChunk.map {
+                EtokHeader.RateControl(mode: .maxTokensPerChunk, target: Double($0), maxTokensPerChunk: $0, objective: objective)
+            }
         }
     }
 
@@ -65,7 +71,8 @@ extension RateControlSummary {
         default: achieved = Double(largest)
         }
         self.init(mode: control.mode.rawValue, target: control.target, achieved: achieved,
-                  maxTokensPerChunk: control.maxTokensPerChunk, largestChunk: largest, mediaSeconds: seconds)
+                  maxTokensPerChunk: control.maxTokensPerChunk, largestChunk: largest, mediaSeconds: seconds,
+                  objective: control.objective ?? RateObjective.mse.rawValue)
     }
 }
 
@@ -118,6 +125,7 @@ extension EncodeRun {
                                             + "\(curves.count) blocks × \(tokenRange.lowerBound) tokens = \(floor)")
         }
         return (RateAllocator.allocate(curves: curves, cap: total, chunkBlocks: chunkBlocks,
-                                       chunkCap: job.settings.maxTokensPerChunk), collected.passes)
+                                       chunkCap: job.settings.maxTokensPerChunk, objective: job.settings.rateObjective),
+                collected.passes)
     }
 }

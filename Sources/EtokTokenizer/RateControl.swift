@@ -13,6 +13,15 @@ public enum RateTarget: Sendable, Equatable {
     case budget(Int)
 }
 
+/// What the allocator minimises over a chunk (or a file under `--budget`).
+public enum RateObjective: String, Sendable, Equatable, CaseIterable {
+    /// The summed MSE: tokens go where they remove the most squared error, which favours the
+    /// hardest frames (the worst frame gains; the mean PSNR less).
+    case mse
+    /// The summed log MSE, that is the mean PSNR: tokens go where they gain the most dB.
+    case psnr
+}
+
 /// One measured point of a block's error-against-tokens curve.
 public struct RatePoint: Sendable, Equatable {
     public var tokens: Int
@@ -109,9 +118,12 @@ public enum RateAllocator {
     /// every hull (where the measured error stopped falling) are spread evenly over the blocks
     /// with room: a rate or a budget is a promise of tokens, and a trained model's error falls
     /// with every token.
-    public static func allocate(curves: [[RatePoint]], cap: Int) -> RateAllocation {
+    public static func allocate(curves: [[RatePoint]], cap: Int, objective: RateObjective = .mse) -> RateAllocation {
         precondition(curves.allSatisfy { !$0.isEmpty }, "every block needs a measured point")
-        let hulls = curves.map { hull(filledIn($0)) }
+        // The hulls are taken of what is minimised: the MSE, or its log (mean PSNR).
+        let hulls = curves.map { curve in
+            hull(filledIn(curve).map { objective == .mse ? $0 : RatePoint(tokens: $0.tokens, mse: Foundation.log(max($0.mse, 1e-30))) })
+        }
         /// The hull vertex each block reaches taking every segment steeper than λ.
         func counts(at lambda: Double) -> [Int] {
             hulls.map { h in
@@ -168,7 +180,10 @@ public enum RateAllocator {
                 }
             }
         }
-        return RateAllocation(counts: taken, predictedMSE: taken.indices.map { interpolate(hulls[$0], taken[$0]) },
+        return RateAllocation(counts: taken, predictedMSE: taken.indices.map { b in
+                                  let v = interpolate(hulls[b], taken[b])
+                                  return objective == .mse ? v : Foundation.exp(v)
+                              },
                               lambda: lambda)
     }
 
@@ -177,8 +192,9 @@ public enum RateAllocator {
     /// out over the cap is held at its own equal-slope split of the cap and the rest of the total
     /// is handed out again over the other chunks, until none is over (each round holds at least one
     /// more chunk, so at most one round per chunk; a round is one `allocate`).
-    public static func allocate(curves: [[RatePoint]], cap total: Int, chunkBlocks: Int, chunkCap: Int?) -> [Int] {
-        guard let chunkCap else { return allocate(curves: curves, cap: total).counts }
+    public static func allocate(curves: [[RatePoint]], cap total: Int, chunkBlocks: Int, chunkCap: Int?,
+                                objective: RateObjective = .mse) -> [Int] {
+        guard let chunkCap else { return allocate(curves: curves, cap: total, objective: objective).counts }
         let chunks = stride(from: 0, to: curves.count, by: chunkBlocks).map { $0..<min($0 + chunkBlocks, curves.count) }
         var held: [Int: [Int]] = [:]
         while true {
@@ -189,11 +205,11 @@ public enum RateAllocator {
             for (c, n) in held { counts.replaceSubrange(chunks[c], with: n) }
             guard !freeBlocks.isEmpty else { return counts }
             let floor = freeBlocks.map { b in curves[b].map(\.tokens).min()! }.reduce(0, +)
-            let rest = allocate(curves: freeBlocks.map { curves[$0] }, cap: max(total - spent, floor)).counts
+            let rest = allocate(curves: freeBlocks.map { curves[$0] }, cap: max(total - spent, floor), objective: objective).counts
             for (b, n) in zip(freeBlocks, rest) { counts[b] = n }
             let over = free.filter { counts[chunks[$0]].reduce(0, +) > chunkCap }
             if over.isEmpty { return counts }
-            for c in over { held[c] = allocate(curves: Array(curves[chunks[c]]), cap: chunkCap).counts }
+            for c in over { held[c] = allocate(curves: Array(curves[chunks[c]]), cap: chunkCap, objective: objective).counts }
         }
     }
 

@@ -7,6 +7,7 @@ import Glibc
 #endif
 
 extension SearchStrategy: ExpressibleByArgument {}
+extension RateObjective: ExpressibleByArgument {}
 
 /// `--model FILE`: which weights to use (the bundled default model when absent).
 struct ModelChoice: ParsableArguments {
@@ -88,6 +89,9 @@ struct Encode: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Keep N tokens for the whole file, spread where they lower the error most, instead of the threshold (reads the file twice; not stdin).", valueName: "N"))
     var budget: Int?
 
+    @Option(name: .customLong("rate-objective"), help: ArgumentHelp("What rate control minimises: mse (the summed error: the hardest frames gain most; the default) or psnr (the mean PSNR)."))
+    var rateObjective: RateObjective?
+
     @Option(help: ArgumentHelp("Write per-block kept tokens, MSE, PSNR and passes (a block is one frame with the default model), and totals, as JSON (- for stdout).", valueName: "FILE.json"))
     var stats: String?
 
@@ -161,6 +165,9 @@ struct Encode: ParsableCommand {
         }
         if let budget, budget < 1 { throw ValidationError("--budget must be a positive number of tokens.") }
         if let maxTokensPerChunk, maxTokensPerChunk < 1 { throw ValidationError("--max-tokens-per-chunk must be a positive number of tokens.") }
+        if rateObjective != nil && !rate && maxTokensPerChunk == nil {
+            throw ValidationError("--rate-objective goes with --tokens-per-second, --budget or --max-tokens-per-chunk.")
+        }
         if budget != nil && input == "-" {
             throw ValidationError("--budget reads the input twice (measure, then encode) and needs a file, not stdin; for a stream use --tokens-per-second.")
         }
@@ -189,7 +196,8 @@ struct Encode: ParsableCommand {
             let model = try modelChoice.load()
             let settings = EncoderSettings(threshold: mseThreshold(for: model), search: search ?? .fast, fixedTokens: fixed,
                                            minTokens: minTokens, maxTokens: maxTokens, chunkBlocks: chunk,
-                                           maxTokensPerChunk: maxTokensPerChunk, rateTarget: rateTarget)
+                                           maxTokensPerChunk: maxTokensPerChunk, rateTarget: rateTarget,
+                                           rateObjective: rateObjective ?? .mse)
             var inputOptions = inputFormat.inputOptions(fps: fps)
             inputOptions.keepsTruncatedInput = skipDamaged
             let job = EncodeJob(input: input, inputOptions: inputOptions, fit: fit,

@@ -68,7 +68,8 @@ struct Info: ParsableCommand {
                 if let rate = report.rateControl {
                     object["rate_control"] = ["mode": rate.mode, "target": rate.target, "achieved": rate.achieved,
                                               "max_tokens_per_chunk": rate.maxTokensPerChunk as Any,
-                                              "largest_chunk": rate.largestChunk, "media_seconds": rate.mediaSeconds] as [String: Any]
+                                              "largest_chunk": rate.largestChunk, "media_seconds": rate.mediaSeconds,
+                                              "objective": rate.objective] as [String: Any]
                 }
                 let data = try JSONSerialization.data(withJSONObject: object,
                                                       options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])

@@ -43,15 +43,19 @@ final class RateControlTests: XCTestCase {
     }
 
     /// Equal slope is optimal: on three blocks no other split of the same total has a lower summed
-    /// modelled MSE (brute force over every split).
+    /// modelled MSE, or summed log MSE for the PSNR objective (brute force over every split).
     func testNoOtherSplitOfTheTotalHasLessModelledError() {
         var rng = SplitMix64(state: 5)
-        for trial in 0..<30 {
+        for trial in 0..<60 {
+            let objective: RateObjective = trial % 2 == 0 ? .mse : .psnr
             let curves = (0..<3).map { _ in randomCurve(&rng, lo: 4, hi: 40) }
-            let models = curves.map { RateAllocator.hull(RateAllocator.filledIn($0)) }
+            let models = curves.map { curve in
+                RateAllocator.hull(RateAllocator.filledIn(curve).map { objective == .mse ? $0 : RatePoint(tokens: $0.tokens, mse: log($0.mse)) })
+            }
             let ranges = models.map { $0.first!.tokens...$0.last!.tokens }
             let cap = Int.random(in: ranges.map(\.lowerBound).reduce(0, +)...ranges.map(\.upperBound).reduce(0, +), using: &rng)
-            let a = RateAllocator.allocate(curves: curves, cap: cap)
+            let a = RateAllocator.allocate(curves: curves, cap: cap, objective: objective)
+            XCTAssertEqual(a.counts.reduce(0, +), cap)
             func cost(_ n: [Int]) -> Double { zip(models, n).map { RateAllocator.interpolate($0, $1) }.reduce(0, +) }
             var best = Double.infinity
             for x in ranges[0] {
@@ -60,7 +64,7 @@ final class RateControlTests: XCTestCase {
                     if ranges[2].contains(z) { best = min(best, cost([x, y, z])) }
                 }
             }
-            XCTAssertLessThanOrEqual(cost(a.counts), best + 1e-12, "trial \(trial): \(a.counts)")
+            XCTAssertLessThanOrEqual(cost(a.counts), best + 1e-9, "trial \(trial) \(objective): \(a.counts)")
         }
     }
 
@@ -72,6 +76,11 @@ final class RateControlTests: XCTestCase {
         XCTAssertEqual(a.counts.reduce(0, +), 300)
         XCTAssertGreaterThan(a.counts[1], a.counts[0])
         XCTAssertEqual(a.counts[0], a.counts[2])
+        // The PSNR objective weighs relative gains: the easy block's MSE halves as fast, so it
+        // keeps more than under the MSE objective.
+        let p = RateAllocator.allocate(curves: [easy, hard, easy], cap: 300, objective: .psnr)
+        XCTAssertEqual(p.counts.reduce(0, +), 300)
+        XCTAssertGreaterThan(p.counts[0], a.counts[0])
     }
 
     func testTheHullDropsPointsAboveTheChordAndPastTheLowestError() {
