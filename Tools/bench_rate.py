@@ -12,7 +12,9 @@ and prints one markdown table: tokens, achieved against target, mean and worst-f
 largest chunk, passes and counts evaluated per frame, wall time.
 
 Usage: python3 Tools/bench_rate.py --etok .build/release/etok [--per-frame 100] [--cap 400]
-       [--clips Samples/bikes.mp4 ...] [--threads 2]
+       [--clips Samples/bikes.mp4 ...] [--threads 2] [--modes default rate budget fixed cap]
+The variants rate-psnr, budget-psnr (--rate-objective psnr) and rate-floor (--min-tokens FLOOR)
+are run with --modes.
 Deterministic except the wall times. Sets OPENBLAS_CORETYPE=Haswell unless it is set.
 """
 import argparse
@@ -82,7 +84,9 @@ def main():
     p.add_argument("--per-frame", type=int, default=100, help="tokens per frame the rate and budget modes aim at")
     p.add_argument("--cap", type=int, default=400, help="--max-tokens-per-chunk for the capped threshold run")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--modes", nargs="+", default=["default", "rate", "budget", "fixed", "cap"])
+    p.add_argument("--floor", type=int, default=64, help="--min-tokens of the rate-floor mode")
+    p.add_argument("--modes", nargs="+", default=["default", "rate", "budget", "fixed", "cap"],
+                   help="of default rate budget fixed cap rate-psnr budget-psnr rate-floor")
     args = p.parse_args()
     os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
     cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
@@ -107,6 +111,12 @@ def main():
                 "budget": (f"--budget {args.per_frame * frames}", ["--budget", str(args.per_frame * frames)], "budget"),
                 "fixed": (f"--fixed {args.per_frame}", None, None),
                 "cap": (f"default + --max-tokens-per-chunk {args.cap}", ["--max-tokens-per-chunk", str(args.cap)], "cap"),
+                "rate-psnr": (f"--tokens-per-second {rate:g} --rate-objective psnr",
+                              ["--tokens-per-second", str(rate), "--rate-objective", "psnr"], "rate"),
+                "budget-psnr": (f"--budget {args.per_frame * frames} --rate-objective psnr",
+                                ["--budget", str(args.per_frame * frames), "--rate-objective", "psnr"], "budget"),
+                "rate-floor": (f"--tokens-per-second {rate:g} --min-tokens {args.floor}",
+                               ["--tokens-per-second", str(rate), "--min-tokens", str(args.floor)], "rate"),
             }
             for mode in args.modes:
                 label, extra, kind = runs[mode]

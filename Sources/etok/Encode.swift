@@ -33,7 +33,9 @@ struct Encode: ParsableCommand {
         where they lower the summed error most: each block's error is measured at 6 token counts, given \
         the chunk's earlier blocks at a provisional count, and the chunk's tokens are handed out by \
         equal slope along those curves; then the chunk is encoded at the chosen counts (2 passes and 7 \
-        counts evaluated per block; the default search takes about 3.5 passes of one count). \
+        counts evaluated per block; the default search takes about 3 passes of one count). By \
+        default the chunk's summed MSE is minimised (the hardest frames gain most); --rate-objective \
+        psnr maximises its mean PSNR instead. \
         --max-tokens-per-chunk C: the threshold as usual, but no chunk keeps more than C tokens (a \
         chunk over it is encoded again by equal slope within C; one under it is as without the cap). \
         --tokens-per-second R: one pass, streaming; each chunk gets the tokens R allows up to its end \
