@@ -160,6 +160,19 @@ final class RateControlTests: XCTestCase {
         XCTAssertEqual(fixed.chunk.firstBlock, 7)
     }
 
+    /// The VAE path (candidates decoded one at a time, the provisional count encoded again to
+    /// commit it) keeps a cap to the token too, and its decoder reproduces the committed error.
+    func testACapPlanOnAVAEModelKeepsTheCapAndCountsItsExtraPass() throws {
+        let model = try ElasticTokModel.load(path: TokenizerFixtures.vaeModelPath)
+        let c = model.config
+        let encoder = try ConditionalEncoder(model: model, settings: EncoderSettings())
+        let blocks = try TokenizerFixtures.blocks(2, model: model).enumerated().map { ($1, Int64($0), c.framesPerBlock) }
+        let cap = c.minToks + c.maxToks
+        let chunk = try encoder.encodeChunk(blocks, firstBlock: 0, plan: .cap(cap))
+        XCTAssertEqual(chunk.results.map(\.keptTokens).reduce(0, +), cap)
+        XCTAssertEqual(chunk.results.map(\.passes), [3, 3], "measure (2, with the commit of the provisional count) and commit (1)")
+    }
+
     /// `--max-tokens-per-chunk` over the threshold search: a binding cap is never exceeded; a cap
     /// that does not bind leaves the chunk exactly as without it.
     func testMaxTokensPerChunkCapsOnlyTheChunksOverIt() throws {
