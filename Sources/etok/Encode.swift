@@ -91,7 +91,7 @@ struct Encode: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Keep N tokens for the whole file, spread where they lower the error most, instead of the threshold (reads the file twice; not stdin).", valueName: "N"))
     var budget: Int?
 
-    @Option(name: .customLong("rate-objective"), help: ArgumentHelp("What rate control minimises: mse (the summed error: the hardest frames gain most; the default) or psnr (the mean PSNR)."))
+    @Option(name: .customLong("rate-objective"), help: ArgumentHelp("What rate control minimises: mse (the summed error: the hardest frames gain most; the default) or psnr (the mean PSNR).", valueName: "mse|psnr"))
     var rateObjective: RateObjective?
 
     @Option(help: ArgumentHelp("Write per-block kept tokens, MSE, PSNR and passes (a block is one frame with the default model), and totals, as JSON (- for stdout).", valueName: "FILE.json"))
