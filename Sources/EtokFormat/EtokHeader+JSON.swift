@@ -97,6 +97,9 @@ extension EtokHeader {
         }
         if !encoding.threshold.isFinite { throw bad("encoding.threshold", "not a finite number") }
         if let fps = encoding.fps, !fps.isFinite || fps <= 0 { throw bad("encoding.fps", "\(fps) is not a positive rate") }
+        if let rate = encoding.rateControl, !rate.target.isFinite || rate.target <= 0 {
+            throw bad("encoding.rate_control.target", "\(rate.target) is not a positive number")
+        }
         if !Limits.chunkBlocks.contains(encoding.chunkBlocks) {
             throw bad("encoding.chunk_blocks", "\(encoding.chunkBlocks) is outside \(Limits.chunkBlocks)")
         }

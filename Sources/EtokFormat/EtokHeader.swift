@@ -181,6 +181,8 @@ public struct EtokHeader: Codable, Sendable, Equatable {
         public static let fixed = Search(rawValue: "fixed")
         /// Tokens that no search chose: brought in by `etok import` (block `mse` is −1, unmeasured).
         public static let imported = Search(rawValue: "imported")
+        /// Counts set by rate control (`encoding.rate_control`), not by the threshold.
+        public static let rate = Search(rawValue: "rate")
     }
 
     /// How frames were fitted to the model's size (§4 `encoding.fit`): `crop`, `pad`, `stretch`. Open.
@@ -213,10 +215,13 @@ public struct EtokHeader: Codable, Sendable, Equatable {
         public var chunkBlocks: Int
         /// How chunk token data is coded (§6).
         public var tokenCoding: TokenCoding
+        /// The rate-control target (§4 `encoding.rate_control`, 1.2); nil, and absent from the
+        /// JSON, when the threshold alone set the budgets.
+        public var rateControl: RateControl?
 
         /// All fields; optional ones default to nil.
         public init(threshold: Double, search: Search, fixedTokens: Int? = nil, fit: Fit? = nil,
-                    fps: Double? = nil, chunkBlocks: Int, tokenCoding: TokenCoding) {
+                    fps: Double? = nil, chunkBlocks: Int, tokenCoding: TokenCoding, rateControl: RateControl? = nil) {
             self.threshold = threshold
             self.search = search
             self.fixedTokens = fixedTokens
@@ -224,14 +229,16 @@ public struct EtokHeader: Codable, Sendable, Equatable {
             self.fps = fps
             self.chunkBlocks = chunkBlocks
             self.tokenCoding = tokenCoding
+            self.rateControl = rateControl
         }
 
         enum CodingKeys: String, CodingKey {
             case threshold, search, fixedTokens = "fixed_tokens", fit, fps
-            case chunkBlocks = "chunk_blocks", tokenCoding = "token_coding"
+            case chunkBlocks = "chunk_blocks", tokenCoding = "token_coding", rateControl = "rate_control"
         }
 
-        /// Writes every key; absent optionals as `null`.
+        /// Writes every key, absent optionals as `null`, except `rate_control`, written only when
+        /// present (so a stream without rate control is byte-identical to a 1.1 writer's).
         public func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(threshold, forKey: .threshold)
@@ -241,6 +248,39 @@ public struct EtokHeader: Codable, Sendable, Equatable {
             try c.encode(fps, forKey: .fps)
             try c.encode(chunkBlocks, forKey: .chunkBlocks)
             try c.encode(tokenCoding, forKey: .tokenCoding)
+            try c.encodeIfPresent(rateControl, forKey: .rateControl)
+        }
+    }
+
+    /// §4 `encoding.rate_control`: what the encoder aimed at instead of (or on top of) the threshold.
+    public struct RateControl: Codable, Sendable, Equatable {
+        /// The rate-control mode. Open, so a newer writer's mode still reads.
+        public struct Mode: RawRepresentable, Codable, Sendable, Equatable, Hashable {
+            public var rawValue: String
+            public init(rawValue: String) { self.rawValue = rawValue }
+            /// `target` is a mean rate, tokens per second of media (one pass).
+            public static let tokensPerSecond = Mode(rawValue: "tokens_per_second")
+            /// `target` is the file's total tokens (two passes).
+            public static let budget = Mode(rawValue: "budget")
+            /// `target` is a cap on each chunk's tokens, on top of the threshold search.
+            public static let maxTokensPerChunk = Mode(rawValue: "max_tokens_per_chunk")
+        }
+        public var mode: Mode
+        public var target: Double
+        /// A cap on each chunk's tokens that was never exceeded, or nil.
+        public var maxTokensPerChunk: Int?
+        /// What the allocation minimised when not the summed MSE (`psnr`: the mean PSNR); informative.
+        public var objective: String?
+
+        public init(mode: Mode, target: Double, maxTokensPerChunk: Int? = nil, objective: String? = nil) {
+            self.mode = mode
+            self.target = target
+            self.maxTokensPerChunk = maxTokensPerChunk
+            self.objective = objective
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case mode, target, maxTokensPerChunk = "max_tokens_per_chunk", objective
         }
     }
 

@@ -16,10 +16,19 @@ public struct EncoderSettings: Sendable, Equatable {
     public var chunkBlocks: Int?
     /// Kept counts evaluated together per batched pass by the `linear` search.
     public var batchSize: Int
+    /// A hard cap on the tokens of any chunk (`--max-tokens-per-chunk`); nil: none. With the
+    /// threshold search, a chunk whose blocks' searched budgets sum above it is re-encoded by
+    /// equal slope within the cap (`RateAllocator`); chunks under it are encoded as without it.
+    public var maxTokensPerChunk: Int?
+    /// A rate or whole-file total instead of the threshold (`RateControl.swift`); nil: the threshold.
+    public var rateTarget: RateTarget?
+    /// What rate control minimises: the summed MSE (default) or the mean PSNR.
+    public var rateObjective: RateObjective
 
     /// The defaults: threshold 0.003, `fast` search, the model's token range and context.
     public init(threshold: Float = 0.003, search: SearchStrategy = .fast, fixedTokens: Int? = nil,
-                minTokens: Int? = nil, maxTokens: Int? = nil, chunkBlocks: Int? = nil, batchSize: Int = 4) {
+                minTokens: Int? = nil, maxTokens: Int? = nil, chunkBlocks: Int? = nil, batchSize: Int = 4,
+                maxTokensPerChunk: Int? = nil, rateTarget: RateTarget? = nil, rateObjective: RateObjective = .mse) {
         self.threshold = threshold
         self.search = search
         self.fixedTokens = fixedTokens
@@ -27,6 +36,9 @@ public struct EncoderSettings: Sendable, Equatable {
         self.maxTokens = maxTokens
         self.chunkBlocks = chunkBlocks
         self.batchSize = batchSize
+        self.maxTokensPerChunk = maxTokensPerChunk
+        self.rateTarget = rateTarget
+        self.rateObjective = rateObjective
     }
 
     /// The settings resolved against a model, or an error naming the setting that does not fit.
@@ -47,6 +59,7 @@ public struct EncoderSettings: Sendable, Equatable {
         }
         guard threshold.isFinite, threshold > 0 else { throw .badSetting("threshold \(threshold) must be a positive MSE") }
         guard batchSize >= 1 else { throw .badSetting("batch size must be at least 1") }
+        try validateRateControl(lo: fixedTokens ?? lo, hi: fixedTokens ?? hi, chunkBlocks: chunk)
         let search = TokenBudgetSearch(strategy: search, threshold: threshold, minTokens: fixedTokens ?? lo,
                                        maxTokens: fixedTokens ?? hi, batchSize: batchSize)
         return (search, chunk)
@@ -69,6 +82,10 @@ public struct BlockResult: Sendable {
     /// Batched forward passes and kept counts evaluated for this block.
     public var passes: Int
     public var evaluations: Int
+    /// Under rate control, the MSE the allocator predicted from the block's measured curve (the
+    /// curve was measured with the chunk's earlier blocks at provisional counts; `mse` is the
+    /// committed one); nil otherwise.
+    public var predictedMSE: Float? = nil
 }
 
 /// One encoded chunk: the chunk as the writer stores it, and each block's search figures.
@@ -91,11 +108,11 @@ public struct EncodedChunk: Sendable {
 public final class ConditionalEncoder: @unchecked Sendable {
     public let model: ElasticTokModel
     public let settings: EncoderSettings
-    private let search: TokenBudgetSearch
+    let search: TokenBudgetSearch
     /// Blocks per chunk, at most.
     public let chunkBlocks: Int
-    private let coder: BlockCoder
-    private let decoder: BlockDecoder
+    let coder: BlockCoder
+    let decoder: BlockDecoder
 
     /// An encoder for `model` with `settings` (validated against the model).
     public init(model: ElasticTokModel, settings: EncoderSettings) throws {
@@ -110,15 +127,24 @@ public final class ConditionalEncoder: @unchecked Sendable {
     public typealias BlockInput = (patches: [Float], pts: Int64, frames: Int)
 
     /// Encodes `blocks` (1 … `chunkBlocks` of them) as one chunk whose first block is stream block
-    /// `firstBlock`.
+    /// `firstBlock`, each block at the threshold; a chunk over `settings.maxTokensPerChunk` is
+    /// encoded again within it (`encodeChunk(_:firstBlock:plan:)`).
     public func encodeChunk(_ blocks: [BlockInput], firstBlock: Int) throws -> EncodedChunk {
-        try encodeChunk(blocks, firstBlock: firstBlock, measured: { _, _ in })
+        let encoded = try encodeChunk(blocks, firstBlock: firstBlock, measured: { _, _ in })
+        return try capped(encoded, blocks)
     }
 
     /// As `encodeChunk(_:firstBlock:)`, handing each block's committed reconstruction (tokens ×
     /// patch_dim) to `measured` with the block's index in the chunk (for tests).
     func encodeChunk(_ blocks: [BlockInput], firstBlock: Int,
                      measured: (Int, [Float]) -> Void) throws -> EncodedChunk {
+        try encodeBlocks(blocks, firstBlock: firstBlock, search: { _ in self.search }, measured: measured)
+    }
+
+    /// Encodes `blocks` as one chunk, block `k` with the search `search(k)` (the threshold search,
+    /// or a fixed count under rate control).
+    func encodeBlocks(_ blocks: [BlockInput], firstBlock: Int, search: (Int) -> TokenBudgetSearch,
+                      measured: (Int, [Float]) -> Void) throws -> EncodedChunk {
         precondition(!blocks.isEmpty && blocks.count <= chunkBlocks, "a chunk holds 1…\(chunkBlocks) blocks")
         coder.reset()
         var results: [BlockResult] = [], records: [BlockRecord] = [], tokens: [BlockTokens] = []
@@ -126,13 +152,13 @@ public final class ConditionalEncoder: @unchecked Sendable {
             // The previous block's budget is the best guess for this one.
             let hint = results.last?.keptTokens
             let choice = model.config.isFSQ
-                ? try encodeFSQ(patches: block.patches, hint: hint)
-                : try encodeVAE(patches: block.patches, hint: hint)
+                ? try encodeFSQ(patches: block.patches, hint: hint, search: search(k))
+                : try encodeVAE(patches: block.patches, hint: hint, search: search(k))
             tokens.append(choice.tokens)
             measured(k, choice.reconstruction)
             let c = choice.search
             results.append(BlockResult(index: firstBlock + k, pts: block.pts, frames: block.frames,
-                                       keptTokens: c.keptTokens, mse: choice.mse, meetsThreshold: choice.mse <= search.threshold,
+                                       keptTokens: c.keptTokens, mse: choice.mse, meetsThreshold: choice.mse <= self.search.threshold,
                                        passes: c.passes, evaluations: c.evaluations))
             records.append(BlockRecord(kept: c.keptTokens, frames: block.frames, pts: block.pts, mse: choice.mse))
         }
@@ -144,7 +170,7 @@ public final class ConditionalEncoder: @unchecked Sendable {
     /// A block's chosen candidate: the search's figures, the MSE of the committed reconstruction
     /// (what a decoder reproduces), the kept tokens (FSQ indices, or VAE latents rounded to
     /// binary16, token-major) and the reconstruction itself.
-    private struct Choice {
+    struct Choice {
         var search: TokenBudgetChoice
         var mse: Float
         var tokens: BlockTokens
@@ -154,7 +180,7 @@ public final class ConditionalEncoder: @unchecked Sendable {
     /// FSQ: candidates are encoded and decoded together by BlockCoder (each on its own fixed-shape
     /// GEMMs). The candidate the search adopts after a pass is staged in the coder, so the chosen
     /// one is committed from the pass that measured it, without running it again.
-    private func encodeFSQ(patches: [Float], hint: Int?) throws -> Choice {
+    func encodeFSQ(patches: [Float], hint: Int?, search: TokenBudgetSearch) throws -> Choice {
         var pass: [Reconstruction] = []
         var staged: Reconstruction?
         let choice = try search.choose(hint: hint, evaluate: { counts in
@@ -174,7 +200,7 @@ public final class ConditionalEncoder: @unchecked Sendable {
     /// (what a decoder will read), one at a time; the chosen one is encoded and decoded again
     /// alone and committed (the decoder stages only from its last call, which decoded another
     /// candidate).
-    private func encodeVAE(patches: [Float], hint: Int?) throws -> Choice {
+    func encodeVAE(patches: [Float], hint: Int?, search: TokenBudgetSearch) throws -> Choice {
         let c = model.config
         let choice = try search.choose(hint: hint, evaluate: { counts in
             let encoded = try self.coder.encoder.encode(patches: patches, keptCounts: counts)

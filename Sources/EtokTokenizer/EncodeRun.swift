@@ -62,9 +62,12 @@ public struct BlockStats: Sendable, Codable {
     public var meetsThreshold: Bool
     public var passes: Int
     public var evaluations: Int
+    /// Under rate control, the MSE the allocator predicted from the block's measured curve.
+    public var predictedMSE: Double? = nil
 
     enum CodingKeys: String, CodingKey {
         case block, pts, seconds, kept, mse, psnr, passes, evaluations
+        case predictedMSE = "predicted_mse"
         case meetsThreshold = "meets_threshold"
     }
 }
@@ -99,6 +102,8 @@ public struct EncodeSummary: Sendable, Codable {
     public var perBlock: [BlockStats]
     /// The model's frames per block: a block's tokens stand for this many frames.
     public var framesPerBlock: Int = 1
+    /// The rate-control target and what was achieved; nil when the threshold alone set the budgets.
+    public var rateControl: RateControlSummary? = nil
 
     /// Mean kept tokens per frame.
     public var meanTokensPerFrame: Double { frames == 0 ? 0 : Double(tokens) / Double(frames) }
@@ -112,6 +117,7 @@ public struct EncodeSummary: Sendable, Codable {
         case meanPSNR = "mean_psnr", shareMeetingThreshold = "share_meeting_threshold"
         case passesPerBlock = "passes_per_block", bytes, bitsPerToken = "bits_per_token"
         case decodeErrors = "decode_errors", inputEndedEarly = "input_ended_early", perBlock = "per_block"
+        case rateControl = "rate_control"
     }
 }
 
@@ -135,14 +141,22 @@ public final class EncodeRun: @unchecked Sendable {
     private let preprocessor: Preprocessor
     private let placement: OutputPlacement
     /// Blocks per chunk (the settings resolved against the model).
-    private let chunkBlocks: Int
+    let chunkBlocks: Int
+    /// Kept counts a block may have (the settings resolved against the model).
+    let tokenRange: ClosedRange<Int>
     private let control = CancellableRun()
 
     /// Opens the input with `model` loaded; checks the settings and the output path.
     public init(job: EncodeJob, model: LoadedModel) throws {
         self.job = job
         self.model = model
-        chunkBlocks = try job.settings.resolved(for: model.model.config).chunkBlocks
+        let resolved = try job.settings.resolved(for: model.model.config)
+        chunkBlocks = resolved.chunkBlocks
+        tokenRange = resolved.search.minTokens...resolved.search.maxTokens
+        if case .budget = job.settings.rateTarget, job.input == "-" {
+            throw TokenizerError.badSetting("--budget reads the input twice (measure, then allocate) and needs a file, "
+                                            + "not stdin; for a stream use --tokens-per-second")
+        }
         placement = try OutputPlacement(path: job.output, overwrite: job.overwrite,
                                         reads: [(job.input, "input"), (model.path, "model")])
         source = try VideoSource(path: job.input, options: job.inputOptions)
@@ -160,11 +174,12 @@ public final class EncodeRun: @unchecked Sendable {
             model: model.headerModel,
             encoding: EtokHeader.Encoding(
                 threshold: Double(s.threshold),
-                search: s.fixedTokens != nil ? .fixed : EtokHeader.Search(rawValue: s.search.rawValue),
+                search: s.fixedTokens != nil ? .fixed : s.rateTarget != nil ? .rate : EtokHeader.Search(rawValue: s.search.rawValue),
                 fixedTokens: s.fixedTokens, fit: EtokHeader.Fit(rawValue: job.fit.rawValue),
                 fps: job.inputOptions.frameRate,
                 chunkBlocks: chunkBlocks,
-                tokenCoding: .preferred(for: model.headerModel)),
+                tokenCoding: .preferred(for: model.headerModel),
+                rateControl: s.headerRateControl),
             source: EtokHeader.Source(
                 name: job.input == "-" ? "-" : URL(fileURLWithPath: job.input).lastPathComponent,
                 width: info.width, height: info.height,
@@ -183,6 +198,21 @@ public final class EncodeRun: @unchecked Sendable {
         let encoders = try (0..<max(1, job.workers)).map { _ in
             try ConditionalEncoder(model: model.model, settings: job.settings)
         }
+        // Rate control: the chunk stage gives each chunk its cap (one pass), or, for a budget,
+        // the counts a first pass over the file allocated.
+        let planner: ChunkPlanner?
+        var firstPass: [(Int, Int)] = []
+        switch job.settings.rateTarget {
+        case .tokensPerSecond(let rate)?:
+            planner = .bucket(TokenRateBucket(rate: rate), tokens: tokenRange, cap: job.settings.maxTokensPerChunk,
+                              fallbackInterval: 1 / (job.inputOptions.frameRate ?? info.frameRate ?? 1))
+        case .budget(let total)?:
+            let budget = try allocateBudget(total, encoders: encoders)
+            firstPass = budget.passes
+            planner = .counts(budget.counts, beyond: tokenRange.lowerBound)
+        case nil:
+            planner = nil
+        }
         let sink = try FileSink(placement)
         let writer = try EtokWriter(sink: sink, header: header)
         let source = self.source, preprocessor = self.preprocessor
@@ -195,10 +225,11 @@ public final class EncodeRun: @unchecked Sendable {
         // same for any number of workers.
         let pipeline = Pipeline.source("decode") { try source.nextFrame() }
             .map("preprocess") { frame in try preprocessor.process(frame) }
-            .then("chunk", ChunkGatherer(framesPerBlock: framesPerBlock, chunkBlocks: chunkBlocks))
+            .then("chunk", ChunkGatherer(framesPerBlock: framesPerBlock, chunkBlocks: chunkBlocks, planner: planner))
             .parallelMap("encode", capacity: 1, workers: encoders) { encoder, chunk in
                 let blocks = try ChunkGatherer.blocks(of: chunk.frames, framesPerBlock: framesPerBlock,
                                                       height: height, width: width, config: encoder.model.config)
+                if let plan = chunk.plan { return try encoder.encodeChunk(blocks, firstBlock: chunk.firstBlock, plan: plan) }
                 return try encoder.encodeChunk(blocks, firstBlock: chunk.firstBlock)
             }
             .sink("write", consume: { (item: EncodedChunk) in
@@ -210,6 +241,11 @@ public final class EncodeRun: @unchecked Sendable {
             })
         try control.run(pipeline) { placement.discard() }
         try placement.commit()
+        // --budget: the first pass's model work counts too.
+        for (i, (passes, evaluations)) in firstPass.enumerated() where i < tally.stats.count {
+            tally.stats[i].passes += passes
+            tally.stats[i].evaluations += evaluations
+        }
         let stats = tally.stats, tokens = tally.tokens
         let blocks = Double(max(1, stats.count))
         let maxTokens = config.maxToks
@@ -226,11 +262,16 @@ public final class EncodeRun: @unchecked Sendable {
             savings: 1 - mean / Double(maxTokens), meanPSNR: meanPSNR, shareMeetingThreshold: share,
             passesPerBlock: passes, bytes: bytes, bitsPerToken: bitsPerToken, decodeErrors: source.decodeErrors,
             inputEndedEarly: source.endedEarly?.cutShort,
-            seconds: Date().timeIntervalSince(started), perBlock: stats, framesPerBlock: framesPerBlock)
+            seconds: Date().timeIntervalSince(started), perBlock: stats, framesPerBlock: framesPerBlock,
+            rateControl: job.settings.rateSummary(stats: stats, chunkBlocks: chunkBlocks,
+                                                  fallbackInterval: Double(framesPerBlock) / (job.inputOptions.frameRate ?? info.frameRate ?? 1)))
     }
 
     /// Stops the run (thread-safe, idempotent).
     public func cancel() { control.cancel() }
+
+    /// Runs one pipeline of this run (a first pass) under its cancellation.
+    func runPass(_ pipeline: Pipeline) throws { try control.run(pipeline) {} }
 }
 
 /// The version string written into headers.
@@ -265,7 +306,7 @@ final class EncodeTally: @unchecked Sendable {
             stats.append(BlockStats(block: block.index, pts: block.pts, seconds: seconds, kept: block.keptTokens,
                                     mse: Double(block.mse), psnr: psnr(mse: Double(block.mse)),
                                     meetsThreshold: block.meetsThreshold, passes: block.passes,
-                                    evaluations: block.evaluations))
+                                    evaluations: block.evaluations, predictedMSE: block.predictedMSE.map(Double.init)))
             progress(EncodeProgress(blocks: stats.count, frames: frames, tokens: tokens,
                                     maxTokensPerBlock: maxTokens, mediaSeconds: seconds - start))
         }
@@ -283,35 +324,90 @@ final class EncodeTally: @unchecked Sendable {
 struct ChunkFrames: Sendable {
     var firstBlock: Int
     var frames: [VideoFrame]
+    /// Under rate control, how its kept counts are set; nil: the threshold search.
+    var plan: ChunkPlan? = nil
+}
+
+/// How the chunk stage plans each chunk's kept counts under rate control.
+enum ChunkPlanner: Sendable {
+    /// `--tokens-per-second`: each chunk's cap from the token bucket, by the chunk's media time
+    /// (from its first frame to the next chunk's first frame; the last one adds a mean frame
+    /// interval, `fallbackInterval` for a single frame), within blocks × `tokens` and `cap`.
+    case bucket(TokenRateBucket, tokens: ClosedRange<Int>, cap: Int?, fallbackInterval: Double)
+    /// `--budget`: the counts of every block of the file, allocated after a first pass; a block the
+    /// first pass did not see (an input that gives more frames the second time) keeps `beyond`.
+    case counts([Int], beyond: Int)
 }
 
 /// The chunk stage of an encode: gathers frames into chunks of `chunkBlocks` blocks (the last one
-/// may be shorter) and numbers their blocks. Holds at most one chunk's frames.
+/// may be shorter) and numbers their blocks. Holds at most one chunk's frames, and under a rate
+/// bucket one chunk more until the next frame's time ends it.
 struct ChunkGatherer: PipelineTransform {
     let framesPerChunk: Int
     let framesPerBlock: Int
     private var frames: [VideoFrame] = []
     private var nextBlock = 0
+    private var planner: ChunkPlanner?
+    /// A full chunk waiting for the next frame's time (bucket only).
+    private var held: ChunkFrames?
+    /// First and last frame times seen, and frames seen (for the mean frame interval).
+    private var firstSeconds: Double?
+    private var lastSeconds = 0.0
+    private var framesSeen = 0
 
-    init(framesPerBlock: Int, chunkBlocks: Int) {
+    init(framesPerBlock: Int, chunkBlocks: Int, planner: ChunkPlanner? = nil) {
         self.framesPerBlock = framesPerBlock
         framesPerChunk = framesPerBlock * chunkBlocks
+        self.planner = planner
     }
 
     mutating func process(_ frame: VideoFrame, emit: (ChunkFrames) throws -> Void) throws {
+        if let chunk = held {
+            held = nil
+            try emit(planned(chunk, until: frame.seconds))
+        }
+        firstSeconds = firstSeconds ?? frame.seconds
+        lastSeconds = frame.seconds
+        framesSeen += 1
         frames.append(frame)
         if frames.count == framesPerChunk { try emitChunk(emit) }
     }
 
     mutating func finish(emit: (ChunkFrames) throws -> Void) throws {
         if !frames.isEmpty { try emitChunk(emit) }
+        if let chunk = held {
+            held = nil
+            try emit(planned(chunk, until: nil))
+        }
     }
 
     private mutating func emitChunk(_ emit: (ChunkFrames) throws -> Void) throws {
         let chunk = ChunkFrames(firstBlock: nextBlock, frames: frames)
         nextBlock += (frames.count + framesPerBlock - 1) / framesPerBlock
         frames.removeAll(keepingCapacity: true)
-        try emit(chunk)
+        if case .bucket = planner { held = chunk } else { try emit(planned(chunk, until: nil)) }
+    }
+
+    /// The chunk with its plan: a cap from the bucket for the media time up to `end` (nil: the
+    /// stream's end), or its share of the budget's counts.
+    private mutating func planned(_ chunk: ChunkFrames, until end: Double?) -> ChunkFrames {
+        var chunk = chunk
+        let blocks = (chunk.frames.count + framesPerBlock - 1) / framesPerBlock
+        switch planner {
+        case .bucket(var bucket, let tokens, let cap, let fallback)?:
+            let start = chunk.frames[0].seconds
+            let interval = coveredSeconds(first: firstSeconds ?? start, last: lastSeconds, frames: framesSeen,
+                                        fallbackInterval: fallback) / Double(max(framesSeen, 1))
+            let seconds = (end ?? (lastSeconds + interval)) - start
+            let upper = min(blocks * tokens.upperBound, cap ?? Int.max)
+            chunk.plan = .cap(bucket.cap(seconds: seconds, range: (blocks * tokens.lowerBound)...upper))
+            planner = .bucket(bucket, tokens: tokens, cap: cap, fallbackInterval: fallback)
+        case .counts(let counts, let beyond)?:
+            chunk.plan = .counts((chunk.firstBlock..<(chunk.firstBlock + blocks)).map { $0 < counts.count ? counts[$0] : beyond })
+        case nil:
+            break
+        }
+        return chunk
     }
 
     /// Groups a chunk's frames into blocks and patchifies them; a short last block repeats its

@@ -8,6 +8,7 @@ import Glibc
 #endif
 
 extension SearchStrategy: ExpressibleByArgument {}
+extension RateObjective: ExpressibleByArgument {}
 
 /// `--model FILE`: which weights to use (the bundled default model when absent).
 struct ModelChoice: ParsableArguments {
@@ -39,10 +40,28 @@ struct Encode: ParsableCommand {
         The default search (fast) stops within 4% of the smallest passing count, in about half the \
         model passes of --search binary, which finds it exactly when the error falls as tokens rise.
 
+        Rate control trades the threshold guarantee for a token guarantee. Within a chunk, tokens go \
+        where they lower the summed error most: each block's error is measured at 6 token counts, given \
+        the chunk's earlier blocks at a provisional count, and the chunk's tokens are handed out by \
+        equal slope along those curves; then the chunk is encoded at the chosen counts (2 passes and 7 \
+        counts evaluated per block; the default search takes about 3 passes of one count). By \
+        default the chunk's summed MSE is minimised (the hardest frames gain most); --rate-objective \
+        psnr maximises its mean PSNR instead. \
+        --max-tokens-per-chunk C: the threshold as usual, but no chunk keeps more than C tokens (a \
+        chunk over it is encoded again by equal slope within C; one under it is as without the cap). \
+        --tokens-per-second R: one pass, streaming; each chunk gets the tokens R allows up to its end \
+        in media time minus what earlier chunks got (a token bucket), so the file's mean lands on R \
+        unless the footage cannot hold it (every block at the largest or smallest budget). --budget N: \
+        N tokens for the whole file, spread by equal slope across all its frames; reads the file twice \
+        (measure, then encode: the same model work as --tokens-per-second), so not from stdin. Neither \
+        rate mode promises the threshold; the stats and etok info give the target and what was achieved.
+
         Examples:
           etok encode Samples/bikes.mp4 -o bikes.etok
           etok encode clip.mp4 -o clip.etok --psnr 28 --stats clip.json
           etok encode clip.mp4 -o fixed.etok --fixed 128        # fixed-length baseline
+          etok encode clip.mp4 -o clip.etok --tokens-per-second 3000
+          etok encode clip.mp4 -o clip.etok --budget 30000 --max-tokens-per-chunk 600
           ffmpeg -loglevel error -i clip.mov -f nut -c:v rawvideo - | etok encode - -o clip.etok
           etok encode clip.mp4 -o - | ssh host 'cat > clip.etok'
           etok encode clips/*.mp4 -o tokens/                   # a batch: tokens/clips/a.mp4.etok, ...
@@ -86,6 +105,18 @@ struct Encode: ParsableCommand {
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Blocks per chunk: the context resets between chunks (default: the model's context length).", valueName: "K"))
     var chunk: Int?
+
+    @Option(name: .customLong("max-tokens-per-chunk"), parsing: .unconditional, help: ArgumentHelp("Never keep more than C tokens in a chunk (a hard cap; with the threshold, or on top of a rate mode).", valueName: "C"))
+    var maxTokensPerChunk: Int?
+
+    @Option(name: .customLong("tokens-per-second"), parsing: .unconditional, help: ArgumentHelp("Keep a mean of R tokens per second of media over the file, instead of the threshold (one pass; works on stdin).", valueName: "R"))
+    var tokensPerSecond: Double?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Keep N tokens for the whole file, spread where they lower the error most, instead of the threshold (reads the file twice; not stdin).", valueName: "N"))
+    var budget: Int?
+
+    @Option(name: .customLong("rate-objective"), help: ArgumentHelp("What rate control minimises: mse (the summed error: the hardest frames gain most; the default) or psnr (the mean PSNR).", valueName: "mse|psnr"))
+    var rateObjective: RateObjective?
 
     @Option(help: ArgumentHelp("Write per-block kept tokens, MSE, PSNR and passes (a block is one frame with the default model), and totals, as JSON (- for stdout).", valueName: "FILE.json"))
     var stats: String?
@@ -135,6 +166,7 @@ struct Encode: ParsableCommand {
         if let minTokens, minTokens < 0 { throw ValidationError("--min-tokens must be a number of tokens.") }
         if let maxTokens, maxTokens < 1 { throw ValidationError("--max-tokens must be a number of tokens, at least 1.") }
         if let chunk, chunk < 1 { throw ValidationError("--chunk must be at least 1 block.") }
+        try validateRateControl()
         try validateFPS(fps)
         try validateThreads(threads)
         if output == "-" && isatty(STDOUT_FILENO) != 0 {
@@ -149,6 +181,33 @@ struct Encode: ParsableCommand {
         if let stats, OutputPlacement.isSameDestination(stats, input) {
             throw ValidationError("--stats must name another file than the input.")
         }
+    }
+
+    /// The rate-control options: one target at most, not with --fixed or --search, --budget not on stdin.
+    func validateRateControl() throws {
+        if tokensPerSecond != nil && budget != nil { throw ValidationError("give --tokens-per-second or --budget, not both.") }
+        let rate = tokensPerSecond != nil || budget != nil
+        if fixed != nil && (rate || maxTokensPerChunk != nil) {
+            throw ValidationError("--fixed keeps a set budget; it takes no --tokens-per-second, --budget or --max-tokens-per-chunk.")
+        }
+        if rate && search != nil { throw ValidationError("--tokens-per-second and --budget run no threshold search; drop --search.") }
+        if let tokensPerSecond, !(tokensPerSecond > 0 && tokensPerSecond.isFinite) {
+            throw ValidationError("--tokens-per-second must be a positive rate (for example 3000).")
+        }
+        if let budget, budget < 1 { throw ValidationError("--budget must be a positive number of tokens.") }
+        if let maxTokensPerChunk, maxTokensPerChunk < 1 { throw ValidationError("--max-tokens-per-chunk must be a positive number of tokens.") }
+        if rateObjective != nil && !rate && maxTokensPerChunk == nil {
+            throw ValidationError("--rate-objective goes with --tokens-per-second, --budget or --max-tokens-per-chunk.")
+        }
+        if budget != nil && input == "-" {
+            throw ValidationError("--budget reads the input twice (measure, then encode) and needs a file, not stdin; for a stream use --tokens-per-second.")
+        }
+    }
+
+    /// The rate target from --tokens-per-second or --budget (nil: the threshold).
+    var rateTarget: RateTarget? {
+        if let tokensPerSecond { return .tokensPerSecond(tokensPerSecond) }
+        return budget.map { .budget($0) }
     }
 
     /// The threshold from --threshold or --psnr (PSNR = 10·log10(4 / MSE) on the [-1, 1] scale),
@@ -170,7 +229,9 @@ struct Encode: ParsableCommand {
             }
             let model = try modelChoice.load()
             let settings = EncoderSettings(threshold: mseThreshold(for: model), search: search ?? .fast, fixedTokens: fixed,
-                                           minTokens: minTokens, maxTokens: maxTokens, chunkBlocks: chunk)
+                                           minTokens: minTokens, maxTokens: maxTokens, chunkBlocks: chunk,
+                                           maxTokensPerChunk: maxTokensPerChunk, rateTarget: rateTarget,
+                                           rateObjective: rateObjective ?? .mse)
             var inputOptions = inputFormat.inputOptions(fps: fps)
             inputOptions.keepsTruncatedInput = skipDamaged
             let job = EncodeJob(input: input, inputOptions: inputOptions, fit: fit,
@@ -195,7 +256,7 @@ struct Encode: ParsableCommand {
             if let statsOutput { try writeJSON(summary, to: statsOutput) }
             let line = summaryLine(summary, output: output == "-" ? "stdout" : output)
             progress.end(frames: summary.frames, mediaSeconds: summary.perBlock.last.map { $0.seconds - summary.perBlock[0].seconds } ?? 0,
-                         summary: [line, missedThresholdHint(summary), damagedInputWarning(summary)]
+                         summary: [line, rateControlLine(summary), missedThresholdHint(summary), damagedInputWarning(summary)]
                             .compactMap { $0 }.joined(separator: "\n"))
             // Damage is worth a line even with -q, as decode's --skip-damaged warnings are.
             if common.quiet, let warning = damagedInputWarning(summary) { printError(warning) }
@@ -214,6 +275,24 @@ func summaryLine(_ summary: EncodeSummary, output: String) -> String {
             + "%.0f%% of %@s within threshold, %.2f passes/%@, %.2f bits/token, %d bytes",
         summary.frames, output, summary.meanTokensPerFrame, maxText, 100 * summary.savings, summary.meanPSNR,
         100 * summary.shareMeetingThreshold, block, summary.passesPerBlock, block, summary.bitsPerToken, summary.bytes)
+}
+
+/// The rate-control target against what was achieved (nil without rate control).
+func rateControlLine(_ summary: EncodeSummary) -> String? {
+    guard let r = summary.rateControl else { return nil }
+    let share = summary.perBlock.isEmpty ? 0 : 100 * summary.shareMeetingThreshold
+    switch r.mode {
+    case "tokens_per_second":
+        return String(format: "etok: rate %.1f tokens/s over %.2f s (target %.6g, %+.2f%%), largest chunk %d tokens",
+                      r.achieved, r.mediaSeconds, r.target, 100 * (r.achieved / r.target - 1), r.largestChunk)
+            + (r.maxTokensPerChunk.map { " (cap \($0))" } ?? "")
+    case "budget":
+        return String(format: "etok: budget %.0f tokens kept of %.0f (%+.2f%%), largest chunk %d tokens, %.0f%% within threshold",
+                      r.achieved, r.target, 100 * (r.achieved / r.target - 1), r.largestChunk, share)
+            + (r.maxTokensPerChunk.map { " (cap \($0))" } ?? "")
+    default:
+        return String(format: "etok: largest chunk %d tokens (cap %.0f)", r.largestChunk, r.target)
+    }
 }
 
 /// One line when fitting the input to the model enlarges it more than 2×: the tokens then describe
@@ -252,7 +331,7 @@ func damagedInputWarning(_ summary: EncodeSummary) -> String? {
 /// reach it on this footage and which `--psnr` it can reach on 95% of it (nil otherwise, and for
 /// fixed budgets, which do not aim at a threshold).
 func missedThresholdHint(_ summary: EncodeSummary) -> String? {
-    guard summary.search != "fixed", let reachable = summary.reachablePSNR(share: 0.95) else { return nil }
+    guard summary.search != "fixed", summary.search != "rate", let reachable = summary.reachablePSNR(share: 0.95) else { return nil }
     let missed = summary.perBlock.filter { !$0.meetsThreshold }
     let budget = missed.map(\.kept).max() ?? summary.maxTokensPerBlock
     let suggestion = (reachable * 10).rounded(.down) / 10  // never above what was measured

@@ -78,7 +78,14 @@ struct Info: ParsableCommand {
                 }
             }
             if json {
-                let data = try JSONSerialization.data(withJSONObject: report.jsonObject(includeBlocks: blocks),
+                var object = report.jsonObject(includeBlocks: blocks)
+                if let rate = report.rateControl {
+                    object["rate_control"] = ["mode": rate.mode, "target": rate.target, "achieved": rate.achieved,
+                                              "max_tokens_per_chunk": rate.maxTokensPerChunk as Any,
+                                              "largest_chunk": rate.largestChunk, "media_seconds": rate.mediaSeconds,
+                                              "objective": rate.objective] as [String: Any]
+                }
+                let data = try JSONSerialization.data(withJSONObject: object,
                                                       options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
                 print(String(decoding: data, as: UTF8.self))
             } else {
@@ -108,6 +115,7 @@ struct Info: ParsableCommand {
         lines.append("frames:    \(r.frames) in \(BlockRangeText.count(r.blocks.count, "block"))")
         lines.append(String(format: "tokens:    %d total, %.1f mean, %d min, %d max per block (of %d): %.1f%% saved",
                             r.tokens, r.meanTokens, r.minKept, r.maxKept, r.maxTokens, 100 * r.savings))
+        if let rate = rateLine(r) { lines.append(rate) }
         lines.append(quality(r))
         lines.append(String(format: "size:      %.2f bits per token (whole file)", r.bitsPerToken))
         lines.append("health:    \(r.health.isComplete ? "complete" : "\(r.health)")")
@@ -122,6 +130,22 @@ struct Info: ParsableCommand {
             }
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// The rate-control line: the target and what the readable blocks achieved (nil without).
+    func rateLine(_ r: StreamReport) -> String? {
+        guard let rate = r.rateControl else { return nil }
+        let cap = rate.maxTokensPerChunk.map { ", cap \($0) per chunk" } ?? ""
+        switch rate.mode {
+        case "tokens_per_second":
+            return String(format: "rate:      target %.6g tokens/s, achieved %.1f over %.2f s; largest chunk %d tokens%@",
+                          rate.target, rate.achieved, rate.mediaSeconds, rate.largestChunk, cap)
+        case "budget":
+            return String(format: "rate:      budget %.0f tokens, kept %.0f; largest chunk %d tokens%@",
+                          rate.target, rate.achieved, rate.largestChunk, cap)
+        default:
+            return String(format: "rate:      at most %.0f tokens per chunk, largest chunk %d tokens", rate.target, rate.largestChunk)
+        }
     }
 
     /// The quality line: mean PSNR and the share within the threshold, over the blocks whose

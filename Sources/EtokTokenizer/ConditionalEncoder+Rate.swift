@@ -1,0 +1,132 @@
+import EtokFormat
+import EtokModel
+import Foundation
+
+/// How a chunk's kept counts are set under rate control (from `EncodeRun`'s chunk stage).
+public enum ChunkPlan: Sendable, Equatable {
+    /// Measure each block's curve, then spend at most this many tokens by equal slope.
+    case cap(Int)
+    /// Keep these counts, one per block (the second pass of `--budget`, which measured already).
+    case counts([Int])
+}
+
+extension EncoderSettings {
+    /// Checks the rate-control settings against the resolved token range and chunk length.
+    func validateRateControl(lo: Int, hi: Int, chunkBlocks: Int) throws(TokenizerError) {
+        if let cap = maxTokensPerChunk, cap < chunkBlocks * lo {
+            throw .badSetting("--max-tokens-per-chunk \(cap) is below the chunk's smallest total: "
+                              + "\(chunkBlocks) blocks × \(lo) tokens (min_toks); lower --chunk or raise the cap")
+        }
+        switch rateTarget {
+        case .tokensPerSecond(let r)?:
+            guard r.isFinite, r > 0 else { throw .badSetting("--tokens-per-second \(r) must be a positive rate") }
+        case .budget(let n)?:
+            guard n >= 1 else { throw .badSetting("--budget \(n) must be a positive number of tokens") }
+        case nil: break
+        }
+        if rateTarget != nil && fixedTokens != nil { throw .badSetting("--fixed takes no rate target") }
+    }
+}
+
+/// Rate control on one chunk (see `RateAllocator` for the rule).
+///
+/// ElasticTok is conditional: a block's error at n tokens depends on the counts kept by the earlier
+/// blocks of its chunk (its context). The allocation here is measured, then committed:
+/// 1. *measure*: block by block, one batched pass evaluates `curvePoints` counts (the official
+///    log grid from min to max) given the earlier blocks committed at a *provisional* count (the
+///    grid point nearest the cap's equal share), which is committed before the next block;
+/// 2. *allocate*: equal slope over the blocks' convex hulls within the cap (no model pass);
+/// 3. *commit*: the chunk is encoded again from an empty context, each block at its allocated count
+///    (one pass of one count per block), and the MSE reported is the committed one.
+/// The approximation: a block's curve was measured with its context at provisional counts, not at
+/// the allocated ones; the committed MSE, not the predicted one (`BlockResult.predictedMSE`), is what
+/// the stats report. The kept counts, and so the cap, are exact. Cost per block, FSQ: two passes,
+/// `curvePoints` + 1 counts evaluated (the default search: about 3.5 passes of one count); VAE one
+/// pass and one count more (its candidates decode one at a time and its provisional count is
+/// encoded again to commit it).
+extension ConditionalEncoder {
+    /// Counts measured per block for its curve: the official log grid with this many points.
+    static let curvePoints = 6
+
+    /// The counts measured per block: the official log grid over the search's range.
+    var curveCounts: [Int] { TokenBudgetSearch.officialGrid(search.minTokens, search.maxTokens, points: Self.curvePoints) }
+
+    /// Encodes `blocks` as one chunk under `plan`.
+    public func encodeChunk(_ blocks: [BlockInput], firstBlock: Int, plan: ChunkPlan) throws -> EncodedChunk {
+        switch plan {
+        case .counts(let counts):
+            precondition(counts.count == blocks.count, "one count per block")
+            return try commit(blocks, firstBlock: firstBlock, counts: counts, predicted: nil, measurePasses: nil)
+        case .cap(let cap):
+            let provisional = provisionalCount(share: Double(cap) / Double(blocks.count))
+            let (curves, passes) = try measureChunk(blocks, provisional: provisional)
+            let allocation = RateAllocator.allocate(curves: curves, cap: cap, objective: settings.rateObjective)
+            return try commit(blocks, firstBlock: firstBlock, counts: allocation.counts,
+                              predicted: allocation.predictedMSE, measurePasses: passes)
+        }
+    }
+
+    /// The grid point nearest `share` tokens in log: the count a block's context is measured at.
+    func provisionalCount(share: Double) -> Int {
+        let grid = curveCounts
+        let target = Foundation.log(max(share, 1))
+        return grid.min { abs(Foundation.log(Double(max($0, 1))) - target) < abs(Foundation.log(Double(max($1, 1))) - target) }!
+    }
+
+    /// Measures each block's (tokens, MSE) curve at `curveCounts`, the earlier blocks committed at
+    /// `provisional` (one of those counts). Returns the curves and each block's (passes, counts
+    /// evaluated).
+    public func measureChunk(_ blocks: [BlockInput], provisional: Int) throws -> (curves: [[RatePoint]], passes: [(Int, Int)]) {
+        precondition(!blocks.isEmpty && blocks.count <= chunkBlocks, "a chunk holds 1…\(chunkBlocks) blocks")
+        let counts = curveCounts
+        let at = counts.firstIndex(of: provisional) ?? counts.count / 2
+        coder.reset()
+        var curves: [[RatePoint]] = [], passes: [(Int, Int)] = []
+        for block in blocks {
+            let errors: [Float]
+            if model.config.isFSQ {
+                let pass = try coder.reconstruct(patches: block.patches, keptCounts: counts)
+                errors = pass.map(\.mse)
+                try coder.commit(candidate: at)
+                passes.append((1, counts.count))
+            } else {
+                let encoded = try coder.encoder.encode(patches: block.patches, keptCounts: counts)
+                errors = try encoded.map { e in meanSquaredError(try decoder.decode(z: e.z.map(Float16Bits.round)), block.patches) }
+                let fixed = TokenBudgetSearch(strategy: .fast, threshold: search.threshold, minTokens: counts[at], maxTokens: counts[at])
+                _ = try encodeVAE(patches: block.patches, hint: nil, search: fixed)
+                passes.append((2, counts.count + 1))
+            }
+            curves.append(zip(counts, errors).map { RatePoint(tokens: $0, mse: Double($1)) })
+        }
+        return (curves, passes)
+    }
+
+    /// Encodes the chunk with block k at `counts[k]` (a fixed search each), adding the measuring
+    /// passes to each block's figures.
+    func commit(_ blocks: [BlockInput], firstBlock: Int, counts: [Int], predicted: [Double]?,
+                measurePasses: [(Int, Int)]?) throws -> EncodedChunk {
+        var encoded = try encodeBlocks(blocks, firstBlock: firstBlock, search: { k in
+            TokenBudgetSearch(strategy: .fast, threshold: self.search.threshold, minTokens: counts[k], maxTokens: counts[k])
+        }, measured: { _, _ in })
+        for k in encoded.results.indices {
+            if let (p, e) = measurePasses?[k] {
+                encoded.results[k].passes += p
+                encoded.results[k].evaluations += e
+            }
+            encoded.results[k].predictedMSE = predicted.map { Float($0[k]) }
+        }
+        return encoded
+    }
+
+    /// A threshold-searched chunk, or, when it is over `settings.maxTokensPerChunk`, the chunk
+    /// encoded again within the cap by equal slope (its search passes are counted too).
+    func capped(_ encoded: EncodedChunk, _ blocks: [BlockInput]) throws -> EncodedChunk {
+        guard let cap = settings.maxTokensPerChunk, encoded.results.map(\.keptTokens).reduce(0, +) > cap else { return encoded }
+        var again = try encodeChunk(blocks, firstBlock: encoded.chunk.firstBlock, plan: .cap(cap))
+        for k in again.results.indices {
+            again.results[k].passes += encoded.results[k].passes
+            again.results[k].evaluations += encoded.results[k].evaluations
+        }
+        return again
+    }
+}

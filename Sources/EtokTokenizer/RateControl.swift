@@ -1,0 +1,264 @@
+import Foundation
+
+// Rate control: how many tokens each block gets when the user asks for a rate, a total or a cap
+// instead of (or on top of) a per-block threshold. The rules live here as plain values with their
+// own tests (RateControlTests); ConditionalEncoder+Rate applies them to a chunk and EncodeRun's
+// chunk stage hands each chunk its cap.
+
+/// What the user asked for instead of, or on top of, the per-block threshold.
+public enum RateTarget: Sendable, Equatable {
+    /// A mean token rate over the file, one pass, streaming (`--tokens-per-second`).
+    case tokensPerSecond(Double)
+    /// A total for the whole file, two passes over a seekable input (`--budget`).
+    case budget(Int)
+}
+
+/// What the allocator minimises over a chunk (or a file under `--budget`).
+public enum RateObjective: String, Sendable, Equatable, CaseIterable {
+    /// The summed MSE: tokens go where they remove the most squared error, which favours the
+    /// hardest frames (the worst frame gains; the mean PSNR less).
+    case mse
+    /// The summed log MSE, that is the mean PSNR: tokens go where they gain the most dB.
+    case psnr
+}
+
+/// One measured point of a block's error-against-tokens curve.
+public struct RatePoint: Sendable, Equatable {
+    public var tokens: Int
+    public var mse: Double
+
+    public init(tokens: Int, mse: Double) {
+        self.tokens = tokens
+        self.mse = mse
+    }
+}
+
+/// What the allocator decided for a set of blocks.
+public struct RateAllocation: Sendable, Equatable {
+    /// Kept count per block, in the order of the curves given.
+    public var counts: [Int]
+    /// The MSE each block is predicted to reach at its count (linear between hull points).
+    public var predictedMSE: [Double]
+    /// λ: the MSE drop per token of the last token handed out (the common slope), 0 when every
+    /// block reached its largest count.
+    public var lambda: Double
+}
+
+/// Equal-slope (Lagrangian) allocation of a token total across blocks.
+///
+/// Each block's measured (tokens, MSE) points are first filled in at every count between them,
+/// straight in log(MSE) against log(tokens) (the shape the search's `priorSlope` describes; linear
+/// where a value is not positive), then reduced to their lower convex hull. Along a hull the MSE
+/// drop per token only shrinks, so giving every block the hull segments steeper than a slope λ
+/// and choosing λ so the total meets the cap minimises the summed (modelled) MSE: every block ends
+/// at the same slope, except blocks at either end of their curve. Segments at exactly λ may be
+/// taken in part, so the total is met to the token whenever it lies between the sum of the curves'
+/// smallest counts and the sum of their largest.
+///
+/// Cost: no model passes. λ is found by bisection (at most 200 rounds over every hull point);
+/// memory is one filled-in hull per block (at most max − min + 1 points, 4 KB for the default
+/// model), so `--budget` holds about 4 KB per block of the file while it allocates.
+public enum RateAllocator {
+    /// The lower convex hull of `points`, by tokens ascending, cut after its lowest MSE (a point
+    /// with more tokens and no less error is never worth taking). Always keeps the point with the
+    /// fewest tokens (the allocation's floor); for equal token counts the lower MSE counts.
+    public static func hull(_ points: [RatePoint]) -> [RatePoint] {
+        var byTokens: [RatePoint] = []
+        for p in points.sorted(by: { ($0.tokens, $0.mse) < ($1.tokens, $1.mse) }) where byTokens.last?.tokens != p.tokens {
+            byTokens.append(p)
+        }
+        var hull: [RatePoint] = []
+        for p in byTokens {
+            // Drop the last hull point while it lies on or above the chord from the one before it to p.
+            while hull.count >= 2 {
+                let a = hull[hull.count - 2], b = hull[hull.count - 1]
+                let cross = Double(b.tokens - a.tokens) * (p.mse - a.mse) - (b.mse - a.mse) * Double(p.tokens - a.tokens)
+                if cross <= 0 { hull.removeLast() } else { break }
+            }
+            hull.append(p)
+        }
+        // Keep up to the lowest error: beyond it, tokens buy nothing.
+        if let lowest = hull.indices.min(by: { (hull[$0].mse, hull[$0].tokens) < (hull[$1].mse, hull[$1].tokens) }) {
+            hull.removeSubrange((lowest + 1)...)
+        }
+        return hull
+    }
+
+    /// `points` with every count between two measured ones filled in, straight in log-log (linear
+    /// where a count or an MSE is not positive).
+    public static func filledIn(_ points: [RatePoint]) -> [RatePoint] {
+        var measured: [RatePoint] = []
+        for p in points.sorted(by: { ($0.tokens, $0.mse) < ($1.tokens, $1.mse) }) where measured.last?.tokens != p.tokens {
+            measured.append(p)
+        }
+        guard measured.count >= 2 else { return measured }
+        var out: [RatePoint] = [measured[0]]
+        for (a, b) in zip(measured, measured.dropFirst()) {
+            let logLog = a.tokens > 0 && a.mse > 0 && b.mse > 0
+            for n in (a.tokens + 1)..<b.tokens {
+                let mse: Double
+                if logLog {
+                    let t = Foundation.log(Double(n) / Double(a.tokens)) / Foundation.log(Double(b.tokens) / Double(a.tokens))
+                    mse = Foundation.exp(Foundation.log(a.mse) + t * (Foundation.log(b.mse) - Foundation.log(a.mse)))
+                } else {
+                    mse = a.mse + Double(n - a.tokens) / Double(b.tokens - a.tokens) * (b.mse - a.mse)
+                }
+                out.append(RatePoint(tokens: n, mse: mse))
+            }
+            out.append(b)
+        }
+        return out
+    }
+
+    /// Hands out `cap` tokens across blocks whose curves are `curves` (each non-empty).
+    ///
+    /// Every block gets at least its curve's smallest count and at most its largest; the sum never
+    /// exceeds `cap` when `cap` is at least the sum of the smallest counts (the caller's duty:
+    /// `precondition`), and equals it unless every block is at its largest. Tokens past the end of
+    /// every hull (where the measured error stopped falling) are spread evenly over the blocks
+    /// with room: a rate or a budget is a promise of tokens, and a trained model's error falls
+    /// with every token.
+    public static func allocate(curves: [[RatePoint]], cap: Int, objective: RateObjective = .mse) -> RateAllocation {
+        precondition(curves.allSatisfy { !$0.isEmpty }, "every block needs a measured point")
+        // The hulls are taken of what is minimised: the MSE, or its log (mean PSNR).
+        let hulls = curves.map { curve in
+            hull(filledIn(curve).map { objective == .mse ? $0 : RatePoint(tokens: $0.tokens, mse: Foundation.log(max($0.mse, 1e-30))) })
+        }
+        /// The hull vertex each block reaches taking every segment steeper than λ.
+        func counts(at lambda: Double) -> [Int] {
+            hulls.map { h in
+                var i = 0
+                while i + 1 < h.count, (h[i].mse - h[i + 1].mse) / Double(h[i + 1].tokens - h[i].tokens) > lambda { i += 1 }
+                return h[i].tokens
+            }
+        }
+        let floor = hulls.map { $0[0].tokens }
+        precondition(cap >= floor.reduce(0, +), "cap \(cap) is below the blocks' smallest counts (\(floor.reduce(0, +)))")
+        var taken = counts(at: 0)
+        var lambda = 0.0
+        if taken.reduce(0, +) > cap {
+            // Bisection on λ: total(lo) > cap ≥ total(hi).
+            let steepest = hulls.map { h in h.count > 1 ? (h[0].mse - h[1].mse) / Double(h[1].tokens - h[0].tokens) : 0 }.max() ?? 0
+            var lo = 0.0, hi = steepest * 2 + 1
+            taken = floor
+            for _ in 0..<200 {
+                let mid = (lo + hi) / 2
+                guard mid > lo && mid < hi else { break }
+                let c = counts(at: mid)
+                if c.reduce(0, +) > cap { lo = mid } else { hi = mid; taken = c }
+            }
+            lambda = hi
+            // What is left goes to the segments between the two slopes (ties at λ), steepest
+            // first, the last one in part.
+            var left = cap - taken.reduce(0, +)
+            var ties: [(slope: Double, block: Int, from: Int, to: Int)] = []
+            for (b, h) in hulls.enumerated() where left > 0 {
+                for i in 0..<(h.count - 1) where h[i].tokens >= taken[b] {
+                    let slope = (h[i].mse - h[i + 1].mse) / Double(h[i + 1].tokens - h[i].tokens)
+                    if slope <= lo { break }
+                    ties.append((slope, b, h[i].tokens, h[i + 1].tokens))
+                }
+            }
+            ties.sort { ($0.slope, -$0.block, -$0.from) > ($1.slope, -$1.block, -$1.from) }
+            for t in ties where left > 0 && taken[t.block] == t.from {
+                let take = min(t.to - t.from, left)
+                taken[t.block] += take
+                left -= take
+            }
+        } else {
+            // Past every hull's end: spread evenly up to each curve's largest count.
+            let largest = curves.map { $0.map(\.tokens).max()! }
+            var left = cap - taken.reduce(0, +)
+            while left > 0 {
+                let open = taken.indices.filter { taken[$0] < largest[$0] }
+                guard !open.isEmpty else { break }
+                let share = max(1, left / open.count)
+                for b in open where left > 0 {
+                    let give = min(share, largest[b] - taken[b], left)
+                    taken[b] += give
+                    left -= give
+                }
+            }
+        }
+        return RateAllocation(counts: taken, predictedMSE: taken.indices.map { b in
+                                  let v = interpolate(hulls[b], taken[b])
+                                  return objective == .mse ? v : Foundation.exp(v)
+                              },
+                              lambda: lambda)
+    }
+
+    /// Hands out `total` across the blocks of a file (`--budget`) with no chunk of `chunkBlocks`
+    /// blocks (from block 0) over `chunkCap`: equal slope over the whole file; a chunk that comes
+    /// out over the cap is held at its own equal-slope split of the cap and the rest of the total
+    /// is handed out again over the other chunks, until none is over (each round holds at least one
+    /// more chunk, so at most one round per chunk; a round is one `allocate`).
+    public static func allocate(curves: [[RatePoint]], cap total: Int, chunkBlocks: Int, chunkCap: Int?,
+                                objective: RateObjective = .mse) -> [Int] {
+        guard let chunkCap else { return allocate(curves: curves, cap: total, objective: objective).counts }
+        let chunks = stride(from: 0, to: curves.count, by: chunkBlocks).map { $0..<min($0 + chunkBlocks, curves.count) }
+        var held: [Int: [Int]] = [:]
+        while true {
+            let free = chunks.indices.filter { held[$0] == nil }
+            let spent = held.values.map { $0.reduce(0, +) }.reduce(0, +)
+            let freeBlocks = free.flatMap { Array(chunks[$0]) }
+            var counts = [Int](repeating: 0, count: curves.count)
+            for (c, n) in held { counts.replaceSubrange(chunks[c], with: n) }
+            guard !freeBlocks.isEmpty else { return counts }
+            let floor = freeBlocks.map { b in curves[b].map(\.tokens).min()! }.reduce(0, +)
+            let rest = allocate(curves: freeBlocks.map { curves[$0] }, cap: max(total - spent, floor), objective: objective).counts
+            for (b, n) in zip(freeBlocks, rest) { counts[b] = n }
+            let over = free.filter { counts[chunks[$0]].reduce(0, +) > chunkCap }
+            if over.isEmpty { return counts }
+            for c in over { held[c] = allocate(curves: Array(curves[chunks[c]]), cap: chunkCap, objective: objective).counts }
+        }
+    }
+
+    /// The hull's MSE at `n` tokens, linear between its points (clamped at its ends).
+    static func interpolate(_ hull: [RatePoint], _ n: Int) -> Double {
+        guard let upper = hull.firstIndex(where: { $0.tokens >= n }) else { return hull.last!.mse }
+        if upper == 0 || hull[upper].tokens == n { return hull[upper].mse }
+        let a = hull[upper - 1], b = hull[upper]
+        let t = Double(n - a.tokens) / Double(b.tokens - a.tokens)
+        return a.mse + t * (b.mse - a.mse)
+    }
+}
+
+/// The one-pass rate controller of `--tokens-per-second`: a token bucket in the chunk stage.
+///
+/// Each chunk's cap is the tokens the target rate allows up to the chunk's end in media time,
+/// minus what earlier chunks were given: cap = round(R · t_end − given), clamped to what the
+/// chunk's blocks can hold (blocks × min … blocks × max, and `--max-tokens-per-chunk`). The
+/// allocator spends a cap to the token, so the caps are what the encoder keeps, and the bucket
+/// needs no result from the encoder: it runs in the (sequential) chunk stage and the output is the
+/// same for any number of workers. The gap between target and given stays within half a token
+/// unless a clamp bound; then it is carried into the next chunks (the buffer) until repaid.
+public struct TokenRateBucket: Sendable, Equatable {
+    /// Tokens per second of media time.
+    public let rate: Double
+    /// Tokens the rate allowed up to the end of the last chunk, and tokens given out.
+    public private(set) var target: Double = 0
+    public private(set) var given = 0
+
+    public init(rate: Double) {
+        precondition(rate.isFinite && rate > 0)
+        self.rate = rate
+    }
+
+    /// The cap of the next chunk, which lasts `seconds` of media time and can hold `range` tokens.
+    public mutating func cap(seconds: Double, range: ClosedRange<Int>) -> Int {
+        target += rate * max(0, seconds)
+        let want = Int((target - Double(given)).rounded())
+        let cap = min(max(want, range.lowerBound), range.upperBound)
+        given += cap
+        return cap
+    }
+}
+
+/// Media time a run of frames covers: from the first frame's time to the last one's, plus one
+/// mean frame interval for the last frame's own duration (so 250 frames at 25 fps are 10 s).
+/// A single frame counts `fallbackInterval`. The same rule sets the chunk stage's bucket and the
+/// achieved rate that `info` and `--stats` report.
+public func coveredSeconds(first: Double, last: Double, frames: Int, fallbackInterval: Double) -> Double {
+    guard frames > 1, last > first else { return fallbackInterval * Double(max(frames, 1)) }
+    return (last - first) * Double(frames) / Double(frames - 1)
+}

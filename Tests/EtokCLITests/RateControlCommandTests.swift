@@ -1,0 +1,58 @@
+import Foundation
+import XCTest
+
+/// `etok encode`'s rate-control options end to end: their usage errors, the lines they print, and
+/// what `etok info` reads back.
+final class RateControlCommandTests: XCTestCase {
+    var model: String { CLI.repoRoot.appendingPathComponent("Tests/EtokModelTests/Fixtures/fsq_tiny_f32.safetensors").path }
+
+    func temporary(_ name: String) -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("etok-rate-\(UUID().uuidString)-\(name)").path
+        addTeardownBlock { unlink(path) }
+        return path
+    }
+
+    func testBadRateOptionsAreUsageErrorsNamingTheOption() throws {
+        guard let input = CLI.sample("carphone_pristine.mp4") else { throw XCTSkip("Samples/carphone_pristine.mp4 missing") }
+        let cases: [([String], String)] = [
+            (["--tokens-per-second", "100", "--budget", "1000"], "not both"),
+            (["--budget", "1000", "--fixed", "8"], "--fixed"),
+            (["--tokens-per-second", "-3"], "--tokens-per-second"),
+            (["--budget", "0"], "--budget"),
+            (["--max-tokens-per-chunk", "0"], "--max-tokens-per-chunk"),
+            (["--tokens-per-second", "100", "--search", "binary"], "--search"),
+            (["--max-tokens-per-chunk", "5"], "--max-tokens-per-chunk 5"),   // below 3 blocks × 2 tokens
+        ]
+        for (arguments, words) in cases {
+            let result = try CLI.etok(["encode", input, "-o", temporary("x.etok"), "--model", model] + arguments)
+            XCTAssertEqual(result.status, 64, "\(arguments): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains(words), "\(arguments): \(result.stderr)")
+        }
+        let stdin = try CLI.etok(["encode", "-", "-o", temporary("x.etok"), "--model", model, "--budget", "1000"])
+        XCTAssertEqual(stdin.status, 64, stdin.stderr)
+        XCTAssertTrue(stdin.stderr.contains("not stdin"), stdin.stderr)
+    }
+
+    func testARateEncodePrintsTargetAndAchievedAndInfoReadsThemBack() throws {
+        guard let input = CLI.sample("carphone_pristine.mp4") else { throw XCTSkip("Samples/carphone_pristine.mp4 missing") }
+        let output = temporary("r.etok"), stats = temporary("r.json")
+        let result = try CLI.etok(["encode", input, "-o", output, "--model", model, "--tokens-per-second", "200",
+                                   "--max-tokens-per-chunk", "24", "--stats", stats])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let line = try XCTUnwrap(result.errorLines.first { $0.hasPrefix("etok: rate ") }, result.stderr)
+        XCTAssertTrue(line.contains("target 200"), line)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: stats))) as? [String: Any]
+        let rate = try XCTUnwrap(json?["rate_control"] as? [String: Any])
+        XCTAssertEqual(rate["mode"] as? String, "tokens_per_second")
+        XCTAssertEqual(try XCTUnwrap(rate["achieved"] as? Double), 200, accuracy: 4)
+        XCTAssertLessThanOrEqual(try XCTUnwrap(rate["largest_chunk"] as? Int), 24)
+        let info = try CLI.etok(["info", output])
+        XCTAssertEqual(info.status, 0, info.stderr)
+        let text = String(decoding: info.stdout, as: UTF8.self)
+        XCTAssertTrue(text.contains("rate:      target 200 tokens/s"), text)
+        XCTAssertTrue(text.contains("cap 24 per chunk"), text)
+        let plain = try CLI.etok(["info", output, "--json"])
+        let object = try JSONSerialization.jsonObject(with: plain.stdout) as? [String: Any]
+        XCTAssertEqual((object?["rate_control"] as? [String: Any])?["target"] as? Double, 200)
+    }
+}

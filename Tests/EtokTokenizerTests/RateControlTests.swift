@@ -1,0 +1,290 @@
+import EtokFormat
+import EtokMedia
+import EtokModel
+import Foundation
+import XCTest
+@testable import EtokTokenizer
+
+/// The rate-control rules on their own (allocator, bucket, chunk stage) and on the tiny models.
+final class RateControlTests: XCTestCase {
+    /// A block's measured points: a falling curve sampled at a random grid, with noise (the MSE
+    /// need not fall monotonically), as the encoder measures them.
+    func randomCurve(_ rng: inout SplitMix64, lo: Int, hi: Int) -> [RatePoint] {
+        let curve = Curve(a: Float.random(in: 0.01...0.2, using: &rng), scale: Float.random(in: 10...200, using: &rng),
+                          floor: Float.random(in: 0.0005...0.01, using: &rng))
+        var counts = Set([lo])
+        for _ in 0..<Int.random(in: 0...7, using: &rng) { counts.insert(Int.random(in: lo...hi, using: &rng)) }
+        return counts.sorted().map { n in
+            RatePoint(tokens: n, mse: Double(curve.mse(n)) * Double.random(in: 0.85...1.15, using: &rng))
+        }
+    }
+
+    /// The property the issue asks for: on any curves and any cap at least the blocks' floor, the
+    /// allocation never exceeds the cap, meets it exactly unless every block is at its curve's end,
+    /// and keeps each block within its measured range.
+    func testTheCapIsNeverExceededOnRandomCurves() {
+        var rng = SplitMix64(state: 16)
+        for trial in 0..<600 {
+            let lo = [0, 1, 16].randomElement(using: &rng)!
+            let hi = lo + [0, 5, 240].randomElement(using: &rng)!
+            let curves = (0..<Int.random(in: 1...12, using: &rng)).map { _ in randomCurve(&rng, lo: lo, hi: hi) }
+            let floor = curves.map { $0.map(\.tokens).min()! }.reduce(0, +)
+            let ceiling = curves.map { $0.map(\.tokens).max()! }.reduce(0, +)
+            let cap = Int.random(in: floor...(ceiling + 50), using: &rng)
+            let a = RateAllocator.allocate(curves: curves, cap: cap)
+            let total = a.counts.reduce(0, +)
+            XCTAssertLessThanOrEqual(total, cap, "trial \(trial)")
+            let atEnds = zip(curves, a.counts).allSatisfy { curve, n in n == curve.map(\.tokens).max()! }
+            XCTAssertTrue(total == cap || atEnds, "trial \(trial): \(total) of \(cap) with room left")
+            for (curve, n) in zip(curves, a.counts) {
+                XCTAssertTrue((curve.map(\.tokens).min()!...curve.map(\.tokens).max()!).contains(n), "trial \(trial)")
+            }
+        }
+    }
+
+    /// Equal slope is optimal: on three blocks no other split of the same total has a lower summed
+    /// modelled MSE, or summed log MSE for the PSNR objective (brute force over every split).
+    func testNoOtherSplitOfTheTotalHasLessModelledError() {
+        var rng = SplitMix64(state: 5)
+        for trial in 0..<60 {
+            let objective: RateObjective = trial % 2 == 0 ? .mse : .psnr
+            let curves = (0..<3).map { _ in randomCurve(&rng, lo: 4, hi: 40) }
+            let models = curves.map { curve in
+                RateAllocator.hull(RateAllocator.filledIn(curve).map { objective == .mse ? $0 : RatePoint(tokens: $0.tokens, mse: log($0.mse)) })
+            }
+            let ranges = models.map { $0.first!.tokens...$0.last!.tokens }
+            let cap = Int.random(in: ranges.map(\.lowerBound).reduce(0, +)...ranges.map(\.upperBound).reduce(0, +), using: &rng)
+            let a = RateAllocator.allocate(curves: curves, cap: cap, objective: objective)
+            XCTAssertEqual(a.counts.reduce(0, +), cap)
+            func cost(_ n: [Int]) -> Double { zip(models, n).map { RateAllocator.interpolate($0, $1) }.reduce(0, +) }
+            var best = Double.infinity
+            for x in ranges[0] {
+                for y in ranges[1] {
+                    let z = cap - x - y
+                    if ranges[2].contains(z) { best = min(best, cost([x, y, z])) }
+                }
+            }
+            XCTAssertLessThanOrEqual(cost(a.counts), best + 1e-9, "trial \(trial) \(objective): \(a.counts)")
+        }
+    }
+
+    /// A block whose error falls faster gets more of the tokens than an easy one.
+    func testTheHarderBlockGetsMoreTokens() {
+        let easy = [16, 64, 256].map { RatePoint(tokens: $0, mse: 0.002 * pow(Double($0) / 16, -0.3)) }
+        let hard = [16, 64, 256].map { RatePoint(tokens: $0, mse: 0.05 * pow(Double($0) / 16, -0.8)) }
+        let a = RateAllocator.allocate(curves: [easy, hard, easy], cap: 300)
+        XCTAssertEqual(a.counts.reduce(0, +), 300)
+        XCTAssertGreaterThan(a.counts[1], a.counts[0])
+        XCTAssertEqual(a.counts[0], a.counts[2])
+        // The PSNR objective weighs relative gains: the easy block's MSE halves as fast, so it
+        // keeps more than under the MSE objective.
+        let p = RateAllocator.allocate(curves: [easy, hard, easy], cap: 300, objective: .psnr)
+        XCTAssertEqual(p.counts.reduce(0, +), 300)
+        XCTAssertGreaterThan(p.counts[0], a.counts[0])
+    }
+
+    func testTheHullDropsPointsAboveTheChordAndPastTheLowestError() {
+        let points = [RatePoint(tokens: 10, mse: 1), RatePoint(tokens: 20, mse: 0.9), RatePoint(tokens: 30, mse: 0.2),
+                      RatePoint(tokens: 40, mse: 0.1), RatePoint(tokens: 50, mse: 0.15)]
+        XCTAssertEqual(RateAllocator.hull(points).map(\.tokens), [10, 30, 40])
+    }
+
+    /// The bucket gives out what the rate allows to within half a token, and carries what a clamp
+    /// withheld into later chunks.
+    func testTheBucketTracksTheTargetAndRepaysClamps() {
+        var rng = SplitMix64(state: 3)
+        var bucket = TokenRateBucket(rate: 1234.5)
+        var seconds = 0.0
+        for _ in 0..<500 {
+            let s = Double.random(in: 0.01...0.5, using: &rng)
+            seconds += s
+            _ = bucket.cap(seconds: s, range: 0...100_000)
+            XCTAssertLessThanOrEqual(abs(Double(bucket.given) - 1234.5 * seconds), 0.5 + 1e-6)
+        }
+        var clamped = TokenRateBucket(rate: 100)
+        XCTAssertEqual(clamped.cap(seconds: 1, range: 0...40), 40)
+        XCTAssertEqual(clamped.cap(seconds: 1, range: 0...1000), 160, "the 60 withheld come back")
+    }
+
+    func frame(_ i: Int, seconds: Double) -> VideoFrame {
+        VideoFrame(index: i, pts: Int64((seconds * 1000).rounded()), timeBase: Rational(1, 1000), width: 1, height: 1, rgb: [0, 0, 0])
+    }
+
+    /// The chunk stage's caps add up to the rate over the frames' time (irregular timestamps
+    /// included: the time between chunks, not a nominal frame rate), and respect the cap per chunk.
+    func testTheChunkStageCapsFollowTheMediaTime() throws {
+        var times: [Double] = [0]
+        var rng = SplitMix64(state: 11)
+        for _ in 1..<23 { times.append(times.last! + Double.random(in: 0.02...0.9, using: &rng)) }
+        func caps(_ cap: Int?) throws -> (counts: [Int], firsts: [Int], caps: [Int]) {
+            var gatherer = ChunkGatherer(framesPerBlock: 1, chunkBlocks: 4,
+                                         planner: .bucket(TokenRateBucket(rate: 300), tokens: 16...256, cap: cap, fallbackInterval: 0.04))
+            var chunks: [ChunkFrames] = []
+            for (i, t) in times.enumerated() { try gatherer.process(frame(i, seconds: t)) { chunks.append($0) } }
+            try gatherer.finish { chunks.append($0) }
+            return (chunks.map(\.frames.count), chunks.map(\.firstBlock), chunks.map { chunk -> Int in
+                guard case .cap(let c)? = chunk.plan else { XCTFail("no cap"); return 0 }
+                return c
+            })
+        }
+        let free = try caps(nil)
+        XCTAssertEqual(free.counts, [4, 4, 4, 4, 4, 3])
+        XCTAssertEqual(free.firsts, [0, 4, 8, 12, 16, 20])
+        let covered = coveredSeconds(first: times.first!, last: times.last!, frames: times.count, fallbackInterval: 0.04)
+        XCTAssertEqual(Double(free.caps.reduce(0, +)), 300 * covered, accuracy: 0.5)
+        XCTAssertGreaterThan(Set(free.caps).count, 2, "irregular times give unequal caps: \(free.caps)")
+        let capped = try caps(300)
+        XCTAssertTrue(capped.caps.allSatisfy { $0 <= 300 }, "\(capped.caps)")
+        // Without a planner nothing is held back or planned.
+        var plain = ChunkGatherer(framesPerBlock: 1, chunkBlocks: 4)
+        var emitted = 0
+        for i in 0..<4 { try plain.process(frame(i, seconds: Double(i))) { XCTAssertNil($0.plan); emitted += 1 } }
+        XCTAssertEqual(emitted, 1, "a plain chunk goes out as soon as it is full")
+    }
+
+    // MARK: - On the tiny models
+
+    func testACapPlanKeepsExactlyTheCapAndBudgetCountsAreKept() throws {
+        let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
+        let encoder = try ConditionalEncoder(model: model, settings: EncoderSettings())
+        let blocks = try TokenizerFixtures.blocks(3, model: model).enumerated().map { ($1, Int64($0), 1) }
+        for cap in [6, 17, 30, 48, 60] {
+            let chunk = try encoder.encodeChunk(blocks, firstBlock: 0, plan: .cap(cap))
+            XCTAssertEqual(chunk.results.map(\.keptTokens).reduce(0, +), min(cap, 48), "cap \(cap)")
+            XCTAssertEqual(chunk.results.map(\.passes), [2, 2, 2])
+            XCTAssertTrue(chunk.results.allSatisfy { $0.predictedMSE != nil })
+        }
+        let fixed = try encoder.encodeChunk(blocks, firstBlock: 7, plan: .counts([3, 9, 2]))
+        XCTAssertEqual(fixed.results.map(\.keptTokens), [3, 9, 2])
+        XCTAssertEqual(fixed.chunk.blocks.map(\.kept), [3, 9, 2])
+        XCTAssertEqual(fixed.chunk.firstBlock, 7)
+    }
+
+    /// The VAE path (candidates decoded one at a time, the provisional count encoded again to
+    /// commit it) keeps a cap to the token too, and its decoder reproduces the committed error.
+    func testACapPlanOnAVAEModelKeepsTheCapAndCountsItsExtraPass() throws {
+        let model = try ElasticTokModel.load(path: TokenizerFixtures.vaeModelPath)
+        let c = model.config
+        let encoder = try ConditionalEncoder(model: model, settings: EncoderSettings())
+        let blocks = try TokenizerFixtures.blocks(2, model: model).enumerated().map { ($1, Int64($0), c.framesPerBlock) }
+        let cap = c.minToks + c.maxToks
+        let chunk = try encoder.encodeChunk(blocks, firstBlock: 0, plan: .cap(cap))
+        XCTAssertEqual(chunk.results.map(\.keptTokens).reduce(0, +), cap)
+        XCTAssertEqual(chunk.results.map(\.passes), [3, 3], "measure (2, with the commit of the provisional count) and commit (1)")
+    }
+
+    /// `--max-tokens-per-chunk` over the threshold search: a binding cap is never exceeded; a cap
+    /// that does not bind leaves the chunk exactly as without it.
+    func testMaxTokensPerChunkCapsOnlyTheChunksOverIt() throws {
+        let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
+        let blocks = try TokenizerFixtures.blocks(3, model: model).enumerated().map { ($1, Int64($0), 1) }
+        let free = try ConditionalEncoder(model: model, settings: EncoderSettings(threshold: 1e-6))
+            .encodeChunk(blocks, firstBlock: 0)
+        XCTAssertEqual(free.results.map(\.keptTokens), [16, 16, 16], "a threshold no count meets keeps the maximum")
+        let capped = try ConditionalEncoder(model: model, settings: EncoderSettings(threshold: 1e-6, maxTokensPerChunk: 20))
+            .encodeChunk(blocks, firstBlock: 0)
+        XCTAssertEqual(capped.results.map(\.keptTokens).reduce(0, +), 20)
+        XCTAssertTrue(zip(capped.results, free.results).allSatisfy { $0.passes > $1.passes }, "the search's passes count too")
+        let loose = try ConditionalEncoder(model: model, settings: EncoderSettings(threshold: 1e-6, maxTokensPerChunk: 48))
+            .encodeChunk(blocks, firstBlock: 0)
+        XCTAssertEqual(loose.chunk, free.chunk)
+    }
+
+    func testRateSettingsThatCannotBeMetAreRefusedByName() throws {
+        let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
+        func refused(_ s: EncoderSettings, _ words: String) {
+            XCTAssertThrowsError(try ConditionalEncoder(model: model, settings: s)) { error in
+                XCTAssertTrue("\(error)".contains(words), "\(error)")
+            }
+        }
+        refused(EncoderSettings(maxTokensPerChunk: 5), "--max-tokens-per-chunk 5")   // 3 blocks × 2 tokens
+        refused(EncoderSettings(rateTarget: .tokensPerSecond(0)), "--tokens-per-second")
+        refused(EncoderSettings(rateTarget: .budget(0)), "--budget")
+        refused(EncoderSettings(fixedTokens: 4, rateTarget: .budget(10)), "--fixed")
+        XCTAssertNoThrow(try ConditionalEncoder(model: model, settings: EncoderSettings(maxTokensPerChunk: 6)))
+    }
+
+    // MARK: - Whole encodes
+
+    func encode(_ settings: EncoderSettings, workers: Int = 2, name: String) throws -> (EncodeSummary, URL) {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("etok-rate-\(UUID().uuidString)-\(name)")
+        addTeardownBlock { try? FileManager.default.removeItem(at: output) }
+        let job = EncodeJob(input: TokenizerFixtures.sample("carphone_pristine.mp4"), output: output.path,
+                            settings: settings, workers: workers)
+        let run = try EncodeRun(job: job, model: try ModelCatalog.load(path: TokenizerFixtures.fsqModelPath))
+        return (try run.run(), output)
+    }
+
+    /// One pass at a rate: the file's mean lands on the target, the header and `info` say so, and
+    /// the bytes do not depend on the worker count.
+    func testTokensPerSecondLandsOnTheTargetForAnyWorkerCount() throws {
+        let settings = EncoderSettings(rateTarget: .tokensPerSecond(250))
+        let (one, a) = try encode(settings, workers: 1, name: "a.etok")
+        let (three, b) = try encode(settings, workers: 3, name: "b.etok")
+        XCTAssertEqual(try Data(contentsOf: a), try Data(contentsOf: b))
+        let rate = try XCTUnwrap(one.rateControl)
+        XCTAssertEqual(rate.mode, "tokens_per_second")
+        XCTAssertEqual(rate.achieved, 250, accuracy: 250 * 0.02)
+        XCTAssertEqual(Double(one.tokens), 250 * rate.mediaSeconds, accuracy: 1)
+        XCTAssertEqual(three.perBlock.map(\.kept), one.perBlock.map(\.kept))
+        let report = try StreamReport.read(path: a.path)
+        XCTAssertEqual(report.header.encoding.rateControl, EtokHeader.RateControl(mode: .tokensPerSecond, target: 250))
+        XCTAssertEqual(report.header.encoding.search, .rate)
+        XCTAssertEqual(report.rateControl, rate)
+    }
+
+    /// A whole-file budget: two passes, the total kept is the budget, every chunk under the cap.
+    func testABudgetIsKeptToTheTokenWithinTheCapPerChunk() throws {
+        let (summary, url) = try encode(EncoderSettings(maxTokensPerChunk: 30, rateTarget: .budget(1000)), name: "budget.etok")
+        XCTAssertEqual(summary.tokens, 1000)
+        XCTAssertLessThanOrEqual(summary.rateControl?.largestChunk ?? .max, 30)
+        XCTAssertTrue(summary.perBlock.allSatisfy { $0.passes == 2 }, "measure pass, then the commit pass")
+        let report = try StreamReport.read(path: url.path)
+        XCTAssertEqual(report.rateControl?.achieved, 1000)
+        XCTAssertEqual(report.rateControl?.maxTokensPerChunk, 30)
+        XCTAssertThrowsError(try encode(EncoderSettings(rateTarget: .budget(100)), name: "small.etok")) { error in
+            XCTAssertTrue("\(error)".contains("below the least"), "\(error)")
+        }
+    }
+
+    /// The whole-file split under a cap per chunk: no chunk over it, the total met when the caps
+    /// leave room for it, and without a binding cap the plain equal-slope split.
+    func testTheBudgetSplitHoldsEveryChunkUnderItsCap() {
+        var rng = SplitMix64(state: 21)
+        for trial in 0..<150 {
+            let curves = (0..<Int.random(in: 1...40, using: &rng)).map { _ in randomCurve(&rng, lo: 16, hi: 256) }
+            let chunkBlocks = Int.random(in: 1...5, using: &rng)
+            let chunkCap = Int.random(in: (16 * chunkBlocks)...(256 * chunkBlocks), using: &rng)
+            let chunks = stride(from: 0, to: curves.count, by: chunkBlocks).map { $0..<min($0 + chunkBlocks, curves.count) }
+            let room = chunks.map { c in min(chunkCap, c.map { curves[$0].map(\.tokens).max()! }.reduce(0, +)) }.reduce(0, +)
+            let total = Int.random(in: (16 * curves.count)...(256 * curves.count), using: &rng)
+            let counts = RateAllocator.allocate(curves: curves, cap: total, chunkBlocks: chunkBlocks, chunkCap: chunkCap)
+            for c in chunks { XCTAssertLessThanOrEqual(counts[c].reduce(0, +), chunkCap, "trial \(trial)") }
+            XCTAssertEqual(counts.reduce(0, +), min(total, room), "trial \(trial)")
+            XCTAssertEqual(RateAllocator.allocate(curves: curves, cap: total, chunkBlocks: chunkBlocks, chunkCap: nil),
+                           RateAllocator.allocate(curves: curves, cap: total).counts)
+        }
+    }
+
+    func testABudgetRefusesStdin() throws {
+        let job = EncodeJob(input: "-", output: "/dev/null", settings: EncoderSettings(rateTarget: .budget(1000)))
+        XCTAssertThrowsError(try EncodeRun(job: job, model: try ModelCatalog.load(path: TokenizerFixtures.fsqModelPath))) { error in
+            XCTAssertTrue("\(error)".contains("needs a file, not stdin"), "\(error)")
+        }
+    }
+
+    /// §4: `rate_control` round-trips, and a header without it has no such key (older bytes).
+    func testTheHeaderKeyRoundTripsAndIsAbsentWithoutRateControl() throws {
+        let model = EtokHeader.Model(name: "m", sha256: "00", imageSize: [8, 8], patchSize: [1, 4, 4], framesPerBlock: 1,
+                                     minToks: 1, maxToks: 4, bottleneck: .vae, vaeBottleneckDim: 2)
+        var header = EtokHeader(model: model, encoding: EtokHeader.Encoding(threshold: 0.01, search: .fast, chunkBlocks: 4, tokenCoding: .f16v1),
+                                source: EtokHeader.Source(timeBase: EtokHeader.Rational(1, 25)))
+        XCTAssertFalse(String(decoding: header.jsonBytes(), as: UTF8.self).contains("rate_control"))
+        header.encoding.rateControl = EtokHeader.RateControl(mode: .budget, target: 5000, maxTokensPerChunk: 300)
+        let json = String(decoding: header.jsonBytes(), as: UTF8.self)
+        XCTAssertTrue(json.contains(#""rate_control":{"max_tokens_per_chunk":300,"mode":"budget","target":5000}"#), json)
+        XCTAssertEqual(try EtokHeader.decode(header.jsonBytes(), file: "x"), header)
+        header.encoding.rateControl?.target = -1
+        XCTAssertThrowsError(try EtokHeader.decode(header.jsonBytes(), file: "x"))
+    }
+}
