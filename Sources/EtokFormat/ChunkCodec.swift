@@ -38,8 +38,13 @@ enum ChunkCodec {
             }
         case (.vae(let blocks), .vae):
             let dim = header.valuesPerToken
-            for (k, values) in blocks.enumerated() where values.count != chunk.blocks[k].kept * dim {
-                throw bad("block \(chunk.firstBlock + k) has \(values.count) values, expected kept × \(dim)")
+            for (k, values) in blocks.enumerated() {
+                if values.count != chunk.blocks[k].kept * dim {
+                    throw bad("block \(chunk.firstBlock + k) has \(values.count) values, expected kept × \(dim)")
+                }
+                if let i = values.firstIndex(where: { !Float16Bits.round($0).isFinite }) {
+                    throw bad("block \(chunk.firstBlock + k) value \(i) (\(values[i])) does not fit binary16 (|x| < 65520), how VAE latents are stored")
+                }
             }
         default:
             throw bad("tokens do not match the model's bottleneck (\(m.bottleneck.rawValue))")
@@ -153,9 +158,17 @@ enum ChunkCodec {
             }
             var out: [[Float]] = []
             out.reserveCapacity(blocks.count)
-            for n in kept {
+            for (k, n) in kept.enumerated() {
                 var values = [Float](repeating: 0, count: n * dim)
-                for i in 0..<values.count { values[i] = Float16Bits.float(r.u16()) }
+                for i in 0..<values.count {
+                    let bits = r.u16()
+                    // Exponent all ones: infinity or NaN, which no writer stores (§6.2).
+                    if bits & 0x7C00 == 0x7C00 {
+                        throw .tokenDataOverrun(file: file, offset: offset,
+                                                message: "block \(s.firstBlock + k) value \(i) is not a finite number (f16 bits 0x\(String(bits, radix: 16, uppercase: true)))")
+                    }
+                    values[i] = Float16Bits.float(bits)
+                }
                 out.append(values)
             }
             return Chunk(firstBlock: s.firstBlock, blocks: blocks, tokens: .vae(out))

@@ -1,3 +1,4 @@
+import EtokIO
 import XCTest
 @testable import EtokFormat
 
@@ -98,5 +99,57 @@ final class HostileInputTests: XCTestCase {
             XCTAssertEqual(ranges.first?.losesBlocks, false, "\(name): \(ranges)")
             XCTAssertTrue(ranges.first?.problem.hasSuffix("(no blocks lost)") == true, "\(name): \(ranges)")
         }
+    }
+    /// Fuzz finding (crash-e8a6e632…, minimised): a VAE chunk whose CRC holds but whose f16 latents
+    /// include NaN (0xFFFF) or infinity (0x7C00), which no writer stores (§6.2). The file and the pipe
+    /// got the same chunk, but one holding NaN equals nothing, itself included, so the walks
+    /// "disagreed"; and NaN or infinity would reach the decoder and the exporter. Now it is damaged
+    /// token data, the same through a file and a pipe, and the chunk after it still reads.
+    func testANonFiniteVAELatentIsDamagedTokenData() throws {
+        let header = Fixture.vaeHeader(dim: 2, maxToks: 3, chunkBlocks: 2)
+        let written = Fixture.vaeChunks(header: header, blocks: 4, seed: 77)
+        let good = try Fixture.file(header: header, chunks: written)
+        let chunkAt = try XCTUnwrap(Fixture.recordOffsets(good).first { $0.type == "CHNK" }?.offset)
+        let payload = ChunkCodec.payload(written[0], header: header)
+        let latent = 12 + 16 * written[0].blocks.count + 4 + 2  // the first token's second value
+        for bits: UInt16 in [0xFFFF, 0x7C00, 0xFC00, 0x7E00] {
+            var p = payload
+            p[latent] = UInt8(bits & 0xFF)
+            p[latent + 1] = UInt8(bits >> 8)
+            let record = RecordType.frame(RecordType.chunk, p)
+            var bytes = good
+            bytes.replaceSubrange(chunkAt..<(chunkAt + record.count), with: record)
+            let file = try steps(bytes, seekable: true)
+            let pipe = try steps(bytes, seekable: false)
+            XCTAssertEqual(file.steps, pipe.steps, "f16 \(bits)")
+            XCTAssertEqual(file.walk.health, pipe.walk.health, "f16 \(bits)")
+            let ranges = damage(pipe.steps)
+            XCTAssertEqual(ranges.map(\.blocksText), ["blocks 0–1"], "f16 \(bits)")
+            guard case .tokenDataOverrun(_, chunkAt, let message)? = ranges.first?.reason else {
+                return XCTFail("f16 \(bits): \(ranges)")
+            }
+            XCTAssertTrue(message.contains("not a finite number"), message)
+            XCTAssertEqual(pipe.steps.dropFirst().first, .chunk(written[1]), "f16 \(bits)")
+            let reader = try EtokReader(bytes: bytes, name: "h.etok")
+            XCTAssertThrowsError(try reader.chunk(at: 0), "f16 \(bits)")
+        }
+    }
+
+    /// The writer's side of §6.2: a latent binary16 cannot hold is refused, not stored as infinity.
+    func testTheWriterRefusesALatentBinary16CannotHold() throws {
+        let header = Fixture.vaeHeader(dim: 2, maxToks: 3, chunkBlocks: 2)
+        let chunk = Fixture.vaeChunks(header: header, blocks: 2, seed: 78)[0]
+        for value: Float in [.nan, .infinity, -70000, 65520] {
+            var c = chunk
+            if case .vae(var v) = c.tokens { v[0][1] = value; c.tokens = .vae(v) }
+            let writer = try EtokWriter(sink: MemorySink(name: "w.etok"), header: header)
+            XCTAssertThrowsError(try writer.append(c), "\(value)") { error in
+                guard case .invalidInput(_, let m)? = error as? FormatError else { return XCTFail("\(error)") }
+                XCTAssertTrue(m.contains("block 0 value 1"), m)
+            }
+        }
+        var c = chunk
+        if case .vae(var v) = c.tokens { v[0][1] = -65519; c.tokens = .vae(v) }  // rounds to −65504: fits
+        XCTAssertNoThrow(try EtokWriter(sink: MemorySink(name: "w.etok"), header: header).append(c))
     }
 }

@@ -8,6 +8,7 @@ Usage: spec_reader.py FILE.etok  ->  JSON on stdout: {"header": {...}, "version"
 Reads front to back; stops with an error message (exit 1) at the first problem.
 """
 import json
+import math
 import struct
 import sys
 import zlib
@@ -181,6 +182,8 @@ def main(path):
             elif coding == "f16-1":
                 dim = header["model"]["vae_bottleneck_dim"]
                 values = list(struct.unpack(f"<{token_bytes // 2}e", tokens_data))
+                if not all(math.isfinite(v) for v in values):
+                    fail(f"chunk at {offset}: a latent is not finite")
                 tokens, i = [], 0
                 for n in kept:
                     tokens.append(values[i:i + n * dim])

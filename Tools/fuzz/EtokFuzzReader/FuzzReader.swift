@@ -64,6 +64,22 @@ func readEverything(_ bytes: [UInt8]) -> (chunks: Int, damaged: Int, verdictsAgr
     }
     guard let file = verdicts.first else { return nil }
     let chunks = file.steps.filter { if case .chunk = $0 { return true } else { return false } }.count
-    let agree = verdicts.allSatisfy { $0.steps == file.steps && $0.health == file.health }
+    let agree = verdicts.allSatisfy { sameSteps($0.steps, file.steps) && $0.health == file.health }
     return (chunks, file.steps.count - chunks, agree)
+}
+
+/// Whether two walks met the same steps, floats compared bit for bit: `==` says NaN ≠ NaN, and a
+/// block's `mse` may be NaN (§5: not measured), which would make two identical walks differ.
+func sameSteps(_ a: [ChunkWalk.Step], _ b: [ChunkWalk.Step]) -> Bool {
+    func bits(_ c: Chunk) -> [[UInt64]] {
+        let table = c.blocks.map { [UInt64(c.firstBlock), UInt64($0.kept), UInt64($0.frames), UInt64(bitPattern: $0.pts), UInt64($0.mse.bitPattern)] }
+        switch c.tokens {
+        case .fsq(let blocks): return table + [[0]] + blocks.map { $0.map { UInt64(UInt32(bitPattern: $0)) } }
+        case .vae(let blocks): return table + [[1]] + blocks.map { $0.map { UInt64($0.bitPattern) } }
+        }
+    }
+    return a.count == b.count && zip(a, b).allSatisfy { x, y in
+        if case .chunk(let c) = x, case .chunk(let d) = y { return bits(c) == bits(d) }
+        return x == y
+    }
 }
