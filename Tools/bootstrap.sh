@@ -26,6 +26,8 @@ fi
 if [ "${ETOK_SKIP_PYTHON:-0}" != 1 ]; then
     py_missing=()
     python3 -c "import torch" 2>/dev/null || py_missing+=("torch==2.13.0+cpu")
+    # Ray Data: an optional dependency of python/ (etok.ray), which its tests run on a local instance.
+    python3 -c "import ray.data" 2>/dev/null || py_missing+=("ray[data]==2.60.0")
     for m in numpy safetensors msgpack pytest; do
         python3 -c "import $m" 2>/dev/null || py_missing+=("$m")
     done

@@ -118,6 +118,9 @@ def lib():
 
 
 def _load():
+    env = os.environ.get("ETOK_LIBRARY")
+    if env and not os.path.isfile(candidates()[0]):
+        raise LibraryNotFound(f"etok: ETOK_LIBRARY={env} names no {LIBRARY_NAME}; {BUILD_HINT}")
     tried = []
     for path in candidates():
         if not os.path.isfile(path):

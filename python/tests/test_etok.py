@@ -167,3 +167,32 @@ def test_a_missing_library_says_how_to_build_it(tmp_path):
     env["PYTHONPATH"] = str(tmp_path)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert "swift build -c release --product etok_c" in out.stdout and "ETOK_LIBRARY" in out.stdout, out.stderr
+
+
+def test_the_c_abi_refuses_bad_arguments_without_crashing(streams):
+    from ctypes import byref, c_int64, c_void_p
+    from etok import _lib
+    lib = _lib.lib()
+    handle = c_void_p()
+    assert lib.etok_reader_open(None, 0, byref(handle)) == _lib.E_ARGUMENT and handle.value is None
+    assert b"path is NULL" in lib.etok_last_error()
+    assert lib.etok_reader_open(streams["fsq"].encode(), 0, None) == _lib.E_ARGUMENT
+    assert lib.etok_reader_seek(None, 1.0) == -1 and lib.etok_reader_header_json(None) is None
+    lib.etok_reader_close(None)
+    lib.etok_frames_free(None)
+    assert lib.etok_reader_open(streams["fsq"].encode(), 0, byref(handle)) == _lib.OK
+    info = _lib.BlockInfo()
+    assert lib.etok_reader_block(handle, 12, byref(info)) == _lib.E_ARGUMENT
+    assert lib.etok_reader_block(handle, -1, byref(info)) == _lib.E_ARGUMENT
+    assert lib.etok_reader_block(handle, 1, byref(info)) == _lib.OK and info.index == 1 and info.kept > 0
+    small = np.zeros(1, np.int32)
+    assert lib.etok_reader_copy_tokens(handle, 0, 2, small.ctypes.data_as(c_void_p), 1) == _lib.E_ARGUMENT
+    assert b"needed" in lib.etok_last_error() and small[0] == 0
+    assert lib.etok_reader_copy_tokens(handle, 5, 8, small.ctypes.data_as(c_void_p), 1) == _lib.E_ARGUMENT
+    blocks = c_int64()
+    assert lib.etok_reader_shape(handle, byref(blocks), None, None, None) == _lib.OK and blocks.value == 12
+    lib.etok_reader_close(handle)
+    assert lib.etok_encode_file(None, b"x.etok", None, None) == _lib.E_ARGUMENT
+    assert lib.etok_encode_frames(None, 1, 8, 8, 25.0, b"x.etok", None, None) == _lib.E_ARGUMENT
+    assert lib.etok_encode_frames(None, 0, 8, 8, 25.0, b"x.etok", None, None) == _lib.E_ARGUMENT
+    assert lib.etok_decode_frames(streams["fsq"].encode(), None, None) == _lib.E_ARGUMENT
