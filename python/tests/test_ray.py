@@ -1,5 +1,6 @@
 """etok.ray on a local Ray instance: the .etok files are the CLI's, failures are rows, and the
 token files read back into a Ray Dataset."""
+import os
 import shutil
 
 import numpy as np
@@ -14,7 +15,13 @@ from conftest import FSQ, run  # noqa: E402
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    # Ray's workers import etok from this checkout (when it is not pip-installed), with this
+    # process's library and OpenBLAS kernels.
+    package = os.path.dirname(os.path.dirname(os.path.abspath(etok.__file__)))
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [package, os.environ.get("PYTHONPATH")]))}
+    env.update({k: os.environ[k] for k in ("ETOK_LIBRARY", "OPENBLAS_CORETYPE") if k in os.environ})
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
+             runtime_env={"env_vars": env})
     yield
     ray.shutdown()
 
