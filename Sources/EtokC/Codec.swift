@@ -112,6 +112,7 @@ func encodeJob(input: String, output: String, _ o: EtokEncodeOptions, model: Loa
 
 /// Encodes with `o` and returns the summary as JSON (`etok encode --stats`).
 func encode(input: String, output: String, _ o: EtokEncodeOptions) throws -> String {
+    FFmpegLog.silence()   // as the command by default: problems come back as one-line errors
     let model = try loadModel(optional(o.model))
     let run = try EncodeRun(job: try encodeJob(input: input, output: output, o, model: model), model: model)
     let encoder = JSONEncoder()
@@ -181,6 +182,7 @@ public func etok_encode_frames(_ rgb: UnsafePointer<UInt8>?, _ count: Int64, _ h
 
 /// The decode job for `input` → `output` with `o`.
 func decode(input: String, output: String, _ o: EtokDecodeOptions) throws -> [String: Any] {
+    FFmpegLog.silence()
     guard o.threads >= 0, o.threads <= 256 else { throw CABIError.argument("threads must be 0 (all cores) to 256") }
     let model = try loadModel(optional(o.model))
     var outputOptions = OutputOptions()
