@@ -159,7 +159,10 @@ class EtokFile:
         self.close()
 
     def __del__(self):
-        self.close()
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown: the library may be gone already
+            pass
 
     def __repr__(self) -> str:
         return (f"<etok.EtokFile {self.path!r}: {len(self)} blocks, {int(self.lengths.sum())} {self.bottleneck} tokens, "
