@@ -10,8 +10,9 @@ import EtokIO
 /// and `chunks.npy` (int64, each block's chunk, named by its first block). jsonl: one object per
 /// block, `{"block", "chunk", "time", "frames", "kept", "tokens"}`.
 public enum TokenExport {
-    /// The two layouts.
-    public enum Format: String, CaseIterable, Sendable { case npy, jsonl }
+    /// The layouts: a folder of .npy files, JSON lines, or WebDataset tar shards
+    /// (`TokenExport+Shards.swift`).
+    public enum Format: String, CaseIterable, Sendable { case npy, jsonl, tar }
 
     /// The files of an npy export, in the order written.
     public static let npyFiles = ["lengths.npy", "tokens.npy", "pts.npy", "blocks.npy", "frames.npy", "chunks.npy"]

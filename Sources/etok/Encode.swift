@@ -45,12 +45,25 @@ struct Encode: ParsableCommand {
           etok encode clip.mp4 -o fixed.etok --fixed 128        # fixed-length baseline
           ffmpeg -loglevel error -i clip.mov -f nut -c:v rawvideo - | etok encode - -o clip.etok
           etok encode clip.mp4 -o - | ssh host 'cat > clip.etok'
+          etok encode clips/*.mp4 -o tokens/                   # a batch: tokens/clips/a.mp4.etok, ...
+          etok encode --manifest list.txt -o tokens/ --shard 3/16   # one job of 16 (docs/scale.md)
+
+        A batch (several inputs, or --manifest, with -o DIR/) loads the model once and encodes files \
+        side by side. Each output keeps its input's path under DIR with .etok appended to the name \
+        (clips/a.mp4 -> DIR/clips/a.mp4.etok; an absolute path starts with @root/, each .. becomes \
+        @up/, a name starting with @ gets one more @), so no two inputs meet. A rerun skips outputs \
+        that are complete (index and every CRC checked) and redoes the rest; -y redoes all. A bad \
+        input is named on one line, listed in DIR/failures.jsonl, and the run goes on; it then \
+        exits with 2 (some inputs failed). DIR/summary.json holds the totals.
         """)
 
-    @Argument(help: "Video file, or - for stdin.")
-    var input: String
+    @Argument(help: "Video file, or - for stdin; several files (or --manifest) with -o DIR/ encode a batch.")
+    var inputs: [String] = []
 
-    @Option(name: .shortAndLong, help: "Output .etok file, or - for stdout.")
+    /// The single input (the first; `-` when none was given, as with --manifest).
+    var input: String { inputs.first ?? "-" }
+
+    @Option(name: .shortAndLong, help: "Output .etok file, or - for stdout; for a batch, a folder (DIR/).")
     var output: String
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Largest reconstruction MSE per block, on the [-1, 1] scale (0.003 ≈ 31.2 dB). Default: the threshold the model was calibrated for (etok model info), else 0.003.", valueName: "MSE"))
@@ -90,6 +103,9 @@ struct Encode: ParsableCommand {
     @Option(help: ArgumentHelp(fpsHelp, valueName: "rate"), transform: parseRate)
     var fps: Double?
 
+    @OptionGroup(title: "Many inputs (a batch)")
+    var batch: BatchOptions
+
     @OptionGroup(title: "Model")
     var modelChoice: ModelChoice
 
@@ -100,6 +116,7 @@ struct Encode: ParsableCommand {
     var common: CommonOptions
 
     func validate() throws {
+        if isBatch { try validateBatch() } else { try validateSingleInput() }
         try modelChoice.refuseOverwriting(input: input, output: output)
         if threshold != nil && psnr != nil { throw ValidationError("give --threshold or --psnr, not both.") }
         if let threshold, !(threshold > 0 && threshold.isFinite) {
@@ -141,6 +158,7 @@ struct Encode: ParsableCommand {
     }
 
     func run() throws {
+        if isBatch { return try runBatch() }
         let interrupt = common.startCommand()
         defer { interrupt.stop() }
         try ExitCodes.reporting {

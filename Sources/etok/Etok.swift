@@ -24,6 +24,7 @@ struct Etok: ParsableCommand {
         discussion: """
         Examples:
           etok encode clip.mp4 -o clip.etok     video -> tokens, few per easy frame
+          etok encode clips/*.mp4 -o tokens/    a batch (also --manifest, --shard I/N)
           etok info clip.etok                   tokens, savings, quality, health
           etok decode clip.etok -o back.mp4     tokens -> video (128x128)
           etok export clip.etok --format npy -o tokens/
@@ -34,6 +35,7 @@ struct Etok: ParsableCommand {
 
         Exit status:
           0 ok                      64 bad command line
+          2 some inputs of a batch failed (listed in DIR/failures.jsonl)
           65 unusable input data    66 input missing or empty
           69 unsupported codec      70 FFmpeg failure
           73 output not created (exists: use -y; no folder; no rights;

@@ -13,6 +13,8 @@ import Foundation
 /// | status | meaning                                                                   |
 /// |-------:|---------------------------------------------------------------------------|
 /// |      0 | success                                                                   |
+/// |      2 | a batch (many inputs) ran to its end, but some inputs failed: each named  |
+/// |        | on one line and in DIR/failures.jsonl (when all failed: the first's code) |
 /// |      1 | any other failure (a bug: please report it)                               |
 /// |     64 | bad command line (unknown option, invalid value): swift-argument-parser   |
 /// |     65 | the input's data is unusable: not a video, no video stream, no frame,     |
@@ -30,6 +32,7 @@ import Foundation
 /// |    141 | the output pipe was closed by its reader; partial outputs were removed    |
 enum ExitCodes {
     static let other: Int32 = 1
+    static let someInputsFailed: Int32 = 2
     static let usage: Int32 = 64
     static let dataError: Int32 = 65
     static let noInput: Int32 = 66
@@ -59,6 +62,7 @@ enum ExitCodes {
         if let format = error as? FormatError { return (format.description, status(of: format)) }
         if let tokenizer = error as? TokenizerError { return (tokenizer.description, status(of: tokenizer)) }
         if let tokens = error as? TokenImportError { return (tokens.description, status(of: tokens)) }
+        if let manifest = error as? ManifestError { return (manifest.description, manifest.line == 0 ? noInput : dataError) }
         if let digest = error as? DigestError { return (digest.description, noInput) }
         if let validation = error as? ValidationError { return (validation.message, usage) }
         return ("\(error)", other)

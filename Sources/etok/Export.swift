@@ -27,23 +27,41 @@ struct Export: ParsableCommand {
         readable blocks instead and prints one warning per damaged range; the block numbers (blocks.npy, \
         "block") show the gaps.
 
+        tar (several inputs): -o DIR gets shard-000000.tar, shard-000001.tar, ... (each at most \
+        --shard-size) and index.json (the shards, their bytes and sample keys). One sample per clip, \
+        key NNNNNNNN_NAME (its position and file name): KEY.lengths.npy, KEY.tokens.npy, KEY.pts.npy, \
+        KEY.blocks.npy, KEY.frames.npy, KEY.chunks.npy as above, and KEY.json (source, model_sha256, \
+        threshold, psnr per block). Python's tarfile and numpy read it, and so does webdataset \
+        (docs/scale.md). --format npy with several inputs writes a folder per clip under -o DIR \
+        (clips/a.etok -> DIR/clips/a.etok/). A bad input is named on one line and left out; the \
+        export then exits with 2.
+
         Examples:
           etok export bikes.etok --format npy -o bikes_tokens/
           etok export bikes.etok --format jsonl -o - | head -1
           etok import bikes_tokens/ -o edited.etok      # the way back, after editing; then etok decode
           etok export cut.etok --skip-damaged -o readable.jsonl
+          etok export tokens/**/*.etok -o shards/ --shard-size 512M    # WebDataset shards + index.json
           python3 -c "import numpy as n; l=n.load('bikes_tokens/lengths.npy'); t=n.load('bikes_tokens/tokens.npy'); print(n.split(t, l.cumsum()[:-1])[0])"
         """)
 
-    @Argument(help: "The .etok file, or - for stdin.")
-    var input: String
+    @Argument(help: "The .etok file, or - for stdin; several files export a dataset (tar shards, or --format npy: a folder per clip).")
+    var inputs: [String] = []
 
-    @Option(help: "npy or jsonl. Default: from -o, as in ffmpeg: a .jsonl or .json file, or - (stdout), is jsonl; a folder (an existing one, a name ending in /, or a name without an extension) is npy.")
+    /// The single input (the first).
+    var input: String { inputs.first ?? "-" }
+
+    @Option(help: "npy, jsonl or tar (WebDataset shards in the -o folder). Default: tar for several inputs; for one, from -o, as in ffmpeg: a .jsonl or .json file, or - (stdout), is jsonl; a folder (an existing one, a name ending in /, or a name without an extension) is npy.")
     var format: Format?
+
+    @Option(name: .customLong("shard-size"), help: ArgumentHelp("Largest tar shard (bytes, or with K, M, G: 1024-based); a clip bigger than that gets a shard of its own. Default 1G.", valueName: "SIZE"),
+            transform: parseByteSize)
+    var shardSize: Int?
 
     /// --format, else what the output's name says (nil: it does not say).
     var effectiveFormat: Format? {
         if let format { return format }
+        if inputs.count > 1 || shardSize != nil { return .tar }
         if output == "-" { return .jsonl }
         let lower = output.lowercased()
         if lower.hasSuffix(".jsonl") || lower.hasSuffix(".json") { return .jsonl }
@@ -65,6 +83,8 @@ struct Export: ParsableCommand {
     var common: CommonOptions
 
     func validate() throws {
+        if inputs.isEmpty { throw ValidationError("give an .etok file (or - for stdin).") }
+        if inputs.count > 1 || effectiveFormat == .tar { try validateMany() }
         try refuseOutputIsInput(input, output)
         guard let format = effectiveFormat else {
             throw ValidationError("cannot tell the format from -o \(output): name a .jsonl file or a folder (npy), or give --format.")
@@ -76,6 +96,7 @@ struct Export: ParsableCommand {
     }
 
     func run() throws {
+        if inputs.count > 1 || effectiveFormat == .tar { return try runMany() }
         let interrupt = common.startCommand()
         defer { interrupt.stop() }
         try ExitCodes.reporting {

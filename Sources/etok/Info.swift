@@ -20,10 +20,18 @@ struct Info: ParsableCommand {
           etok info bikes.etok --json | jq .tokens.mean
           etok info bikes.etok --blocks              # one line per frame
           etok info bikes.etok --plot tokens.svg     # kept tokens per frame over time
+          etok info tokens/*.etok                    # one row per file, and totals
+          etok info tokens/*.etok --json > all.jsonl # one JSON object per file
+
+        With several files: a row per file and a totals row; a file that is unreadable or not whole \
+        is marked in its row (--json: "error", or health.complete false) and the exit status is 2.
         """)
 
-    @Argument(help: "The .etok file, or - for stdin.")
-    var input: String
+    @Argument(help: "The .etok file, or - for stdin; several files print a table with totals (--json: JSON lines).")
+    var inputs: [String] = []
+
+    /// The single input (the first).
+    var input: String { inputs.first ?? "-" }
 
     @Flag(help: "Print everything as JSON.")
     var json = false
@@ -38,12 +46,15 @@ struct Info: ParsableCommand {
     var common: CommonOptions
 
     func validate() throws {
+        if inputs.isEmpty { throw ValidationError("give an .etok file (or - for stdin).") }
+        if inputs.count > 1 { try validateMany() }
         if let plot, !(plot.lowercased().hasSuffix(".svg") || plot.lowercased().hasSuffix(".png")) {
             throw ValidationError("--plot draws FILE.svg (axes, labels, legend) or FILE.png (bars only), not \(plot).")
         }
     }
 
     func run() throws {
+        if inputs.count > 1 { return try runMany() }
         let interrupt = common.startCommand(ignoringSIGPIPE: false)
         defer { interrupt.stop() }
         try ExitCodes.reporting {

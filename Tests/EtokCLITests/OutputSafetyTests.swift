@@ -270,7 +270,8 @@ final class OutputSafetyTests: CLITestCase {
         let clip = try makeClip("in.mp4", frames: 2)
         let cases: [([String], String)] = [
             ([], "subcommand"),
-            (["encode"], "<input>"),
+            (["encode"], "--output"),   // inputs may come from --manifest: -o is what is missing first
+            (["encode", "-o", path("a.etok")], "input"),
             (["encode", clip, "-o", path("a.etok"), "--frobnicate"], "--frobnicate"),
             (["encode", clip, "-o", path("a.etok"), "--threshold", "-1"], "--threshold"),
             (["encode", clip, "-o", path("a.etok"), "--fixed", "8", "--search", "binary"], "--fixed"),
