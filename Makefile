@@ -13,7 +13,7 @@ bootstrap:
 demo: bootstrap
 	@bash Tools/demo.sh
 
-## test: the whole test suite (Swift and the Python tools).
+## test: the whole test suite (Swift, the Python tools, the Python package).
 test: bootstrap test-swift test-python
 
 test-swift:
@@ -22,6 +22,11 @@ test-swift:
 
 test-python:
 	python3 -m pytest -q Tools/tests
+	# python/ (package etok) against the CLI: both built in the same configuration, found by path.
+	swift build --product etok $(SWIFT_FLAGS)
+	swift build --product etok_c $(SWIFT_FLAGS)
+	BIN="$$(swift build --show-bin-path $(SWIFT_FLAGS))" && ETOK_CLI="$$BIN/etok" ETOK_LIBRARY="$$BIN/libetok_c.so" \
+		python3 -m pytest -q python/tests
 
 ## test-sanitizers: the Swift tests under AddressSanitizer and ThreadSanitizer (CI runs it too).
 test-sanitizers: bootstrap

@@ -8,6 +8,7 @@
 //          ├─ EtokMedia ── CFFmpeg ──────────┴─ EtokIO (output placement and commit, byte
 //          │                                    sinks, OutputError, .npy, stderr)
 //          └─ EtokPipeline (bounded Dispatch pipeline)
+//   EtokC (the C ABI, include/etok.h; the etok_c shared library) over EtokTokenizer, beside the CLI
 //
 // The leaves (EtokTensor, EtokMedia, EtokPipeline, EtokFormat) never import each other; EtokIO,
 // below EtokFormat and EtokMedia, imports nothing of etok.
@@ -28,6 +29,8 @@ let package = Package(
         .library(name: "EtokPipeline", targets: ["EtokPipeline"]),
         .library(name: "EtokFormat", targets: ["EtokFormat"]),
         .library(name: "EtokIO", targets: ["EtokIO"]),
+        // The C ABI (include/etok.h) as a shared library, for other languages: python/ loads it.
+        .library(name: "etok_c", type: .dynamic, targets: ["EtokC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -60,6 +63,9 @@ let package = Package(
             "EtokTokenizer", "EtokModel", "EtokMedia", "EtokPipeline", "EtokFormat", "EtokIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+
+        // The C ABI over the tokenizer (include/etok.h): @_cdecl functions on opaque handles.
+        .target(name: "EtokC", dependencies: ["EtokTokenizer", "EtokModel", "EtokTensor", "EtokFormat", "EtokMedia", "EtokPipeline", "EtokIO"]),
 
         // libFuzzer target for the .etok readers (Tools/fuzz/README.md): replays the files it is
         // given; built with `-sanitize=fuzzer -DETOK_LIBFUZZER` (Tools/fuzz/run.sh), libFuzzer drives it.

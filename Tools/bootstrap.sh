@@ -35,5 +35,12 @@ if [ "${ETOK_SKIP_PYTHON:-0}" != 1 ]; then
         # 3 GB CUDA build from PyPI.
         python3 -m pip install -q --disable-pip-version-check "${py_missing[@]}"
     fi
+    # Ray Data: an optional dependency of python/ (etok.ray), whose test runs on a local instance.
+    # Optional here too: without it that one test is skipped.
+    if ! python3 -c "import ray.data" 2>/dev/null; then
+        echo "bootstrap: pip installing ray[data]" >&2
+        python3 -m pip install -q --disable-pip-version-check "ray[data]==2.60.0" \
+            || echo "bootstrap: ray[data] could not be installed; python/tests/test_ray.py will be skipped" >&2
+    fi
 fi
 echo "bootstrap: ok" >&2

@@ -1,5 +1,6 @@
 import EtokFormat
 import EtokModel
+import Foundation
 
 /// The encoder's settings: how each block's token budget is chosen and how often the context resets.
 public struct EncoderSettings: Sendable, Equatable {
@@ -39,6 +40,15 @@ public struct EncoderSettings: Sendable, Equatable {
         self.maxTokensPerChunk = maxTokensPerChunk
         self.rateTarget = rateTarget
         self.rateObjective = rateObjective
+    }
+
+    /// The threshold (an MSE) a user asks for: `threshold`, else `psnr` in dB (PSNR = 10·log10(4 / MSE)
+    /// on the [-1, 1] scale), else the model's calibrated one, else the paper's 0.003. The one
+    /// conversion for `etok encode` and the C ABI, so both get the same bits.
+    public static func mseThreshold(threshold: Float?, psnr: Double?, model: LoadedModel) -> Float {
+        if let threshold { return threshold }
+        if let psnr { return Float(4 / pow(10, psnr / 10)) }
+        return model.calibratedThreshold ?? EncoderSettings().threshold
     }
 
     /// The settings resolved against a model, or an error naming the setting that does not fit.

@@ -213,9 +213,7 @@ struct Encode: ParsableCommand {
     /// The threshold from --threshold or --psnr (PSNR = 10·log10(4 / MSE) on the [-1, 1] scale),
     /// else the model's calibrated one, else the paper's 0.003.
     func mseThreshold(for model: LoadedModel) -> Float {
-        if let threshold { return threshold }
-        if let psnr { return Float(4 / pow(10, psnr / 10)) }
-        return model.calibratedThreshold ?? EncoderSettings().threshold
+        EncoderSettings.mseThreshold(threshold: threshold, psnr: psnr, model: model)
     }
 
     func run() throws {
