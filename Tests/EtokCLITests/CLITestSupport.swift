@@ -17,7 +17,9 @@ enum CLI {
                 let path = dir.appendingPathComponent("etok").path
                 if FileManager.default.isExecutableFile(atPath: path) { return path }
             }
-            throw XCTSkip("the etok binary was not found next to the test bundle")
+            // The test target depends on the etok product, so a missing binary is a broken build,
+            // never a reason to skip: the CLI tests would pass while testing nothing.
+            throw CLITestError.missingBinary(candidates.map(\.path))
         }
     }
 
@@ -124,5 +126,15 @@ class CLITestCase: XCTestCase {
     /// Files in `folder` (default: the test folder), sorted.
     func files(in folder: String? = nil) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: folder ?? dir.path).sorted()
+    }
+}
+
+/// Why a CLI test could not run at all (a failure, not a skip).
+enum CLITestError: Error, CustomStringConvertible {
+    case missingBinary([String])
+    var description: String {
+        switch self {
+        case .missingBinary(let dirs): return "the etok binary was not found next to the test bundle (looked in \(dirs.joined(separator: ", ")))"
+        }
     }
 }

@@ -80,7 +80,7 @@ final class CompactnessTests: XCTestCase {
         let n = Double(all.count)
         let fileBits = Double(bytes.count * 8) / n
         let tokenBits = Double(tokenDataBytes * 8) / n
-                let orderZeroDigits = digitsByDim.reduce(0) { $0 + entropy($1) }
+        let orderZeroDigits = digitsByDim.reduce(0) { $0 + entropy($1) }
         let conditionalDigits = (0..<6).reduce(0.0) { acc, d in
             let prevOnly = pairsByDim[d].map { $0 / 16 }
             return acc + entropy(pairsByDim[d]) - entropy(prevOnly)
