@@ -47,7 +47,7 @@ public final class BlockDecoder: StackSession {
         let run = StackRun(groups: count, rowsPerGroup: t, firstPosition: cache.committedTokens, visible: nil)
         TransformerStack.linear(run, z, ldx: c.codeDim, w.postQuant, workspace.h.base, ldy: d)
         TransformerStack.forward(w.decoder, config: c, run: run, cache: cache, rope: model.rope,
-                                 workspace: workspace, kernels: model.kernels)
+                                 workspace: workspace, kernels: model.kernels, threads: passThreads)
         var out = [Float](repeating: 0, count: rows * p)
         out.withUnsafeMutableBufferPointer { o in
             TransformerStack.linear(run, workspace.xn.base, ldx: d, w.outProj, o.baseAddress!, ldy: p)

@@ -63,7 +63,7 @@ public final class BlockEncoder: StackSession {
         }
         let run = StackRun(groups: candidates, rowsPerGroup: t, firstPosition: cache.committedTokens, visible: nil)
         TransformerStack.forward(w.encoder, config: c, run: run, cache: cache, rope: model.rope,
-                                 workspace: workspace, kernels: k)
+                                 workspace: workspace, kernels: k, threads: passThreads)
         TransformerStack.linear(run, workspace.xn.base, ldx: d, w.preQuant, pre.base, ldy: c.preQuantDim)
         let z = FloatBuffer(count: rows * c.codeDim)
         let codes = model.bottleneck(pre: pre.base, rows: rows, kept: kept, z: z.base)

@@ -49,11 +49,15 @@ public struct SafeTensorsFile {
     public let entries: [String: TensorEntry]
     let data: Data
     let dataStart: Int
+    /// Whether `data` is a read-only file mapping whose pages `floats` may drop once read (so a
+    /// load's peak is the converted weights plus one tensor's file pages, not both whole).
+    private var dropsReadPages = false
 
     /// Opens and validates `path` (see the type's comment). Throws `ModelError.unreadable`
     /// when `path` is not a readable, non-empty regular file, `.badHeader` for the rest.
     public init(path: String) throws {
         try self.init(path: path, bytes: try MappedFile.map(path))
+        dropsReadPages = true
     }
 
     /// Parses bytes already in memory (`path` only names them in errors).
@@ -156,6 +160,13 @@ public struct SafeTensorsFile {
         data.withUnsafeBytes { raw in
             let src = raw.baseAddress! + dataStart + entry.begin
             HalfFloat.convert(src, dtype: dtype, count: entry.count, into: out.base)
+            if dropsReadPages {
+                // Clean file pages: dropping them only means reading them again if asked.
+                let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+                let start = Int(bitPattern: src) / page * page
+                let end = Int(bitPattern: src + (entry.end - entry.begin))
+                _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_DONTNEED)
+            }
         }
         for i in 0..<entry.count where !out.base[i].isFinite {
             throw ModelError.nonFinite(file: path, name: name, index: i, value: out.base[i])

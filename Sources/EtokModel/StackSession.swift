@@ -1,6 +1,8 @@
 // StackSession: what the encoder's and the decoder's streaming sessions share: one stack's
 // committed context, its scratch workspace, and the stage / commit / reset protocol over the
 // candidates of the last pass.
+import EtokTensor
+import Foundation
 
 /// One stack's streaming state: a per-layer KV cache of the committed blocks (`ContextCache`),
 /// the workspace of the last pass, and how many candidates that pass ran. `BlockEncoder` and
@@ -15,6 +17,13 @@ public class StackSession {
     let workspace: StackWorkspace
     /// Candidates of the last pass not yet committed (0 after a commit or reset).
     var pendingCandidates = 0
+    /// Threads one pass may use (attention heads and query tiles, candidates' GEMMs; see
+    /// TransformerStack). The results do not depend on it. Default: every active processor.
+    public var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// The threads a pass splits into now: `threads` while OpenBLAS runs one thread per call
+    /// (encode and decode, `ThreadPolicy`), else 1, so that the pass's threads and OpenBLAS's
+    /// own do not pile up on the same cores.
+    var passThreads: Int { BLASThreads.current > 1 ? 1 : threads }
     /// What a pass did, for errors ("encoded", "decoded").
     private let ran: String
 

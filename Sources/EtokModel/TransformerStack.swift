@@ -134,18 +134,23 @@ struct StackRun {
 enum TransformerStack {
     /// y = x · W over the run's rows, one group at a time (the shape policy above).
     static func linear(_ run: StackRun, _ x: UnsafePointer<Float>, ldx: Int, _ w: Matrix,
-                       _ y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool = false) {
-        for g in 0..<run.groups {
+                       _ y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool = false, threads: Int = 1) {
+        func group(_ g: Int) {
             let r0 = g * run.rowsPerGroup
             GEMM.linear(x + r0 * ldx, ldx: ldx, rows: run.rowsPerGroup, weight: w, into: y + r0 * ldy, ldy: ldy,
                         accumulate: accumulate)
+        }
+        if threads > 1 && run.groups > 1 {
+            Parallel.forEach(run.groups) { group($0) }
+        } else {
+            for g in 0..<run.groups { group(g) }
         }
     }
 
     /// Runs every block of `stack` on ws.h (run.rows × D) and leaves RMSNorm_ln_f(h) in ws.xn.
     /// Layer l's fused Q|K|V stays in ws.qkv[l] for a later commit.
     static func forward(_ stack: StackWeights, config: ModelConfig, run: StackRun, cache: ContextCache?,
-                        rope: RoPETable, workspace ws: StackWorkspace, kernels: Kernels) {
+                        rope: RoPETable, workspace ws: StackWorkspace, kernels: Kernels, threads: Int = 1) {
         let d = config.hiddenSize, f = config.intermediateSize
         let heads = config.numAttentionHeads, hd = config.headDim, eps = Float(config.rmsNormEps)
         let rows = run.rows, t = run.rowsPerGroup
@@ -156,7 +161,7 @@ enum TransformerStack {
         for (l, layer) in stack.layers.enumerated() {
             let qkv = ws.qkv[l].base
             kernels.rmsNormRows(h, ldx: d, xn, ldy: d, rows: rows, n: d, weight: layer.attentionNorm.base, eps: eps)
-            linear(run, xn, ldx: d, layer.qkv, qkv, ldy: 3 * d)
+            linear(run, xn, ldx: d, layer.qkv, qkv, ldy: 3 * d, threads: threads)
             for g in 0..<run.groups {
                 let base = qkv + g * t * 3 * d
                 kernels.ropeRows(base, ldx: 3 * d, rows: t, heads: heads, headDim: hd, cos2: cosRows, sin2: sinRows, ldt: hd)
@@ -165,15 +170,16 @@ enum TransformerStack {
                 let attend = { (visible: UnsafePointer<Int32>?) in
                     Attention.attend(queries: base, ldq: 3 * d, queryCount: t, heads: heads, headDim: hd,
                                      context: cache?.segment(layer: l), own: own, visible: visible,
-                                     output: attn + g * t * d, ldo: d, workspace: ws.attention, kernels: kernels)
+                                     output: attn + g * t * d, ldo: d, workspace: ws.attention, kernels: kernels,
+                                     threads: threads)
                 }
                 if let visible = run.visible { visible.withUnsafeBufferPointer { attend($0.baseAddress) } } else { attend(nil) }
             }
-            linear(run, attn, ldx: d, layer.wo, h, ldy: d, accumulate: true)
+            linear(run, attn, ldx: d, layer.wo, h, ldy: d, accumulate: true, threads: threads)
             kernels.rmsNormRows(h, ldx: d, xn, ldy: d, rows: rows, n: d, weight: layer.ffnNorm.base, eps: eps)
-            linear(run, xn, ldx: d, layer.w13, gu, ldy: 2 * f)
+            linear(run, xn, ldx: d, layer.w13, gu, ldy: 2 * f, threads: threads)
             kernels.siluMulRows(gate: gu, up: gu + f, ldin: 2 * f, act, ldy: f, rows: rows, n: f)
-            linear(run, act, ldx: f, layer.w2, h, ldy: d, accumulate: true)
+            linear(run, act, ldx: f, layer.w2, h, ldy: d, accumulate: true, threads: threads)
         }
         kernels.rmsNormRows(h, ldx: d, xn, ldy: d, rows: rows, n: d, weight: stack.finalNorm.base, eps: eps)
     }

@@ -15,6 +15,8 @@
 // Cost per head and per run of queries with equal visibility (r queries, v keys):
 // 2·r·v·hd flops for the logits, as much for P·V, 3 passes of softmax over r·v values.
 // Logits are divided by sqrt(head_dim) in float32, inside the softmax pass.
+// Memory: one tile of logits per thread (`scoreTileBudget` floats at most, unless one row of
+// visible keys is longer), never all heads' or all rows' logits at once.
 import Foundation
 
 /// A run of key and value rows: `count` rows each, row stride `ld` (keys and values share it).
@@ -32,36 +34,60 @@ public struct KeyValueSegment {
     }
 }
 
-/// Scratch memory for the attention logits; grows on demand and is reused between calls.
-/// Not thread-safe: one per thread of work.
+/// Scratch memory for the attention logits: one score tile per thread slot; grows on demand and
+/// is reused between calls. Not thread-safe: one per session (its slots serve one call's threads).
 public final class AttentionWorkspace {
-    var scores = FloatBuffer(count: 0)
+    var slots: [FloatBuffer] = []
 
     public init() {}
 
-    func scores(count: Int) -> UnsafeMutablePointer<Float> {
-        if scores.count < count { scores = FloatBuffer(count: count) }
-        return scores.base
+    /// Floats held now (for memory accounting in tests).
+    public var floatCount: Int { slots.reduce(0) { $0 + $1.count } }
+
+    /// Makes `slots` buffers of at least `count` floats and returns their bases.
+    func scores(slots n: Int, count: Int) -> [UnsafeMutablePointer<Float>] {
+        if slots.count < n || (slots.first?.count ?? 0) < count {
+            let size = max(count, slots.first?.count ?? 0)
+            slots = (0..<max(n, slots.count)).map { _ in FloatBuffer(count: size) }
+        }
+        return slots.prefix(n).map(\.base)
     }
 }
 
 /// Multi-head attention on GEMMs (see the file comment for the mask semantics).
 public enum Attention {
+    /// The most logits one tile of query rows holds (16 MiB of float32): a run of queries is
+    /// cut into tiles of max(1, scoreTileBudget / visible) rows, so memory is bounded by this
+    /// times the thread count, never by queries × keys × heads. Each row's softmax is its own,
+    /// so tiles only change which rows share a GEMM; a run is one tile (the GEMM shapes of the
+    /// default model and of every model whose queries × visible keys fit) unless it is larger.
+    public static let scoreTileBudget = 1 << 22
+
+    /// Query rows per tile when `visible` keys are seen.
+    public static func tileRows(visible: Int, budget: Int = scoreTileBudget) -> Int { max(1, budget / max(1, visible)) }
+
     /// out[i, head h] = Σ_j softmax_j(q_i,h · k_j,h / sqrt(headDim)) · v_j,h over the first
     /// visible[i] keys of `context ++ own` (all of them when `visible` is nil).
     ///
-    /// Summation order is fixed by (query run, context part, own part): P·V is the context GEMM
+    /// Summation order is fixed by (query tile, context part, own part): P·V is the context GEMM
     /// followed by the own-block GEMM accumulated into it, so the same inputs and split give the
-    /// same bits. Every visible[i] must be in 1...(context.count + own.count).
+    /// same bits. Work items (head, query tile) run on up to `threads` threads (Dispatch), each
+    /// with its own score tile; every item's GEMMs have the same shapes whatever the thread
+    /// count, so the result does not depend on it. `tileBudget` is for tests. Every visible[i] must be in
+    /// 1...(context.count + own.count).
     public static func attend(queries: UnsafePointer<Float>, ldq: Int, queryCount: Int,
                               heads: Int, headDim: Int,
                               context: KeyValueSegment?, own: KeyValueSegment,
                               visible: UnsafePointer<Int32>?,
                               output: UnsafeMutablePointer<Float>, ldo: Int,
-                              workspace: AttentionWorkspace, kernels: Kernels = .best) {
+                              workspace: AttentionWorkspace, kernels: Kernels = .best, threads: Int = 1,
+                              tileBudget: Int = scoreTileBudget) {
         let nctx = context?.count ?? 0
         let total = nctx + own.count
         let divisor = Float(headDim).squareRoot()
+        // Work items: (first row, rows, visible keys) tiles of runs with equal visibility, by head.
+        var tiles: [(start: Int, rows: Int, vis: Int)] = []
+        var maxScores = 0
         var start = 0
         while start < queryCount {
             // A run of consecutive queries that see the same prefix shares its GEMMs.
@@ -69,36 +95,56 @@ public enum Attention {
             precondition(vis >= 1 && vis <= total, "Attention: visible count \(vis) outside 1...\(total)")
             var end = start + 1
             if let visible { while end < queryCount && Int(visible[end]) == vis { end += 1 } } else { end = queryCount }
-            let rows = end - start
-            let fromContext = min(vis, nctx)
-            let fromOwn = vis - fromContext
-            let scores = workspace.scores(count: rows * vis)
-            for h in 0..<heads {
-                let q = queries + start * ldq + h * headDim
-                if let context, fromContext > 0 {
-                    GEMM.multiply(m: rows, n: fromContext, k: headDim, a: q, lda: ldq,
-                                  b: context.keys + h * headDim, ldb: context.ld, transposeB: true,
-                                  c: scores, ldc: vis)
-                }
-                if fromOwn > 0 {
-                    GEMM.multiply(m: rows, n: fromOwn, k: headDim, a: q, lda: ldq,
-                                  b: own.keys + h * headDim, ldb: own.ld, transposeB: true,
-                                  c: scores + fromContext, ldc: vis)
-                }
-                kernels.softmaxRows(scores, ldx: vis, rows: rows, n: vis, divisor: divisor)
-                let out = output + start * ldo + h * headDim
-                if let context, fromContext > 0 {
-                    GEMM.multiply(m: rows, n: headDim, k: fromContext, a: scores, lda: vis,
-                                  b: context.values + h * headDim, ldb: context.ld,
-                                  c: out, ldc: ldo)
-                }
-                if fromOwn > 0 {
-                    GEMM.multiply(m: rows, n: headDim, k: fromOwn, a: scores + fromContext, lda: vis,
-                                  b: own.values + h * headDim, ldb: own.ld,
-                                  c: out, ldc: ldo, beta: fromContext > 0 ? 1 : 0)
-                }
+            let step = tileRows(visible: vis, budget: tileBudget)
+            var r = start
+            while r < end {
+                let n = min(step, end - r)
+                tiles.append((r, n, vis))
+                maxScores = max(maxScores, n * vis)
+                r += n
             }
             start = end
+        }
+        let items = tiles.count * heads
+        let slots = max(1, min(threads, items))
+        let scoreTiles = workspace.scores(slots: slots, count: maxScores)
+        let context = context, own = own
+        func item(_ index: Int, _ scores: UnsafeMutablePointer<Float>) {
+            let tile = tiles[index / heads], h = index % heads
+            let rows = tile.rows, vis = tile.vis
+            let fromContext = min(vis, nctx)
+            let fromOwn = vis - fromContext
+            let q = queries + tile.start * ldq + h * headDim
+            if let context, fromContext > 0 {
+                GEMM.multiply(m: rows, n: fromContext, k: headDim, a: q, lda: ldq,
+                              b: context.keys + h * headDim, ldb: context.ld, transposeB: true,
+                              c: scores, ldc: vis)
+            }
+            if fromOwn > 0 {
+                GEMM.multiply(m: rows, n: fromOwn, k: headDim, a: q, lda: ldq,
+                              b: own.keys + h * headDim, ldb: own.ld, transposeB: true,
+                              c: scores + fromContext, ldc: vis)
+            }
+            kernels.softmaxRows(scores, ldx: vis, rows: rows, n: vis, divisor: divisor)
+            let out = output + tile.start * ldo + h * headDim
+            if let context, fromContext > 0 {
+                GEMM.multiply(m: rows, n: headDim, k: fromContext, a: scores, lda: vis,
+                              b: context.values + h * headDim, ldb: context.ld,
+                              c: out, ldc: ldo)
+            }
+            if fromOwn > 0 {
+                GEMM.multiply(m: rows, n: headDim, k: fromOwn, a: scores + fromContext, lda: vis,
+                              b: own.values + h * headDim, ldb: own.ld,
+                              c: out, ldc: ldo, beta: fromContext > 0 ? 1 : 0)
+            }
+        }
+        if slots == 1 {
+            for i in 0..<items { item(i, scoreTiles[0]) }
+        } else {
+            // Item i on slot i % slots: each slot owns its score tile; outputs are disjoint.
+            Parallel.forEach(slots) { slot in
+                for i in stride(from: slot, to: items, by: slots) { item(i, scoreTiles[slot]) }
+            }
         }
     }
 

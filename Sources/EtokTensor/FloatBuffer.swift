@@ -1,5 +1,11 @@
 // FloatBuffer: the one owning float32 allocation type of the engine (weights, activations,
 // caches). 64-byte aligned so that rows start on cache lines when their length allows.
+//
+// Memory: buffers of at least `lazyBytes` are anonymous mappings, zero by the kernel's promise
+// and resident only once written, so a KV cache sized for the whole context or a workspace
+// sized for the largest pass costs memory only for the rows a run actually uses (a 200M model's
+// context caches are 2.7 GB at capacity; a 4-block chunk writes 3/4 of them at most).
+import Foundation
 
 /// An owned, 64-byte aligned, zero-initialised array of `count` float32 values.
 ///
@@ -12,13 +18,27 @@ public final class FloatBuffer {
     /// Start of the storage (never null, even for count 0).
     public let base: UnsafeMutablePointer<Float>
 
+    /// Whether the storage is an anonymous mapping (see the file comment).
+    private let mapped: Bool
+
+    /// Buffers this large or larger are mapped lazily (1 MiB: far above every per-row buffer).
+    public static let lazyBytes = 1 << 20
+
     /// Allocates `count` zeroed floats.
     public init(count: Int) {
         precondition(count >= 0, "FloatBuffer: negative count")
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
-        base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-        base.initialize(repeating: 0, count: max(count, 1))
+        let bytes = max(count, 1) * 4
+        if bytes >= FloatBuffer.lazyBytes,
+           let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED {
+            mapped = true
+            base = p.bindMemory(to: Float.self, capacity: max(count, 1))
+        } else {
+            mapped = false
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+            base.initialize(repeating: 0, count: max(count, 1))
+        }
     }
 
     /// Copies `values` into a new buffer.
@@ -29,7 +49,9 @@ public final class FloatBuffer {
         }
     }
 
-    deinit { UnsafeMutableRawPointer(base).deallocate() }
+    deinit {
+        if mapped { munmap(UnsafeMutableRawPointer(base), max(count, 1) * 4) } else { UnsafeMutableRawPointer(base).deallocate() }
+    }
 
     /// A copy of the contents as an array (for tests and output).
     public func toArray() -> [Float] { Array(UnsafeBufferPointer(start: base, count: count)) }

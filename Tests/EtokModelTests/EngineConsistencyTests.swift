@@ -87,6 +87,38 @@ final class EngineConsistencyTests: XCTestCase {
         XCTAssertEqual(x.recon.map(\.bitPattern), y.recon.map(\.bitPattern))
     }
 
+    /// Issue 15: a pass split across threads (candidates' GEMMs side by side, attention by head
+    /// and query tile) gives the same bits as on one thread, with context, for both bottlenecks.
+    func testThreadsChangeNoBitOfAnyCandidate() throws {
+        // A pass splits only while OpenBLAS runs one thread per call (as encode and decode set it).
+        let blas = BLASThreads.current
+        BLASThreads.configure(threads: 1)
+        defer { BLASThreads.configure(threads: blas) }
+        for config in [Self.config, vaeConfig()] {
+            let m = model(config)
+            let input = blocks(config, 3)
+            func run(threads: Int) throws -> [Reconstruction] {
+                let coder = BlockCoder(model: m)
+                coder.encoder.threads = threads
+                coder.decoder.threads = threads
+                var out: [Reconstruction] = []
+                for b in input {
+                    let r = try coder.reconstruct(patches: b, keptCounts: [16, 3, 9, 0])
+                    try coder.commit(candidate: 2)
+                    out += r
+                }
+                return out
+            }
+            let one = try run(threads: 1)
+            for threads in [2, 5] {
+                let many = try run(threads: threads)
+                XCTAssertEqual(one.map { $0.recon.map(\.bitPattern) }, many.map { $0.recon.map(\.bitPattern) }, "\(threads) threads: recon")
+                XCTAssertEqual(one.map { $0.z.map(\.bitPattern) }, many.map { $0.z.map(\.bitPattern) }, "\(threads) threads: z")
+                XCTAssertEqual(one.map(\.mse.bitPattern), many.map(\.mse.bitPattern), "\(threads) threads: mse")
+            }
+        }
+    }
+
     func testStagedCandidateFromAnEarlierPassCommitsTheSameContext() throws {
         // The search stages its current answer and keeps measuring: the context a staged
         // candidate leaves after more passes equals committing it straight from its own pass.

@@ -88,6 +88,49 @@ final class GEMMAttentionTests: XCTestCase {
         assertClose(out, want, rel: 1e-5, abs: 1e-6, "cached attention")
     }
 
+    /// Query tiles and threads (issue 15): the logits held at once are bounded by the tile budget
+    /// per thread, not queries × keys × heads; tiled and threaded results agree with the naive
+    /// double loop (same tolerance as above: each output is a convex combination of values,
+    /// rounded through fp32 logits, exp and two GEMMs), and the thread count never changes a bit.
+    func testAttentionTilesQueryRowsWithBoundedScoresAndThreadIndependentBits() {
+        var rng = SeededRandom(seed: 24)
+        let heads = 4, headDim = 8, width = heads * headDim, block = 13, blocks = 3
+        let n = block * blocks
+        let q = rng.floats(n * width, -2, 2), k = rng.floats(n * width, -2, 2), v = rng.floats(n * width)
+        let visible = (0..<n).map { ($0 / block + 1) * block }
+        let want = Attention.naive(queries: q, keys: k, values: v, queryCount: n, keyCount: n,
+                                   heads: heads, headDim: headDim, visible: visible)
+        let vis32 = visible.map { Int32($0) }
+        let budget = 4 * n  // 4 rows of the widest run per tile: runs split into 4, 4, 4, 1 rows
+        func run(threads: Int, budget: Int) -> ([Float], Int) {
+            var out = [Float](repeating: 0, count: n * width)
+            let ws = AttentionWorkspace()
+            k.withUnsafeBufferPointer { kp in
+                v.withUnsafeBufferPointer { vp in
+                    Attention.attend(queries: q, ldq: width, queryCount: n, heads: heads, headDim: headDim,
+                                     context: nil,
+                                     own: KeyValueSegment(keys: kp.baseAddress!, values: vp.baseAddress!, count: n, ld: width),
+                                     visible: vis32, output: &out, ldo: width, workspace: ws, threads: threads,
+                                     tileBudget: budget)
+                }
+            }
+            return (out, ws.floatCount)
+        }
+        let (whole, wholeScores) = run(threads: 1, budget: Attention.scoreTileBudget)
+        XCTAssertEqual(wholeScores, block * n, "an untiled run holds one head's logits for its widest run of queries")
+        let (tiled, tiledScores) = run(threads: 1, budget: budget)
+        XCTAssertLessThanOrEqual(tiledScores, budget, "one tile of logits, not rows × keys")
+        assertClose(tiled, want, rel: 1e-5, abs: 1e-6, "tiled attention")
+        assertClose(whole, want, rel: 1e-5, abs: 1e-6, "untiled attention")
+        for threads in [2, 3, 8] {
+            let (out, scores) = run(threads: threads, budget: budget)
+            XCTAssertEqual(bits(out), bits(tiled), "\(threads) threads change no bit")
+            XCTAssertLessThanOrEqual(scores, threads * budget, "one tile per thread")
+        }
+        XCTAssertEqual(Attention.tileRows(visible: 16384), 256, "the 200M model's 4-block context: 256-row tiles")
+        XCTAssertGreaterThanOrEqual(Attention.tileRows(visible: 1024), 256, "the default model's blocks are one tile")
+    }
+
     func testThreadPolicySetsOpenBLASThreadCount() {
         let before = BLASThreads.current
         BLASThreads.configure(threads: 1)
