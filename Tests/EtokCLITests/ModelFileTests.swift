@@ -92,7 +92,10 @@ final class ModelFileTests: CLITestCase {
             XCTAssertTrue(result.stderr.hasPrefix("etok: \(c.path): "), result.stderr)
             XCTAssertTrue(result.stderr.contains(c.words), "\(c.words) not in: \(result.stderr)")
             XCTAssertFalse(result.stderr.contains("NSCocoaErrorDomain") || result.stderr.contains("permission"), result.stderr)
-            XCTAssertLessThan(seconds, 1, "\(c.path) took \(seconds) s")
+            // A guard against work sized by the file's claims (before: 39 s for a context of 16e6,
+            // 10 s for 10^6 layers), loose enough for a loaded debug or ASan run; the release times
+            // (40-90 ms each) are measured, not asserted (the issue 14 note, BENCHMARKS.md).
+            XCTAssertLessThan(seconds, 5, "\(c.path) took \(seconds) s")
         }
     }
 
