@@ -7,22 +7,10 @@ import XCTest
 final class BLASKernelChoiceTests: CLITestCase {
     /// Runs etok with the test's environment minus OPENBLAS_CORETYPE, plus `extra`.
     func run(_ arguments: [String], _ extra: [String: String] = [:]) throws -> CLI.Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try CLI.etok)
-        process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["OPENBLAS_CORETYPE"] = nil
         environment.merge(extra) { $1 }
-        process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CLI.Result(status: process.terminationStatus, stdout: stdout, stderr: String(decoding: stderr, as: UTF8.self))
+        return try CLI.etok(arguments, environment: environment)
     }
 
     /// The "blas" line of `etok model info`.

@@ -235,18 +235,6 @@ final class BatchCommandTests: CLITestCase {
 
     /// Runs etok with `folder` as its working directory.
     func runIn(_ folder: URL, _ arguments: [String]) throws -> CLI.Result {
-        let quoted = ([try CLI.etok] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "cd '\(folder.path)' && exec " + quoted.joined(separator: " ")]
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CLI.Result(status: process.terminationStatus, stdout: outData, stderr: String(decoding: errData, as: UTF8.self))
+        try CLI.etok(arguments, directory: folder)
     }
 }

@@ -48,12 +48,17 @@ enum CLI {
     }
 
     /// Runs `etok` with `arguments`; `stdin` is a file handle (a pipe from another process, a
-    /// file) or nil for /dev/null. Kills it after `timeout` seconds (the test then fails).
+    /// file) or nil for /dev/null; `environment` replaces the test's own (nil: inherit it);
+    /// `directory` is the working directory (nil: the test's). Kills it after `timeout` seconds
+    /// (the test then fails).
     static func etok(_ arguments: [String], stdin: Any? = nil, timeout: Double = 60,
+                     environment: [String: String]? = nil, directory: URL? = nil,
                      whileRunning: ((Process) -> Void)? = nil) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try etok)
         process.arguments = arguments
+        if let environment { process.environment = environment }
+        if let directory { process.currentDirectoryURL = directory }
         process.standardInput = stdin ?? FileHandle.nullDevice
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
