@@ -1,5 +1,5 @@
 // Shared support for the EtokModel tests: the golden fixtures (written by
-// Tools/reference/make_fixtures.py), a seeded generator, comparisons and a safetensors writer.
+// etok-tools fixtures, python/etok/tools/make_fixtures.py), a seeded generator, comparisons and a safetensors writer.
 import EtokIO
 import EtokModel
 import Foundation

@@ -1,1 +1,0 @@
-"""etok's PyTorch reference of ElasticTok (model, FSQ, safetensors I/O, fixtures)."""

@@ -1,0 +1,4 @@
+"""etok's Python tools, one command: `etok-tools` (or `python3 -m etok.tools`); see cli.py for the
+list. Subpackages: reference (the PyTorch reference model and file formats), data (datasets),
+bench (benchmarks). Most need the `tools` extra (torch, safetensors, msgpack), imported only by
+the commands that use them: `import etok` stays numpy-only."""
