@@ -13,20 +13,21 @@ bootstrap:
 demo: bootstrap
 	@bash Tools/demo.sh
 
-## test: the whole test suite (Swift, the Python tools, the Python package).
+## test: the whole test suite (Swift, the Python package and its tools).
 test: bootstrap test-swift test-python
 
 test-swift:
 	swift build --build-tests $(SWIFT_FLAGS)
 	swift test --skip-build $(SWIFT_FLAGS)
 
+# python/ (package etok, its tools in etok.tools) from this checkout without installing it
+# (PYTHONPATH=python; children that run `python3 -m etok.tools` see it too), against the CLI and
+# the C library built in the same configuration, found by path.
 test-python:
-	python3 -m pytest -q Tools/tests
-	# python/ (package etok) against the CLI: both built in the same configuration, found by path.
 	swift build --product etok $(SWIFT_FLAGS)
 	swift build --product etok_c $(SWIFT_FLAGS)
 	BIN="$$(swift build --show-bin-path $(SWIFT_FLAGS))" && ETOK_CLI="$$BIN/etok" ETOK_LIBRARY="$$BIN/libetok_c.so" \
-		python3 -m pytest -q python/tests
+		PYTHONPATH="$(CURDIR)/python$${PYTHONPATH:+:$$PYTHONPATH}" python3 -m pytest -q python/tests
 
 ## test-sanitizers: the Swift tests under AddressSanitizer and ThreadSanitizer (CI runs it too).
 test-sanitizers: bootstrap

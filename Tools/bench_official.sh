@@ -11,12 +11,14 @@
 # chunks) with wall seconds per frame and peak RSS (GNU time). ETOK_EXTRA adds encode options.
 set -euo pipefail
 E=$1; CFG=${2:-$(dirname "$0")/../configs/ElasticTok-FSQ.json}; W=${3:-/tmp/etok-official}
-T=$(dirname "$0"); mkdir -p "$W"
+mkdir -p "$W"
+# etok-tools from this checkout, installed or not (README "Python tools")
+export PYTHONPATH="$(cd "$(dirname "$0")/.." && pwd)/python${PYTHONPATH:+:$PYTHONPATH}"
 echo "date: $(date -u +%FT%TZ)"; lscpu | grep -E "^(Model name|CPU\(s\)|Flags)" | sed 's/Flags:.*avx512_bf16.*/flags: avx512_bf16 present/;/^Flags/d'
 "$E" model info 2>/dev/null | grep -i blas || true
 if [ ! -f "$W/model.safetensors" ]; then
-  python3 "$T/make_random_official.py" "$CFG" "$W/model.msgpack"
-  python3 "$T/convert_official.py" "$W/model.msgpack" "$W/model.safetensors" --config "$CFG" > /dev/null
+  python3 -m etok.tools make-random-official "$CFG" "$W/model.msgpack"
+  python3 -m etok.tools convert "$W/model.msgpack" "$W/model.safetensors" --config "$CFG" > /dev/null
 fi
 /usr/bin/time -f "model bench: peak RSS %M KB, %e s wall, %P CPU" \
   "$E" model bench --model "$W/model.safetensors" --context 0,3 --repeats 1

@@ -2,8 +2,9 @@
 # Installs what etok needs on a Debian 12 machine, skipping what is already there. Idempotent.
 #   Native: FFmpeg 5.1 (-dev libraries and the ffmpeg tool the tests use), OpenBLAS, pkg-config,
 #   GNU time (the tests measure a child's peak memory with it).
-#   Python (Tools/ only: reference model, training, converter, their tests): torch (CPU), numpy,
-#   safetensors, msgpack, pytest. The etok binary itself never needs Python.
+#   Python (the package in python/ and its tools, etok-tools: reference model, training, converter,
+#   their tests): torch (CPU), numpy, safetensors, msgpack, pytest. The etok binary never needs
+#   Python. The package itself is not installed: `make test` finds it with PYTHONPATH=python.
 set -euo pipefail
 
 apt_pkgs=(libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libopenblas-dev pkg-config ffmpeg time)

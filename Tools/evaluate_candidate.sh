@@ -3,11 +3,11 @@
 #
 #   bash Tools/evaluate_candidate.sh CANDIDATE.safetensors [OUTDIR]
 #
-# 1. calibrates a copy of the candidate on the unseen calibration clips (Tools/calibrate.py
+# 1. calibrates a copy of the candidate on the unseen calibration clips (etok-tools calibrate
 #    writes OUTDIR/calibrated.safetensors; the candidate file itself is left as it is),
 # 2. measures it and the shipped model side by side on the same footage, at each one's own
-#    calibrated threshold: Tools/bench_codec.py on bikes.mp4 (no timings worth quoting: one run,
-#    no memory run), Tools/bench_clips.py on the unseen clips, Tools/context_gain.py on bikes.
+#    calibrated threshold: etok-tools bench codec on bikes.mp4 (no timings worth quoting: one run,
+#    no memory run), etok-tools bench clips on the unseen clips, etok-tools context-gain on bikes.
 # Reports land in OUTDIR (default /tmp/etok-candidate). Ship only if bikes improves at the
 # candidate's own threshold (the bar of issue 4: share of frames meeting it, tokens per frame,
 # and the ratio against the smallest matching fixed budget), then copy calibrated.safetensors to
@@ -24,17 +24,19 @@ CANDIDATE=$1
 OUT=${2:-/tmp/etok-candidate}
 BASELINE=${BASELINE:-Sources/EtokTokenizer/Resources/default.safetensors}
 mkdir -p "$OUT"
-python3 Tools/calibrate.py "$CANDIDATE" --out "$OUT/calibrated.safetensors" | tee "$OUT/calibrate.txt"
+# etok-tools from this checkout, installed or not (README "Python tools")
+export PYTHONPATH="$(cd "$(dirname "$0")/.." && pwd)/python${PYTHONPATH:+:$PYTHONPATH}"
+python3 -m etok.tools calibrate "$CANDIDATE" --out "$OUT/calibrated.safetensors" | tee "$OUT/calibrate.txt"
 WHO=(baseline candidate)
 [ "$BASELINE" = none ] && WHO=(candidate)
 for who in "${WHO[@]}"; do
     model=$BASELINE
     [ "$who" = candidate ] && model=$OUT/calibrated.safetensors
     echo "== $who: $model"
-    python3 Tools/bench_codec.py --model "$model" --runs 1 --no-memory --clips Samples/bikes.mp4 \
+    python3 -m etok.tools bench codec --model "$model" --runs 1 --no-memory --clips Samples/bikes.mp4 \
         --searches fast > "$OUT/codec-$who.md"
-    python3 Tools/bench_clips.py --model "$model" > "$OUT/clips-$who.md"
-    python3 Tools/context_gain.py "$model" --clips Samples/bikes.mp4 > "$OUT/context-$who.md"
+    python3 -m etok.tools bench clips --model "$model" > "$OUT/clips-$who.md"
+    python3 -m etok.tools context-gain "$model" --clips Samples/bikes.mp4 > "$OUT/context-$who.md"
     # the fast search's row, and the row of the ratio against the smallest matching fixed budget
     grep -E "^\| bikes.mp4 \| fast \||×" "$OUT/codec-$who.md" || true
     grep -E "^Pooled" "$OUT/clips-$who.md" || true

@@ -5,7 +5,7 @@
 #
 # Preparation here, before the device call (paths are git-ignored; they travel with `carry`):
 #   mkdir -p data && cp ~/.cache/etok/data/train-v3.npz data/   (v3: twice v2's real footage,
-#   prepared exactly as etok encode prepares frames: Tools/data/make_dataset.py; v2 and v1 work too)
+#   prepared exactly as etok encode prepares frames: etok-tools data; v2 and v1 work too)
 #   device run: command "bash Tools/train_gpu.sh 7", carry ["data"], timeout_s 600
 #   The 64 MiB a call may carry hold the work tree (~15 MB with the shipped weights) and the
 #   training set (v3: 46.3 MB; with the tracked tree 62.1 MB on 2026-11-27): the held-out set
@@ -28,7 +28,7 @@
 #
 # What comes back under $OUT (at most 8 files of 16 MiB):
 #   weights.part0.pt, weights.part1.pt   fp32 weights + step/sample counters (resume with
-#                                        python3 Tools/train.py --run NEW --init-weights P0,P1)
+#                                        etok-tools train --run NEW --init-weights P0,P1)
 #   default.safetensors                  fp16 export with the config in the metadata; no
 #                                        threshold yet: run Tools/evaluate_candidate.sh on it
 #                                        here (calibrates a copy on the unseen clips, then
@@ -46,6 +46,8 @@ COOL=${COOL:-$(python3 -c "print(round(0.25 * $MINUTES, 2))")}   # last quarter:
 OUT=${OUT:-/tmp/etok-gpu-out}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
+# etok-tools from this checkout, installed or not (README "Python tools")
+export PYTHONPATH="$(cd "$(dirname "$0")/.." && pwd)/python${PYTHONPATH:+:$PYTHONPATH}"
 ROOT=$(mktemp -d /tmp/etok-gpu.XXXXXX)
 trap 'rm -rf "$ROOT"' EXIT
 mkdir -p "$ROOT/data" "$ROOT/runs"
@@ -64,15 +66,15 @@ if ls runs/gpu-in/weights.part*.pt >/dev/null 2>&1; then
 fi
 { nvidia-smi -L 2>/dev/null || echo "no nvidia-smi"; python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"; } | tee "$OUT/train.log"
 THREADS=$(nproc 2>/dev/null || echo 8)
-python3 Tools/train.py --run gpu --out "$ROOT" "${DATA_ARGS[@]}" "${INIT[@]}" --batch "$BATCH" --lr "$LR" --full-keep "$FULL_KEEP" --context-keep "$CONTEXT_KEEP" $([ "${COMPILE:-0}" = 1 ] && echo --compile) \
+python3 -m etok.tools train --run gpu --out "$ROOT" "${DATA_ARGS[@]}" "${INIT[@]}" --batch "$BATCH" --lr "$LR" --full-keep "$FULL_KEEP" --context-keep "$CONTEXT_KEEP" $([ "${COMPILE:-0}" = 1 ] && echo --compile) \
     --warmup 300 --minutes "$MINUTES" --cooldown-minutes "$COOL" --ckpt-minutes 2 --eval-minutes 100000 --log-every 100 \
     --threads "$THREADS" 2>&1 | tee -a "$OUT/train.log"
 EVAL=()
 if [ -n "${DRYRUN:-}" ]; then EVAL=(--eval-chunks 1 --eval-fixed-chunks 1); fi
-python3 Tools/train.py --run gpu --out "$ROOT" "${DATA_ARGS[@]}" --threads "$THREADS" \
+python3 -m etok.tools train --run gpu --out "$ROOT" "${DATA_ARGS[@]}" --threads "$THREADS" \
     --save-weights "$OUT/weights" --export "$OUT/default.safetensors" 2>&1 | tee -a "$OUT/train.log"
 if [ -n "$HAVE_EVAL" ]; then
-    python3 Tools/train.py --run gpu --out "$ROOT" "${DATA_ARGS[@]}" --eval-only --threads "$THREADS" "${EVAL[@]}" \
+    python3 -m etok.tools train --run gpu --out "$ROOT" "${DATA_ARGS[@]}" --eval-only --threads "$THREADS" "${EVAL[@]}" \
         2>&1 | tee -a "$OUT/train.log"
 fi
 cp "$ROOT/runs/gpu/eval.jsonl" "$OUT/eval.jsonl" 2>/dev/null || true

@@ -3,7 +3,7 @@ import EtokModel
 import EtokTensor
 import Foundation
 
-/// The engine benchmark behind `etok model bench` (and Tools/bench_engine.py): the sgemm peak,
+/// The engine benchmark behind `etok model bench` (and etok-tools bench engine): the sgemm peak,
 /// then per context size the median seconds per block of encode+decode, the model FLOPs and the MFU.
 public enum EngineBench {
     /// Wall-clock seconds `body` takes.

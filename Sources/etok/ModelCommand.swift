@@ -16,7 +16,7 @@ struct ModelCommand: ParsableCommand {
           etok model info model.safetensors
           etok model run --model m.safetensors --input vision.npy \\
               --keep 3,16,7 --output-dir out
-          etok model bench --context 0,1,3     timings for Tools/bench_engine.py
+          etok model bench --context 0,1,3     timings for etok-tools bench engine
         """,
         subcommands: [Info.self, Run.self, Bench.self])
 }
@@ -177,10 +177,10 @@ extension ModelCommand {
         }
     }
 
-    /// `etok model bench`: timings for Tools/bench_engine.py (JSON on stdout).
+    /// `etok model bench`: timings for etok-tools bench engine (JSON on stdout).
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Time encode+decode per block with 0, 1, 3... committed blocks (for Tools/bench_engine.py).",
+            abstract: "Time encode+decode per block with 0, 1, 3... committed blocks (for etok-tools bench engine).",
             discussion: """
             Prints one JSON object: the sgemm peak measured first (GFLOP/s), then per context size \
             the median seconds per block, the model FLOPs and the MFU. Without --model it times random \
