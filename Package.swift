@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(name: "EtokFormatTests", dependencies: ["EtokFormat", "EtokIO"]),
         .testTarget(name: "EtokModelTests", dependencies: ["EtokModel", "EtokTensor", "EtokIO"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "EtokTokenizerTests", dependencies: ["EtokTokenizer", "EtokModel", "EtokFormat", "EtokMedia", "EtokIO"]),
+        .testTarget(name: "EtokTokenizerTests", dependencies: ["EtokTokenizer", "EtokModel", "EtokFormat", "EtokMedia", "EtokIO", "EtokPipeline"]),
         .testTarget(name: "EtokCLITests", dependencies: ["etok", "EtokIO", "etok-fuzz-reader"]),
     ],
     swiftLanguageModes: [.v6]

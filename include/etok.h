@@ -13,15 +13,17 @@
  * Conventions
  *   - Functions that can fail return an int status: ETOK_OK (0) or one of ETOK_E_*. The message
  *     of the calling thread's last failure is etok_last_error(); it names the file and the
- *     problem in one line, as the command prints it. Bad input never crashes the caller.
+ *     problem in one line, as the command prints it. Bad input never crashes the caller. The
+ *     status comes from the same classification of errors as the command's exit status
+ *     (ErrorCategory in the library), coarser: see the table at the status codes.
  *   - Handles are opaque. Whoever opens one closes it, once, after every other call on it.
  *   - Strings and buffers the library returns through a handle belong to that handle and live
  *     until it is closed. Strings returned through a `char **` out-parameter belong to the caller:
  *     release them with etok_string_free.
  *   - Caller buffers are written, never kept.
- *   - Threads: a reader is immutable after open (any number of threads may read it). Encoding and
- *     decoding calls are independent of each other; each blocks until done and uses its own worker
- *     threads (options.threads; 0: one per core).
+ *   - Threads: a reader and a model are immutable after open (any number of threads may use
+ *     them). Encoding and decoding calls are independent of each other, also through one model;
+ *     each blocks until done and uses its own worker threads (options.threads; 0: one per core).
  */
 #ifndef ETOK_H
 #define ETOK_H
@@ -32,13 +34,16 @@
 extern "C" {
 #endif
 
-/* Status codes. */
+/* Status codes, and the command's exit statuses of the same errors. */
 #define ETOK_OK        0
-#define ETOK_E_ARGUMENT 1  /* a bad argument: NULL, a setting out of range, a buffer too small */
-#define ETOK_E_INPUT    2  /* the input is missing or unreadable (no such file, a directory) */
-#define ETOK_E_DATA     3  /* unusable data: not .etok/video, damaged, another model's stream */
-#define ETOK_E_OUTPUT   4  /* the output cannot be created (exists and no overwrite) or written */
-#define ETOK_E_OTHER    5  /* anything else (an FFmpeg call that failed unexpectedly, a bug) */
+#define ETOK_E_ARGUMENT 1  /* a bad argument: NULL, a setting out of range, a buffer too small (64) */
+#define ETOK_E_INPUT    2  /* the input is missing or unreadable: no such file, a directory (66) */
+#define ETOK_E_DATA     3  /* unusable data: not .etok/video, damaged, another model's stream (65) */
+#define ETOK_E_OUTPUT   4  /* the output cannot be created (exists and no overwrite) or written,
+                              or its pipe was closed (73, 74, 141) */
+#define ETOK_E_OTHER    5  /* anything else: unsupported media (69), an FFmpeg call that failed
+                              unexpectedly (70), a read error after open (74), interrupted (130,
+                              143), a bug (1) */
 
 /* The library's version ("0.1.0"); static storage. */
 const char *etok_version(void);
@@ -78,7 +83,8 @@ int etok_reader_open(const char *path, int32_t skip_damaged, etok_reader **out);
 /* Closes a reader (NULL is ignored); everything it handed out dies with it. */
 void etok_reader_close(etok_reader *r);
 /* The header and health as JSON: `etok info --json` without per-block figures (model with name,
- * sha256, frames_per_block, bottleneck, ...; encoding with threshold, fps; source; health).
+ * sha256, frames_per_block, bottleneck, ...; encoding with threshold, fps; source; health;
+ * rate_control with mode, target and achieved, for a stream encoded under rate control).
  * Owned by the reader. */
 const char *etok_reader_header_json(const etok_reader *r);
 /* Readable blocks; token kind (0: FSQ, int32 indices; 1: VAE, float32 latents); values per
@@ -97,11 +103,26 @@ int etok_reader_copy_blocks(const etok_reader *r, int32_t *kept, int32_t *frames
  * or before t (the first block if t is earlier); -1 for none readable or a NULL reader. */
 int64_t etok_reader_seek(const etok_reader *r, double t);
 
-/* ---- Encoding and decoding (loads the model each call) ------------------------------------ */
+/* ---- Models ------------------------------------------------------------------------------ */
+
+typedef struct etok_model etok_model;
+
+/* Loads and checks the weights at `path` (.safetensors; NULL: the default model, found beside
+ * this library, else where the etok command looks) once, for any number of encodes and decodes
+ * from any threads. Memory: the weights as float32. *out is NULL on failure (ETOK_E_INPUT: no
+ * such file; ETOK_E_DATA: a file that fails the model checks). */
+int etok_model_open(const char *path, etok_model **out);
+/* The model as JSON: name, path, sha256, image_size [h, w], frames_per_block, min_toks,
+ * max_toks, context_blocks, bottleneck ("fsq"/"vae"), calibrated_threshold (when the file has
+ * one). Owned by the model. */
+const char *etok_model_info_json(const etok_model *m);
+/* Releases a model (NULL is ignored), after every call through it has returned. */
+void etok_model_close(etok_model *m);
+
+/* ---- Encoding and decoding (through an open model) -------------------------------------- */
 
 /* Encode options: all zero (memset) is `etok encode`'s defaults. Field order is the ABI. */
 typedef struct etok_encode_options {
-    const char *model;            /* weights (.safetensors); NULL: the default model */
     const char *search;           /* "fast" (NULL), "binary" or "linear" */
     const char *fit;              /* "crop" (NULL), "pad" or "stretch" */
     const char *input_format;     /* FFmpeg demuxer; NULL probes; "rawvideo" needs raw_width/height */
@@ -121,30 +142,31 @@ typedef struct etok_encode_options {
 
 /* Decode options: all zero is `etok decode`'s defaults. */
 typedef struct etok_decode_options {
-    const char *model;            /* NULL: the default model */
     int32_t threads;
     int32_t skip_damaged;         /* decode what is readable instead of failing on damage */
     int32_t overwrite;
     int32_t allow_model_mismatch; /* decode a stream that names other weights (shapes still checked) */
 } etok_decode_options;
 
-/* `etok encode input -o output` with `opts` (NULL: defaults). The output is written under a
- * temporary name and renamed at the end: nothing is left on failure. *summary (may be NULL)
- * receives `--stats`'s JSON, the caller's to free. */
-int etok_encode_file(const char *input, const char *output, const etok_encode_options *opts, char **summary);
+/* `etok encode input --model M -o output` with `opts` (NULL: defaults), M the model `m` was
+ * opened from. The output is written under a temporary name and renamed at the end: nothing is
+ * left on failure. *summary (may be NULL) receives `--stats`'s JSON, the caller's to free. */
+int etok_encode_file(const etok_model *m, const char *input, const char *output, const etok_encode_options *opts,
+                     char **summary);
 /* Encodes `count` frames of height x width RGB24 (frame after frame, rows without padding) at
  * `rate` frames per second into `output`: exactly `etok encode frames.rgb --input-format rawvideo
  * --size WxH --rate R` (the header names the source frames.rgb). The frames are fitted to the
  * model like any video (opts->fit). The input fields of opts are ignored. */
-int etok_encode_frames(const uint8_t *rgb, int64_t count, int64_t height, int64_t width, double rate,
-                       const char *output, const etok_encode_options *opts, char **summary);
-/* `etok decode input -o output` (.mp4, .y4m, .rgb, .png, or a %05d PNG pattern). */
-int etok_decode_file(const char *input, const char *output, const etok_decode_options *opts, char **summary);
+int etok_encode_frames(const etok_model *m, const uint8_t *rgb, int64_t count, int64_t height, int64_t width,
+                       double rate, const char *output, const etok_encode_options *opts, char **summary);
+/* `etok decode input --model M -o output` (.mp4, .y4m, .rgb, .png, or a %05d PNG pattern). */
+int etok_decode_file(const etok_model *m, const char *input, const char *output, const etok_decode_options *opts,
+                     char **summary);
 
 typedef struct etok_frames etok_frames;
 /* Decodes `input` into frames the library holds: count x height x width x 3 bytes (RGB24, the
  * model's resolution), the same bytes `etok decode input -o x.rgb` writes. Memory: all frames. */
-int etok_decode_frames(const char *input, const etok_decode_options *opts, etok_frames **out);
+int etok_decode_frames(const etok_model *m, const char *input, const etok_decode_options *opts, etok_frames **out);
 void etok_frames_shape(const etok_frames *f, int64_t *count, int64_t *height, int64_t *width);
 /* The frames' bytes; owned by f. */
 const uint8_t *etok_frames_data(const etok_frames *f);

@@ -12,7 +12,8 @@ import Foundation
 // becomes a status code plus a message and never crosses the boundary (nor crashes the caller).
 
 /// Status codes of include/etok.h (`ETOK_OK` ... `ETOK_E_OTHER`), by what the caller can do about
-/// them; the same split as the CLI's exit codes (Sources/etok/ExitCodes.swift), coarser.
+/// them: the library's error categories (`ErrorCategory`, the same the command's exit codes come
+/// from), coarser.
 enum Status: Int32 {
     case ok = 0
     /// A bad argument: a null pointer, a setting out of range, a buffer too small.
@@ -23,37 +24,17 @@ enum Status: Int32 {
     case data = 3
     /// The output cannot be created or written.
     case output = 4
-    /// Anything else (an FFmpeg call that failed unexpectedly, a bug).
+    /// Anything else (an FFmpeg call that failed unexpectedly, unsupported media, interrupted, a bug).
     case other = 5
 
-    /// The status for `error`, looking through pipeline wrappers.
-    init(_ error: any Error) {
-        switch error {
-        case let e as PipelineError:
-            if case .stageFailed(_, let underlying) = e { self.init(underlying) } else { self = .other }
-        case is OutputError: self = .output
-        case let e as FormatError:
-            if case .io(_, let call, _, _) = e { self = call == "open" ? .input : .other }
-            else if case .invalidInput = e { self = .argument }
-            else { self = .data }
-        case let e as ModelError:
-            if case .unreadable = e { self = .input } else if case .contextFull = e { self = .other } else { self = .data }
-        case let e as MediaError:
-            switch e {
-            case .fileNotFound, .isDirectory, .emptyInput, .unreadableInput: self = .input
-            case .invalidArgument, .tooManyFramesForImage: self = .argument
-            case .ffmpeg, .unsupportedCodec: self = .other
-            default: self = .data
-            }
-        case let e as TokenizerError:
-            switch e {
-            case .badSetting, .emptyRange: self = .argument
-            case .noDefaultModel: self = .input
-            default: self = .data
-            }
-        case is DigestError: self = .input
-        case let e as CABIError: self = e.status
-        default: self = .other
+    /// The status of each error category: the one table of the C ABI.
+    init(_ category: ErrorCategory) {
+        switch category {
+        case .usage: self = .argument
+        case .noInput: self = .input
+        case .dataError: self = .data
+        case .cannotCreateOutput, .writeFailed, .outputClosed: self = .output
+        case .unsupported, .software, .readFailed, .interrupted, .terminated, .other: self = .other
         }
     }
 }
@@ -76,23 +57,20 @@ final class LastError {
     static var current: UnsafePointer<CChar>? { (Thread.current.threadDictionary[key] as? LastError).map { UnsafePointer($0.text) } }
 }
 
-/// Runs `body`; an error becomes its status and the thread's last error message (the same one-line
-/// description the CLI prints).
+/// Runs `body`; an error becomes its status and the thread's last error message (the same one
+/// line the command prints, from the library's `ErrorReport`).
 func guarded(_ body: () throws -> Void) -> Int32 {
     do {
         try body()
         return Status.ok.rawValue
+    } catch let error as CABIError {
+        LastError.set(error.description)
+        return error.status.rawValue
     } catch {
-        LastError.set(message(error))
-        return Status(error).rawValue
+        let report = ErrorReport(error)
+        LastError.set(report.message)
+        return Status(report.category).rawValue
     }
-}
-
-/// The one-line message for `error` (pipeline wrappers removed).
-func message(_ error: any Error) -> String {
-    if case PipelineError.stageFailed(_, let underlying) = error { return message(underlying) }
-    if case PipelineError.cancelled = error { return "cancelled" }
-    return String(describing: error)
 }
 
 /// A Swift string from a C argument that may not be null.

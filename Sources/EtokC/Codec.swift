@@ -7,11 +7,11 @@ import Foundation
 // `EncodeRun` and `DecodeRun` that `etok encode` and `etok decode` run, so the .etok bytes and
 // the frames are the CLI's, bit for bit. Frames in memory travel as a raw rgb24 file named
 // `frames.rgb` in a private temporary folder: exactly `etok encode frames.rgb --input-format
-// rawvideo --size WxH --rate R`, and `etok decode x.etok -o frames.rgb` the other way.
+// rawvideo --size WxH --rate R`, and `etok decode x.etok -o frames.rgb` the other way. Every call
+// runs on a model the caller opened once (`etok_model`, Model.swift).
 
 /// `etok_encode_options` (include/etok.h): all zero means the CLI's defaults. Same field order.
 public struct EtokEncodeOptions {
-    public var model: UnsafePointer<CChar>?
     public var search: UnsafePointer<CChar>?
     public var fit: UnsafePointer<CChar>?
     public var inputFormat: UnsafePointer<CChar>?
@@ -32,7 +32,6 @@ public struct EtokEncodeOptions {
 
 /// `etok_decode_options` (include/etok.h): all zero means the CLI's defaults. Same field order.
 public struct EtokDecodeOptions {
-    public var model: UnsafePointer<CChar>?
     public var threads: Int32
     public var skipDamaged: Int32
     public var overwrite: Int32
@@ -41,35 +40,6 @@ public struct EtokDecodeOptions {
 
 /// An optional C string.
 private func optional(_ p: UnsafePointer<CChar>?) -> String? { p.map { String(cString: $0) } }
-
-/// The model named, else the default: beside this library (a SwiftPM build folder's resource
-/// bundle, or a copy next to it), else where the CLI looks (`ModelCatalog.defaultModelPath`).
-func loadModel(_ path: String?) throws -> LoadedModel {
-    if let path { return try ModelCatalog.load(path: path) }
-    if let library = libraryPath() {
-        let folder = URL(fileURLWithPath: library).resolvingSymlinksInPath().deletingLastPathComponent()
-        for candidate in ["etok_EtokTokenizer.resources/\(ModelCatalog.defaultFileName)", ModelCatalog.defaultFileName] {
-            let file = folder.appendingPathComponent(candidate).path
-            if FileManager.default.isReadableFile(atPath: file) { return try ModelCatalog.load(path: file) }
-        }
-    }
-    return try ModelCatalog.load(path: nil)
-}
-
-/// This shared library's file: the mapping in /proc/self/maps that holds its own code (Glibc's
-/// dladdr is not visible from Swift).
-func libraryPath() -> String? {
-    let address = UInt(bitPattern: #dsohandle)
-    guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return nil }
-    for line in maps.split(separator: "\n") {
-        let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
-        guard fields.count == 6, fields[5].hasPrefix("/") else { continue }
-        let range = fields[0].split(separator: "-")
-        guard range.count == 2, let lo = UInt(range[0], radix: 16), let hi = UInt(range[1], radix: 16) else { continue }
-        if address >= lo && address < hi { return String(fields[5]).trimmingCharacters(in: .whitespaces) }
-    }
-    return nil
-}
 
 /// The encode job `o` describes, with the checks `etok encode` makes on its options.
 func encodeJob(input: String, output: String, _ o: EtokEncodeOptions, model: LoadedModel) throws -> EncodeJob {
@@ -110,10 +80,9 @@ func encodeJob(input: String, output: String, _ o: EtokEncodeOptions, model: Loa
                      settings: settings, workers: o.threads == 0 ? ThreadPolicy.defaultWorkers : Int(o.threads))
 }
 
-/// Encodes with `o` and returns the summary as JSON (`etok encode --stats`).
-func encode(input: String, output: String, _ o: EtokEncodeOptions) throws -> String {
+/// Encodes with `o` and `model` and returns the summary as JSON (`etok encode --stats`).
+func encode(input: String, output: String, _ o: EtokEncodeOptions, model: LoadedModel) throws -> String {
     FFmpegLog.silence()   // as the command by default: problems come back as one-line errors
-    let model = try loadModel(optional(o.model))
     let run = try EncodeRun(job: try encodeJob(input: input, output: output, o, model: model), model: model)
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
@@ -137,12 +106,14 @@ private var zeroDecode: EtokDecodeOptions { EtokDecodeOptions(threads: 0, skipDa
 /// Encodes the video at `input` (`-`: stdin) into the .etok file `output`; `summary`, when not
 /// NULL, receives the encode's statistics as JSON (free with `etok_string_free`).
 @_cdecl("etok_encode_file")
-public func etok_encode_file(_ input: UnsafePointer<CChar>?, _ output: UnsafePointer<CChar>?, _ opts: UnsafeRawPointer?,
+public func etok_encode_file(_ m: OpaquePointer?, _ input: UnsafePointer<CChar>?, _ output: UnsafePointer<CChar>?,
+                             _ opts: UnsafeRawPointer?,
                              _ summary: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
     guarded {
         summary?.pointee = nil
+        let model = try loadedModel(m)
         let json = try encode(input: try string(input, "input"), output: try string(output, "output"),
-                              options(opts, zero: zeroEncode))
+                              options(opts, zero: zeroEncode), model: model)
         summary?.pointee = handOut(json)
     }
 }
@@ -151,11 +122,12 @@ public func etok_encode_file(_ input: UnsafePointer<CChar>?, _ output: UnsafePoi
 /// at `rate` frames per second into `output`, as `etok encode frames.rgb --input-format rawvideo
 /// --size WxH --rate R` would; the input options of `opts` are ignored.
 @_cdecl("etok_encode_frames")
-public func etok_encode_frames(_ rgb: UnsafePointer<UInt8>?, _ count: Int64, _ height: Int64, _ width: Int64,
+public func etok_encode_frames(_ m: OpaquePointer?, _ rgb: UnsafePointer<UInt8>?, _ count: Int64, _ height: Int64, _ width: Int64,
                                _ rate: Double, _ output: UnsafePointer<CChar>?, _ opts: UnsafeRawPointer?,
                                _ summary: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
     guarded {
         summary?.pointee = nil
+        let model = try loadedModel(m)
         guard count > 0, (1...16384).contains(height), (1...16384).contains(width) else {
             throw CABIError.argument("frames must be a (T, H, W, 3) array with T ≥ 1 and sides 1...16384, not (\(count), \(height), \(width), 3)")
         }
@@ -172,7 +144,7 @@ public func etok_encode_frames(_ rgb: UnsafePointer<UInt8>?, _ count: Int64, _ h
                     o.inputFormat = format
                     o.rawPixelFormat = pixels
                     (o.rawWidth, o.rawHeight, o.rawRate) = (Int32(width), Int32(height), rate)
-                    return try encode(input: file.path, output: out, o)
+                    return try encode(input: file.path, output: out, o, model: model)
                 }
             }
         }
@@ -180,11 +152,10 @@ public func etok_encode_frames(_ rgb: UnsafePointer<UInt8>?, _ count: Int64, _ h
     }
 }
 
-/// The decode job for `input` → `output` with `o`.
-func decode(input: String, output: String, _ o: EtokDecodeOptions) throws -> [String: Any] {
+/// Decodes `input` → `output` with `o` and `model`; the summary.
+func decode(input: String, output: String, _ o: EtokDecodeOptions, model: LoadedModel) throws -> [String: Any] {
     FFmpegLog.silence()
     guard o.threads >= 0, o.threads <= 256 else { throw CABIError.argument("threads must be 0 (all cores) to 256") }
-    let model = try loadModel(optional(o.model))
     var outputOptions = OutputOptions()
     outputOptions.overwrite = o.overwrite != 0
     let job = DecodeJob(input: input, output: output, outputOptions: outputOptions,
@@ -199,12 +170,14 @@ func decode(input: String, output: String, _ o: EtokDecodeOptions) throws -> [St
 /// Decodes the .etok stream `input` into the video `output` (.mp4, .y4m, .rgb, .png or a %05d
 /// PNG pattern), as `etok decode`; `summary` as for encoding.
 @_cdecl("etok_decode_file")
-public func etok_decode_file(_ input: UnsafePointer<CChar>?, _ output: UnsafePointer<CChar>?, _ opts: UnsafeRawPointer?,
+public func etok_decode_file(_ m: OpaquePointer?, _ input: UnsafePointer<CChar>?, _ output: UnsafePointer<CChar>?,
+                             _ opts: UnsafeRawPointer?,
                              _ summary: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
     guarded {
         summary?.pointee = nil
+        let model = try loadedModel(m)
         let result = try decode(input: try string(input, "input"), output: try string(output, "output"),
-                                options(opts, zero: zeroDecode))
+                                options(opts, zero: zeroDecode), model: model)
         summary?.pointee = handOut(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]),
                                           as: UTF8.self))
     }
@@ -230,17 +203,18 @@ final class FramesHandle {
 
 /// Decodes `input` into frames held by the library (`etok_frames_*`; release with `etok_frames_free`).
 @_cdecl("etok_decode_frames")
-public func etok_decode_frames(_ input: UnsafePointer<CChar>?, _ opts: UnsafeRawPointer?,
+public func etok_decode_frames(_ m: OpaquePointer?, _ input: UnsafePointer<CChar>?, _ opts: UnsafeRawPointer?,
                                _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     guarded {
         guard let out else { throw CABIError.argument("out is NULL") }
         out.pointee = nil
+        let model = try loadedModel(m)
         let path = try string(input, "input")
         var o = options(opts, zero: zeroDecode)
         o.overwrite = 0
         let handle = try withTemporaryFolder { folder -> FramesHandle in
             let file = folder.appendingPathComponent("frames.rgb")
-            let result = try decode(input: path, output: file.path, o)
+            let result = try decode(input: path, output: file.path, o, model: model)
             let bytes = try Data(contentsOf: file)
             let (n, h, w) = (result["frames"] as! Int, result["height"] as! Int, result["width"] as! Int)
             guard bytes.count == n * h * w * 3 else {

@@ -7,7 +7,8 @@ import Darwin
 /// Everything that can go wrong while placing, writing or committing an output: the one I/O error
 /// of every writer in etok (`.etok` streams, video, PNG, JSON, .npy). Each case names the output as
 /// the user gave it (`stdout` for `-`), so `description` is a complete one-line message; the
-/// command maps each case to an exit code in one place (`Sources/etok/ExitCodes.swift`).
+/// library classifies each case once (`ErrorReport`, EtokTokenizer); the command and the C ABI map
+/// that category to an exit status or a status code.
 public enum OutputError: Error, CustomStringConvertible, Sendable, Equatable {
     /// The output exists and replacing it was not allowed (`-y`).
     case exists(file: String)

@@ -2,8 +2,8 @@
 /// output's bytes (`OutputError`, EtokIO).
 ///
 /// Every case names the file it is about (`stdin`/`stdout` for pipes) so that its `description`
-/// is a complete one-line message; the command maps each case to an exit code in one place
-/// (`Sources/etok/ExitCodes.swift`).
+/// is a complete one-line message; the library classifies each case once (`ErrorReport`,
+/// EtokTokenizer) and the command and the C ABI map that category to an exit status or status code.
 public enum MediaError: Error, CustomStringConvertible, Sendable, Equatable {
     /// The input path does not exist.
     case fileNotFound(file: String)

@@ -90,7 +90,8 @@ public struct StreamReport: Sendable {
         header.source.timeBase.seconds(pts)
     }
 
-    /// The report as a JSON-ready dictionary (`etok info --json`). Numbers that are absent or not
+    /// The report as a JSON-ready dictionary (`etok info --json`, the C reader's header JSON), with
+    /// `rate_control` for a stream encoded under rate control. Numbers that are absent or not
     /// finite (an unmeasured block's MSE and PSNR, the means when no block was measured) are
     /// `null`: JSONSerialization never sees NaN or infinity.
     public func jsonObject(includeBlocks: Bool) -> [String: Any] {
@@ -147,6 +148,12 @@ public struct StreamReport: Sendable {
                 },
             ] as [String: Any],
         ]
+        if let rate = rateControl {   // the target and what the readable blocks achieved
+            object["rate_control"] = ["mode": rate.mode, "target": rate.target, "achieved": rate.achieved,
+                                      "max_tokens_per_chunk": rate.maxTokensPerChunk as Any,
+                                      "largest_chunk": rate.largestChunk, "media_seconds": rate.mediaSeconds,
+                                      "objective": rate.objective] as [String: Any]
+        }
         if includeBlocks {
             object["per_block"] = blocks.map { b -> [String: Any] in
                 ["block": b.index, "pts": b.record.pts, "seconds": number(seconds(b.record.pts)), "frames": b.record.frames,

@@ -1,7 +1,4 @@
 import ArgumentParser
-import EtokMedia
-import EtokModel
-import EtokFormat
 import EtokIO
 import EtokPipeline
 import EtokTokenizer
@@ -44,90 +41,30 @@ enum ExitCodes {
     static let terminated: Int32 = 143
     static let pipeClosed: Int32 = 141
 
-    /// The one-line message and the exit status for `error`.
+    /// The one-line message and the exit status for `error`: the library's classification
+    /// (`ErrorReport`) through `status(of:)`; only the command line's own ValidationError is
+    /// classified here.
     static func report(_ error: any Error) -> (message: String, status: Int32) {
-        if let pipeline = error as? PipelineError {
-            switch pipeline {
-            case .stageFailed(_, let underlying): return report(underlying)
-            case .cancelled, .stopped:
-                if Interrupt.received == SIGTERM { return ("terminated; partial output removed", terminated) }
-                return ("interrupted; partial output removed", interrupted)
-            case .invalidCapacity: return (pipeline.description, software)
-            }
-        }
-        if let output = error as? OutputError { return (output.description, status(of: output)) }
-        if let media = error as? MediaError { return (media.description, status(of: media)) }
-        if let model = error as? ModelError { return (model.description, status(of: model)) }
-        if let npy = error as? NPYError { return (npy.description, status(of: npy)) }
-        if let format = error as? FormatError { return (format.description, status(of: format)) }
-        if let tokenizer = error as? TokenizerError { return (tokenizer.description, status(of: tokenizer)) }
-        if let tokens = error as? TokenImportError { return (tokens.description, status(of: tokens)) }
-        if let manifest = error as? ManifestError { return (manifest.description, manifest.line == 0 ? noInput : dataError) }
-        if let digest = error as? DigestError { return (digest.description, noInput) }
+        if case PipelineError.stageFailed(_, let underlying) = error { return report(underlying) }
         if let validation = error as? ValidationError { return (validation.message, usage) }
-        return ("\(error)", other)
+        let report = ErrorReport(error)
+        return (report.message, status(of: report.category))
     }
 
-    static func status(of error: ModelError) -> Int32 {
-        switch error {
-        case .unreadable: return noInput
-        case .badHeader, .badConfig, .unknownTensor, .missingTensor, .wrongShape, .wrongDType, .nonFinite, .badInput:
-            return dataError
-        case .contextFull: return software
-        }
-    }
-
-    /// Every import refusal is a problem with the tokens' data.
-    static func status(of error: TokenImportError) -> Int32 {
-        switch error {
-        case .badBlock, .badInput: return dataError
-        case .emptyInput: return noInput
-        }
-    }
-
-    static func status(of error: FormatError) -> Int32 {
-        switch error {
-        case .io(_, let call, _, _):
-            return call == "open" ? noInput : ioError   // only readers do I/O through EtokFormat
-        case .invalidInput: return usage
-        default: return dataError
-        }
-    }
-
-    static func status(of error: TokenizerError) -> Int32 {
-        switch error {
-        case .badSetting, .emptyRange: return usage
-        case .modelMismatch, .incompatibleStream: return dataError
-        case .noDefaultModel: return noInput
-        }
-    }
-
-    static func status(of error: NPYError) -> Int32 {
-        switch error {
-        case .unreadable: return noInput
-        case .badFormat, .unsupported: return dataError
-        }
-    }
-
-    static func status(of error: MediaError) -> Int32 {
-        switch error {
-        case .fileNotFound, .isDirectory, .emptyInput, .unreadableInput: return noInput
-        case .unrecognisedInput, .noVideoStream, .noFrames, .indexAtEndOnPipe, .endsEarly, .partialRawFrame:
-            return dataError
-        case .unsupportedCodec: return unsupported
-        case .invalidArgument: return usage
-        case .tooManyFramesForImage: return usage   // one picture asked for many frames: fix the command
-        case .ffmpeg: return software
-        }
-    }
-
-    /// Every output writer's error: the one place a closed pipe becomes 141.
-    static func status(of error: OutputError) -> Int32 {
-        switch error {
-        case .exists, .appeared, .cannotCreate: return cannotCreate
-        case .isInput: return usage
-        case .writeFailed: return ioError
-        case .closed: return pipeClosed
+    /// The exit status of each error category (the table above).
+    static func status(of category: ErrorCategory) -> Int32 {
+        switch category {
+        case .usage: return usage
+        case .dataError: return dataError
+        case .noInput: return noInput
+        case .unsupported: return unsupported
+        case .software: return software
+        case .cannotCreateOutput: return cannotCreate
+        case .readFailed, .writeFailed: return ioError
+        case .outputClosed: return pipeClosed
+        case .interrupted: return interrupted
+        case .terminated: return terminated
+        case .other: return other
         }
     }
 

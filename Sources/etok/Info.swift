@@ -78,13 +78,7 @@ struct Info: ParsableCommand {
                 }
             }
             if json {
-                var object = report.jsonObject(includeBlocks: blocks)
-                if let rate = report.rateControl {
-                    object["rate_control"] = ["mode": rate.mode, "target": rate.target, "achieved": rate.achieved,
-                                              "max_tokens_per_chunk": rate.maxTokensPerChunk as Any,
-                                              "largest_chunk": rate.largestChunk, "media_seconds": rate.mediaSeconds,
-                                              "objective": rate.objective] as [String: Any]
-                }
+                let object = report.jsonObject(includeBlocks: blocks)
                 let data = try JSONSerialization.data(withJSONObject: object,
                                                       options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
                 print(String(decoding: data, as: UTF8.self))

@@ -34,11 +34,34 @@ OK, E_ARGUMENT, E_INPUT, E_DATA, E_OUTPUT, E_OTHER = range(6)
 
 class EtokError(Exception):
     """An etok call failed: ``code`` is the status (include/etok.h), the message names the file and
-    the problem, as the etok command prints it."""
+    the problem, as the etok command prints it. Raised as the subclass of its status (the library's
+    error categories, coarser); EtokError itself for ETOK_E_OTHER."""
 
     def __init__(self, code: int, message: str):
         super().__init__(message)
         self.code = code
+
+
+class ArgumentError(EtokError, ValueError):
+    """ETOK_E_ARGUMENT: a bad argument or setting (the command's exit status 64)."""
+
+
+class InputError(EtokError):
+    """ETOK_E_INPUT: the input is missing or unreadable (exit status 66)."""
+
+
+class DataError(EtokError):
+    """ETOK_E_DATA: the input's data is unusable: not .etok or video, damaged, another model's
+    stream, a model file that fails its checks (exit status 65)."""
+
+
+class OutputError(EtokError):
+    """ETOK_E_OUTPUT: the output cannot be created (it exists and overwrite is off, no folder, no
+    rights) or written (exit statuses 73, 74, 141)."""
+
+
+# The exception class of each status: the one table on the Python side.
+ERRORS = {E_ARGUMENT: ArgumentError, E_INPUT: InputError, E_DATA: DataError, E_OUTPUT: OutputError}
 
 
 class LibraryNotFound(ImportError):
@@ -67,7 +90,7 @@ class BlockInfo(ctypes.Structure):
 
 class EncodeOptions(ctypes.Structure):
     """etok_encode_options: all zero is `etok encode`'s defaults."""
-    _fields_ = [("model", c_char_p), ("search", c_char_p), ("fit", c_char_p), ("input_format", c_char_p),
+    _fields_ = [("search", c_char_p), ("fit", c_char_p), ("input_format", c_char_p),
                 ("raw_pixel_format", c_char_p), ("threshold", c_double), ("psnr", c_double), ("fps", c_double),
                 ("raw_rate", c_double), ("fixed", c_int32), ("chunk", c_int32), ("threads", c_int32),
                 ("overwrite", c_int32), ("raw_width", c_int32), ("raw_height", c_int32),
@@ -76,7 +99,7 @@ class EncodeOptions(ctypes.Structure):
 
 class DecodeOptions(ctypes.Structure):
     """etok_decode_options."""
-    _fields_ = [("model", c_char_p), ("threads", c_int32), ("skip_damaged", c_int32), ("overwrite", c_int32),
+    _fields_ = [("threads", c_int32), ("skip_damaged", c_int32), ("overwrite", c_int32),
                 ("allow_model_mismatch", c_int32)]
 
 
@@ -93,11 +116,14 @@ _SIGNATURES = {
     "etok_reader_copy_tokens": (c_int32, [c_void_p, c_int64, c_int64, c_void_p, c_int64]),
     "etok_reader_copy_blocks": (c_int32, [c_void_p, c_void_p, c_void_p, c_void_p, c_void_p, c_void_p, c_void_p]),
     "etok_reader_seek": (c_int64, [c_void_p, c_double]),
-    "etok_encode_file": (c_int32, [c_char_p, c_char_p, POINTER(EncodeOptions), POINTER(c_void_p)]),
-    "etok_encode_frames": (c_int32, [c_void_p, c_int64, c_int64, c_int64, c_double, c_char_p,
+    "etok_model_open": (c_int32, [c_char_p, POINTER(c_void_p)]),
+    "etok_model_info_json": (c_char_p, [c_void_p]),
+    "etok_model_close": (None, [c_void_p]),
+    "etok_encode_file": (c_int32, [c_void_p, c_char_p, c_char_p, POINTER(EncodeOptions), POINTER(c_void_p)]),
+    "etok_encode_frames": (c_int32, [c_void_p, c_void_p, c_int64, c_int64, c_int64, c_double, c_char_p,
                                      POINTER(EncodeOptions), POINTER(c_void_p)]),
-    "etok_decode_file": (c_int32, [c_char_p, c_char_p, POINTER(DecodeOptions), POINTER(c_void_p)]),
-    "etok_decode_frames": (c_int32, [c_char_p, POINTER(DecodeOptions), POINTER(c_void_p)]),
+    "etok_decode_file": (c_int32, [c_void_p, c_char_p, c_char_p, POINTER(DecodeOptions), POINTER(c_void_p)]),
+    "etok_decode_frames": (c_int32, [c_void_p, c_char_p, POINTER(DecodeOptions), POINTER(c_void_p)]),
     "etok_frames_shape": (None, [c_void_p, POINTER(c_int64), POINTER(c_int64), POINTER(c_int64)]),
     "etok_frames_data": (c_void_p, [c_void_p]),
     "etok_frames_summary": (c_char_p, [c_void_p]),
@@ -153,10 +179,10 @@ def _check_kernels(loaded) -> None:
 
 
 def check(status: int) -> None:
-    """Raises EtokError for a failed call's status."""
+    """Raises the EtokError subclass of a failed call's status."""
     if status != OK:
         message = lib().etok_last_error()
-        raise EtokError(status, message.decode("utf-8", "replace") if message else f"etok: error {status}")
+        raise ERRORS.get(status, EtokError)(status, message.decode("utf-8", "replace") if message else f"etok: error {status}")
 
 
 def take_string(pointer: c_void_p) -> str | None:

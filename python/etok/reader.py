@@ -102,6 +102,14 @@ class EtokFile:
         return self.header["model"].get("vocabulary_size")
 
     @property
+    def rate_control(self) -> dict | None:
+        """Rate control (``encoding.rate_control``) as ``etok info`` reports it: ``mode``
+        (tokens_per_second, budget, max_tokens_per_chunk), ``target``, ``achieved`` by the readable
+        blocks, ``max_tokens_per_chunk``, ``largest_chunk``, ``media_seconds``, ``objective``; None
+        for a stream encoded without rate control."""
+        return self.header.get("rate_control")
+
+    @property
     def damage(self) -> list[dict]:
         """The damaged ranges skipped (skip_damaged=True), each with ``blocks`` and ``reason``."""
         return self.header["health"]["damaged_ranges"]

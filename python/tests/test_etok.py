@@ -192,7 +192,17 @@ def test_the_c_abi_refuses_bad_arguments_without_crashing(streams):
     blocks = c_int64()
     assert lib.etok_reader_shape(handle, byref(blocks), None, None, None) == _lib.OK and blocks.value == 12
     lib.etok_reader_close(handle)
-    assert lib.etok_encode_file(None, b"x.etok", None, None) == _lib.E_ARGUMENT
-    assert lib.etok_encode_frames(None, 1, 8, 8, 25.0, b"x.etok", None, None) == _lib.E_ARGUMENT
-    assert lib.etok_encode_frames(None, 0, 8, 8, 25.0, b"x.etok", None, None) == _lib.E_ARGUMENT
-    assert lib.etok_decode_frames(streams["fsq"].encode(), None, None) == _lib.E_ARGUMENT
+    assert lib.etok_encode_file(None, streams["fsq"].encode(), b"x.etok", None, None) == _lib.E_ARGUMENT
+    assert b"model is NULL" in lib.etok_last_error()
+    assert lib.etok_model_open(None, None) == _lib.E_ARGUMENT
+    model = etok.Model(FSQ)
+    m = model._handle
+    assert lib.etok_encode_file(m, None, b"x.etok", None, None) == _lib.E_ARGUMENT
+    assert lib.etok_encode_frames(m, None, 1, 8, 8, 25.0, b"x.etok", None, None) == _lib.E_ARGUMENT
+    assert lib.etok_encode_frames(m, None, 0, 8, 8, 25.0, b"x.etok", None, None) == _lib.E_ARGUMENT
+    assert lib.etok_decode_frames(m, streams["fsq"].encode(), None, None) == _lib.E_ARGUMENT
+    assert lib.etok_decode_frames(None, streams["fsq"].encode(), None, None) == _lib.E_ARGUMENT
+    lib.etok_model_close(None)
+    model.close()
+    with pytest.raises(ValueError, match="closed"):
+        model.encode(streams["fsq"])
