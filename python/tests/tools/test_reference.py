@@ -181,7 +181,8 @@ def test_unkept_tokens_have_zero_z_and_the_masked_index():
 def test_unkept_tokens_still_attend_and_are_attended():
     cfg = tiny_cfg()
     m = random_model(cfg)
-    x = torch.rand(1, 16, cfg.patch_dim) * 2 - 1
+    x = torch.rand(1, 16, cfg.patch_dim, generator=torch.Generator().manual_seed(1)) * 2 - 1  # FSQ codes may absorb a
+    # small change: a fixed input, not whatever the global generator holds after earlier tests
     x2 = x.clone()
     x2[:, 12] = -x2[:, 12]  # an unkept token's pixels
     keep = torch.tensor([[4]])

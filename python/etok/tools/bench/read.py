@@ -18,6 +18,8 @@ import time
 
 import etok
 
+from ..common import ROOT
+
 
 def median_seconds(run, repeat):
     times = []
@@ -76,8 +78,8 @@ def bench_shards(folder, repeat):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="*")
-    parser.add_argument("--cli", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                                      ".build", "release", "etok"))
+    parser.add_argument("--cli", default=str(ROOT / ".build" / "release" / "etok"),
+                        help="the etok command to compare with (default: the checkout's release build)")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--shards")
     args = parser.parse_args(argv)

@@ -1,0 +1,1 @@
+"""Tests of etok.tools (the etok-tools command and its modules)."""
