@@ -22,7 +22,8 @@ import Foundation
 /// |        | file that fails its checks (header, shapes, config limits, NaN/Inf)       |
 /// |     66 | the input is missing: no such file, a directory, empty; a model that is   |
 /// |        | not a regular file (device, pipe)                                         |
-/// |     69 | unsupported: no decoder or encoder for it in this FFmpeg                  |
+/// |     69 | unsupported: no decoder or encoder for it in this FFmpeg; bf16 on a CPU   |
+/// |        | without AVX512-BF16                                                       |
 /// |     70 | an FFmpeg call failed unexpectedly                                        |
 /// |     73 | the output cannot be created: exists (use -y), missing folder, no rights, |
 /// |        | or a file appeared under its name while etok wrote it (not replaced)      |
@@ -74,6 +75,7 @@ enum ExitCodes {
         case .badHeader, .badConfig, .unknownTensor, .missingTensor, .wrongShape, .wrongDType, .nonFinite, .badInput:
             return dataError
         case .contextFull: return software
+        case .bf16Unavailable: return unsupported
         }
     }
 
