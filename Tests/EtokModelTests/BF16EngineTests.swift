@@ -124,6 +124,26 @@ final class BF16EngineTests: XCTestCase {
         }
     }
 
+    /// The MLP's row tiles change no bit (the kernel's rows are independent), whatever the tile.
+    func testBF16MLPRowTilesChangeNoBit() throws {
+        let m = model(fsq, .bf16)
+        let input = blocks(fsq, 2)
+        func run(tile: Int) throws -> [[UInt32]] {
+            let coder = BlockCoder(model: m)
+            coder.encoder.workspace.mlpTileRows = tile
+            coder.decoder.workspace.mlpTileRows = tile
+            var out: [[UInt32]] = []
+            for b in input {
+                out += try coder.reconstruct(patches: b, keptCounts: [16, 5]).map { $0.recon.map(\.bitPattern) }
+                try coder.commit(candidate: 1)
+            }
+            XCTAssertLessThanOrEqual(coder.encoder.workspace.gu.count, tile * 2 * fsq.intermediateSize)
+            return out
+        }
+        let whole = try run(tile: 512)
+        for tile in [1, 3, 7] { XCTAssertEqual(try run(tile: tile), whole, "tile \(tile)") }
+    }
+
     func testBF16HalvesTheLinearWeights() {
         let c = ModelConfig.etokDefault
         let fp32 = model(c, .fp32).weights.linearBytes, bf16 = model(c, .bf16).weights.linearBytes
