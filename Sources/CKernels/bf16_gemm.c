@@ -17,6 +17,7 @@
 // results (DAZ/FTZ); Intel and AMD may differ in the last bit of the pair sum, so bits are
 // reproducible on one kind of CPU, as OpenBLAS's are.
 #include <immintrin.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "ckernels.h"
@@ -170,9 +171,26 @@ BF16_ATTR static void gemm_avx512bf16(size_t m, size_t n, size_t k, const float 
     free(apk);
 }
 
+/// 1 when the CPU runs the kernel (cached; the environment is not consulted here).
+static int cpu_runs_bf16(void) {
+    static _Atomic int known = -1;
+    int v = known;
+    if (v < 0) {
+        ck_cpu_features f = ck_cpu_detect();
+        v = f.avx512_bf16 && f.avx512f && f.avx512bw && f.avx512vl;
+        known = v;
+    }
+    return v;
+}
+
 void ck_bf16_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const uint16_t *packed,
                   float *c, size_t ldc, int accumulate) {
     if (m == 0 || n == 0) return;
+    if (!cpu_runs_bf16()) {
+        // Callers check ck_bf16_gemm_available() first; never die of SIGILL instead.
+        fputs("etok: internal error: the bf16 GEMM was called on a CPU without AVX512-BF16\n", stderr);
+        abort();
+    }
     if (k == 0) {
         if (!accumulate) for (size_t r = 0; r < m; r++) memset(c + r * ldc, 0, n * sizeof(float));
         return;

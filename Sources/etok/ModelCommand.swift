@@ -65,6 +65,7 @@ extension ModelCommand {
                                                  "sha256": loaded.sha256,
                                                  "calibrated_threshold": loaded.calibratedThreshold.map { Double($0) } as Any,
                                                  "context_blocks": c.contextBlocks, "blas": BLASKernels.description,
+                                                 "precision": model.precision.rawValue,
                                                  "vocabulary_size": c.isFSQ ? c.codebookSize as Any : NSNull(),
                                                  "tensors": tensors]
                     let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
@@ -84,6 +85,7 @@ extension ModelCommand {
                 print("threshold   \(threshold)")
                 print("config      \(c.jsonString())")
                 print("blas        \(BLASKernels.description)")
+                print("precision   \(model.precision.rawValue) under --precision auto (AVX512-BF16 kernel \(Precision.bf16Available ? "available" : "not available on this CPU"))")
                 print("")
                 let width = model.tensors.map(\.name.count).max() ?? 0
                 for t in model.tensors {
@@ -153,7 +155,8 @@ extension ModelCommand {
         func run() throws {
             threadOptions.apply()
             try ExitCodes.reporting {
-                let m = try ModelCatalog.load(path: model).model
+                // float32, the reference: what parity checks against other implementations compare.
+                let m = try ModelCatalog.load(path: model, precision: .fp32).model
                 let c = m.config
                 let patches = try ModelRun.patches(NPYArray.read(path: input), file: input, config: c)
                 let blocks = patches.count / (c.tokensPerBlock * c.patchDim)
