@@ -218,10 +218,14 @@ public struct EtokHeader: Codable, Sendable, Equatable {
         /// The rate-control target (§4 `encoding.rate_control`, 1.2); nil, and absent from the
         /// JSON, when the threshold alone set the budgets.
         public var rateControl: RateControl?
+        /// What the model computed in (§4 `encoding.precision`): "bf16", or nil (absent from the
+        /// JSON) for float32. A decoder computes in it to reproduce the encoder's reconstruction.
+        public var precision: String?
 
         /// All fields; optional ones default to nil.
         public init(threshold: Double, search: Search, fixedTokens: Int? = nil, fit: Fit? = nil,
-                    fps: Double? = nil, chunkBlocks: Int, tokenCoding: TokenCoding, rateControl: RateControl? = nil) {
+                    fps: Double? = nil, chunkBlocks: Int, tokenCoding: TokenCoding, rateControl: RateControl? = nil,
+                    precision: String? = nil) {
             self.threshold = threshold
             self.search = search
             self.fixedTokens = fixedTokens
@@ -230,15 +234,18 @@ public struct EtokHeader: Codable, Sendable, Equatable {
             self.chunkBlocks = chunkBlocks
             self.tokenCoding = tokenCoding
             self.rateControl = rateControl
+            self.precision = precision
         }
 
         enum CodingKeys: String, CodingKey {
             case threshold, search, fixedTokens = "fixed_tokens", fit, fps
             case chunkBlocks = "chunk_blocks", tokenCoding = "token_coding", rateControl = "rate_control"
+            case precision
         }
 
-        /// Writes every key, absent optionals as `null`, except `rate_control`, written only when
-        /// present (so a stream without rate control is byte-identical to a 1.1 writer's).
+        /// Writes every key, absent optionals as `null`, except `rate_control` and `precision`,
+        /// written only when present (so a float32 stream without rate control is byte-identical
+        /// to a 1.1 writer's).
         public func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(threshold, forKey: .threshold)
@@ -249,6 +256,7 @@ public struct EtokHeader: Codable, Sendable, Equatable {
             try c.encode(chunkBlocks, forKey: .chunkBlocks)
             try c.encode(tokenCoding, forKey: .tokenCoding)
             try c.encodeIfPresent(rateControl, forKey: .rateControl)
+            try c.encodeIfPresent(precision, forKey: .precision)
         }
     }
 

@@ -19,6 +19,8 @@ public final class ElasticTokModel: @unchecked Sendable {
     public let metadata: [String: String]
     /// The kernels every session of this model uses.
     public let kernels: Kernels
+    /// What the stacks compute in (the weights' precision); sessions cache keys and values in it.
+    public var precision: Precision { weights.precision }
     let rope: RoPETable
     let fsqLevels: [FSQLevel]
 
@@ -40,15 +42,17 @@ public final class ElasticTokModel: @unchecked Sendable {
     /// (`ModelLimits`), and every tensor's name, shape, dtype and values (finite); F16 and BF16
     /// storage is converted to float32. Everything is checked before anything the file sizes is
     /// allocated: the header, then the config, then the tensor table against the config, then
-    /// the values tensor by tensor.
-    public static func load(path: String, kernels: Kernels = .best) throws -> ElasticTokModel {
-        try load(try SafeTensorsFile(path: path), kernels: kernels)
+    /// the values tensor by tensor. `precision` bf16 throws `bf16Unavailable` on a CPU without
+    /// AVX512-BF16.
+    public static func load(path: String, kernels: Kernels = .best, precision: Precision = .fp32) throws -> ElasticTokModel {
+        try load(try SafeTensorsFile(path: path), kernels: kernels, precision: precision)
     }
 
     /// Loads a model from an opened safetensors file (the same checks as `load(path:)`; the
     /// fuzz target feeds bytes through here).
-    public static func load(_ file: SafeTensorsFile, kernels: Kernels = .best) throws -> ElasticTokModel {
+    public static func load(_ file: SafeTensorsFile, kernels: Kernels = .best, precision: Precision = .fp32) throws -> ElasticTokModel {
         let path = file.path
+        if precision == .bf16 && !Precision.bf16Available { throw ModelError.bf16Unavailable(file: path) }
         if let format = file.metadata["format"], format != "etok-elastictok" {
             throw ModelError.badHeader(file: path, message: "format is \"\(format)\", expected \"etok-elastictok\"")
         }
@@ -56,7 +60,7 @@ public final class ElasticTokModel: @unchecked Sendable {
             throw ModelError.badHeader(file: path, message: "no \"config\" in the header metadata")
         }
         let config = try ModelConfig.parse(json: json, file: path)
-        let weights = try ModelWeights.load(file, config: config)
+        let weights = try ModelWeights.load(file, config: config, precision: precision)
         let table = file.entries.values.sorted { $0.name < $1.name }
         return ElasticTokModel(config: config, weights: weights, tensors: table, path: path, metadata: file.metadata,
                                kernels: kernels)
@@ -98,7 +102,8 @@ public final class ElasticTokModel: @unchecked Sendable {
         let run = StackRun(groups: 1, rowsPerGroup: length, firstPosition: 0, visible: visible)
 
         // Encoder.
-        let enc = StackWorkspace(width: d, inner: config.intermediateSize, layers: config.numEncoderLayers)
+        let enc = StackWorkspace(width: d, inner: config.intermediateSize, layers: config.numEncoderLayers,
+                                 precision: precision)
         enc.ensure(rows: length)
         patches.withUnsafeBufferPointer { x in
             GEMM.linear(x.baseAddress!, ldx: p, rows: length, weight: weights.inProj, into: enc.h.base, ldy: d)
@@ -115,7 +120,8 @@ public final class ElasticTokModel: @unchecked Sendable {
         let codes = bottleneck(pre: pre.base, rows: length, kept: kept, z: z.base)
 
         // Decoder.
-        let dec = StackWorkspace(width: d, inner: config.intermediateSize, layers: config.numDecoderLayers)
+        let dec = StackWorkspace(width: d, inner: config.intermediateSize, layers: config.numDecoderLayers,
+                                 precision: precision)
         dec.ensure(rows: length)
         GEMM.linear(z.base, ldx: config.codeDim, rows: length, weight: weights.postQuant, into: dec.h.base, ldy: d)
         TransformerStack.forward(weights.decoder, config: config, run: run, cache: nil, rope: rope, workspace: dec,

@@ -24,6 +24,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case badInput(call: String, message: String)
     /// The committed context is full: reset at a chunk boundary before adding blocks.
     case contextFull(call: String, committedBlocks: Int, capacityBlocks: Int)
+    /// bf16 precision was asked for on a CPU without AVX512-BF16 (or ETOK_CKERNELS_ISA forbids it).
+    case bf16Unavailable(file: String)
 
     public var description: String {
         switch self {
@@ -47,6 +49,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "\(call): \(message)"
         case let .contextFull(call, committed, capacity):
             return "\(call): context full (\(committed) of \(capacity) blocks committed); reset at a chunk boundary"
+        case let .bf16Unavailable(file):
+            return "\(file): precision bf16 needs a CPU with AVX512-BF16, which this one lacks (or ETOK_CKERNELS_ISA forbids); use --precision fp32 or auto"
         }
     }
 }

@@ -7,22 +7,24 @@ import EtokTensor
 ///
 /// Fusion only concatenates columns: column j of `qkv` is column j of wq, wk or wv, so
 /// x · qkv computes the three official products (OpenBLAS may order the sums differently
-/// from three separate calls, within float rounding).
+/// from three separate calls, within float rounding). The four kernels are in the model's
+/// precision (bf16: packed, no float32 copy kept); norms stay float32.
 public final class LayerWeights {
     /// attention_norm/kernel (D).
     public let attentionNorm: FloatBuffer
     /// [wq | wk | wv] kernels: (D, 3D).
-    public let qkv: Matrix
+    public let qkv: LinearWeight
     /// wo kernel: (D, D).
-    public let wo: Matrix
+    public let wo: LinearWeight
     /// ffn_norm/kernel (D).
     public let ffnNorm: FloatBuffer
     /// [w1 | w3] kernels: (D, 2F).
-    public let w13: Matrix
+    public let w13: LinearWeight
     /// w2 kernel: (F, D).
-    public let w2: Matrix
+    public let w2: LinearWeight
 
-    init(attentionNorm: FloatBuffer, qkv: Matrix, wo: Matrix, ffnNorm: FloatBuffer, w13: Matrix, w2: Matrix) {
+    init(attentionNorm: FloatBuffer, qkv: LinearWeight, wo: LinearWeight, ffnNorm: FloatBuffer, w13: LinearWeight,
+         w2: LinearWeight) {
         self.attentionNorm = attentionNorm
         self.qkv = qkv
         self.wo = wo
@@ -39,9 +41,11 @@ public struct StackWeights {
     public let finalNorm: FloatBuffer
 }
 
-/// Every weight of a model, in float32, in the engine's layout. Immutable after loading;
-/// safe to share across threads for reading.
+/// Every weight of a model in the engine's layout: float32, except the stacks' linear layers
+/// under `Precision.bf16`. Immutable after loading; safe to share across threads for reading.
 public final class ModelWeights: @unchecked Sendable {
+    /// What the stacks' linear layers compute in.
+    public let precision: Precision
     /// in_proj kernel (patch_dim, D).
     public let inProj: Matrix
     /// is_kept_embed (D) and is_masked_embed (D).
@@ -56,8 +60,9 @@ public final class ModelWeights: @unchecked Sendable {
     /// out_proj kernel (D, patch_dim).
     public let outProj: Matrix
 
-    init(inProj: Matrix, keptEmbed: FloatBuffer, maskedEmbed: FloatBuffer, encoder: StackWeights,
+    init(precision: Precision, inProj: Matrix, keptEmbed: FloatBuffer, maskedEmbed: FloatBuffer, encoder: StackWeights,
          preQuant: Matrix, postQuant: Matrix, decoder: StackWeights, outProj: Matrix) {
+        self.precision = precision
         self.inProj = inProj
         self.keptEmbed = keptEmbed
         self.maskedEmbed = maskedEmbed
@@ -92,8 +97,9 @@ public final class ModelWeights: @unchecked Sendable {
     }
 
     /// Loads every tensor of `file` for `config`, strictly: an unknown or missing tensor, a wrong
-    /// shape or a dtype other than F32/F16/BF16 throws an error naming the tensor.
-    public static func load(_ file: SafeTensorsFile, config: ModelConfig) throws -> ModelWeights {
+    /// shape or a dtype other than F32/F16/BF16 throws an error naming the tensor. `precision`
+    /// bf16 needs `Precision.bf16Available` (the caller checks).
+    public static func load(_ file: SafeTensorsFile, config: ModelConfig, precision: Precision = .fp32) throws -> ModelWeights {
         let expected = expectedTensors(config)
         let wanted = Dictionary(uniqueKeysWithValues: expected.map { ($0.name, $0.shape) })
         for name in file.entries.keys.sorted() where wanted[name] == nil {
@@ -108,12 +114,15 @@ public final class ModelWeights: @unchecked Sendable {
                 throw ModelError.wrongDType(file: file.path, name: name, dtype: entry.dtype)
             }
         }
-        return try build(config) { name in try file.floats(name) }
+        return try build(config, precision: precision) { name in try file.floats(name) }
     }
 
     /// Builds weights from a tensor source (name → float32 values in the official shape).
     /// Used by the loader and by `random(config:seed:)`.
-    static func build(_ config: ModelConfig, _ tensor: (String) throws -> FloatBuffer) throws -> ModelWeights {
+    /// Each layer's kernels are fused (and packed, for bf16) as they load, so a bf16 model never
+    /// holds more than one layer's float32 kernels.
+    static func build(_ config: ModelConfig, precision: Precision,
+                      _ tensor: (String) throws -> FloatBuffer) throws -> ModelWeights {
         let d = config.hiddenSize, f = config.intermediateSize
         func matrix(_ name: String, _ rows: Int, _ cols: Int) throws -> Matrix {
             Matrix(rows: rows, cols: cols, storage: try tensor(name))
@@ -138,14 +147,16 @@ public final class ModelWeights: @unchecked Sendable {
                                          try matrix("\(p)/attention/wv/kernel", d, d)])
                 let w13 = concatColumns([try matrix("\(p)/feed_forward/w1/kernel", d, f),
                                          try matrix("\(p)/feed_forward/w3/kernel", d, f)])
-                return LayerWeights(attentionNorm: try tensor("\(p)/attention_norm/kernel"), qkv: qkv,
-                                    wo: try matrix("\(p)/attention/wo/kernel", d, d),
-                                    ffnNorm: try tensor("\(p)/ffn_norm/kernel"), w13: w13,
-                                    w2: try matrix("\(p)/feed_forward/w2/kernel", f, d))
+                return LayerWeights(attentionNorm: try tensor("\(p)/attention_norm/kernel"),
+                                    qkv: LinearWeight(qkv, precision: precision),
+                                    wo: LinearWeight(try matrix("\(p)/attention/wo/kernel", d, d), precision: precision),
+                                    ffnNorm: try tensor("\(p)/ffn_norm/kernel"), w13: LinearWeight(w13, precision: precision),
+                                    w2: LinearWeight(try matrix("\(p)/feed_forward/w2/kernel", f, d), precision: precision))
             }
             return StackWeights(layers: layers, finalNorm: try tensor("\(prefix)/ln_f/kernel"))
         }
         return ModelWeights(
+            precision: precision,
             inProj: try matrix("params/encoder/in_proj/kernel", config.patchDim, d),
             keptEmbed: try tensor("params/encoder/is_kept_embed"),
             maskedEmbed: try tensor("params/encoder/is_masked_embed"),
@@ -158,7 +169,8 @@ public final class ModelWeights: @unchecked Sendable {
 
     /// Random weights (dense kernels and embeddings ~ uniform(±std·√3), norm weights around 1),
     /// reproducible from `seed`. For benchmarks and tests; not a trained model.
-    public static func random(_ config: ModelConfig, seed: UInt64, std: Float = 0.02) -> ModelWeights {
+    public static func random(_ config: ModelConfig, seed: UInt64, std: Float = 0.02,
+                              precision: Precision = .fp32) -> ModelWeights {
         var state = seed
         func next() -> Float {
             state = state &* 6364136223846793005 &+ 1442695040888963407
@@ -166,7 +178,7 @@ public final class ModelWeights: @unchecked Sendable {
         }
         let shapes = Dictionary(uniqueKeysWithValues: expectedTensors(config).map { ($0.name, $0.shape) })
         // Names are visited in build order, so the values depend only on the seed.
-        return try! build(config) { name in
+        return try! build(config, precision: precision) { name in
             let count = shapes[name]!.reduce(1, *)
             let isNorm = name.hasSuffix("norm/kernel") || name.hasSuffix("ln_f/kernel")
             return FloatBuffer((0..<count).map { _ in isNorm ? 1 + 0.2 * next() : std * 1.7320508 * next() })
@@ -176,5 +188,10 @@ public final class ModelWeights: @unchecked Sendable {
     /// Number of parameters (as stored: the fused kernels count their parts).
     public static func parameterCount(_ config: ModelConfig) -> Int {
         expectedTensors(config).reduce(0) { $0 + $1.shape.reduce(1, *) }
+    }
+
+    /// Bytes the stacks' linear-layer kernels hold (the bulk of a model).
+    public var linearBytes: Int {
+        (encoder.layers + decoder.layers).reduce(0) { $0 + $1.qkv.byteCount + $1.wo.byteCount + $1.w13.byteCount + $1.w2.byteCount }
     }
 }

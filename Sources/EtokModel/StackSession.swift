@@ -31,8 +31,10 @@ public class StackSession {
         let c = model.config
         self.model = model
         self.ran = ran
-        cache = ContextCache(layers: layers, capacityTokens: c.maxSequenceLength, width: c.hiddenSize)
-        workspace = StackWorkspace(width: c.hiddenSize, inner: c.intermediateSize, layers: layers)
+        cache = ContextCache(layers: layers, capacityTokens: c.maxSequenceLength, width: c.hiddenSize,
+                             precision: model.precision)
+        workspace = StackWorkspace(width: c.hiddenSize, inner: c.intermediateSize, layers: layers,
+                                   precision: model.precision)
     }
 
     /// Blocks committed since the last reset.

@@ -5,6 +5,8 @@
 //   h      [rows × D]    the residual stream, updated in place
 //   xn     [rows × D]    RMSNorm output (and the stack's final normed output)
 //   qkv[l] [rows × 3D]   layer l's fused Q|K|V; K and V stay here until a commit copies them
+//                        (bf16: one buffer for the layer running, and kv16[l] [rows × 2D] bf16
+//                        holds layer l's K|V, rounded, until the commit; Q is never kept)
 //   attn   [rows × D]    attention output, heads side by side
 //   gu     [rows × 2F]   fused gate|up; act [rows × F] = silu(gate) · up
 // Rows come in `groups` of `rowsPerGroup`: the candidates of one block (each group sees the
@@ -21,29 +23,39 @@
 import EtokTensor
 
 /// The committed context of one stack: per layer, the keys (after RoPE) and values of every
-/// committed token, in commit order. Owns its buffers; not thread-safe.
+/// committed token, in commit order; float32, or bf16 for a bf16 model (half the memory).
+/// Owns its buffers; not thread-safe.
 public final class ContextCache {
-    /// Keys per layer: capacity × D each.
+    /// Keys per layer: capacity × D each (empty for bf16).
     let keys: [FloatBuffer]
-    /// Values per layer: capacity × D each.
+    /// Values per layer: capacity × D each (empty for bf16).
     let values: [FloatBuffer]
+    /// bf16 keys and values per layer: capacity × D each (empty for fp32).
+    let keys16: [BF16Buffer]
+    let values16: [BF16Buffer]
     /// Tokens committed so far.
     public private(set) var committedTokens = 0
     /// Most tokens the cache holds.
     public let capacityTokens: Int
     let width: Int
 
-    init(layers: Int, capacityTokens: Int, width: Int) {
+    init(layers: Int, capacityTokens: Int, width: Int, precision: Precision = .fp32) {
         self.capacityTokens = capacityTokens
         self.width = width
-        keys = (0..<layers).map { _ in FloatBuffer(count: capacityTokens * width) }
-        values = (0..<layers).map { _ in FloatBuffer(count: capacityTokens * width) }
+        let fp32 = precision == .fp32 ? layers : 0, bf16 = layers - fp32
+        keys = (0..<fp32).map { _ in FloatBuffer(count: capacityTokens * width) }
+        values = (0..<fp32).map { _ in FloatBuffer(count: capacityTokens * width) }
+        keys16 = (0..<bf16).map { _ in BF16Buffer(count: capacityTokens * width) }
+        values16 = (0..<bf16).map { _ in BF16Buffer(count: capacityTokens * width) }
     }
 
     /// The committed context of layer l as an attention segment (nil when empty).
     func segment(layer l: Int) -> KeyValueSegment? {
-        committedTokens == 0 ? nil
-            : KeyValueSegment(keys: keys[l].base, values: values[l].base, count: committedTokens, ld: width)
+        if committedTokens == 0 { return nil }
+        if keys16.isEmpty {
+            return KeyValueSegment(keys: keys[l].base, values: values[l].base, count: committedTokens, ld: width)
+        }
+        return KeyValueSegment(bf16Keys: keys16[l].base, values: values16[l].base, count: committedTokens, ld: width)
     }
 
     /// Tokens staged after the committed ones: copied in, not yet part of the context.
@@ -71,6 +83,14 @@ public final class ContextCache {
     /// until `commitStaged()`, so later passes may run (and reuse the workspace) in between.
     func stage(from workspace: StackWorkspace, firstRow: Int, count: Int) {
         precondition(committedTokens + count <= capacityTokens, "ContextCache: over capacity")
+        for l in 0..<keys16.count {
+            let kv = workspace.kv16[l].base
+            for r in 0..<count {
+                let src = kv + (firstRow + r) * 2 * width
+                (keys16[l].base + (committedTokens + r) * width).update(from: src, count: width)
+                (values16[l].base + (committedTokens + r) * width).update(from: src + width, count: width)
+            }
+        }
         for l in 0..<keys.count {
             let qkv = workspace.qkv[l].base
             for r in 0..<count {
@@ -90,6 +110,14 @@ public final class ContextCache {
 /// Not thread-safe: one per session.
 final class StackWorkspace {
     let width: Int, inner: Int, layers: Int
+    let precision: Precision
+    /// bf16: each layer's K|V rounded to bf16 (rows × 2D), kept for a commit.
+    var kv16: [BF16Buffer] = []
+    /// bf16: the MLP runs over row tiles of this many rows (gu and act hold one tile), which the
+    /// bf16 kernel allows without changing a bit (a row's result does not depend on the rows
+    /// beside it); fp32 keeps whole groups (OpenBLAS's results may depend on m). 512 rows of the
+    /// 200M model: 12 MB instead of 100 MB per stack.
+    var mlpTileRows = 512
     private(set) var capacityRows = 0
     var h = FloatBuffer(count: 0)
     var xn = FloatBuffer(count: 0)
@@ -99,11 +127,15 @@ final class StackWorkspace {
     var qkv: [FloatBuffer] = []
     let attention = AttentionWorkspace()
 
-    init(width: Int, inner: Int, layers: Int) {
+    init(width: Int, inner: Int, layers: Int, precision: Precision = .fp32) {
         self.width = width
         self.inner = inner
         self.layers = layers
+        self.precision = precision
     }
+
+    /// Layer l's Q|K|V buffer (bf16: one shared by every layer).
+    func qkv(layer l: Int) -> UnsafeMutablePointer<Float> { qkv[precision == .bf16 ? 0 : l].base }
 
     func ensure(rows: Int) {
         guard rows > capacityRows else { return }
@@ -111,9 +143,11 @@ final class StackWorkspace {
         h = FloatBuffer(count: rows * width)
         xn = FloatBuffer(count: rows * width)
         attn = FloatBuffer(count: rows * width)
-        gu = FloatBuffer(count: rows * 2 * inner)
-        act = FloatBuffer(count: rows * inner)
-        qkv = (0..<layers).map { _ in FloatBuffer(count: rows * 3 * width) }
+        let mlpRows = precision == .bf16 ? min(rows, mlpTileRows) : rows
+        gu = FloatBuffer(count: mlpRows * 2 * inner)
+        act = FloatBuffer(count: mlpRows * inner)
+        qkv = (0..<(precision == .bf16 ? 1 : layers)).map { _ in FloatBuffer(count: rows * 3 * width) }
+        kv16 = precision == .bf16 ? (0..<layers).map { _ in BF16Buffer(count: rows * 2 * width) } : []
     }
 }
 
@@ -135,6 +169,12 @@ enum TransformerStack {
     /// y = x · W over the run's rows, one group at a time (the shape policy above).
     static func linear(_ run: StackRun, _ x: UnsafePointer<Float>, ldx: Int, _ w: Matrix,
                        _ y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool = false, threads: Int = 1) {
+        linear(run, x, ldx: ldx, LinearWeight.fp32(w), y, ldy: ldy, accumulate: accumulate, threads: threads)
+    }
+
+    /// As above, for a weight in either precision.
+    static func linear(_ run: StackRun, _ x: UnsafePointer<Float>, ldx: Int, _ w: LinearWeight,
+                       _ y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool = false, threads: Int = 1) {
         func group(_ g: Int) {
             let r0 = g * run.rowsPerGroup
             GEMM.linear(x + r0 * ldx, ldx: ldx, rows: run.rowsPerGroup, weight: w, into: y + r0 * ldy, ldy: ldy,
@@ -148,7 +188,7 @@ enum TransformerStack {
     }
 
     /// Runs every block of `stack` on ws.h (run.rows × D) and leaves RMSNorm_ln_f(h) in ws.xn.
-    /// Layer l's fused Q|K|V stays in ws.qkv[l] for a later commit.
+    /// Layer l's fused Q|K|V stays in ws.qkv[l] for a later commit (bf16: its K|V in ws.kv16[l]).
     static func forward(_ stack: StackWeights, config: ModelConfig, run: StackRun, cache: ContextCache?,
                         rope: RoPETable, workspace ws: StackWorkspace, kernels: Kernels, threads: Int = 1) {
         let d = config.hiddenSize, f = config.intermediateSize
@@ -159,14 +199,19 @@ enum TransformerStack {
         let h = ws.h.base, xn = ws.xn.base, attn = ws.attn.base, gu = ws.gu.base, act = ws.act.base
         let cosRows = rope.cos2.base + run.firstPosition * hd, sinRows = rope.sin2.base + run.firstPosition * hd
         for (l, layer) in stack.layers.enumerated() {
-            let qkv = ws.qkv[l].base
+            let qkv = ws.qkv(layer: l)
             kernels.rmsNormRows(h, ldx: d, xn, ldy: d, rows: rows, n: d, weight: layer.attentionNorm.base, eps: eps)
             linear(run, xn, ldx: d, layer.qkv, qkv, ldy: 3 * d, threads: threads)
             for g in 0..<run.groups {
                 let base = qkv + g * t * 3 * d
                 kernels.ropeRows(base, ldx: 3 * d, rows: t, heads: heads, headDim: hd, cos2: cosRows, sin2: sinRows, ldt: hd)
                 kernels.ropeRows(base + d, ldx: 3 * d, rows: t, heads: heads, headDim: hd, cos2: cosRows, sin2: sinRows, ldt: hd)
-                let own = KeyValueSegment(keys: base + d, values: base + 2 * d, count: t, ld: 3 * d)
+                var own = KeyValueSegment(keys: base + d, values: base + 2 * d, count: t, ld: 3 * d)
+                if ws.precision == .bf16 {
+                    let kv = ws.kv16[l].base + g * t * 2 * d
+                    for r in 0..<t { BF16.round(base + r * 3 * d + d, into: kv + r * 2 * d, count: 2 * d) }
+                    own = KeyValueSegment(bf16Keys: kv, values: kv + d, count: t, ld: 2 * d)
+                }
                 let attend = { (visible: UnsafePointer<Int32>?) in
                     Attention.attend(queries: base, ldq: 3 * d, queryCount: t, heads: heads, headDim: hd,
                                      context: cache?.segment(layer: l), own: own, visible: visible,
@@ -177,6 +222,16 @@ enum TransformerStack {
             }
             linear(run, attn, ldx: d, layer.wo, h, ldy: d, accumulate: true, threads: threads)
             kernels.rmsNormRows(h, ldx: d, xn, ldy: d, rows: rows, n: d, weight: layer.ffnNorm.base, eps: eps)
+            if ws.precision == .bf16 {
+                let tile = max(1, min(ws.mlpTileRows, ws.capacityRows))
+                for r0 in stride(from: 0, to: rows, by: tile) {
+                    let n = min(tile, rows - r0)
+                    GEMM.linear(xn + r0 * d, ldx: d, rows: n, weight: layer.w13, into: gu, ldy: 2 * f)
+                    kernels.siluMulRows(gate: gu, up: gu + f, ldin: 2 * f, act, ldy: f, rows: n, n: f)
+                    GEMM.linear(act, ldx: f, rows: n, weight: layer.w2, into: h + r0 * d, ldy: d, accumulate: true)
+                }
+                continue
+            }
             linear(run, xn, ldx: d, layer.w13, gu, ldy: 2 * f, threads: threads)
             kernels.siluMulRows(gate: gu, up: gu + f, ldin: 2 * f, act, ldy: f, rows: rows, n: f)
             linear(run, act, ldx: f, layer.w2, h, ldy: d, accumulate: true, threads: threads)

@@ -15,22 +15,50 @@
 // Cost per head and per run of queries with equal visibility (r queries, v keys):
 // 2·r·v·hd flops for the logits, as much for P·V, 3 passes of softmax over r·v values.
 // Logits are divided by sqrt(head_dim) in float32, inside the softmax pass.
+// bf16 keys and values (the bf16 path's caches): each (head, query tile) item first widens its
+// head's visible keys and values into one float32 [visible × hd] matrix each, then runs one logits
+// GEMM and one P·V GEMM over all of them; conversion is 2·v·hd values against 4·r·v·hd flops.
 // Memory: one tile of logits per thread (`scoreTileBudget` floats at most, unless one row of
 // visible keys is longer), never all heads' or all rows' logits at once.
 import Foundation
 
-/// A run of key and value rows: `count` rows each, row stride `ld` (keys and values share it).
+/// A run of key and value rows: `count` rows each, row stride `ld` (keys and values share it),
+/// float32 or bf16 (the bf16 path's 16-bit caches, widened to float32 per head as attention
+/// reads them).
 public struct KeyValueSegment {
-    public var keys: UnsafePointer<Float>
-    public var values: UnsafePointer<Float>
+    public enum Storage {
+        case fp32(keys: UnsafePointer<Float>, values: UnsafePointer<Float>)
+        case bf16(keys: UnsafePointer<UInt16>, values: UnsafePointer<UInt16>)
+    }
+    public var storage: Storage
     public var count: Int
     public var ld: Int
 
     public init(keys: UnsafePointer<Float>, values: UnsafePointer<Float>, count: Int, ld: Int) {
-        self.keys = keys
-        self.values = values
+        storage = .fp32(keys: keys, values: values)
         self.count = count
         self.ld = ld
+    }
+
+    public init(bf16Keys keys: UnsafePointer<UInt16>, values: UnsafePointer<UInt16>, count: Int, ld: Int) {
+        storage = .bf16(keys: keys, values: values)
+        self.count = count
+        self.ld = ld
+    }
+
+    var isBF16: Bool { if case .bf16 = storage { true } else { false } }
+
+    /// Copies (widens) rows 0..<rows of one head's keys (or values), columns [offset, offset+hd),
+    /// into dst as a dense [rows × hd] float32 matrix.
+    func gather(values: Bool, offset: Int, hd: Int, rows: Int, into dst: UnsafeMutablePointer<Float>) {
+        switch storage {
+        case .fp32(let k, let v):
+            let src = (values ? v : k) + offset
+            for r in 0..<rows { (dst + r * hd).update(from: src + r * ld, count: hd) }
+        case .bf16(let k, let v):
+            let src = (values ? v : k) + offset
+            for r in 0..<rows { BF16.widen(src + r * ld, into: dst + r * hd, count: hd) }
+        }
     }
 }
 
@@ -38,11 +66,21 @@ public struct KeyValueSegment {
 /// is reused between calls. Not thread-safe: one per session (its slots serve one call's threads).
 public final class AttentionWorkspace {
     var slots: [FloatBuffer] = []
+    /// Per slot: one head's keys and values widened to float32 (bf16 segments only).
+    var gathered: [FloatBuffer] = []
 
     public init() {}
 
     /// Floats held now (for memory accounting in tests).
-    public var floatCount: Int { slots.reduce(0) { $0 + $1.count } }
+    public var floatCount: Int { (slots + gathered).reduce(0) { $0 + $1.count } }
+
+    func gathered(slots n: Int, count: Int) -> [UnsafeMutablePointer<Float>] {
+        if gathered.count < n || (gathered.first?.count ?? 0) < count {
+            let size = max(count, gathered.first?.count ?? 0)
+            gathered = (0..<max(n, gathered.count)).map { _ in FloatBuffer(count: size) }
+        }
+        return gathered.prefix(n).map(\.base)
+    }
 
     /// Makes `slots` buffers of at least `count` floats and returns their bases.
     func scores(slots n: Int, count: Int) -> [UnsafeMutablePointer<Float>] {
@@ -109,41 +147,63 @@ public enum Attention {
         let slots = max(1, min(threads, items))
         let scoreTiles = workspace.scores(slots: slots, count: maxScores)
         let context = context, own = own
-        func item(_ index: Int, _ scores: UnsafeMutablePointer<Float>) {
+        // bf16 segments: each item gathers its head's visible keys and values, widened, into one
+        // [vis × hd] float32 matrix each (2·vis·hd conversions against 4·rows·vis·hd flops).
+        let widened = own.isBF16 || (context?.isBF16 ?? false)
+        let kv = widened ? workspace.gathered(slots: slots, count: 2 * total * headDim) : []
+        func item(_ index: Int, _ scores: UnsafeMutablePointer<Float>, _ slot: Int) {
             let tile = tiles[index / heads], h = index % heads
             let rows = tile.rows, vis = tile.vis
             let fromContext = min(vis, nctx)
             let fromOwn = vis - fromContext
             let q = queries + tile.start * ldq + h * headDim
-            if let context, fromContext > 0 {
+            let out = output + tile.start * ldo + h * headDim
+            if widened {
+                let k = kv[slot], v = kv[slot] + vis * headDim
+                for (values, dst) in [(false, k), (true, v)] {
+                    if let context, fromContext > 0 {
+                        context.gather(values: values, offset: h * headDim, hd: headDim, rows: fromContext, into: dst)
+                    }
+                    own.gather(values: values, offset: h * headDim, hd: headDim, rows: fromOwn,
+                               into: dst + fromContext * headDim)
+                }
+                GEMM.multiply(m: rows, n: vis, k: headDim, a: q, lda: ldq, b: k, ldb: headDim, transposeB: true,
+                              c: scores, ldc: vis)
+                kernels.softmaxRows(scores, ldx: vis, rows: rows, n: vis, divisor: divisor)
+                GEMM.multiply(m: rows, n: headDim, k: vis, a: scores, lda: vis, b: v, ldb: headDim, c: out, ldc: ldo)
+                return
+            }
+            guard case .fp32(let ownKeys, let ownValues) = own.storage else { preconditionFailure("bf16 segments are widened above") }
+            let ctx: (keys: UnsafePointer<Float>, values: UnsafePointer<Float>)?
+            if let context, case .fp32(let k, let v) = context.storage { ctx = (k, v) } else { ctx = nil }
+            if let context, let ctx, fromContext > 0 {
                 GEMM.multiply(m: rows, n: fromContext, k: headDim, a: q, lda: ldq,
-                              b: context.keys + h * headDim, ldb: context.ld, transposeB: true,
+                              b: ctx.keys + h * headDim, ldb: context.ld, transposeB: true,
                               c: scores, ldc: vis)
             }
             if fromOwn > 0 {
                 GEMM.multiply(m: rows, n: fromOwn, k: headDim, a: q, lda: ldq,
-                              b: own.keys + h * headDim, ldb: own.ld, transposeB: true,
+                              b: ownKeys + h * headDim, ldb: own.ld, transposeB: true,
                               c: scores + fromContext, ldc: vis)
             }
             kernels.softmaxRows(scores, ldx: vis, rows: rows, n: vis, divisor: divisor)
-            let out = output + tile.start * ldo + h * headDim
-            if let context, fromContext > 0 {
+            if let context, let ctx, fromContext > 0 {
                 GEMM.multiply(m: rows, n: headDim, k: fromContext, a: scores, lda: vis,
-                              b: context.values + h * headDim, ldb: context.ld,
+                              b: ctx.values + h * headDim, ldb: context.ld,
                               c: out, ldc: ldo)
             }
             if fromOwn > 0 {
                 GEMM.multiply(m: rows, n: headDim, k: fromOwn, a: scores + fromContext, lda: vis,
-                              b: own.values + h * headDim, ldb: own.ld,
+                              b: ownValues + h * headDim, ldb: own.ld,
                               c: out, ldc: ldo, beta: fromContext > 0 ? 1 : 0)
             }
         }
         if slots == 1 {
-            for i in 0..<items { item(i, scoreTiles[0]) }
+            for i in 0..<items { item(i, scoreTiles[0], 0) }
         } else {
             // Item i on slot i % slots: each slot owns its score tile; outputs are disjoint.
             Parallel.forEach(slots) { slot in
-                for i in stride(from: slot, to: items, by: slots) { item(i, scoreTiles[slot]) }
+                for i in stride(from: slot, to: items, by: slots) { item(i, scoreTiles[slot], slot) }
             }
         }
     }

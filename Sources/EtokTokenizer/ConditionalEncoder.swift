@@ -161,9 +161,12 @@ public final class ConditionalEncoder: @unchecked Sendable {
         for (k, block) in blocks.enumerated() {
             // The previous block's budget is the best guess for this one.
             let hint = results.last?.keptTokens
+            // The chunk's last block is never context: not committing it saves a block of keys and
+            // values per stack (what bounds a 200M model's memory) and changes no output.
+            let commit = k < blocks.count - 1
             let choice = model.config.isFSQ
-                ? try encodeFSQ(patches: block.patches, hint: hint, search: search(k))
-                : try encodeVAE(patches: block.patches, hint: hint, search: search(k))
+                ? try encodeFSQ(patches: block.patches, hint: hint, search: search(k), commit: commit)
+                : try encodeVAE(patches: block.patches, hint: hint, search: search(k), commit: commit)
             tokens.append(choice.tokens)
             measured(k, choice.reconstruction)
             let c = choice.search
@@ -190,17 +193,17 @@ public final class ConditionalEncoder: @unchecked Sendable {
     /// FSQ: candidates are encoded and decoded together by BlockCoder (each on its own fixed-shape
     /// GEMMs). The candidate the search adopts after a pass is staged in the coder, so the chosen
     /// one is committed from the pass that measured it, without running it again.
-    func encodeFSQ(patches: [Float], hint: Int?, search: TokenBudgetSearch) throws -> Choice {
+    func encodeFSQ(patches: [Float], hint: Int?, search: TokenBudgetSearch, commit: Bool = true) throws -> Choice {
         var pass: [Reconstruction] = []
         var staged: Reconstruction?
         let choice = try search.choose(hint: hint, evaluate: { counts in
             pass = try self.coder.reconstruct(patches: patches, keptCounts: counts)
             return pass.map(\.mse)
         }, adopt: { i in
-            try self.coder.stage(candidate: i)
+            if commit { try self.coder.stage(candidate: i) }
             staged = pass[i]
         })
-        try coder.commitStaged()
+        if commit { try coder.commitStaged() }
         let r = staged!
         return Choice(search: choice, mse: r.mse, tokens: .fsq(Array(r.codes![0..<choice.keptTokens])),
                       reconstruction: r.recon)
@@ -210,7 +213,7 @@ public final class ConditionalEncoder: @unchecked Sendable {
     /// (what a decoder will read), one at a time; the chosen one is encoded and decoded again
     /// alone and committed (the decoder stages only from its last call, which decoded another
     /// candidate).
-    func encodeVAE(patches: [Float], hint: Int?, search: TokenBudgetSearch) throws -> Choice {
+    func encodeVAE(patches: [Float], hint: Int?, search: TokenBudgetSearch, commit: Bool = true) throws -> Choice {
         let c = model.config
         let choice = try search.choose(hint: hint, evaluate: { counts in
             let encoded = try self.coder.encoder.encode(patches: patches, keptCounts: counts)
@@ -220,10 +223,10 @@ public final class ConditionalEncoder: @unchecked Sendable {
         })
         let n = choice.keptTokens
         let encoded = try coder.encoder.encode(patches: patches, keptCounts: [n])
-        try coder.encoder.commit(candidate: 0)
+        if commit { try coder.encoder.commit(candidate: 0) }
         let z = encoded[0].z.map(Float16Bits.round)
         let recon = try decoder.decode(z: z)
-        try decoder.commit()
+        if commit { try decoder.commit() }
         // The committed reconstruction is the one a decoder reproduces; report its error.
         let mse = meanSquaredError(recon, patches)
         return Choice(search: choice, mse: mse, tokens: .vae(Array(z[0..<(n * c.codeDim)])), reconstruction: recon)

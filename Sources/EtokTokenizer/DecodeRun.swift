@@ -70,6 +70,10 @@ public struct DecodeJob: Sendable {
     public var selection: FrameSelection
     /// Decode even when the stream names other weights (shapes are still checked).
     public var allowModelMismatch: Bool
+    /// The precision asked for: auto follows the stream's header (`encoding.precision`); fp32 or
+    /// bf16 against a stream made in the other is refused (the reconstruction would differ from
+    /// the one the encoder measured) unless `allowModelMismatch`.
+    public var precision: PrecisionChoice = .auto
     /// Resize the decoded frames (bicubic); nil keeps the model resolution.
     public var scale: PixelSize?
     /// Chunks decoded at once, one worker thread each (the output is the same for any count).
@@ -114,7 +118,7 @@ public struct DecodeSummary: Sendable {
 public final class DecodeRun: @unchecked Sendable {
     public let job: DecodeJob
     public let header: EtokHeader
-    private let model: LoadedModel
+    private var model: LoadedModel
     private let source: ChunkSource
     private let writer: any VideoWriter
     private let control = CancellableRun()
@@ -126,7 +130,20 @@ public final class DecodeRun: @unchecked Sendable {
         source = try ChunkSource.open(job.input)
         header = source.header
         try ModelCatalog.check(header, file: job.input, against: model, allowMismatch: job.allowModelMismatch)
-        _ = try ChunkDecoder(model: model.model, header: header, fileName: job.input)
+        guard let made = PrecisionChoice.recorded(header.encoding.precision) else {
+            throw TokenizerError.incompatibleStream(file: job.input, message: "encoded in precision "
+                + "\"\(header.encoding.precision ?? "")\", which this etok does not know (fp32, bf16)")
+        }
+        if made != model.model.precision {
+            if job.precision == .auto {
+                self.model = try model.reloaded(precision: made)
+            } else if !job.allowModelMismatch {
+                throw TokenizerError.incompatibleStream(
+                    file: job.input, message: "encoded in \(made.rawValue) but --precision \(job.precision.rawValue) was given; "
+                        + "decode with --precision \(made.rawValue) or auto to reproduce the encoder's reconstruction")
+            }
+        }
+        _ = try ChunkDecoder(model: self.model.model, header: header, fileName: job.input)
         if source.isSeekable, !job.skipDamaged {
             // Read and check every chunk the selection needs (cheap next to the model), so that
             // damage fails the run before any output exists.

@@ -179,7 +179,8 @@ public final class EncodeRun: @unchecked Sendable {
                 fps: job.inputOptions.frameRate,
                 chunkBlocks: chunkBlocks,
                 tokenCoding: .preferred(for: model.headerModel),
-                rateControl: s.headerRateControl),
+                rateControl: s.headerRateControl,
+                precision: model.model.precision == .fp32 ? nil : model.model.precision.rawValue),
             source: EtokHeader.Source(
                 name: job.input == "-" ? "-" : URL(fileURLWithPath: job.input).lastPathComponent,
                 width: info.width, height: info.height,

@@ -32,6 +32,49 @@ public enum EngineBench {
         return 2 * Double(n * n * n) / best / 1e9
     }
 
+    /// sgemm against the bf16 kernel on linear-layer shapes (m rows, k in, n out), interleaved,
+    /// median GFLOP/s of each, and the largest relative difference of the bf16 result from
+    /// sgemm's (inputs uniform in ±1). bf16 figures are absent where the CPU lacks AVX512-BF16.
+    public static func gemmShapes(_ shapes: [(m: Int, k: Int, n: Int)], repeats: Int) -> [[String: Any]] {
+        shapes.map { s in
+            let a = FloatBuffer(count: s.m * s.k), w = Matrix(rows: s.k, cols: s.n)
+            let c = FloatBuffer(count: s.m * s.n), c16 = FloatBuffer(count: s.m * s.n)
+            var rng: UInt64 = 99
+            func next() -> Float { rng = rng &* 6364136223846793005 &+ 1442695040888963407; return Float(rng >> 40) / Float(1 << 24) * 2 - 1 }
+            for i in 0..<a.count { a.base[i] = next() }
+            for i in 0..<(s.k * s.n) { w.base[i] = next() }
+            let fp32 = LinearWeight.fp32(w)
+            let bf16 = Precision.bf16Available ? LinearWeight(w, precision: .bf16) : nil
+            var t32: [Double] = [], t16: [Double] = []
+            for _ in 0..<repeats {
+                t32.append(seconds { GEMM.linear(a.base, ldx: s.k, rows: s.m, weight: fp32, into: c.base, ldy: s.n) })
+                if let bf16 { t16.append(seconds { GEMM.linear(a.base, ldx: s.k, rows: s.m, weight: bf16, into: c16.base, ldy: s.n) }) }
+            }
+            let flops = 2 * Double(s.m) * Double(s.k) * Double(s.n)
+            var row: [String: Any] = ["shape": "\(s.m)x\(s.k)x\(s.n)", "sgemm_gflops": flops / median(t32) / 1e9]
+            if bf16 != nil {
+                var worst = 0.0, scale = 0.0
+                for i in 0..<c.count { worst = max(worst, Double(abs(c16.base[i] - c.base[i]))); scale = max(scale, Double(abs(c.base[i]))) }
+                row["bf16_gflops"] = flops / median(t16) / 1e9
+                row["bf16_max_abs_diff_over_max_abs"] = worst / max(scale, 1e-30)
+            }
+            return row
+        }
+    }
+
+    /// The best bf16-kernel rate on a large square product (GFLOP/s); nil without AVX512-BF16.
+    public static func bf16Peak(size n: Int = 1024, repeats: Int = 10) -> Double? {
+        guard Precision.bf16Available else { return nil }
+        let a = FloatBuffer(count: n * n), b = Matrix(rows: n, cols: n), c = FloatBuffer(count: n * n)
+        for i in 0..<(n * n) { a.base[i] = Float(i % 7) * 0.01; b.base[i] = Float(i % 5) * 0.01 }
+        let w = LinearWeight(b, precision: .bf16)
+        var best = Double.infinity
+        for _ in 0..<repeats {
+            best = min(best, seconds { GEMM.linear(a.base, ldx: n, rows: n, weight: w, into: c.base, ldy: n) })
+        }
+        return 2 * Double(n * n * n) / best / 1e9
+    }
+
     /// This process's peak resident set (VmHWM). Not getrusage: Linux carries ru_maxrss across
     /// exec, so a child of a large process (the Python benchmark) would report its parent's size.
     /// 0 where /proc is not available (JSON has no NaN).
@@ -54,6 +97,9 @@ public enum EngineBench {
             }
         }
         let peak = sgemmPeak()
+        let bf16 = bf16Peak()
+        // MFU against the peak of the kernel the model's linear layers run on.
+        let denominator = m.precision == .bf16 ? (bf16 ?? peak) : peak
         let n = keep ?? c.tokensPerBlock
         let counts = candidates == 1 ? [n] : (0..<candidates).map { max(1, c.tokensPerBlock * ($0 + 1) / candidates) }
         var rows: [[String: Any]] = []
@@ -67,10 +113,12 @@ public enum EngineBench {
             let flops = ModelFLOPs.block(c, contextBlocks: k) * Double(counts.count)
             let t = median(times)
             rows.append(["context_blocks": k, "seconds": t, "seconds_min": times.min() ?? t, "flops": flops,
-                         "gflops_per_s": flops / t / 1e9, "mfu": flops / t / 1e9 / peak])
+                         "gflops_per_s": flops / t / 1e9, "mfu": flops / t / 1e9 / denominator])
         }
-        return ["peak_rss_mib": peakRSSMiB(), "sgemm_peak_gflops": peak, "threads": BLASThreads.current, "kernels": m.kernels.name,
+        var report: [String: Any] = ["peak_rss_mib": peakRSSMiB(), "sgemm_peak_gflops": peak, "precision": m.precision.rawValue, "threads": BLASThreads.current, "kernels": m.kernels.name,
                 "blas": BLASKernels.description, "blas_core": BLASKernels.coreName, "candidates": counts.count,
                 "tokens_per_block": c.tokensPerBlock, "parameters": m.parameterCount, "results": rows]
+        if let bf16 { report["bf16_peak_gflops"] = bf16 }
+        return report
     }
 }

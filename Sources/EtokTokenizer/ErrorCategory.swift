@@ -80,6 +80,7 @@ public struct ErrorReport: Sendable, Equatable {
         case .badHeader, .badConfig, .unknownTensor, .missingTensor, .wrongShape, .wrongDType, .nonFinite, .badInput:
             return .dataError
         case .contextFull: return .software
+        case .bf16Unavailable: return .unsupported
         }
     }
 

@@ -1,6 +1,7 @@
 import EtokFormat
 import EtokMedia
 import EtokModel
+import EtokTensor
 import Foundation
 
 /// A loaded model and its identity (what `.etok` headers record, docs/etok-format.md §4).
@@ -58,10 +59,18 @@ public enum ModelCatalog {
         return found
     }
 
-    /// Loads `path`, or the default model when nil, and hashes its bytes.
-    public static func load(path: String?) throws -> LoadedModel {
+    /// Loads `path`, or the default model when nil, in `precision` (auto: by the model's size and
+    /// the CPU, `PrecisionChoice`), and hashes its bytes.
+    public static func load(path: String?, precision: PrecisionChoice = .auto) throws -> LoadedModel {
         let file = try path ?? defaultModelPath()
-        let model = try ElasticTokModel.load(path: file)
+        let safetensors = try SafeTensorsFile(path: file)
+        var resolved = Precision.fp32
+        if precision != .fp32, let json = safetensors.metadata["config"] {
+            // The config decides auto; a bad one fails in the load below with its own message.
+            let parameters = (try? ModelConfig.parse(json: json, file: file)).map(ModelWeights.parameterCount) ?? 0
+            resolved = precision.resolve(parameters: parameters)
+        }
+        let model = try ElasticTokModel.load(safetensors, precision: resolved)
         var threshold: Float?
         if let text = model.metadata[thresholdKey] {
             guard let value = Float(text), value > 0, value.isFinite else {
@@ -73,6 +82,16 @@ public enum ModelCatalog {
                            calibratedThreshold: threshold)
     }
 
+}
+
+extension LoadedModel {
+    /// The same model file loaded again in `precision` (a decoder following its stream's header).
+    public func reloaded(precision: Precision) throws -> LoadedModel {
+        try ModelCatalog.load(path: path, precision: precision == .bf16 ? .bf16 : .fp32)
+    }
+}
+
+extension ModelCatalog {
     /// Checks that `header` was made with `loaded`'s weights; `allowMismatch` turns a different
     /// SHA-256 into no error (the decoder still checks every shape it relies on).
     public static func check(_ header: EtokHeader, file: String, against loaded: LoadedModel,

@@ -88,7 +88,9 @@ struct Decode: ParsableCommand {
                                 outputOptions: frameOutput.writerOptions(overwrite: common.overwrite),
                                 selection: selection, allowModelMismatch: ignoreModelMismatch, scale: scale,
                                 workers: threads ?? ThreadPolicy.defaultWorkers, skipDamaged: damage.skipDamaged)
-            let run = try DecodeRun(job: job, model: try modelChoice.load())
+            var decodeJob = job
+            decodeJob.precision = modelChoice.precision
+            let run = try DecodeRun(job: decodeJob, model: try modelChoice.load())
             interrupt.attach { run.cancel() }
             let progress = ProgressReporter(quiet: common.quiet, duration: run.header.source.duration)
             let summary: DecodeSummary

@@ -8,6 +8,7 @@ import Glibc
 #endif
 
 extension SearchStrategy: ExpressibleByArgument {}
+extension PrecisionChoice: ExpressibleByArgument {}
 extension RateObjective: ExpressibleByArgument {}
 
 /// `--model FILE`: which weights to use (the bundled default model when absent).
@@ -15,7 +16,14 @@ struct ModelChoice: ParsableArguments {
     @Option(help: ArgumentHelp("ElasticTok weights (.safetensors). Default: the model bundled with etok.", valueName: "FILE"))
     var model: String?
 
-    func load() throws -> LoadedModel { try ModelCatalog.load(path: model) }
+    @Option(help: ArgumentHelp("""
+        What the model computes in: fp32 (the reference), bf16 (AVX512-BF16 CPUs only: half the memory; \
+        exit 69 elsewhere) or auto: bf16 for models of 100M parameters or more where the CPU has it, \
+        else fp32; when decoding, auto follows the stream.
+        """, valueName: "fp32|bf16|auto"))
+    var precision: PrecisionChoice = .auto
+
+    func load() throws -> LoadedModel { try ModelCatalog.load(path: model, precision: precision) }
 
     /// The files a command with this choice reads, which no output may name (even with -y).
     func reads(input: String) -> [(file: String, role: String)] {

@@ -37,7 +37,7 @@ struct Etok: ParsableCommand {
           0 ok                      64 bad command line
           2 some inputs of a batch failed (listed in DIR/failures.jsonl)
           65 unusable input data    66 input missing or empty
-          69 unsupported codec      70 FFmpeg failure
+          69 unsupported codec or CPU (bf16)   70 FFmpeg failure
           73 output not created (exists: use -y; no folder; no rights;
              a file appeared under its name meanwhile: not replaced)
           74 write failed (disk full)

@@ -19,7 +19,8 @@ import Foundation
 /// |        | file that fails its checks (header, shapes, config limits, NaN/Inf)       |
 /// |     66 | the input is missing: no such file, a directory, empty; a model that is   |
 /// |        | not a regular file (device, pipe)                                         |
-/// |     69 | unsupported: no decoder or encoder for it in this FFmpeg                  |
+/// |     69 | unsupported: no decoder or encoder for it in this FFmpeg; bf16 on a CPU   |
+/// |        | without AVX512-BF16                                                       |
 /// |     70 | an FFmpeg call failed unexpectedly                                        |
 /// |     73 | the output cannot be created: exists (use -y), missing folder, no rights, |
 /// |        | or a file appeared under its name while etok wrote it (not replaced)      |
@@ -68,8 +69,6 @@ enum ExitCodes {
         }
     }
 
-    /// Runs a command's body; an error is printed as one line (`etok: FILE: problem`) and turned
-    /// into its exit status.
     /// Runs the command line: parse errors and validation errors (swift-argument-parser's own,
     /// several lines there) become one line naming the subcommand's help, with status 64; help
     /// and version go to stdout with status 0; a command's own failures were already printed by
@@ -113,6 +112,8 @@ enum ExitCodes {
         return options.first { $0.hasPrefix("-") && !$0.hasPrefix("--") && $0.count > 2 && $0.contains("h") }
     }
 
+    /// Runs a command's body; an error is printed as one line (`etok: FILE: problem`) and turned
+    /// into its exit status.
     static func reporting(_ body: () throws -> Void) throws {
         do {
             try body()

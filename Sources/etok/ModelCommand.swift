@@ -65,6 +65,7 @@ extension ModelCommand {
                                                  "sha256": loaded.sha256,
                                                  "calibrated_threshold": loaded.calibratedThreshold.map { Double($0) } as Any,
                                                  "context_blocks": c.contextBlocks, "blas": BLASKernels.description,
+                                                 "precision": model.precision.rawValue,
                                                  "vocabulary_size": c.isFSQ ? c.codebookSize as Any : NSNull(),
                                                  "tensors": tensors]
                     let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
@@ -84,6 +85,7 @@ extension ModelCommand {
                 print("threshold   \(threshold)")
                 print("config      \(c.jsonString())")
                 print("blas        \(BLASKernels.description)")
+                print("precision   \(model.precision.rawValue) under --precision auto (AVX512-BF16 kernel \(Precision.bf16Available ? "available" : "not available on this CPU"))")
                 print("")
                 let width = model.tensors.map(\.name.count).max() ?? 0
                 for t in model.tensors {
@@ -153,7 +155,8 @@ extension ModelCommand {
         func run() throws {
             threadOptions.apply()
             try ExitCodes.reporting {
-                let m = try ModelCatalog.load(path: model).model
+                // float32, the reference: what parity checks against other implementations compare.
+                let m = try ModelCatalog.load(path: model, precision: .fp32).model
                 let c = m.config
                 let patches = try ModelRun.patches(NPYArray.read(path: input), file: input, config: c)
                 let blocks = patches.count / (c.tokensPerBlock * c.patchDim)
@@ -206,16 +209,32 @@ extension ModelCommand {
         @Option(help: "Candidates per timed call (kept counts spread over the block).")
         var candidates = 1
 
+        @Option(help: ArgumentHelp("What the model computes in: fp32, bf16 (AVX512-BF16 CPUs) or auto (bf16 from 100M parameters where the CPU has it).",
+                                   valueName: "fp32|bf16|auto"))
+        var precision: PrecisionChoice = .auto
+
+        @Option(help: ArgumentHelp("Also time sgemm against the bf16 kernel on these linear-layer shapes (rows x in x out), median of --repeats, e.g. 4096x1024x3072,4096x2048x1024.",
+                                   valueName: "MxKxN[,...]"))
+        var gemm: String?
+
         @OptionGroup(title: "Threads")
         var threadOptions: ThreadOptions
 
         func run() throws {
             threadOptions.apply()
             try ExitCodes.reporting {
-                let m = try model.map { try ElasticTokModel.load(path: $0) }
-                    ?? ElasticTokModel(config: .etokDefault, weights: ModelWeights.random(.etokDefault, seed: 1))
-                let report = try EngineBench.run(model: m, contexts: context.split(separator: ",").compactMap { Int($0) },
+                let resolved = precision.resolve(parameters: ModelWeights.parameterCount(.etokDefault))
+                if model == nil && resolved == .bf16 && !Precision.bf16Available { throw ModelError.bf16Unavailable(file: "random weights") }
+                let m = try model.map { try ModelCatalog.load(path: $0, precision: precision).model }
+                    ?? ElasticTokModel(config: .etokDefault, weights: ModelWeights.random(.etokDefault, seed: 1, precision: resolved))
+                let shapes = try (gemm ?? "").split(separator: ",").map { text -> (Int, Int, Int) in
+                    let v = text.split(separator: "x").compactMap { Int($0) }
+                    guard v.count == 3, v.allSatisfy({ $0 > 0 }) else { throw ValidationError("--gemm takes MxKxN, e.g. 4096x1024x3072.") }
+                    return (v[0], v[1], v[2])
+                }
+                var report = try EngineBench.run(model: m, contexts: context.split(separator: ",").compactMap { Int($0) },
                                                  repeats: max(1, repeats), keep: keep, candidates: max(1, candidates))
+                if !shapes.isEmpty { report["gemm"] = EngineBench.gemmShapes(shapes, repeats: max(1, repeats)) }
                 let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
             }

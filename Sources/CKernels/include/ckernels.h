@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "ck_cpu.h"  // CPU features for EtokTensor's BLAS kernel choice (this header is the umbrella)
+#include "ck_bf16.h"  // bf16 storage and the AVX512-BF16 GEMM
 
 #ifdef __cplusplus
 extern "C" {
