@@ -179,7 +179,8 @@ public final class EncodeRun: @unchecked Sendable {
                 fps: job.inputOptions.frameRate,
                 chunkBlocks: chunkBlocks,
                 tokenCoding: .preferred(for: model.headerModel),
-                rateControl: s.headerRateControl),
+                rateControl: s.headerRateControl,
+                repeatBlocks: s.writesRepeats ? true : nil),
             source: EtokHeader.Source(
                 name: job.input == "-" ? "-" : URL(fileURLWithPath: job.input).lastPathComponent,
                 width: info.width, height: info.height,
