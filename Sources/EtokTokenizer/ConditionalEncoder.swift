@@ -183,14 +183,15 @@ public final class ConditionalEncoder: @unchecked Sendable {
             let blockSearch = search(k)
             // A repeat block when the previous reconstruction already meets the threshold
             // (`RepeatBlock`): no model pass, nothing committed to the contexts.
-            if settings.writesRepeats, let previous {
-                let (mse, recon) = try RepeatBlock.mse(of: block.patches, after: previous, config: model.config)
+            if settings.writesRepeats, let last = previous {
+                let (mse, recon) = try RepeatBlock.mse(of: block.patches, after: last, config: model.config)
                 if mse <= blockSearch.threshold {
                     tokens.append(model.config.isFSQ ? .fsq([]) : .vae([]))
                     measured(k, recon)
                     results.append(BlockResult(index: firstBlock + k, pts: block.pts, frames: block.frames, keptTokens: 0,
                                                mse: mse, meetsThreshold: true, passes: 0, evaluations: 0, isRepeat: true))
                     records.append(BlockRecord(kept: 0, frames: block.frames, pts: block.pts, mse: mse))
+                    previous = recon
                     continue
                 }
             }
