@@ -71,7 +71,7 @@ typedef struct etok_block_info {
     double mse;           /* reconstruction MSE the encoder measured; -1: not measured (imported) */
     int64_t value_offset;
     int64_t value_count;
-    int32_t kept;         /* kept tokens */
+    int32_t kept;         /* kept tokens; 0: a repeat block (no values; the previous frame again) */
     int32_t frames;       /* frames in the block (frames_per_block; fewer for a last block) */
 } etok_block_info;
 

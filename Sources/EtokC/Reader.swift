@@ -136,7 +136,8 @@ public func etok_reader_copy_tokens(_ r: OpaquePointer?, _ first: Int64, _ count
         guard let dst else { if needed == 0 { return }; throw CABIError.argument("dst is NULL") }
         // One memcpy per block: the blocks' arrays are separate.
         var at = 0
-        for b in h.report.blocks[Int(first)..<Int(first + count)] {
+        // A repeat block (kept 0, docs/etok-format.md §5) has no values and nothing to copy.
+        for b in h.report.blocks[Int(first)..<Int(first + count)] where b.tokens.valueCount > 0 {
             switch b.tokens {
             case .fsq(let t): t.withUnsafeBytes { (dst + at * 4).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
             case .vae(let v): v.withUnsafeBytes { (dst + at * 4).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }

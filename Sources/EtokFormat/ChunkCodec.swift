@@ -14,8 +14,8 @@ enum ChunkCodec {
         if chunk.tokens.blockCount != n { throw bad("chunk has \(n) blocks but tokens for \(chunk.tokens.blockCount)") }
         var total = 0
         for (k, b) in chunk.blocks.enumerated() {
-            if b.kept < m.minToks || b.kept > m.maxToks {
-                throw bad("block \(chunk.firstBlock + k) keeps \(b.kept) tokens, outside \(m.minToks) to \(m.maxToks)")
+            if let problem = keptProblem(b.kept, position: k, header: header) {
+                throw bad("block \(chunk.firstBlock + k) \(problem)")
             }
             if b.frames < 1 || b.frames > m.framesPerBlock {
                 throw bad("block \(chunk.firstBlock + k) has \(b.frames) frames, outside 1 to \(m.framesPerBlock)")
@@ -49,6 +49,22 @@ enum ChunkCodec {
         default:
             throw bad("tokens do not match the model's bottleneck (\(m.bottleneck.rawValue))")
         }
+    }
+
+    /// What is wrong with a block at chunk position `position` keeping `kept` tokens (§5), or nil:
+    /// `min_toks` … `max_toks`, or 0 for a repeat block when the header declares them (§4
+    /// `repeat_blocks`), never at position 0 (a chunk decodes on its own: its first block has no
+    /// previous frame to repeat).
+    static func keptProblem(_ kept: Int, position: Int, header: EtokHeader) -> String? {
+        let m = header.model
+        if kept == 0 && header.encoding.declaresRepeats {
+            return position == 0 ? "keeps 0 tokens (a repeat block) at the start of its chunk, where nothing precedes it" : nil
+        }
+        if kept < m.minToks || kept > m.maxToks {
+            return "keeps \(kept) tokens, outside \(m.minToks) to \(m.maxToks)"
+                + (kept == 0 ? " (the header does not declare repeat blocks)" : "")
+        }
+        return nil
     }
 
     /// The `CHNK` payload of a chunk already checked with `validate` (§5, §6). Deterministic.
@@ -118,8 +134,8 @@ enum ChunkCodec {
         var total = 0
         for k in 0..<s.blockCount {
             let b = BlockRecord(kept: Int(r.u16()), frames: Int(r.u16()), pts: r.i64(), mse: r.f32())
-            if b.kept < m.minToks || b.kept > m.maxToks {
-                throw outOfRange("block \(s.firstBlock + k) kept \(b.kept) outside \(m.minToks) to \(m.maxToks)")
+            if let problem = keptProblem(b.kept, position: k, header: header) {
+                throw outOfRange("block \(s.firstBlock + k) \(problem)")
             }
             if b.frames < 1 || b.frames > m.framesPerBlock {
                 throw outOfRange("block \(s.firstBlock + k) frames \(b.frames) outside 1 to \(m.framesPerBlock)")

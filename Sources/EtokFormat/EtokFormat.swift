@@ -22,9 +22,13 @@ public enum EtokFormat {
     public static let signature: [UInt8] = [0x89, 0x45, 0x54, 0x4B, 0x0D, 0x0A, 0x1A, 0x0A]
     /// The major version this module reads and writes (§2). A file with another major is refused.
     public static let majorVersion: UInt16 = 1
-    /// The minor version this module writes (§2): 1 since `rc-fsq-2` (§6.3). Any minor of major 1 is
-    /// read (a 1.0 file in the retired draft coding `rc-fsq-1` is refused by its token coding, §4).
+    /// The minor version this module writes for a stream without repeat blocks (§2): 1 since
+    /// `rc-fsq-2` (§6.3). Any minor of major 1 is read (a 1.0 file in the retired draft coding
+    /// `rc-fsq-1` is refused by its token coding, §4).
     public static let minorVersion: UInt16 = 1
+    /// The minor version of a stream whose header declares repeat blocks (§4 `repeat_blocks`, §5):
+    /// the first that has them. Such a header in an older minor is refused.
+    public static let repeatBlocksMinorVersion: UInt16 = 2
     /// Bytes before the first record: signature and version.
     public static let preambleSize = 12
     /// Bytes a record adds around its payload: type and length before it, CRC after it (§3).

@@ -112,6 +112,12 @@ extension EtokHeader {
         if let d = source.duration, !d.isFinite { throw bad("source.duration", "not a finite number") }
     }
 
+    /// The minor version a file with this header is written as (§2): the lowest that has what the
+    /// header declares, so a stream without repeat blocks has the bytes a 1.1 writer gave it.
+    public var minorVersion: UInt16 {
+        encoding.declaresRepeats ? EtokFormat.repeatBlocksMinorVersion : EtokFormat.minorVersion
+    }
+
     /// Tokens per row of the model's token grid, `W` of §6.3: `image_size[1] div patch_size[2]`, at
     /// least 1.
     public var tokenGridWidth: Int {

@@ -221,11 +221,18 @@ public struct EtokHeader: Codable, Sendable, Equatable {
         /// What the model computed in (§4 `encoding.precision`): "bf16", or nil (absent from the
         /// JSON) for float32. A decoder computes in it to reproduce the encoder's reconstruction.
         public var precision: String?
+        /// §4 `encoding.repeat_blocks` (1.2): true when a block may keep 0 tokens, a *repeat block*
+        /// (§5) that shows the previous block's last frame again. nil, and absent from the JSON,
+        /// otherwise (then a block keeping 0 tokens is damage, as before 1.2).
+        public var repeatBlocks: Bool?
+
+        /// Whether the stream declares repeat blocks (§4 `encoding.repeat_blocks` is `true`).
+        public var declaresRepeats: Bool { repeatBlocks == true }
 
         /// All fields; optional ones default to nil.
         public init(threshold: Double, search: Search, fixedTokens: Int? = nil, fit: Fit? = nil,
                     fps: Double? = nil, chunkBlocks: Int, tokenCoding: TokenCoding, rateControl: RateControl? = nil,
-                    precision: String? = nil) {
+                    precision: String? = nil, repeatBlocks: Bool? = nil) {
             self.threshold = threshold
             self.search = search
             self.fixedTokens = fixedTokens
@@ -235,17 +242,19 @@ public struct EtokHeader: Codable, Sendable, Equatable {
             self.tokenCoding = tokenCoding
             self.rateControl = rateControl
             self.precision = precision
+            self.repeatBlocks = repeatBlocks
         }
 
         enum CodingKeys: String, CodingKey {
             case threshold, search, fixedTokens = "fixed_tokens", fit, fps
             case chunkBlocks = "chunk_blocks", tokenCoding = "token_coding", rateControl = "rate_control"
             case precision
+            case repeatBlocks = "repeat_blocks"
         }
 
-        /// Writes every key, absent optionals as `null`, except `rate_control` and `precision`,
-        /// written only when present (so a float32 stream without rate control is byte-identical
-        /// to a 1.1 writer's).
+        /// Writes every key, absent optionals as `null`, except `rate_control`, `precision` and
+        /// `repeat_blocks`, written only when present (so a float32 stream without them is
+        /// byte-identical to a 1.1 writer's).
         public func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(threshold, forKey: .threshold)
@@ -257,6 +266,7 @@ public struct EtokHeader: Codable, Sendable, Equatable {
             try c.encode(tokenCoding, forKey: .tokenCoding)
             try c.encodeIfPresent(rateControl, forKey: .rateControl)
             try c.encodeIfPresent(precision, forKey: .precision)
+            try c.encodeIfPresent(repeatBlocks, forKey: .repeatBlocks)
         }
     }
 

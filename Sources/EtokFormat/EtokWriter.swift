@@ -51,7 +51,7 @@ public final class EtokWriter {
         var w = ByteWriter()
         w.raw(EtokFormat.signature)
         w.u16(EtokFormat.majorVersion)
-        w.u16(EtokFormat.minorVersion)
+        w.u16(header.minorVersion)
         w.raw(RecordType.frame(RecordType.head, json))
         try emit(w.bytes)
     }

@@ -44,6 +44,11 @@ enum Preamble {
         }
         if !RecordType.crcHolds(bytes) { throw FormatError.badCRC(file: file, record: "HEAD", offset: at) }
         let header = try EtokHeader.decode(Array(bytes[8..<(8 + length)]), file: file)
+        // Repeat blocks came with 1.2 (§4): an older file that claims them is not what it says.
+        if header.encoding.declaresRepeats && minor < Int(EtokFormat.repeatBlocksMinorVersion) {
+            throw FormatError.badHeader(file: file, key: "encoding.repeat_blocks",
+                                        message: "repeat blocks need format 1.\(EtokFormat.repeatBlocksMinorVersion), the file is \(major).\(minor)")
+        }
         return Parsed(header: header, major: major, minor: minor, headEnd: at + bytes.count)
     }
 }

@@ -12,10 +12,26 @@ public enum Patchify {
     /// model's (the caller checks what it needs).
     public static func patches(frames: [UInt8], count t: Int, height h: Int, width w: Int,
                                config: ModelConfig) throws -> [Float] {
-        let tp = config.patchSize[0], hp = config.patchSize[1], wp = config.patchSize[2]
         guard frames.count == t * h * w * 3 else {
             throw ModelError.badInput(call: "patchify", message: "\(frames.count) bytes are not \(t) frames of \(h)×\(w)×3")
         }
+        return try gather(count: t, height: h, width: w, config: config) { Float(frames[$0]) / 127.5 - 1 }
+    }
+
+    /// (T, H, W, 3) pixel values (any scale, kept as given) → (L × patch_dim) patches: the layout
+    /// of `patches(frames:…)` for values already in float, the inverse of `frames(patches:…)`.
+    public static func patches(pixels: [Float], count t: Int, height h: Int, width w: Int,
+                               config: ModelConfig) throws -> [Float] {
+        guard pixels.count == t * h * w * 3 else {
+            throw ModelError.badInput(call: "patchify", message: "\(pixels.count) values are not \(t) frames of \(h)×\(w)×3")
+        }
+        return try gather(count: t, height: h, width: w, config: config) { pixels[$0] }
+    }
+
+    /// The patch order: value i of the output is `value(source offset)` of the (T, H, W, 3) frames.
+    private static func gather(count t: Int, height h: Int, width w: Int, config: ModelConfig,
+                               value: (Int) -> Float) throws -> [Float] {
+        let tp = config.patchSize[0], hp = config.patchSize[1], wp = config.patchSize[2]
         guard t % tp == 0, h % hp == 0, w % wp == 0 else {
             throw ModelError.badInput(call: "patchify", message: "frames (\(t), \(h), \(w)) are not divisible by the patch (\(tp), \(hp), \(wp))")
         }
@@ -25,7 +41,7 @@ public enum Patchify {
         for a in 0..<nt { for y in 0..<nh { for x in 0..<nw {
             for dt in 0..<tp { for py in 0..<hp { for px in 0..<wp {
                 let src = (((a * tp + dt) * h + y * hp + py) * w + x * wp + px) * 3
-                for ch in 0..<3 { out[index] = Float(frames[src + ch]) / 127.5 - 1; index += 1 }
+                for ch in 0..<3 { out[index] = value(src + ch); index += 1 }
             } } }
         } } }
         return out

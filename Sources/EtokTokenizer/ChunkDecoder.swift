@@ -15,13 +15,16 @@ public struct DecodedBlock: Sendable {
 /// Decodes chunks of an `.etok` stream back to frames with the model the stream was made with.
 ///
 /// Each chunk decodes on its own (docs/etok-format.md §5, §8): the decoder's context is reset at
-/// every chunk, then each block is decoded with the chunk's earlier blocks as context. Owns the
+/// every chunk, then each block is decoded with the chunk's earlier blocks as context; a repeat
+/// block (`RepeatBlock`) shows the previous block's last frame and adds nothing to the context. Owns the
 /// model's decoder context. Not thread-safe: one thread at a time (it may move between threads,
 /// hence `Sendable`); parallel chunks use one decoder each.
 public final class ChunkDecoder: @unchecked Sendable {
     public let model: ElasticTokModel
     private let decoder: BlockDecoder
     private let fileName: String
+    /// Whether a block keeping 0 tokens is a repeat block (the header declares them, §4).
+    private let repeats: Bool
 
     /// A decoder for streams whose header matches `model`; a mismatch in the facts the decoder
     /// needs is an error naming `fileName`. The weights' SHA-256 is checked by the caller
@@ -29,6 +32,7 @@ public final class ChunkDecoder: @unchecked Sendable {
     public init(model: ElasticTokModel, header: EtokHeader, fileName: String) throws {
         self.model = model
         self.fileName = fileName
+        repeats = header.encoding.declaresRepeats
         decoder = BlockDecoder(model: model)
         let c = model.config, m = header.model
         func require(_ ok: Bool, _ what: String) throws {
@@ -62,6 +66,7 @@ public final class ChunkDecoder: @unchecked Sendable {
         }
         decoder.reset()
         var out: [DecodedBlock] = []
+        var previous: [Float]?
         for (k, record) in chunk.blocks.enumerated() {
             let index = chunk.firstBlock + k
             if index >= wanted.upperBound { break }
@@ -69,6 +74,19 @@ public final class ChunkDecoder: @unchecked Sendable {
                 throw TokenizerError.incompatibleStream(file: fileName, message: "block \(index) keeps \(record.kept) tokens, more than \(t)")
             }
             let recon: [Float]
+            if repeats && record.kept == 0 {
+                // A repeat block (`RepeatBlock`): the previous block's last frame, the context untouched.
+                guard let last = previous else {
+                    throw TokenizerError.incompatibleStream(file: fileName, message: "block \(index) repeats a frame, but starts its chunk")
+                }
+                recon = try RepeatBlock.reconstruction(after: last, config: c)
+                previous = recon
+                if wanted.contains(index) {
+                    out.append(DecodedBlock(index: index, record: record, reconstruction: recon,
+                                            frames: try Self.frames(of: recon, count: record.frames, config: c)))
+                }
+                continue
+            }
             // The tokens a block did not keep are masked (FSQ) or zero (VAE).
             switch chunk.tokens[block: k] {
             case .fsq(let kept):
@@ -81,6 +99,7 @@ public final class ChunkDecoder: @unchecked Sendable {
                 recon = try decoder.decode(z: z)
             }
             try decoder.commit()
+            previous = recon
             guard wanted.contains(index) else { continue }
             out.append(DecodedBlock(index: index, record: record, reconstruction: recon,
                                     frames: try Self.frames(of: recon, count: record.frames, config: c)))

@@ -25,11 +25,16 @@ public struct EncoderSettings: Sendable, Equatable {
     public var rateTarget: RateTarget?
     /// What rate control minimises: the summed MSE (default) or the mean PSNR.
     public var rateObjective: RateObjective
+    /// Whether the threshold search may write repeat blocks (`RepeatBlock`: 0 tokens, the previous
+    /// frame shown again, when that meets the threshold). Asked for by default; in effect only
+    /// where the threshold sets every budget (`writesRepeats`).
+    public var repeatBlocks: Bool
 
     /// The defaults: threshold 0.003, `fast` search, the model's token range and context.
     public init(threshold: Float = 0.003, search: SearchStrategy = .fast, fixedTokens: Int? = nil,
                 minTokens: Int? = nil, maxTokens: Int? = nil, chunkBlocks: Int? = nil, batchSize: Int = 4,
-                maxTokensPerChunk: Int? = nil, rateTarget: RateTarget? = nil, rateObjective: RateObjective = .mse) {
+                maxTokensPerChunk: Int? = nil, rateTarget: RateTarget? = nil, rateObjective: RateObjective = .mse,
+                repeatBlocks: Bool = true) {
         self.threshold = threshold
         self.search = search
         self.fixedTokens = fixedTokens
@@ -40,6 +45,15 @@ public struct EncoderSettings: Sendable, Equatable {
         self.maxTokensPerChunk = maxTokensPerChunk
         self.rateTarget = rateTarget
         self.rateObjective = rateObjective
+        self.repeatBlocks = repeatBlocks
+    }
+
+    /// Whether this encode writes repeat blocks: asked for (`repeatBlocks`) and the threshold
+    /// alone sets the budgets. A fixed budget means that many tokens every block; rate control
+    /// (a rate, a total, a cap per chunk) spends its target by equal slope over measured curves,
+    /// which have no 0-token point, so it writes none.
+    public var writesRepeats: Bool {
+        repeatBlocks && fixedTokens == nil && rateTarget == nil && maxTokensPerChunk == nil
     }
 
     /// The threshold (an MSE) a user asks for: `threshold`, else `psnr` in dB (PSNR = 10·log10(4 / MSE)
@@ -54,7 +68,8 @@ public struct EncoderSettings: Sendable, Equatable {
     /// The settings resolved against a model, or an error naming the setting that does not fit.
     /// A fixed budget is a search over the one count `fixed...fixed`.
     func resolved(for config: ModelConfig) throws(TokenizerError) -> (search: TokenBudgetSearch, chunkBlocks: Int) {
-        let lo = minTokens ?? config.minToks, hi = maxTokens ?? config.maxToks
+        var lo = minTokens ?? config.minToks
+        let hi = maxTokens ?? config.maxToks
         // The model trains (and the .etok format stores) kept counts from min_toks to max_toks.
         let range = "\(config.minToks) to \(config.maxToks) (the model's min_toks to max_toks)"
         guard lo >= config.minToks, lo <= hi, hi <= config.maxToks else {
@@ -67,6 +82,8 @@ public struct EncoderSettings: Sendable, Equatable {
         guard chunk >= 1, chunk <= config.contextBlocks else {
             throw .badSetting("--chunk \(chunk) must lie within 1…\(config.contextBlocks) (the model's context in blocks)")
         }
+        // A stream with repeats reads kept 0 as a repeat (§5): a coded block keeps at least one token.
+        if writesRepeats && lo == 0 { lo = min(1, hi) }
         guard threshold.isFinite, threshold > 0 else { throw .badSetting("threshold \(threshold) must be a positive MSE") }
         guard batchSize >= 1 else { throw .badSetting("batch size must be at least 1") }
         try validateRateControl(lo: fixedTokens ?? lo, hi: fixedTokens ?? hi, chunkBlocks: chunk)
@@ -96,6 +113,9 @@ public struct BlockResult: Sendable {
     /// curve was measured with the chunk's earlier blocks at provisional counts; `mse` is the
     /// committed one); nil otherwise.
     public var predictedMSE: Float? = nil
+    /// A repeat block (`RepeatBlock`): 0 tokens, the previous block's last frame shown again, no
+    /// model pass.
+    public var isRepeat = false
 }
 
 /// One encoded chunk: the chunk as the writer stores it, and each block's search figures.
@@ -158,17 +178,34 @@ public final class ConditionalEncoder: @unchecked Sendable {
         precondition(!blocks.isEmpty && blocks.count <= chunkBlocks, "a chunk holds 1…\(chunkBlocks) blocks")
         coder.reset()
         var results: [BlockResult] = [], records: [BlockRecord] = [], tokens: [BlockTokens] = []
+        var previous: [Float]?
         for (k, block) in blocks.enumerated() {
-            // The previous block's budget is the best guess for this one.
-            let hint = results.last?.keptTokens
+            let blockSearch = search(k)
+            // A repeat block when the previous reconstruction already meets the threshold
+            // (`RepeatBlock`): no model pass, nothing committed to the contexts.
+            if settings.writesRepeats, let last = previous {
+                let (mse, recon) = try RepeatBlock.mse(of: block.patches, after: last, config: model.config)
+                if mse <= blockSearch.threshold {
+                    tokens.append(model.config.isFSQ ? .fsq([]) : .vae([]))
+                    measured(k, recon)
+                    results.append(BlockResult(index: firstBlock + k, pts: block.pts, frames: block.frames, keptTokens: 0,
+                                               mse: mse, meetsThreshold: true, passes: 0, evaluations: 0, isRepeat: true))
+                    records.append(BlockRecord(kept: 0, frames: block.frames, pts: block.pts, mse: mse))
+                    previous = recon
+                    continue
+                }
+            }
+            // The previous coded block's budget is the best guess for this one.
+            let hint = results.last(where: { !$0.isRepeat })?.keptTokens
             // The chunk's last block is never context: not committing it saves a block of keys and
             // values per stack (what bounds a 200M model's memory) and changes no output.
             let commit = k < blocks.count - 1
             let choice = model.config.isFSQ
-                ? try encodeFSQ(patches: block.patches, hint: hint, search: search(k), commit: commit)
-                : try encodeVAE(patches: block.patches, hint: hint, search: search(k), commit: commit)
+                ? try encodeFSQ(patches: block.patches, hint: hint, search: blockSearch, commit: commit)
+                : try encodeVAE(patches: block.patches, hint: hint, search: blockSearch, commit: commit)
             tokens.append(choice.tokens)
             measured(k, choice.reconstruction)
+            previous = choice.reconstruction
             let c = choice.search
             results.append(BlockResult(index: firstBlock + k, pts: block.pts, frames: block.frames,
                                        keptTokens: c.keptTokens, mse: choice.mse, meetsThreshold: choice.mse <= self.search.threshold,

@@ -64,9 +64,12 @@ public struct BlockStats: Sendable, Codable {
     public var evaluations: Int
     /// Under rate control, the MSE the allocator predicted from the block's measured curve.
     public var predictedMSE: Double? = nil
+    /// A repeat block (0 tokens, the previous frame shown again; `RepeatBlock`).
+    public var isRepeat = false
 
     enum CodingKeys: String, CodingKey {
         case block, pts, seconds, kept, mse, psnr, passes, evaluations
+        case isRepeat = "repeat"
         case predictedMSE = "predicted_mse"
         case meetsThreshold = "meets_threshold"
     }
@@ -104,6 +107,11 @@ public struct EncodeSummary: Sendable, Codable {
     public var framesPerBlock: Int = 1
     /// The rate-control target and what was achieved; nil when the threshold alone set the budgets.
     public var rateControl: RateControlSummary? = nil
+    /// Repeat blocks written (0 tokens each, counted in every mean as 0; `RepeatBlock`).
+    public var repeatBlocks: Int = 0
+
+    /// Share of the blocks that are repeat blocks.
+    public var repeatShare: Double { blocks == 0 ? 0 : Double(repeatBlocks) / Double(blocks) }
 
     /// Mean kept tokens per frame.
     public var meanTokensPerFrame: Double { frames == 0 ? 0 : Double(tokens) / Double(frames) }
@@ -117,7 +125,7 @@ public struct EncodeSummary: Sendable, Codable {
         case meanPSNR = "mean_psnr", shareMeetingThreshold = "share_meeting_threshold"
         case passesPerBlock = "passes_per_block", bytes, bitsPerToken = "bits_per_token"
         case decodeErrors = "decode_errors", inputEndedEarly = "input_ended_early", perBlock = "per_block"
-        case rateControl = "rate_control"
+        case rateControl = "rate_control", repeatBlocks = "repeat_blocks"
     }
 }
 
@@ -180,7 +188,8 @@ public final class EncodeRun: @unchecked Sendable {
                 chunkBlocks: chunkBlocks,
                 tokenCoding: .preferred(for: model.headerModel),
                 rateControl: s.headerRateControl,
-                precision: model.model.precision == .fp32 ? nil : model.model.precision.rawValue),
+                precision: model.model.precision == .fp32 ? nil : model.model.precision.rawValue,
+                repeatBlocks: s.writesRepeats ? true : nil),
             source: EtokHeader.Source(
                 name: job.input == "-" ? "-" : URL(fileURLWithPath: job.input).lastPathComponent,
                 width: info.width, height: info.height,
@@ -265,7 +274,8 @@ public final class EncodeRun: @unchecked Sendable {
             inputEndedEarly: source.endedEarly?.cutShort,
             seconds: Date().timeIntervalSince(started), perBlock: stats, framesPerBlock: framesPerBlock,
             rateControl: job.settings.rateSummary(stats: stats, chunkBlocks: chunkBlocks,
-                                                  fallbackInterval: Double(framesPerBlock) / (job.inputOptions.frameRate ?? info.frameRate ?? 1)))
+                                                  fallbackInterval: Double(framesPerBlock) / (job.inputOptions.frameRate ?? info.frameRate ?? 1)),
+            repeatBlocks: stats.filter(\.isRepeat).count)
     }
 
     /// Stops the run (thread-safe, idempotent).
@@ -307,7 +317,8 @@ final class EncodeTally: @unchecked Sendable {
             stats.append(BlockStats(block: block.index, pts: block.pts, seconds: seconds, kept: block.keptTokens,
                                     mse: Double(block.mse), psnr: psnr(mse: Double(block.mse)),
                                     meetsThreshold: block.meetsThreshold, passes: block.passes,
-                                    evaluations: block.evaluations, predictedMSE: block.predictedMSE.map(Double.init)))
+                                    evaluations: block.evaluations, predictedMSE: block.predictedMSE.map(Double.init),
+                                    isRepeat: block.isRepeat))
             progress(EncodeProgress(blocks: stats.count, frames: frames, tokens: tokens,
                                     maxTokensPerBlock: maxTokens, mediaSeconds: seconds - start))
         }

@@ -37,6 +37,14 @@ public struct StreamReport: Sendable {
         public var measuredPSNR: Double? { measuredMSE.map { psnr(mse: $0) } }
     }
 
+    /// Whether `block` is a repeat block (docs/etok-format.md §5): kept 0 in a stream that
+    /// declares them; it counts as 0 tokens everywhere.
+    public func isRepeat(_ block: Block) -> Bool { block.record.kept == 0 && header.encoding.declaresRepeats }
+    /// Repeat blocks in the stream.
+    public var repeatBlocks: Int { blocks.filter(isRepeat).count }
+    /// Share of the blocks that are repeats (0 for no blocks).
+    public var repeatShare: Double { blocks.isEmpty ? 0 : Double(repeatBlocks) / Double(blocks.count) }
+
     /// Reads the whole stream at `path` (`-` reads stdin front to back, to its end), checking every
     /// record's CRC and every chunk's token data. Damage is reported, not thrown: see `health` and
     /// `damage`, the same for a file and for the same bytes on stdin.
@@ -118,6 +126,7 @@ public struct StreamReport: Sendable {
                 "fixed_tokens": h.encoding.fixedTokens as Any, "fit": h.encoding.fit?.rawValue as Any,
                 "fps": number(h.encoding.fps), "chunk_blocks": h.encoding.chunkBlocks,
                 "token_coding": h.encoding.tokenCoding.rawValue,
+                "repeat_blocks": h.encoding.declaresRepeats,
             ] as [String: Any],
             "source": [
                 "name": h.source.name as Any, "width": h.source.width as Any, "height": h.source.height as Any,
@@ -126,6 +135,7 @@ public struct StreamReport: Sendable {
                 "duration": number(h.source.duration),
             ] as [String: Any],
             "blocks": blocks.count,
+            "repeat_blocks": ["count": repeatBlocks, "share": number(repeatShare)] as [String: Any],
             "frames": frames,
             "tokens": ["total": tokens, "mean": number(meanTokens), "min": minKept, "max": maxKept] as [String: Any],
             "max_tokens": maxTokens,
@@ -157,7 +167,7 @@ public struct StreamReport: Sendable {
         if includeBlocks {
             object["per_block"] = blocks.map { b -> [String: Any] in
                 ["block": b.index, "pts": b.record.pts, "seconds": number(seconds(b.record.pts)), "frames": b.record.frames,
-                 "kept": b.record.kept, "mse": number(b.measuredMSE), "psnr": number(b.measuredPSNR)]
+                 "kept": b.record.kept, "repeat": isRepeat(b), "mse": number(b.measuredMSE), "psnr": number(b.measuredPSNR)]
             }
         }
         return object

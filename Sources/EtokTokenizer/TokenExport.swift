@@ -8,7 +8,8 @@ import EtokIO
 /// concatenated: int32 FSQ indices, or float32 (N, dim) VAE latents), `pts.npy` (float64 seconds),
 /// `blocks.npy` (int64, each block's index in the stream), `frames.npy` (int32, frames per block)
 /// and `chunks.npy` (int64, each block's chunk, named by its first block). jsonl: one object per
-/// block, `{"block", "chunk", "time", "frames", "kept", "tokens"}`.
+/// block, `{"block", "chunk", "time", "frames", "kept", "tokens"}`. A repeat block (docs/etok-format.md
+/// §5) is a block with kept 0 and no tokens (an empty list; nothing in `tokens.npy`).
 public enum TokenExport {
     /// The layouts: a folder of .npy files, JSON lines, or WebDataset tar shards
     /// (`TokenExport+Shards.swift`).

@@ -244,8 +244,10 @@ struct ImportRules {
     /// Largest magnitude binary16 holds (§6.2 stores VAE latents as f16).
     static let maxHalf = 65504.0
 
+    /// `min_toks` … `max_toks`, or 0: a repeat block (docs/etok-format.md §5), which
+    /// `TokenImport` allows anywhere but at a chunk's start.
     func keptCount(_ kept: Int, location: String, file: String, implied: Bool = false) throws -> Int {
-        guard kept >= minToks && kept <= maxToks else {
+        guard kept == 0 || (kept >= minToks && kept <= maxToks) else {
             let what = implied ? BlockRangeText.count(kept, "token") : "kept \(kept)"
             throw TokenImportError.badBlock(file: file, location: location,
                                             message: "\(what) outside \(minToks)…\(maxToks) (the model's min_toks…max_toks)")

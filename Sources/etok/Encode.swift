@@ -48,6 +48,15 @@ struct Encode: ParsableCommand {
         The default search (fast) stops within 4% of the smallest passing count, in about half the \
         model passes of --search binary, which finds it exactly when the error falls as tokens rise.
 
+        Repeat blocks: before searching a block (not a chunk's first), the encoder checks whether \
+        showing the previous frame again already meets the threshold; if so the block keeps 0 \
+        tokens and costs no model pass, and decode shows that frame again, exactly as measured. The \
+        model never sees a repeat: the chunk's next coded block is coded with the earlier coded \
+        blocks as context. So a static shot costs one full frame per chunk and 0 tokens for the \
+        rest. On by default with the threshold (--threshold, --psnr, any --search); --no-repeat \
+        turns it off (every block then keeps at least min_toks tokens, and the file is format 1.1, \
+        byte for byte as without repeat blocks). --fixed and rate control never write repeats.
+
         Rate control trades the threshold guarantee for a token guarantee. Within a chunk, tokens go \
         where they lower the summed error most: each block's error is measured at 6 token counts, given \
         the chunk's earlier blocks at a provisional count, and the chunk's tokens are handed out by \
@@ -125,6 +134,9 @@ struct Encode: ParsableCommand {
 
     @Option(name: .customLong("rate-objective"), help: ArgumentHelp("What rate control minimises: mse (the summed error: the hardest frames gain most; the default) or psnr (the mean PSNR).", valueName: "mse|psnr"))
     var rateObjective: RateObjective?
+
+    @Flag(name: .customLong("no-repeat"), help: "Never write repeat blocks (0 tokens: the previous frame shown again when it meets the threshold); every block keeps at least min_toks tokens.")
+    var noRepeat = false
 
     @Option(help: ArgumentHelp("Write per-block kept tokens, MSE, PSNR and passes (a block is one frame with the default model), and totals, as JSON (- for stdout).", valueName: "FILE.json"))
     var stats: String?
@@ -237,7 +249,7 @@ struct Encode: ParsableCommand {
             let settings = EncoderSettings(threshold: mseThreshold(for: model), search: search ?? .fast, fixedTokens: fixed,
                                            minTokens: minTokens, maxTokens: maxTokens, chunkBlocks: chunk,
                                            maxTokensPerChunk: maxTokensPerChunk, rateTarget: rateTarget,
-                                           rateObjective: rateObjective ?? .mse)
+                                           rateObjective: rateObjective ?? .mse, repeatBlocks: !noRepeat)
             var inputOptions = inputFormat.inputOptions(fps: fps)
             inputOptions.keepsTruncatedInput = skipDamaged
             let job = EncodeJob(input: input, inputOptions: inputOptions, fit: fit,
@@ -281,6 +293,8 @@ func summaryLine(_ summary: EncodeSummary, output: String) -> String {
             + "%.0f%% of %@s within threshold, %.2f passes/%@, %.2f bits/token, %d bytes",
         summary.frames, output, summary.meanTokensPerFrame, maxText, 100 * summary.savings, summary.meanPSNR,
         100 * summary.shareMeetingThreshold, block, summary.passesPerBlock, block, summary.bitsPerToken, summary.bytes)
+        + (summary.repeatBlocks == 0 ? "" : String(format: ", %d repeat %@s (%.0f%%, 0 tokens each)",
+                                                   summary.repeatBlocks, block, 100 * summary.repeatShare))
 }
 
 /// The rate-control target against what was achieved (nil without rate control).

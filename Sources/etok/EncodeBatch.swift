@@ -70,7 +70,8 @@ extension Encode {
             try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
             let model = try modelChoice.load()
             let settings = EncoderSettings(threshold: mseThreshold(for: model), search: search ?? .fast, fixedTokens: fixed,
-                                           minTokens: minTokens, maxTokens: maxTokens, chunkBlocks: chunk)
+                                           minTokens: minTokens, maxTokens: maxTokens, chunkBlocks: chunk,
+                                           repeatBlocks: !noRepeat)
             var inputOptions = inputFormat.inputOptions(fps: fps)
             inputOptions.keepsTruncatedInput = skipDamaged
             let job = BatchEncodeJob(items: items, folder: output, inputOptions: inputOptions, fit: fit,

@@ -109,6 +109,10 @@ struct Info: ParsableCommand {
         lines.append("frames:    \(r.frames) in \(BlockRangeText.count(r.blocks.count, "block"))")
         lines.append(String(format: "tokens:    %d total, %.1f mean, %d min, %d max per block (of %d): %.1f%% saved",
                             r.tokens, r.meanTokens, r.minKept, r.maxKept, r.maxTokens, 100 * r.savings))
+        if h.encoding.declaresRepeats {
+            lines.append(String(format: "repeats:   %d of %d blocks (%.1f%%) repeat the previous frame with 0 tokens",
+                                r.repeatBlocks, r.blocks.count, 100 * r.repeatShare))
+        }
         if let rate = rateLine(r) { lines.append(rate) }
         lines.append(quality(r))
         lines.append(String(format: "size:      %.2f bits per token (whole file)", r.bitsPerToken))
@@ -120,7 +124,8 @@ struct Info: ParsableCommand {
             for b in r.blocks {
                 let mse = b.measuredMSE.map { String(format: "%8.5f", $0) } ?? "     n/a"
                 let psnr = b.measuredPSNR.map { String(format: "%8.2f", $0) } ?? "     n/a"
-                lines.append(String(format: "%5d %9.3f %6d ", b.index, r.seconds(b.record.pts), b.record.kept) + mse + " " + psnr)
+                lines.append(String(format: "%5d %9.3f %6d ", b.index, r.seconds(b.record.pts), b.record.kept) + mse + " " + psnr
+                             + (r.isRepeat(b) ? "  repeat" : ""))
             }
         }
         return lines.joined(separator: "\n")

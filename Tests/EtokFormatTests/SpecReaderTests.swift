@@ -66,6 +66,21 @@ final class SpecReaderTests: XCTestCase {
         }
     }
 
+    /// Repeat blocks (format 1.2, §5): a block keeping 0 tokens has no token data, and the next
+    /// block's tokens have no previous-block digits (§6.3: the previous block kept no position).
+    func testSpecReaderReadsRepeatBlocks() throws {
+        var header = Fixture.fsqHeader(minToks: 4, maxToks: 16, chunkBlocks: 4)
+        header.encoding.repeatBlocks = true
+        let chunks = [Chunk(firstBlock: 0, blocks: [BlockRecord(kept: 5, frames: 1, pts: 0, mse: 0.001),
+                                                    BlockRecord(kept: 0, frames: 1, pts: 512, mse: 0.002),
+                                                    BlockRecord(kept: 5, frames: 1, pts: 1024, mse: 0.001)],
+                            tokens: .fsq([[1, 2, 3, 4, 5], [], [1, 2, 3, 4, 6]]))]
+        let result = try readWithSpecReader(try Fixture.file(header: header, chunks: chunks))
+        try compare(chunks, result)
+        XCTAssertEqual(result["version"] as? [Int], [1, 2])
+        XCTAssertEqual(((result["header"] as? [String: Any])?["encoding"] as? [String: Any])?["repeat_blocks"] as? Bool, true)
+    }
+
     func testSpecReaderDecodesTheWritersVAELatents() throws {
         let header = Fixture.vaeHeader()
         let chunks = Fixture.vaeChunks(header: header, blocks: 4, seed: 52)

@@ -38,7 +38,8 @@ final class ConditionalEncoderTests: XCTestCase {
         let loaded = LoadedModel(model: model, path: "/m.safetensors", sha256: String(repeating: "0", count: 64), calibratedThreshold: nil)
         return EtokHeader(model: loaded.headerModel,
                           encoding: .init(threshold: Double(settings.threshold), search: .fast, chunkBlocks: chunkBlocks,
-                                          tokenCoding: .preferred(for: loaded.headerModel)),
+                                          tokenCoding: .preferred(for: loaded.headerModel),
+                                          repeatBlocks: settings.writesRepeats ? true : nil),
                           source: .init(timeBase: .init(1, 10)))
     }
 

@@ -30,6 +30,13 @@ class Block:
     mse: float | None   #: reconstruction MSE the encoder measured; None when not measured (imported)
     tokens: np.ndarray  #: int32 FSQ indices (kept,) or float32 VAE latents (kept, dim); read-only view
 
+    @property
+    def repeat(self) -> bool:
+        """A repeat block: kept 0 and no tokens (an empty array). It shows the previous block's last
+        frame again (docs/etok-format.md §5); the model saw nothing for it. Only streams whose header
+        has ``encoding.repeat_blocks`` (``EtokFile.repeat_blocks``) hold them."""
+        return self.kept == 0
+
 
 class EtokFile:
     """An opened .etok stream. ``len()`` is the number of readable blocks; indexing gives a ``Block``
@@ -91,6 +98,11 @@ class EtokFile:
             num, den = self.header["source"]["fps"]
             fps = num / den if den else None
         return fps
+
+    @property
+    def repeat_blocks(self) -> bool:
+        """Whether the stream may hold repeat blocks (kept 0, ``Block.repeat``; format 1.2)."""
+        return bool(self.header["encoding"].get("repeat_blocks"))
 
     @property
     def frames_per_block(self) -> int:

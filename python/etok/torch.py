@@ -9,6 +9,10 @@ One sample per clip (``etok.clips``): ``tokens`` (int64 FSQ indices, or float32 
 offsets[k+1]]: the frame boundaries), ``times``, ``blocks``, ``frames``, ``chunks``, ``key``.
 ``flatten=True`` gives language-model input instead: the blocks' tokens in one sequence with a
 ``separator`` token after each block (default: the codebook size, the first unused id).
+A repeat block (kept 0: the previous frame shown again, docs/etok-format.md §5) has no tokens: its
+``lengths`` entry is 0, its offsets are equal, and flattened it is a separator right after the
+previous one (a frame that costs nothing); encode with ``etok encode --no-repeat`` for streams
+where every frame has tokens.
 
 Sharding: every clip is read exactly once per epoch across all DataLoader workers of all
 distributed ranks — clip i goes to worker slot i mod (world_size × num_workers). ``shuffle=True``

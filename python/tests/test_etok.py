@@ -206,3 +206,21 @@ def test_the_c_abi_refuses_bad_arguments_without_crashing(streams):
     model.close()
     with pytest.raises(ValueError, match="closed"):
         model.encode(streams["fsq"])
+
+
+
+def test_repeat_blocks_read_as_kept_zero_with_no_tokens(tmp_path):
+    """A 1.2 stream with repeat blocks (the fuzz corpus seed, made by MakeCorpus.swift): a repeat
+    block is kept 0 with an empty token array, flagged ``repeat``; reading equals `etok export`."""
+    path = os.path.join(os.path.dirname(FSQ), "..", "..", "..", "Tools", "fuzz", "corpus", "fsq-repeat-complete.etok")
+    f = etok.open(path)
+    assert f.repeat_blocks
+    assert f.lengths.tolist() == [3, 0, 2, 0, 4]
+    assert [b.repeat for b in f] == [False, True, False, True, False]
+    assert f[1].tokens.shape == (0,) and f[3].tokens.size == 0
+    assert f[2].tokens.tolist() == [1, 10]
+    assert_same_as_export(f, export(path, tmp_path / "npy"))
+    # Flattened for a language model, a repeat block is a separator right after the previous one.
+    from etok import clips
+    flat = clips.flatten({"key": "r", "tokens": f.tokens, "lengths": f.lengths}, separator=-1)
+    assert flat.tolist() == [1, 2, 199, -1, -1, 1, 10, -1, -1, 7, 8, 9, 10, -1]

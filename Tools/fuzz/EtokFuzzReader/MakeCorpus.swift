@@ -86,5 +86,17 @@ enum MakeCorpus {
         var flipped2 = complete2
         flipped2[complete2.count - 150] ^= 0x08  // inside the first chunk's token data
         try save("fsq2-flipped.etok", flipped2)
+        // Repeat blocks (format 1.2, §5): kept 0 after a coded block, and a coded block after them.
+        var h3 = fsqHeader(chunkBlocks: 4)
+        h3.encoding.repeatBlocks = true
+        let repeats = [
+            Chunk(firstBlock: 0, blocks: [BlockRecord(kept: 3, frames: 1, pts: 0, mse: 0.001),
+                                          BlockRecord(kept: 0, frames: 1, pts: 1, mse: 0.002),
+                                          BlockRecord(kept: 2, frames: 1, pts: 2, mse: 0.002),
+                                          BlockRecord(kept: 0, frames: 1, pts: 3, mse: 0.001)],
+                  tokens: .fsq([[1, 2, 199], [], [1, 10], []])),
+            Chunk(firstBlock: 4, blocks: [BlockRecord(kept: 4, frames: 1, pts: 4, mse: 0.003)], tokens: .fsq([[7, 8, 9, 10]])),
+        ]
+        try save("fsq-repeat-complete.etok", try file(h3, repeats))
     }
 }

@@ -1,0 +1,46 @@
+import EtokModel
+
+/// A *repeat block* (docs/etok-format.md §5): a block that keeps 0 tokens and shows, for each of
+/// its frames, the last frame of the previous block of its chunk, bit for bit as that block was
+/// reconstructed. Video codecs call it a skip.
+///
+/// **The model never sees one.** A repeat block runs no model pass and commits nothing to the
+/// encoder's or the decoder's context (`StackSession`): the chunk's next coded block is coded with
+/// the chunk's earlier coded blocks as context, at the positions they would have without the
+/// repeats (a context's positions are its committed blocks, so this needs nothing else). The
+/// encoder (`ConditionalEncoder`) and the decoder (`ChunkDecoder`) both follow the one rule: a
+/// block with kept 0, in a stream that declares repeats, is `reconstruction(after:)` of the block
+/// before it and leaves the context as it was.
+///
+/// **When the encoder writes one.** Before searching a block at chunk position ≥ 1, with no model
+/// pass, it measures `mse(of:after:)`: the same MSE the search measures (over the block's patches,
+/// as preprocessed for the model) of the previous reconstruction repeated. If that meets the
+/// threshold as the search's does (`mse ≤ threshold`), the block is a repeat with that `mse`.
+/// Position 0 is never a repeat: a chunk decodes on its own.
+enum RepeatBlock {
+    /// The reconstruction (tokens × patch_dim, as the model's) of a repeat block after a block
+    /// reconstructed as `previous`: the previous block's last frame in every frame slot. With one
+    /// frame per block that is `previous` itself. Cost: one copy of a block (a gather when
+    /// `frames_per_block` > 1).
+    static func reconstruction(after previous: [Float], config c: ModelConfig) throws -> [Float] {
+        let f = c.framesPerBlock
+        if f == 1 { return previous }
+        let (h, w) = c.imageSize
+        // (F, H, W, 3) frames of the previous block; frame F − 1 is the last shown (only a chunk's
+        // last block may be partial, and no block follows it in the chunk).
+        let frames = try Patchify.frames(patches: previous, height: h, width: w, config: c)
+        let frameSize = h * w * 3
+        let last = frames[((f - 1) * frameSize)..<(f * frameSize)]
+        var repeated: [Float] = []
+        repeated.reserveCapacity(f * frameSize)
+        for _ in 0..<f { repeated += last }
+        return try Patchify.patches(pixels: repeated, count: f, height: h, width: w, config: c)
+    }
+
+    /// The MSE of showing `previous`'s repeat for a block whose patches are `patches`: what the
+    /// search compares with the threshold (`meanSquaredError`, the same measure as `BlockCoder`'s).
+    static func mse(of patches: [Float], after previous: [Float], config: ModelConfig) throws -> (mse: Float, reconstruction: [Float]) {
+        let recon = try reconstruction(after: previous, config: config)
+        return (meanSquaredError(recon, patches), recon)
+    }
+}

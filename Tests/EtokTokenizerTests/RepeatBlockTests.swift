@@ -1,0 +1,171 @@
+import EtokIO
+import EtokFormat
+import EtokModel
+import XCTest
+@testable import EtokTokenizer
+
+/// Repeat blocks (docs/etok-format.md §5, `RepeatBlock`): kept 0, the previous block's last frame
+/// shown again, nothing added to the model's context.
+final class RepeatBlockTests: XCTestCase {
+    /// Encodes `blocks` chunk by chunk as `EncodeRun` does, with each block's committed
+    /// reconstruction (as the encoder measured it).
+    func encodeAll(_ model: ElasticTokModel, _ blocks: [[Float]], settings: EncoderSettings)
+        throws -> (results: [BlockResult], chunks: [Chunk], reconstructions: [[Float]])
+    {
+        let encoder = try ConditionalEncoder(model: model, settings: settings)
+        var results: [BlockResult] = [], chunks: [Chunk] = [], reconstructions: [[Float]] = []
+        for first in stride(from: 0, to: blocks.count, by: encoder.chunkBlocks) {
+            let inputs = blocks[first..<min(first + encoder.chunkBlocks, blocks.count)].enumerated().map { k, patches in
+                (patches: patches, pts: Int64((first + k) * 10), frames: model.config.framesPerBlock)
+            }
+            let encoded = try encoder.encodeChunk(inputs, firstBlock: first) { _, recon in reconstructions.append(recon) }
+            results += encoded.results
+            chunks.append(encoded.chunk)
+        }
+        return (results, chunks, reconstructions)
+    }
+
+    func header(_ model: ElasticTokModel, _ settings: EncoderSettings, chunkBlocks: Int) -> EtokHeader {
+        let loaded = LoadedModel(model: model, path: "/m.safetensors", sha256: String(repeating: "0", count: 64), calibratedThreshold: nil)
+        return EtokHeader(model: loaded.headerModel,
+                          encoding: .init(threshold: Double(settings.threshold), search: .fast, chunkBlocks: chunkBlocks,
+                                          tokenCoding: .preferred(for: loaded.headerModel),
+                                          repeatBlocks: settings.writesRepeats ? true : nil),
+                          source: .init(timeBase: .init(1, 10)))
+    }
+
+    /// Writes the chunks, reads them back and decodes every block.
+    func writeAndDecode(_ model: ElasticTokModel, _ chunks: [Chunk], header: EtokHeader) throws -> (bytes: [UInt8], decoded: [DecodedBlock]) {
+        let sink = MemorySink()
+        let writer = try EtokWriter(sink: sink, header: header)
+        for chunk in chunks { try writer.append(chunk) }
+        try writer.finish()
+        let reader = try EtokReader(bytes: sink.bytes, name: "r.etok")
+        let decoder = try ChunkDecoder(model: model, header: reader.header, fileName: "r.etok")
+        var decoded: [DecodedBlock] = []
+        for i in reader.chunks.indices { decoded += try decoder.decode(try reader.chunk(at: i)) }
+        return (sink.bytes, decoded)
+    }
+
+    /// Still frames: `pattern[i]` picks which of the moving clip's frames block i shows.
+    func stills(_ pattern: [Int], model: ElasticTokModel) throws -> [[Float]] {
+        let all = try TokenizerFixtures.blocks((pattern.max() ?? 0) + 1, model: model)
+        return pattern.map { all[$0] }
+    }
+
+    /// A threshold the first block meets at some budget below the largest.
+    func passableThreshold(_ model: ElasticTokModel, _ block: [Float]) throws -> Float {
+        let r = try BlockCoder(model: model).reconstruct(patches: block, keptCounts: [model.config.maxToks])
+        return r[0].mse * 1.5
+    }
+
+    /// The FSQ model on a static shot: after each chunk's first block, every block is a repeat (0
+    /// tokens, no model pass), its measured MSE is the error of the previous reconstruction shown
+    /// again, and the decoder reproduces exactly what the encoder measured.
+    func testAStaticShotCostsNothingAfterEachChunksFirstBlockAndDecodesBitForBit() throws {
+        let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
+        let blocks = try stills(Array(repeating: 0, count: 7), model: model)
+        let settings = EncoderSettings(threshold: try passableThreshold(model, blocks[0]))
+        let chunkBlocks = model.config.contextBlocks
+        let (results, chunks, reconstructions) = try encodeAll(model, blocks, settings: settings)
+        for r in results {
+            let position = r.index % chunkBlocks
+            XCTAssertEqual(r.isRepeat, position > 0, "block \(r.index)")
+            XCTAssertEqual(r.keptTokens == 0, position > 0, "block \(r.index)")
+            XCTAssertLessThanOrEqual(r.mse, settings.threshold, "block \(r.index)")
+            if r.isRepeat {
+                XCTAssertEqual(r.passes, 0)
+                // Independently: the previous block's reconstruction (one frame per block) shown again.
+                XCTAssertEqual(reconstructions[r.index], reconstructions[r.index - 1])
+                XCTAssertEqual(r.mse, meanSquaredError(reconstructions[r.index - 1], blocks[r.index]))
+            }
+        }
+        let (bytes, decoded) = try writeAndDecode(model, chunks, header: header(model, settings, chunkBlocks: chunkBlocks))
+        XCTAssertEqual(Array(bytes[8..<12]), [1, 0, 2, 0], "a stream with repeat blocks is format 1.2")
+        XCTAssertEqual(decoded.count, results.count)
+        for (r, d) in zip(results, decoded) {
+            XCTAssertEqual(d.record.kept, r.keptTokens)
+            XCTAssertEqual(d.reconstruction, reconstructions[r.index], "block \(r.index): decoder differs from the encoder")
+            XCTAssertEqual(meanSquaredError(d.reconstruction, blocks[r.index]), r.mse)
+        }
+    }
+
+    /// The model never sees a repeat: a coded block after repeats is coded exactly as if the
+    /// repeats were not in the chunk (same context, same positions), so it gets the same tokens and
+    /// reconstruction as in a chunk without them.
+    func testACodedBlockAfterRepeatsSeesOnlyTheChunksCodedBlocks() throws {
+        let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
+        let still = try stills([0], model: model)[0]
+        // The third block is white: far from what the first reconstruction shows.
+        let withRepeats = [still, still, [Float](repeating: 1, count: still.count)]
+        let settings = EncoderSettings(threshold: try passableThreshold(model, withRepeats[0]))
+        let a = try encodeAll(model, withRepeats, settings: settings)
+        XCTAssertEqual(a.results.map(\.isRepeat), [false, true, false])
+        let b = try encodeAll(model, [withRepeats[0], withRepeats[2]], settings: settings)
+        XCTAssertEqual(a.results[2].keptTokens, b.results[1].keptTokens)
+        XCTAssertEqual(a.reconstructions[2], b.reconstructions[1])
+        guard case .fsq(let ta) = a.chunks[0].tokens, case .fsq(let tb) = b.chunks[0].tokens else { return XCTFail("not FSQ") }
+        XCTAssertEqual(ta[2], tb[1])
+        XCTAssertEqual(ta[1], [])
+        // And the decoder agrees.
+        let (_, decoded) = try writeAndDecode(model, a.chunks, header: header(model, settings, chunkBlocks: model.config.contextBlocks))
+        XCTAssertEqual(decoded.map(\.reconstruction), a.reconstructions)
+    }
+
+    /// Frames that change: a repeat is written only where it meets the threshold, its MSE measured
+    /// against the block's own frames; blocks that differ are coded.
+    func testChangingFramesAreNotRepeatedWrongly() throws {
+        let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
+        let blocks = try TokenizerFixtures.blocks(9, model: model)
+        for scale in [0.5, 1.0, 4.0] as [Float] {
+            let settings = EncoderSettings(threshold: try passableThreshold(model, blocks[0]) * scale)
+            let (results, chunks, reconstructions) = try encodeAll(model, blocks, settings: settings)
+            for r in results where r.isRepeat {
+                XCTAssertNotEqual(r.index % model.config.contextBlocks, 0, "a chunk's first block is never a repeat")
+                XCTAssertLessThanOrEqual(r.mse, settings.threshold)
+                XCTAssertEqual(r.mse, meanSquaredError(reconstructions[r.index - 1], blocks[r.index]))
+            }
+            // A coded block is one whose predecessor's repeat would have missed the threshold.
+            for r in results where !r.isRepeat && r.index % model.config.contextBlocks != 0 {
+                XCTAssertGreaterThan(meanSquaredError(reconstructions[r.index - 1], blocks[r.index]), settings.threshold,
+                                     "block \(r.index) was coded although repeating met the threshold")
+            }
+            let (_, decoded) = try writeAndDecode(model, chunks, header: header(model, settings, chunkBlocks: model.config.contextBlocks))
+            XCTAssertEqual(decoded.map(\.reconstruction), reconstructions)
+        }
+    }
+
+    /// Several frames per block (the tiny VAE: 4 frames, patches 2 frames deep): a repeat block
+    /// shows the previous block's *last* frame in each of its frames, exactly as decoded.
+    func testARepeatBlockShowsThePreviousBlocksLastFrameInEveryFrame() throws {
+        let model = try ElasticTokModel.load(path: TokenizerFixtures.vaeModelPath)
+        let blocks = try TokenizerFixtures.blocks(3, model: model)
+        // An MSE bound every reconstruction meets (pixels in [−1, 1]: any error is at most 4).
+        let settings = EncoderSettings(threshold: 4.5)
+        let (results, chunks, reconstructions) = try encodeAll(model, blocks, settings: settings)
+        XCTAssertEqual(results.map(\.isRepeat), [false, true, false], "chunks of 2: the third block starts a chunk")
+        let (_, decoded) = try writeAndDecode(model, chunks, header: header(model, settings, chunkBlocks: model.config.contextBlocks))
+        XCTAssertEqual(decoded.map(\.reconstruction), reconstructions)
+        let last = try XCTUnwrap(decoded[0].frames.last)
+        XCTAssertEqual(decoded[1].frames.count, model.config.framesPerBlock)
+        for frame in decoded[1].frames { XCTAssertEqual(frame, last) }
+        XCTAssertNotEqual(decoded[0].frames.first, last, "the fixture's frames move, so the last frame is a real choice")
+    }
+
+    /// Repeats are off where the threshold does not set every budget, or when asked: those streams
+    /// are the 1.1 streams of before.
+    func testNoRepeatsWithFixedBudgetsRateControlOrWhenTurnedOff() throws {
+        let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
+        let blocks = try stills([0, 0, 0], model: model)
+        let threshold = try passableThreshold(model, blocks[0])
+        for settings in [EncoderSettings(threshold: threshold, repeatBlocks: false), EncoderSettings(fixedTokens: 5),
+                         EncoderSettings(threshold: threshold, maxTokensPerChunk: 40)] {
+            XCTAssertFalse(settings.writesRepeats)
+            let (results, chunks, _) = try encodeAll(model, blocks, settings: settings)
+            XCTAssertFalse(results.contains { $0.isRepeat || $0.keptTokens == 0 })
+            let (bytes, _) = try writeAndDecode(model, chunks, header: header(model, settings, chunkBlocks: model.config.contextBlocks))
+            XCTAssertEqual(Array(bytes[8..<12]), [1, 0, 1, 0])
+        }
+        XCTAssertTrue(EncoderSettings(threshold: threshold).writesRepeats)
+    }
+}
