@@ -10,6 +10,7 @@ Each encode is ``etok.encode`` in a Ray task, so every .etok file is the one ``e
 from __future__ import annotations
 
 import os
+import threading
 
 try:
     import ray
@@ -25,12 +26,34 @@ def output_path(path: str, output_dir: str) -> str:
     return os.path.join(os.fspath(output_dir), os.path.basename(os.fspath(path)) + ".etok")
 
 
+# The models a Ray worker process has opened, by file: a worker encodes many rows, and a model is
+# loaded once per process instead of once per row (a 200M model is 0.4-0.8 GB of weights).
+_worker_models: dict = {}
+_worker_models_lock = threading.Lock()
+
+
+def worker_model(path):
+    """The ``etok.Model`` of ``path`` (None: the bundled default) opened once in this process and
+    kept for the rows that follow. The same file under another name is the same entry."""
+    from .codec import Model, default_model
+    if path is None:
+        return default_model()
+    key = os.path.realpath(os.fspath(path))
+    with _worker_models_lock:
+        model = _worker_models.get(key)
+        if model is None:
+            model = _worker_models[key] = Model(key)
+        return model
+
+
 def _encode_row(row: dict, output_dir: str, options: dict) -> dict:
-    from .codec import encode
+    from .codec import encode, Model
     path = row["path"]
     out = row.get("output") or output_path(path, output_dir)
     result = {"path": path, "output": out, "frames": 0, "tokens": 0, "psnr": float("nan"), "error": None}
     try:
+        if not isinstance(options.get("model"), Model):
+            options = dict(options, model=worker_model(options.get("model")))
         encoded = encode(path, output=out, **options)
         summary = encoded.summary
         result.update(frames=summary["frames"], tokens=summary["tokens"], psnr=summary["mean_psnr"])

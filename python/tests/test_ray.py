@@ -50,3 +50,18 @@ def test_ray_encode_writes_the_clis_etok_files_and_reads_them_back(local_ray, cl
     assert sorted(c["key"] for c in clips) == sorted(str(out / (n + ".etok")) for n in ("a.mkv", "b.mkv"))
     for c in clips:
         assert np.array_equal(np.asarray(c["tokens"]), etok.open(c["key"]).tokens)
+
+
+def test_a_worker_opens_each_model_once(tmp_path):
+    """Rows of one Ray worker share the model: the same file (also under another name) gives the
+    same etok.Model, another file another one; a model file that cannot load is the row's error."""
+    link = tmp_path / "same.safetensors"
+    os.symlink(FSQ, link)
+    first = etok.ray.worker_model(FSQ)
+    assert etok.ray.worker_model(str(link)) is first
+    assert etok.ray.worker_model(None) is etok.codec.default_model()
+    assert etok.ray.worker_model(None) is not first
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a model")
+    row = etok.ray._encode_row({"path": FSQ, "output": str(tmp_path / "x.etok")}, str(tmp_path), {"model": str(bad)})
+    assert row["error"] and "bad.safetensors" in row["error"]
