@@ -137,7 +137,8 @@ typedef struct etok_encode_options {
     int32_t overwrite;            /* replace an existing output */
     int32_t raw_width, raw_height;
     int32_t skip_damaged;         /* an input that ends early keeps the frames before the cut */
-    int32_t reserved;             /* 0 */
+    int32_t no_repeat;            /* never write repeat blocks (--no-repeat); 0: write them where a
+                                   * threshold encode finds the previous frame good enough */
 } etok_encode_options;
 
 /* Decode options: all zero is `etok decode`'s defaults. */

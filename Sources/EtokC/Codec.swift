@@ -27,7 +27,7 @@ public struct EtokEncodeOptions {
     public var rawWidth: Int32
     public var rawHeight: Int32
     public var skipDamaged: Int32
-    public var reserved: Int32
+    public var noRepeat: Int32
 }
 
 /// `etok_decode_options` (include/etok.h): all zero means the CLI's defaults. Same field order.
@@ -70,7 +70,7 @@ func encodeJob(input: String, output: String, _ o: EtokEncodeOptions, model: Loa
         threshold: EncoderSettings.mseThreshold(threshold: o.threshold == 0 ? nil : Float(o.threshold),
                                                 psnr: o.psnr == 0 ? nil : o.psnr, model: model),
         search: search ?? .fast, fixedTokens: o.fixed == 0 ? nil : Int(o.fixed),
-        chunkBlocks: o.chunk == 0 ? nil : Int(o.chunk))
+        chunkBlocks: o.chunk == 0 ? nil : Int(o.chunk), repeatBlocks: o.noRepeat == 0)
     var inputOptions = InputOptions(format: format,
                                     rawSize: o.rawWidth > 0 ? PixelSize(width: Int(o.rawWidth), height: Int(o.rawHeight)) : nil,
                                     rawPixelFormat: optional(o.rawPixelFormat) ?? "rgb24",
@@ -100,7 +100,7 @@ func withTemporaryFolder<T>(_ body: (URL) throws -> T) throws -> T {
 
 private func options<T>(_ p: UnsafeRawPointer?, zero: T) -> T { p.map { $0.load(as: T.self) } ?? zero }
 private var zeroEncode: EtokEncodeOptions { EtokEncodeOptions(threshold: 0, psnr: 0, fps: 0, rawRate: 0, fixed: 0, chunk: 0, threads: 0,
-                                           overwrite: 0, rawWidth: 0, rawHeight: 0, skipDamaged: 0, reserved: 0) }
+                                           overwrite: 0, rawWidth: 0, rawHeight: 0, skipDamaged: 0, noRepeat: 0) }
 private var zeroDecode: EtokDecodeOptions { EtokDecodeOptions(threads: 0, skipDamaged: 0, overwrite: 0, allowModelMismatch: 0) }
 
 /// Encodes the video at `input` (`-`: stdin) into the .etok file `output`; `summary`, when not

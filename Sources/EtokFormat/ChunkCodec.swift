@@ -72,7 +72,8 @@ enum ChunkCodec {
         let tokenData: [UInt8]
         switch chunk.tokens {
         case .fsq(let blocks):
-            tokenData = FSQTokenCoder.encode(blocks: blocks, levels: header.fsqLevels, width: header.tokenGridWidth)
+            tokenData = FSQTokenCoder.encode(blocks: blocks, levels: header.fsqLevels, width: header.tokenGridWidth,
+                                             repeats: header.encoding.declaresRepeats)
         case .vae(let blocks):
             var w = ByteWriter(capacity: blocks.reduce(0) { $0 + 2 * $1.count })
             for values in blocks { for v in values { w.u16(Float16Bits.bits(v)) } }
@@ -156,7 +157,8 @@ enum ChunkCodec {
         switch m.bottleneck {
         case .fsq:
             let decoded = FSQTokenCoder.decode(payload, start: start, end: payload.count, kept: kept,
-                                               levels: header.fsqLevels, width: header.tokenGridWidth)
+                                               levels: header.fsqLevels, width: header.tokenGridWidth,
+                                               repeats: header.encoding.declaresRepeats)
             switch decoded {
             case .success(let tokens):
                 return Chunk(firstBlock: s.firstBlock, blocks: blocks, tokens: .fsq(tokens))

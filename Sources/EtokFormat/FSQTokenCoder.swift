@@ -4,7 +4,8 @@
 /// A digit whose token position the previous block kept is coded as "equal to the previous
 /// block's digit?" (mixing three contexts: how many earlier digits of the token differed, whether
 /// the left and upper tokens' digits stayed, and the previous digit's value), then, if not, "off
-/// by one?" and which side, or the value among the rest. A digit without one (the chunk's first
+/// by one?" and which side, or the value among the rest ("previous block": the chunk's last block
+/// that coded tokens, repeat blocks skipped). A digit without one (the chunk's first
 /// block, or a position the previous block did not keep) is coded as a binary tree whose nodes mix
 /// four contexts: none, the left token's digit, the upper token's digit, and the token's lower digit.
 /// On real streams this spends 6-10 % fewer bits than the per-(dimension, previous digit) frequency
@@ -46,14 +47,18 @@ public enum FSQTokenCoder {
     }
 
     /// The token data for `blocks` (each an array of kept FSQ indices in `0 ..< Π L_d`, which the
-    /// writer checks) with `width` tokens per row of the token grid (§6.3 `W`).
+    /// writer checks) with `width` tokens per row of the token grid (§6.3 `W`). `repeats`: the header
+    /// declares repeat blocks (§4 `repeat_blocks`), so an empty block is a repeat block, which codes
+    /// nothing and is not a `prev` (§6.3: the next block's `prev` is the chunk's last coded block);
+    /// otherwise an empty block is the model's empty block and the next block has no `prev`.
     /// Precondition: `supports(levels:)`.
-    public static func encode(blocks: [[Int32]], levels: [Int], width: Int) -> [UInt8] {
+    public static func encode(blocks: [[Int32]], levels: [Int], width: Int, repeats: Bool) -> [UInt8] {
         let basis = Self.basis(levels)
         var rc = RangeEncoder()
         var model = FSQContextModel(levels: levels)
         var prev: [Int] = []
         for tokens in blocks {
+            if repeats && tokens.isEmpty { continue }
             var digits = [Int](repeating: 0, count: tokens.count * levels.count)
             for (t, token) in tokens.enumerated() {
                 for d in 0..<levels.count { digits[t * levels.count + d] = (Int(token) / basis[d]) % levels[d] }
@@ -66,8 +71,9 @@ public enum FSQTokenCoder {
     /// Decodes `kept[k]` tokens per block from `data[start..<end]` (§6.3). Checks for overrun after
     /// each block (so a corrupt stream stops early) and that the data is used exactly (§6.1). The
     /// caller bounds `Σ kept` (`EtokFormat.maxTokensPerChunk`) and checks `supports(levels:)`.
+    /// `repeats` as for `encode`.
     public static func decode(_ data: [UInt8], start: Int, end: Int, kept: [Int], levels: [Int],
-                              width: Int) -> Result<[[Int32]], Failure> {
+                              width: Int, repeats: Bool) -> Result<[[Int32]], Failure> {
         let basis = Self.basis(levels)
         let dims = levels.count
         var rc = RangeDecoder(data, start: start, end: end)
@@ -76,6 +82,10 @@ public enum FSQTokenCoder {
         var blocks: [[Int32]] = []
         blocks.reserveCapacity(kept.count)
         for (k, n) in kept.enumerated() {
+            if repeats && n == 0 {
+                blocks.append([])
+                continue
+            }
             prev = walk(&rc, &model, count: n, given: nil, prev: prev, width: width)
             if rc.overrun { return .failure(.overrun(block: k)) }
             var tokens = [Int32](repeating: 0, count: n)
@@ -92,7 +102,7 @@ public enum FSQTokenCoder {
 
     /// Codes one block of `count` tokens (§6.3) and returns its digits, token-major. The encoder
     /// passes the digits in `given`; the decoder passes nil and gets them back. `prev` holds the
-    /// previous block's digits (empty for a chunk's first block).
+    /// previous coded block's digits (empty for a chunk's first block).
     static func walk<C: FSQSymbolCoder>(_ coder: inout C, _ model: inout FSQContextModel, count n: Int,
                                      given: [Int]?, prev: [Int], width: Int) -> [Int] {
         let levels = model.levels

@@ -87,16 +87,21 @@ public struct BatchSummary: Sendable, Codable {
     public var skipped: Int
     public var failed: Int
     public var frames: Int
+    public var blocks: Int
     public var tokens: Int
+    /// Repeat blocks written (0 tokens each, docs/etok-format.md §5), of `blocks`.
+    public var repeatBlocks: Int
     public var mediaSeconds: Double
     public var seconds: Double
     public var shard: String?
     /// Mean kept tokens per frame over the files encoded in this run.
     public var meanTokensPerFrame: Double { frames == 0 ? 0 : Double(tokens) / Double(frames) }
+    /// Share of the blocks encoded in this run that are repeat blocks.
+    public var repeatShare: Double { blocks == 0 ? 0 : Double(repeatBlocks) / Double(blocks) }
 
     enum CodingKeys: String, CodingKey {
-        case items, encoded, skipped, failed, frames, tokens, seconds, shard
-        case mediaSeconds = "media_seconds"
+        case items, encoded, skipped, failed, frames, blocks, tokens, seconds, shard
+        case repeatBlocks = "repeat_blocks", mediaSeconds = "media_seconds"
     }
 }
 
@@ -233,14 +238,16 @@ public final class BatchEncode: @unchecked Sendable {
 
     /// The totals of `outcomes` (from `run`) and the run's wall time.
     public func summary(_ outcomes: [BatchOutcome], seconds: Double) -> BatchSummary {
-        var s = BatchSummary(items: outcomes.count, encoded: 0, skipped: 0, failed: 0, frames: 0, tokens: 0,
-                             mediaSeconds: 0, seconds: seconds, shard: job.shard?.description)
+        var s = BatchSummary(items: outcomes.count, encoded: 0, skipped: 0, failed: 0, frames: 0, blocks: 0, tokens: 0,
+                             repeatBlocks: 0, mediaSeconds: 0, seconds: seconds, shard: job.shard?.description)
         for outcome in outcomes {
             switch outcome {
             case .encoded(let e, let media):
                 s.encoded += 1
                 s.frames += e.frames
+                s.blocks += e.blocks
                 s.tokens += e.tokens
+                s.repeatBlocks += e.repeatBlocks
                 s.mediaSeconds += media
             case .skipped: s.skipped += 1
             case .failed: s.failed += 1

@@ -126,16 +126,19 @@ func batchProgressText(_ p: BatchProgress) -> String {
 }
 
 /// The batch's closing line: what was done, skipped, failed; hours of video, frames, tokens,
-/// tokens per frame and speed (over the files encoded in this run).
+/// tokens per frame, repeat blocks (when any) and speed (over the files encoded in this run).
 func batchSummaryLine(_ s: BatchSummary, folder: String, failuresFile: String) -> String {
     let items = s.items == 1 ? "1 input" : "\(s.items) inputs"
     var line = "etok: \(items)\(s.shard.map { " (shard \($0))" } ?? "") → \(folder): \(s.encoded) encoded, "
         + "\(s.skipped) skipped (already done), \(s.failed) failed"
     if s.failed > 0 { line += " (listed in \(failuresFile))" }
     let wall = max(1e-6, s.seconds)
-    line += String(format: "; %.3f h of video, %d frames, %d tokens, %.1f tokens/frame; %.1f s, %.1f frames/s (%.2fx real time)",
-                   s.mediaSeconds / 3600, s.frames, s.tokens, s.meanTokensPerFrame, s.seconds,
-                   Double(s.frames) / wall, s.mediaSeconds / wall)
+    line += String(format: "; %.3f h of video, %d frames, %d tokens, %.1f tokens/frame", s.mediaSeconds / 3600, s.frames,
+                   s.tokens, s.meanTokensPerFrame)
+    if s.repeatBlocks > 0 {
+        line += String(format: " (%d repeat blocks, %.0f%%, 0 tokens each)", s.repeatBlocks, 100 * s.repeatShare)
+    }
+    line += String(format: "; %.1f s, %.1f frames/s (%.2fx real time)", s.seconds, Double(s.frames) / wall, s.mediaSeconds / wall)
     return line
 }
 

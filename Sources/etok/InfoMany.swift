@@ -52,25 +52,28 @@ extension Info {
     }
 }
 
-/// The sums of `etok info`'s table over many files.
+/// The sums of `etok info`'s table over many files. `repeats`: repeat blocks (0 tokens, the previous
+/// frame shown again; docs/etok-format.md §5), as the single-file `repeats:` line counts them.
 struct InfoTotals {
     var readable = 0
     var frames = 0
     var blocks = 0
     var tokens = 0
+    var repeats = 0
     var bytes = 0
     var seconds = 0.0
     var psnrSum = 0.0
     var measured = 0
 
     static let heading = cell("file", 40, left: true) + "  " + cell("frames", 8) + cell("seconds", 9) + cell("tokens", 11)
-        + cell("tok/frame", 10) + cell("psnr dB", 9) + cell("bits/tok", 9) + cell("bytes", 12) + "  health"
+        + cell("tok/frame", 10) + cell("repeats", 8) + cell("psnr dB", 9) + cell("bits/tok", 9) + cell("bytes", 12) + "  health"
 
     mutating func add(_ r: StreamReport) {
         readable += 1
         frames += r.frames
         blocks += r.blocks.count
         tokens += r.tokens
+        repeats += r.repeatBlocks
         bytes += r.fileBytes
         seconds += r.header.source.duration ?? 0
         let values = r.blocks.compactMap(\.measuredPSNR)
@@ -82,6 +85,7 @@ struct InfoTotals {
         cell(r.file, 40, left: true) + "  " + cell(String(r.frames), 8)
             + cell(r.header.source.duration.map { String(format: "%.2f", $0) } ?? "?", 9) + cell(String(r.tokens), 11)
             + cell(String(format: "%.1f", r.frames == 0 ? 0 : Double(r.tokens) / Double(r.frames)), 10)
+            + cell(String(r.repeatBlocks), 8)
             + cell(r.meanPSNR.map { String(format: "%.2f", $0) } ?? "n/a", 9)
             + cell(String(format: "%.2f", r.bitsPerToken), 9) + cell(String(r.fileBytes), 12)
             + "  " + (r.health.isComplete ? "complete" : "NOT WHOLE: \(r.health)")
@@ -93,6 +97,7 @@ struct InfoTotals {
         return Self.cell(name, 40, left: true) + "  " + Self.cell(String(frames), 8) + Self.cell(String(format: "%.2f", seconds), 9)
             + Self.cell(String(tokens), 11)
             + Self.cell(String(format: "%.1f", frames == 0 ? 0 : Double(tokens) / Double(frames)), 10)
+            + Self.cell(String(repeats), 8)
             + Self.cell(measured == 0 ? "n/a" : String(format: "%.2f", psnrSum / Double(measured)), 9)
             + Self.cell(tokens == 0 ? "0" : String(format: "%.2f", Double(bytes * 8) / Double(tokens)), 9)
             + Self.cell(String(bytes), 12)

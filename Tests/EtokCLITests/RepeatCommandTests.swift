@@ -88,6 +88,32 @@ final class RepeatCommandTests: CLITestCase {
         }
     }
 
+    /// A batch's summary.json and closing line, and `etok info`'s table over several files, count
+    /// repeat blocks as the single-file `info` does.
+    func testBatchSummaryAndTheInfoTableCountRepeatBlocks() throws {
+        let still = try staticClip(frames: 6)
+        let moving = try makeClip("moving.mp4", frames: 3, size: "64x48")
+        let b = try CLI.etok(["encode", still, moving, "-o", path("out") + "/", "--chunk", "3"], timeout: 180)
+        XCTAssertEqual(b.status, 0, b.stderr)
+        let outputs = [still, moving].map { path("out") + "/@root" + $0 + ".etok" }
+        let counts = try outputs.map { try XCTUnwrap((try info($0)["repeat_blocks"] as? [String: Any])?["count"] as? Int) }
+        XCTAssertEqual(counts[0], 4)
+        let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("out/summary.json"))))
+                                    as? [String: Any])
+        XCTAssertEqual(summary["repeat_blocks"] as? Int, counts[0] + counts[1])
+        XCTAssertEqual(summary["blocks"] as? Int, 9)
+        XCTAssertTrue(b.stderr.contains("(\(counts[0] + counts[1]) repeat blocks, "), b.stderr)
+
+        let table = try CLI.etok(["info"] + outputs)
+        XCTAssertEqual(table.status, 0, table.stderr)
+        let rows = String(decoding: table.stdout, as: UTF8.self).split(separator: "\n").map { $0.split(separator: " ") }
+        XCTAssertEqual(rows.count, 4)   // heading, two files, totals
+        let column = try XCTUnwrap(rows[0].firstIndex(of: "repeats"))
+        XCTAssertEqual(rows[1][column], "\(counts[0])")
+        XCTAssertEqual(rows[2][column], "\(counts[1])")
+        XCTAssertEqual(rows[3][column + 2], "\(counts[0] + counts[1])")   // "total: 2 files" is three words
+    }
+
     func testImportRefusesARepeatBlockAtAChunksStart() throws {
         try #"{"block":0,"chunk":0,"time":0.0,"frames":1,"kept":0,"tokens":[]}"#.write(toFile: path("r.jsonl"), atomically: true, encoding: .utf8)
         let r = try CLI.etok(["import", path("r.jsonl"), "-o", path("r.etok")])

@@ -64,7 +64,7 @@ final class CompactnessTests: XCTestCase {
         let basis = FSQTokenCoder.basis(levels)
         for c in chunks {
             guard case .fsq(let blocks) = c.tokens else { return XCTFail() }
-            tokenDataBytes += FSQTokenCoder.encode(blocks: blocks, levels: levels, width: header.tokenGridWidth).count
+            tokenDataBytes += FSQTokenCoder.encode(blocks: blocks, levels: levels, width: header.tokenGridWidth, repeats: false).count
             for (k, block) in blocks.enumerated() {
                 all += block
                 for (t, token) in block.enumerated() {
@@ -109,7 +109,7 @@ final class CompactnessTests: XCTestCase {
         var digitsByDim = [[Int]](repeating: [], count: levels.count)
         for c in chunks {
             guard case .fsq(let blocks) = c.tokens else { return XCTFail() }
-            bytes += FSQTokenCoder.encode(blocks: blocks, levels: levels, width: header.tokenGridWidth).count
+            bytes += FSQTokenCoder.encode(blocks: blocks, levels: levels, width: header.tokenGridWidth, repeats: false).count
             tokens += blocks.reduce(0) { $0 + $1.count }
             for (k, block) in blocks.enumerated() {
                 for (t, token) in block.enumerated() {

@@ -4,12 +4,12 @@ import XCTest
 /// The FSQ token coding `rc-fsq-2` (§6.3): round trips on random and structured streams, overrun and
 /// leftover bytes, corrupt data, header rules. (The spec cross-check is in SpecReaderTests.)
 final class FSQTokenCoderTests: XCTestCase {
-    private func roundTrip(_ blocks: [[Int32]], levels: [Int], width: Int,
+    private func roundTrip(_ blocks: [[Int32]], levels: [Int], width: Int, repeats: Bool = false,
                            file: StaticString = #filePath, line: UInt = #line) {
-        let data = FSQTokenCoder.encode(blocks: blocks, levels: levels, width: width)
+        let data = FSQTokenCoder.encode(blocks: blocks, levels: levels, width: width, repeats: repeats)
         let back = FSQTokenCoder.decode(data, start: 0, end: data.count, kept: blocks.map(\.count),
-                                         levels: levels, width: width)
-        XCTAssertEqual(try back.get(), blocks, "levels \(levels), width \(width)", file: file, line: line)
+                                         levels: levels, width: width, repeats: repeats)
+        XCTAssertEqual(try back.get(), blocks, "levels \(levels), width \(width), repeats \(repeats)", file: file, line: line)
     }
 
     func testRandomTokensRoundTripForManyLevelsWidthsAndKeptCounts() {
@@ -22,6 +22,7 @@ final class FSQTokenCoderTests: XCTestCase {
                 (0..<Int.random(in: 0...70, using: &rng)).map { _ in Int32(Int.random(in: 0..<size, using: &rng)) }
             }
             roundTrip(blocks, levels: levels, width: width)
+            roundTrip(blocks, levels: levels, width: width, repeats: true)
         }
     }
 
@@ -42,11 +43,34 @@ final class FSQTokenCoderTests: XCTestCase {
         var rng = SeededRandom(seed: 63)
         let levels = Fixture.fsqLevels
         let block = (0..<256).map { _ in Int32(Int.random(in: 0..<64000, using: &rng)) }
-        let one = FSQTokenCoder.encode(blocks: [block], levels: levels, width: 16).count
-        let four = FSQTokenCoder.encode(blocks: [block, block, block, block], levels: levels, width: 16).count
+        let one = FSQTokenCoder.encode(blocks: [block], levels: levels, width: 16, repeats: false).count
+        let four = FSQTokenCoder.encode(blocks: [block, block, block, block], levels: levels, width: 16, repeats: false).count
         // A fresh block costs about log2(64000) ≈ 16 bits a token; a repeat well under 1 bit.
         XCTAssertGreaterThan(one, 256 * 14 / 8)
         XCTAssertLessThan(four - one, 3 * 256 / 8)
+    }
+
+    /// A repeat block (format 1.2, §5) codes nothing and is not the next block's `prev` (§6.3: the
+    /// chunk's last coded block is): a repeat between two identical blocks leaves the second as cheap
+    /// as without the repeat (the same bytes), where a previous-less block costs about 16 bits a
+    /// token. Without declared repeats an empty block is the model's empty block and the rule of
+    /// format 1.1 holds (the block after it has no `prev`).
+    func testRepeatBlockLeavesThePreviousCodedBlockAsContext() throws {
+        var rng = SeededRandom(seed: 64)
+        let levels = Fixture.fsqLevels
+        let block = (0..<256).map { _ in Int32(Int.random(in: 0..<64000, using: &rng)) }
+        let plain = FSQTokenCoder.encode(blocks: [block, block], levels: levels, width: 16, repeats: true)
+        XCTAssertEqual(plain, FSQTokenCoder.encode(blocks: [block, block], levels: levels, width: 16, repeats: false))
+        let withRepeat = FSQTokenCoder.encode(blocks: [block, [], block], levels: levels, width: 16, repeats: true)
+        XCTAssertEqual(withRepeat, plain)
+        XCTAssertEqual(try FSQTokenCoder.decode(withRepeat, start: 0, end: withRepeat.count, kept: [256, 0, 256],
+                                                levels: levels, width: 16, repeats: true).get(), [block, [], block])
+        // Two repeats in a row, and a repeat after a shorter block: still the last coded block.
+        let short = Array(block.prefix(100))
+        XCTAssertEqual(FSQTokenCoder.encode(blocks: [short, [], [], block], levels: levels, width: 16, repeats: true),
+                       FSQTokenCoder.encode(blocks: [short, block], levels: levels, width: 16, repeats: false))
+        let emptyModelBlock = FSQTokenCoder.encode(blocks: [block, [], block], levels: levels, width: 16, repeats: false)
+        XCTAssertGreaterThan(emptyModelBlock.count - plain.count, 256 * 14 / 8)
     }
 
     /// The draft coding `rc-fsq-1` (format 1.0) is retired: a file naming it is refused by name.
@@ -89,7 +113,7 @@ final class FSQTokenCoderTests: XCTestCase {
                 for (s, w) in weights.enumerated() { if u < w { return s }; u -= w }
                 return 7
             }
-            let data = FSQTokenCoder.encode(blocks: [symbols.map { Int32($0) }], levels: [8], width: 200)
+            let data = FSQTokenCoder.encode(blocks: [symbols.map { Int32($0) }], levels: [8], width: 200, repeats: false)
             let h = entropyBits(symbols)
             let coded = Double(data.count * 8)
             XCTAssertLessThan(coded, h * 1.05 + 256, "skew \(skew): \(coded) bits for entropy \(h)")
@@ -101,10 +125,10 @@ final class FSQTokenCoderTests: XCTestCase {
         var rng = SeededRandom(seed: 5)
         for _ in 0..<30 {
             let blocks: [[Int32]] = (0..<3).map { _ in (0..<50).map { _ in Int32(Int.random(in: 0..<64000, using: &rng)) } }
-            let data = FSQTokenCoder.encode(blocks: blocks, levels: Fixture.fsqLevels, width: 16)
+            let data = FSQTokenCoder.encode(blocks: blocks, levels: Fixture.fsqLevels, width: 16, repeats: false)
             let cut = Int.random(in: 0..<data.count, using: &rng)
             let result = FSQTokenCoder.decode(data, start: 0, end: cut, kept: blocks.map(\.count), levels: Fixture.fsqLevels,
-                                              width: 16)
+                                              width: 16, repeats: false)
             guard case .failure(.overrun) = result else {
                 return XCTFail("cut at \(cut) of \(data.count): expected overrun, got \(result)")
             }
@@ -113,8 +137,8 @@ final class FSQTokenCoderTests: XCTestCase {
 
     func testLeftoverBytesAreReported() {
         let blocks: [[Int32]] = [[1, 2, 3, 4000]]
-        let data = FSQTokenCoder.encode(blocks: blocks, levels: Fixture.fsqLevels, width: 16) + [0, 0]
-        let result = FSQTokenCoder.decode(data, start: 0, end: data.count, kept: [4], levels: Fixture.fsqLevels, width: 16)
+        let data = FSQTokenCoder.encode(blocks: blocks, levels: Fixture.fsqLevels, width: 16, repeats: false) + [0, 0]
+        let result = FSQTokenCoder.decode(data, start: 0, end: data.count, kept: [4], levels: Fixture.fsqLevels, width: 16, repeats: false)
         XCTAssertEqual(result, .failure(.trailingBytes(2)))
     }
 
@@ -123,7 +147,7 @@ final class FSQTokenCoderTests: XCTestCase {
         for _ in 0..<300 {
             let data = (0..<Int.random(in: 0...64, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
             let result = FSQTokenCoder.decode(data, start: 0, end: data.count, kept: [30, 30], levels: [8, 8, 8, 5, 5, 5],
-                                              width: 16)
+                                              width: 16, repeats: false)
             if case .success(let blocks) = result {
                 XCTAssertTrue(blocks.joined().allSatisfy { $0 >= 0 && $0 < 64000 })
             }

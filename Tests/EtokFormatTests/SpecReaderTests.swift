@@ -67,14 +67,22 @@ final class SpecReaderTests: XCTestCase {
     }
 
     /// Repeat blocks (format 1.2, §5): a block keeping 0 tokens has no token data, and the next
-    /// block's tokens have no previous-block digits (§6.3: the previous block kept no position).
+    /// block's `prev` is the block before the repeat (§6.3: the chunk's last coded block). The
+    /// structured test above (min_toks 0, no repeats declared) keeps the other rule: an empty model
+    /// block leaves the next block without `prev`.
     func testSpecReaderReadsRepeatBlocks() throws {
         var header = Fixture.fsqHeader(minToks: 4, maxToks: 16, chunkBlocks: 4)
         header.encoding.repeatBlocks = true
         let chunks = [Chunk(firstBlock: 0, blocks: [BlockRecord(kept: 5, frames: 1, pts: 0, mse: 0.001),
                                                     BlockRecord(kept: 0, frames: 1, pts: 512, mse: 0.002),
                                                     BlockRecord(kept: 5, frames: 1, pts: 1024, mse: 0.001)],
-                            tokens: .fsq([[1, 2, 3, 4, 5], [], [1, 2, 3, 4, 6]]))]
+                            tokens: .fsq([[1, 2, 3, 4, 5], [], [1, 2, 3, 4, 6]])),
+                      // Two repeats after a short block, then a longer one: its first 3 tokens have `prev`.
+                      Chunk(firstBlock: 3, blocks: [BlockRecord(kept: 4, frames: 1, pts: 1536, mse: 0.001),
+                                                    BlockRecord(kept: 0, frames: 1, pts: 2048, mse: 0.002),
+                                                    BlockRecord(kept: 0, frames: 1, pts: 2560, mse: 0.002),
+                                                    BlockRecord(kept: 7, frames: 1, pts: 3072, mse: 0.001)],
+                            tokens: .fsq([[9, 800, 7, 6], [], [], [9, 801, 7, 6, 5, 4, 3]]))]
         let result = try readWithSpecReader(try Fixture.file(header: header, chunks: chunks))
         try compare(chunks, result)
         XCTAssertEqual(result["version"] as? [Int], [1, 2])

@@ -90,15 +90,20 @@ class Contexts:
         return bit
 
 
-def fsq2_tokens(data, kept, levels, width):
-    """§6.3: binary decisions with mixed contexts, one coder and fresh contexts per chunk."""
+def fsq2_tokens(data, kept, levels, width, repeats):
+    """§6.3: binary decisions with mixed contexts, one coder and fresh contexts per chunk.
+    repeats: the header declares repeat blocks (§4), so a block keeping 0 tokens is a repeat
+    block (§5), which codes nothing and leaves prev at the chunk's last coded block."""
     ctx = Contexts()
     rc = RangeDecoder(data)
     basis = [1]
     for level in levels[:-1]:
         basis.append(basis[-1] * level)
-    blocks, prev = [], []  # prev: digits of the previous block's tokens
+    blocks, prev = [], []  # prev: digits of the previous coded block's tokens
     for n in kept:
+        if repeats and n == 0:
+            blocks.append([])
+            continue
         digits_block, same_block, tokens = [], [], []
         for t in range(n):
             digits, same = [], []
@@ -178,7 +183,8 @@ def main(path):
             if coding == "rc-fsq-2":
                 model = header["model"]
                 width = max(1, model["image_size"][1] // model["patch_size"][2])
-                tokens = fsq2_tokens(tokens_data, kept, model["fsq_quant_levels"], width)
+                repeats = header["encoding"].get("repeat_blocks") is True
+                tokens = fsq2_tokens(tokens_data, kept, model["fsq_quant_levels"], width, repeats)
             elif coding == "f16-1":
                 dim = header["model"]["vae_bottleneck_dim"]
                 values = list(struct.unpack(f"<{token_bytes // 2}e", tokens_data))

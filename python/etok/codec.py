@@ -22,7 +22,7 @@ from .reader import EtokFile
 
 
 def _encode_options(threshold, psnr, fixed, search, chunk, fps, fit, threads, overwrite, skip_damaged,
-                    keep) -> _lib.EncodeOptions:
+                    repeat, keep) -> _lib.EncodeOptions:
     o = _lib.EncodeOptions()
     def text(value):
         if value is None:
@@ -38,6 +38,7 @@ def _encode_options(threshold, psnr, fixed, search, chunk, fps, fit, threads, ov
     o.threads = int(threads or 0)
     o.overwrite = 1 if overwrite else 0
     o.skip_damaged = 1 if skip_damaged else 0
+    o.no_repeat = 0 if repeat else 1
     return o
 
 
@@ -104,7 +105,7 @@ class Model:
     def encode(self, source, *, threshold: float | None = None, psnr: float | None = None, fixed: int | None = None,
                output=None, rate: float = 25.0, fps: float | None = None, search: str | None = None,
                chunk: int | None = None, fit: str | None = None, threads: int = 0, overwrite: bool = False,
-               skip_damaged: bool = False) -> EtokFile:
+               skip_damaged: bool = False, repeat: bool = True) -> EtokFile:
         """Encodes a video into adaptive tokens and returns them read back (an ``EtokFile``, whose
         ``summary`` holds the encode's statistics, ``etok encode --stats``).
 
@@ -112,14 +113,16 @@ class Model:
         ``rate`` frames per second (fitted to the model like any video: ``fit`` crop, pad or stretch).
         ``threshold`` (MSE on the [-1, 1] scale) or ``psnr`` (dB) sets the quality; by default the
         model's calibrated threshold. ``fixed=N`` keeps N tokens per block instead. ``output``: also
-        write the .etok file there (else a temporary file is used and removed). The options mean
-        what ``etok encode``'s do.
+        write the .etok file there (else a temporary file is used and removed). ``repeat=False``:
+        no repeat blocks (``etok encode --no-repeat``), so every block keeps tokens, for a consumer
+        that has no meaning for a 0-token frame (``Block.repeat``). The options mean what
+        ``etok encode``'s do.
         """
         lib = _lib.lib()
         handle = self._open_handle()
         keep: list[bytes] = []
         options = _encode_options(threshold, psnr, fixed, search, chunk, fps, fit, threads, overwrite,
-                                  skip_damaged, keep)
+                                  skip_damaged, repeat, keep)
         folder = None if output is not None else tempfile.mkdtemp(prefix="etok-")
         target = os.fspath(output) if output is not None else os.path.join(folder, "encoded.etok")
         try:

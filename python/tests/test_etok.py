@@ -140,6 +140,28 @@ def test_encode_frames_equals_the_cli_on_the_same_raw_frames(clip, tmp_path):
     assert np.allclose(tokens.times, np.arange(5) / 10)
 
 
+def test_repeat_switch_equals_the_clis_default_and_no_repeat(tmp_path):
+    rng = np.random.default_rng(8)
+    frames = rng.integers(0, 256, size=(6, 24, 40, 3), dtype=np.uint8)
+    frames[2:] = frames[1]                       # a static stretch: repeat blocks there by default
+    raw = tmp_path / "frames.rgb"
+    frames.tofile(raw)
+    cli = {}
+    for name, extra in {"default": [], "no_repeat": ["--no-repeat"]}.items():
+        cli[name] = tmp_path / f"cli_{name}.etok"
+        run("encode", raw, "--input-format", "rawvideo", "--size", "40x24", "--rate", "10", "-o", cli[name],
+            "--model", FSQ, "--psnr", "6", "-q", *extra)
+    on = etok.encode(frames, rate=10, model=FSQ, psnr=6, output=tmp_path / "on.etok")
+    off = etok.encode(frames, rate=10, model=FSQ, psnr=6, repeat=False, output=tmp_path / "off.etok")
+    assert (tmp_path / "on.etok").read_bytes() == cli["default"].read_bytes()
+    assert (tmp_path / "off.etok").read_bytes() == cli["no_repeat"].read_bytes()
+    assert (on.lengths == 0).sum() >= 3 and (off.lengths > 0).all()
+    with etok.Model(FSQ) as m:                   # the same switch on an open model
+        again = m.encode(frames, rate=10, psnr=6, repeat=False, output=tmp_path / "again.etok")
+    assert (tmp_path / "again.etok").read_bytes() == cli["no_repeat"].read_bytes()
+    assert np.array_equal(again.lengths, off.lengths)
+
+
 def test_decode_to_a_file_and_skip_damaged(streams, tmp_path):
     summary = etok.decode(streams["fsq"], model=FSQ, output=tmp_path / "out.rgb")
     assert summary["frames"] == 12

@@ -20,3 +20,15 @@ def test_largest_chunk_sums_blocks_of_four():
     assert bench_rate.largest_chunk(s) == 100
     s = {"per_block": blocks([0] * 6, [10, 20, 30, 40, 200, 5])}
     assert bench_rate.largest_chunk(s) == 205
+
+
+def test_row_counts_repeat_blocks_in_its_own_column():
+    per_block = blocks([0, 0.04, 0.08, 0.12], [50, 0, 0, 40])
+    for b in per_block:
+        b.update(passes=1, evaluations=1)
+    per_block[1]["repeat"] = per_block[2]["repeat"] = True
+    s = {"frames": 4, "tokens": 90, "per_block": per_block, "share_meeting_threshold": 1.0, "wall": 1.0}
+    cells = [c.strip() for c in bench_rate.row("x/clip.mp4", "default", s).split("|")[1:-1]]
+    assert cells[:6] == ["clip.mp4", "default", "4", "90", "22.5", "2"]
+    del per_block[1]["repeat"], per_block[2]["repeat"]   # a --no-repeat or 1.1 summary: no key
+    assert bench_rate.repeats(s) == 0

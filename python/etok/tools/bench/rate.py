@@ -7,7 +7,8 @@ For each clip, with the default model, `etok encode --stats` runs:
   budget       --budget N, N = PER_FRAME x frames (two passes);
   fixed        --fixed PER_FRAME: the single fixed budget with exactly the same total;
   cap          the threshold search with --max-tokens-per-chunk CAP.
-and prints one markdown table: tokens, achieved against target, mean and worst-frame PSNR,
+and prints one markdown table: tokens, repeat blocks (0-token frames, which the default threshold
+search writes), achieved against target, mean and worst-frame PSNR,
 largest chunk, passes and counts evaluated per frame, wall time.
 
 Usage: etok-tools bench rate --etok .build/release/etok [--per-frame 100] [--cap 400]
@@ -55,13 +56,21 @@ def largest_chunk(s, chunk_blocks=4):
     return max(chunks.values())
 
 
+def repeats(s):
+    """Repeat blocks (0 tokens, the previous frame shown again; on by default for threshold
+    encodes) in an `etok encode --stats` summary, from its blocks ("repeat", absent before format
+    1.2, when there were none)."""
+    return sum(1 for b in s["per_block"] if b.get("repeat"))
+
+
 def row(clip, mode, s, target=None, achieved=None):
     frames = s["frames"]
     psnrs = [b["psnr"] for b in s["per_block"]]
     passes = sum(b["passes"] for b in s["per_block"]) / frames
     evals = sum(b["evaluations"] for b in s["per_block"]) / frames
     hit = "" if target is None else f"{achieved:.6g} / {target:.6g} ({100 * (achieved / target - 1):+.2f}%)"
-    return (f"| {os.path.basename(clip)} | {mode} | {frames} | {s['tokens']} | {s['tokens'] / frames:.1f} | {hit} | "
+    return (f"| {os.path.basename(clip)} | {mode} | {frames} | {s['tokens']} | {s['tokens'] / frames:.1f} | "
+            f"{repeats(s)} | {hit} | "
             f"{sum(psnrs) / len(psnrs):.2f} | {min(psnrs):.2f} | {100 * s['share_meeting_threshold']:.0f}% | "
             f"{largest_chunk(s)} | {passes:.2f} | {evals:.2f} | {s['wall']:.0f} |")
 
@@ -92,9 +101,9 @@ def main(argv=None):
     model = next((l.split(":", 1)[1].strip() for l in cpu.splitlines() if l.startswith("Model name")), "?")
     print(f"{datetime.date.today()}, {model}, {os.cpu_count()} cores, OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']}, "
           f"--threads {args.threads}, {args.per_frame} tokens/frame, cap {args.cap}", file=sys.stderr)
-    print("| clip | mode | frames | tokens | tokens/frame | achieved / target | mean PSNR | worst PSNR | "
+    print("| clip | mode | frames | tokens | tokens/frame | repeats | achieved / target | mean PSNR | worst PSNR | "
           "within threshold | largest chunk | passes/frame | evaluations/frame | wall s |")
-    print("|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     notes = []
     with tempfile.TemporaryDirectory() as work:
         for clip in args.clips:
