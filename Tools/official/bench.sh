@@ -116,6 +116,10 @@ if [[ " $PARTS " == *" speed "* ]]; then
     etok_run binary "$r"; off_run binary "$r"
   done
   python3 "$T/compare.py" speed "$TSV"
+  echo "== one pass of the bundled model (256 tokens, all kept), median of 20, at 0 and 3 blocks of context"
+  echo "load average: $(load1)"
+  "${ETOK[@]}" model bench --context 0,3 --repeats 20 --model "$MODEL"
+  "${OFF[@]}" pass --config "$WORK/default.json" --checkpoint "$CKPT" --context 0,3 --repeats 20
   echo "== kept counts per block (last round)"
   python3 "$T/compare.py" search "$WORK/etok-fast.json" "$WORK/off-fast.json"
   python3 "$T/compare.py" search "$WORK/etok-binary.json" "$WORK/off-binary.json"
