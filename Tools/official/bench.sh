@@ -12,19 +12,18 @@
 # The JAX side runs in a venv made here if missing (PyPI: jax/jaxlib 0.4.34 CPU, flax 0.10.1,
 # optax 0.2.3, transformers 4.46.3 (tux and the model import its Flax classes), ringattention
 # 0.1.2, decord and the rest of the official requirements). Nothing of the official code is
-# copied: Tools/official/official_run.py imports it through PYTHONPATH.
+# copied: our driver, python -m etok.tools.official.run, imports it through PYTHONPATH. Our side
+# runs `python3 -m etok.tools ...` (etok-tools) with PYTHONPATH=<repo>/python: numpy and msgpack.
 #
 # Environment (defaults in brackets):
 #   OFFICIAL_SRC [$HOME/elastictok-official]  VENV [$HOME/venv-elastictok-jax]
 #   WORK [/tmp/etok-official-bench]  FRAMES [64] first frames of Samples/bikes.mp4 (a multiple of 4)
 #   ROUNDS [3] interleaved rounds of the speed runs   PARTS ["check speed 200m"]
-#   CONVERT [Tools/convert_official.py]  MAKE_RANDOM [Tools/make_random_official.py]
-#     (the existing converters, run as commands)
 #   BIG [/tmp/etok-official] where the random 200M FSQ model is made or reused (model.safetensors,
 #     under flock BIG/.lock)
 # Parts:
-#   check  the bundled model to an official checkpoint (to_official.py), the round trip through
-#          CONVERT (bit-identical tensors), then etok `model run` against the official forward at
+#   check  the bundled model to an official checkpoint (etok-tools official to-official), the round
+#          trip through etok-tools convert (bit-identical tensors), then etok `model run` against the official forward at
 #          16, 64 and 256 kept tokens on the same frames (reconstructions, codes, per-block MSE)
 #   speed  ROUNDS x (etok default search, official forward under etok's fast search, the official
 #          inference_binary, etok --search binary, official forward under etok's binary), one
@@ -41,8 +40,6 @@ WORK=${WORK:-/tmp/etok-official-bench}
 FRAMES=${FRAMES:-64}
 ROUNDS=${ROUNDS:-3}
 PARTS=${PARTS:-check speed 200m}
-CONVERT=${CONVERT:-$ROOT/Tools/convert_official.py}
-MAKE_RANDOM=${MAKE_RANDOM:-$ROOT/Tools/make_random_official.py}
 BIG=${BIG:-/tmp/etok-official}
 mkdir -p "$WORK"
 
@@ -55,8 +52,9 @@ if [ ! -x "$VENV/bin/python" ]; then
     "transformers==4.46.3" "ringattention==0.1.2" einops tqdm ml_collections wandb gcsfs \
     cloudpickle pillow ffmpeg-python decord msgpack absl-py
 fi
-PY=("env" "JAX_PLATFORMS=cpu" "PYTHONPATH=$OFFICIAL_SRC/ElasticTok:$OFFICIAL_SRC/tux" "$VENV/bin/python")
-OFF=("${PY[@]}" "$T/official_run.py")
+PY=("env" "JAX_PLATFORMS=cpu" "PYTHONPATH=$ROOT/python:$OFFICIAL_SRC/ElasticTok:$OFFICIAL_SRC/tux" "$VENV/bin/python")
+OFF=("${PY[@]}" -m etok.tools.official.run)
+TOOLS=(env "PYTHONPATH=$ROOT/python${PYTHONPATH:+:$PYTHONPATH}" python3 -m etok.tools)
 ETOK=(env -u OPENBLAS_CORETYPE "$E")
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
@@ -70,7 +68,7 @@ echo "official code: $(git -C "$OFFICIAL_SRC/ElasticTok" rev-parse --short HEAD 
 # The bundled model as an official checkpoint, and the same frames for both sides.
 MODEL=$ROOT/Sources/EtokTokenizer/Resources/default.safetensors
 CKPT=$WORK/default.params
-python3 "$T/to_official.py" "$MODEL" "$CKPT" --config-out "$WORK/default.json"
+"${TOOLS[@]}" official to-official "$MODEL" "$CKPT" --config-out "$WORK/default.json"
 THRESHOLD=$("$E" model info --json | python3 -c "import json,sys; print(json.load(sys.stdin)['calibrated_threshold'])")
 "$E" preview "$ROOT/Samples/bikes.mp4" -o "$WORK/bikes.rgb" -y -q
 python3 - "$WORK" "$FRAMES" <<'EOF'
@@ -82,15 +80,15 @@ EOF
 echo "frames: first $FRAMES of Samples/bikes.mp4 as etok preview writes them (128x128, crop); threshold $THRESHOLD"
 
 if [[ " $PARTS " == *" check "* ]]; then
-  echo "== round trip: to_official.py then $(basename "$CONVERT")"
+  echo "== round trip: etok-tools official to-official, then etok-tools convert"
   NAME=$(python3 -c "import json,struct; b=open('$MODEL','rb').read(); n=struct.unpack('<Q',b[:8])[0]; print(json.loads(b[8:8+n])['__metadata__']['name'])")
-  python3 "$CONVERT" "$CKPT" "$WORK/roundtrip.safetensors" --config "$WORK/default.json" --dtype float16 --name "$NAME" > /dev/null
-  python3 "$T/same_tensors.py" "$MODEL" "$WORK/roundtrip.safetensors"
+  "${TOOLS[@]}" convert "$CKPT" "$WORK/roundtrip.safetensors" --config "$WORK/default.json" --dtype float16 --name "$NAME" > /dev/null
+  "${TOOLS[@]}" official same-tensors "$MODEL" "$WORK/roundtrip.safetensors"
   echo "== fixed kept counts: etok model run against the official forward"
   for k in 16 64 256; do
     "${ETOK[@]}" model run --input "$WORK/frames.npy" --keep "$k" --output-dir "$WORK/etok-$k" -y -q
     "${OFF[@]}" fixed --config "$WORK/default.json" --checkpoint "$CKPT" --frames "$WORK/frames.npy" --keep "$k" --out "$WORK/off-$k" > /dev/null
-    python3 "$T/compare.py" fixed "$WORK/etok-$k" "$WORK/off-$k" "$WORK/frames.npy" "$k" 256
+    "${TOOLS[@]}" official compare fixed "$WORK/etok-$k" "$WORK/off-$k" "$WORK/frames.npy" "$k" 256
   done
 fi
 
@@ -115,15 +113,15 @@ if [[ " $PARTS " == *" speed "* ]]; then
     etok_run fast "$r"; off_run fast "$r"; off_run official-binary "$r"
     etok_run binary "$r"; off_run binary "$r"
   done
-  python3 "$T/compare.py" speed "$TSV"
+  "${TOOLS[@]}" official compare speed "$TSV"
   echo "== one pass of the bundled model (256 tokens, all kept), median of 20, at 0 and 3 blocks of context"
   echo "load average: $(load1)"
   "${ETOK[@]}" model bench --context 0,3 --repeats 20 --model "$MODEL"
   "${OFF[@]}" pass --config "$WORK/default.json" --checkpoint "$CKPT" --context 0,3 --repeats 20
   echo "== kept counts per block (last round)"
-  python3 "$T/compare.py" search "$WORK/etok-fast.json" "$WORK/off-fast.json"
-  python3 "$T/compare.py" search "$WORK/etok-binary.json" "$WORK/off-binary.json"
-  python3 "$T/compare.py" search "$WORK/etok-binary.json" "$WORK/off-official-binary.json"
+  "${TOOLS[@]}" official compare search "$WORK/etok-fast.json" "$WORK/off-fast.json"
+  "${TOOLS[@]}" official compare search "$WORK/etok-binary.json" "$WORK/off-binary.json"
+  "${TOOLS[@]}" official compare search "$WORK/etok-binary.json" "$WORK/off-official-binary.json"
   python3 -c "
 import json
 for s in ('fast', 'binary'):
@@ -137,12 +135,12 @@ if [[ " $PARTS " == *" 200m "* ]]; then
   (
     flock 9
     if [ ! -f "$BIG/model.safetensors" ]; then
-      python3 "$MAKE_RANDOM" "$ROOT/configs/ElasticTok-FSQ.json" "$BIG/model.msgpack"
-      python3 "$CONVERT" "$BIG/model.msgpack" "$BIG/model.safetensors" --config "$ROOT/configs/ElasticTok-FSQ.json" > /dev/null
+      "${TOOLS[@]}" make-random-official "$ROOT/configs/ElasticTok-FSQ.json" "$BIG/model.msgpack"
+      "${TOOLS[@]}" convert "$BIG/model.msgpack" "$BIG/model.safetensors" --config "$ROOT/configs/ElasticTok-FSQ.json" > /dev/null
     fi
   ) 9> "$BIG/.lock"
   # The official scripts run scan_layers=True, which loads the stacked layout: made from the same file.
-  [ -f "$WORK/fsq200m.params" ] || python3 "$T/to_official.py" "$BIG/model.safetensors" "$WORK/fsq200m.params" \
+  [ -f "$WORK/fsq200m.params" ] || "${TOOLS[@]}" official to-official "$BIG/model.safetensors" "$WORK/fsq200m.params" \
     --config-out "$WORK/fsq200m.json"
   echo "load average before etok: $(load1)"
   /usr/bin/time -f "etok model bench: peak RSS %M KB, %e s wall, %P CPU" \

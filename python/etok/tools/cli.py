@@ -29,16 +29,28 @@ BENCHES = {
     "read": ("read", "Python reading (etok.open, DataLoader) against `etok export`"),
 }
 
+# official NAME -> (module under etok.tools.official, one line): Tools/official/bench.sh's steps on
+# this side. Its driver of the official JAX code runs only in that venv: python -m etok.tools.official.run.
+OFFICIAL = {
+    "to-official": ("to_official", "etok model file -> official checkpoint + config (the reverse of convert)"),
+    "same-tensors": ("same_tensors", "two safetensors files hold bit-identical tensors (the round-trip check)"),
+    "compare": ("compare", "etok against the official code: reconstructions, kept counts, speed"),
+}
+
+# Commands with subcommands: group -> (package under etok.tools, its table, what one entry is).
+GROUPS = {"bench": ("bench", BENCHES, "benchmark"), "official": ("official", OFFICIAL, "step")}
+
 EXTRA_HINT = "pip install './python[tools]' (torch, safetensors, msgpack)"
 OPTIONAL = {"torch", "safetensors", "msgpack", "matplotlib", "cv2"}
 
 
 def usage() -> str:
-    width = max(map(len, [*COMMANDS, *("bench " + b for b in BENCHES)])) + 2
+    grouped = [(f"{group} {name}", line) for group, (_, table, _) in GROUPS.items() for name, (_, line) in table.items()]
+    width = max(map(len, [*COMMANDS, *(name for name, _ in grouped)])) + 2
     lines = ["usage: etok-tools COMMAND [ARGS...]   (or: python3 -m etok.tools COMMAND ...)",
              "", "etok's Python tools; `etok-tools COMMAND --help` explains each.", "", "commands:"]
     lines += [f"  {name:<{width}}{line}" for name, (_, line) in COMMANDS.items()]
-    lines += [f"  {'bench ' + name:<{width}}{line}" for name, (_, line) in BENCHES.items()]
+    lines += [f"  {name:<{width}}{line}" for name, line in grouped]
     lines += ["", f"Most commands need the tools extra: {EXTRA_HINT}.",
               "They work in an etok checkout: the one this package is in, else $ETOK_REPO or the working directory's."]
     return "\n".join(lines)
@@ -64,16 +76,18 @@ def main(argv: list[str] | None = None) -> int:
         print(usage())
         return 0 if argv else 2
     name, rest = argv[0], argv[1:]
-    if name == "bench":
+    if name in GROUPS:
+        package, table, what = GROUPS[name]
         if not rest or rest[0] in ("-h", "--help"):
-            print("usage: etok-tools bench NAME [ARGS...]\n\nbenchmarks:")
-            for bench, (_, line) in BENCHES.items():
-                print(f"  {bench:<9}{line}")
+            width = max(map(len, table)) + 2
+            print(f"usage: etok-tools {name} NAME [ARGS...]\n\n{what}s:")
+            for sub, (_, line) in table.items():
+                print(f"  {sub:<{width}}{line}")
             return 0 if rest else 2
-        if rest[0] not in BENCHES:
-            print(f"etok-tools bench: no benchmark '{rest[0]}' (one of: {', '.join(BENCHES)})", file=sys.stderr)
+        if rest[0] not in table:
+            print(f"etok-tools {name}: no {what} '{rest[0]}' (one of: {', '.join(table)})", file=sys.stderr)
             return 2
-        return run(f"bench.{BENCHES[rest[0]][0]}", f"bench {rest[0]}", rest[1:])
+        return run(f"{package}.{table[rest[0]][0]}", f"{name} {rest[0]}", rest[1:])
     if name not in COMMANDS:
         print(f"etok-tools: no command '{name}' (etok-tools --help lists them)", file=sys.stderr)
         return 2

@@ -18,13 +18,15 @@ def test_help_lists_every_command_with_one_line(tool):
     lines = r.stdout.splitlines()
     for name, (_, line) in cli.COMMANDS.items():
         assert any(l.split() and l.split()[0] == name and l.endswith(line) for l in lines), name
-    for name, (_, line) in cli.BENCHES.items():
-        assert any(l.strip().startswith(f"bench {name} ") and l.endswith(line) for l in lines), name
+    for group, (_, table, _) in cli.GROUPS.items():
+        for name, (_, line) in table.items():
+            assert any(l.strip().startswith(f"{group} {name} ") and l.endswith(line) for l in lines), name
 
 
 def test_every_command_module_has_a_main_that_takes_argv():
     pytest.importorskip("torch")
-    for module in [m for m, _ in cli.COMMANDS.values()] + [f"bench.{m}" for m, _ in cli.BENCHES.values()]:
+    grouped = [f"{package}.{m}" for package, table, _ in cli.GROUPS.values() for m, _ in table.values()]
+    for module in [m for m, _ in cli.COMMANDS.values()] + grouped:
         main = importlib.import_module(f"etok.tools.{module}").main
         assert "argv" in main.__code__.co_varnames[:main.__code__.co_argcount], module
 
@@ -38,7 +40,7 @@ def test_subcommand_help_names_the_subcommand(tool):
 
 
 def test_unknown_commands_are_one_line_errors(tool):
-    for args in (["nope"], ["bench", "nope"]):
+    for args in (["nope"], ["bench", "nope"], ["official", "nope"]):
         r = tool(*args)
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and "nope" in r.stderr, args
     assert tool().returncode == 2  # no command: the usage, and a failure

@@ -1,25 +1,24 @@
-#!/usr/bin/env python3
 """Runs the official ElasticTok JAX code (github.com/LargeWorldModel/ElasticTok with tux at 61c11e1)
 on frames etok prepared, for the side-by-side in Tools/official/bench.sh. Our driver only: every
 model computation is the official code's (elastic.model.ElasticTok, elastic.inference.
 ElasticInference, tux.StreamingCheckpointer), imported through PYTHONPATH, set up as the
 official scripts/inference.py sets it up (same config updates, mesh '!1,1,-1,1', fp32).
 
-usage (in the JAX venv, PYTHONPATH=ElasticTok:tux):
-  official_run.py fixed  --config C.json --checkpoint P --frames F.npy --keep N --out DIR
+usage (in the JAX venv, PYTHONPATH=<etok>/python:ElasticTok:tux; Tools/official/bench.sh sets it):
+  python -m etok.tools.official.run fixed  --config C.json --checkpoint P --frames F.npy --keep N --out DIR
       the official full forward (what ElasticInference._recon applies: ElasticTok.__call__) at N
       kept tokens per block (mask arange < N, as ElasticInference.encode), chunk by chunk;
       writes DIR/recon.npy (float32, L x patch_dim), DIR/codes.npy, DIR/recon_u8.npy (the
       official encode() then decode(), uint8 patches) and DIR/losses.npy (the cached
       _recon_with_mask per block, each block with its chunk's earlier blocks committed).
-  official_run.py search --config C.json --checkpoint P --frames F.npy --threshold T
-                         --alg official-binary|binary|fast --out R.json [--repeats K]
+  python -m etok.tools.official.run search --config C.json --checkpoint P --frames F.npy --threshold T
+                                          --alg official-binary|binary|fast --out R.json [--repeats K]
       official-binary: ElasticInference.inference_binary as is (the official search);
-      binary / fast: etok's searches (budget_search.py) driving the official cached forward
+      binary / fast: etok's searches (etok.tools.official.search) driving the official cached forward
       (_recon_with_mask), committing the adopted pass's cache, then the official _recon for the
       chunk's tokens (as inference_binary ends). Writes per-block kept counts, per-chunk seconds
       (the first chunk twice: compile + run, then run), and a summary.
-  official_run.py pass   --config C.json --checkpoint P --context 0,3
+  python -m etok.tools.official.run pass   --config C.json --checkpoint P --context 0,3
       one encode+decode of a full block (all tokens kept) with K committed blocks of context,
       by the official _recon_with_mask (the cache filled by K commits first); seconds per pass,
       after one untimed run that compiles.
@@ -39,15 +38,14 @@ import types
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import budget_search  # noqa: E402  (ours)
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-from tux import (JaxRNG, StreamingCheckpointer, make_shard_and_gather_fns,  # noqa: E402  (official)
+import jax
+import jax.numpy as jnp
+from tux import (JaxRNG, StreamingCheckpointer, make_shard_and_gather_fns,  # (official)
                  match_partition_rules, next_rng, set_random_seed)
-from elastic.inference import ElasticInference  # noqa: E402  (official)
-from elastic.model import ElasticTok, ElasticTokConfig  # noqa: E402  (official)
+from elastic.inference import ElasticInference  # (official)
+from elastic.model import ElasticTok, ElasticTokConfig  # (official)
+
+from .search import choose  # ours (stdlib only; the etok package's C library loads only when used)
 
 # What scripts/run_inference_fsq.sh passes on top of the model's own fields.
 SCRIPT_SETTINGS = dict(mask_type="elastic", use_flash_attention=True, scan_attention=True,
@@ -185,7 +183,7 @@ def search_chunk_etok(o: Official, batch: dict, threshold: float, alg: str):
             caches[k] = c
             return float(np.float32(np.asarray(loss)[0]))
 
-        k, p = budget_search.choose(alg, thr, o.cfg.min_toks, o.cfg.max_toks, evaluate, hint=hint)
+        k, p = choose(alg, thr, o.cfg.min_toks, o.cfg.max_toks, evaluate, hint=hint)
         cache = caches[k]          # committed from the pass that measured it, as etok does
         kept.append(int(k))
         passes.append(p)
@@ -274,7 +272,7 @@ def cmd_pass(o: Official, contexts: list, repeats: int):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="official_run.py", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m etok.tools.official.run", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     for name in ("fixed", "search", "pass"):
         s = sub.add_parser(name)
@@ -297,7 +295,7 @@ def main(argv=None) -> int:
     frames = np.load(a.frames)
     per_chunk = o.cfg.frames_per_block * o.chunk_blocks
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[0] % per_chunk:
-        print(f"official_run.py: error: {a.frames}: need uint8 (T, H, W, 3) with T a multiple of "
+        print(f"etok.tools.official.run: error: {a.frames}: need uint8 (T, H, W, 3) with T a multiple of "
               f"{per_chunk}, got {frames.dtype} {frames.shape}", file=sys.stderr)
         return 2
     if a.cmd == "fixed":

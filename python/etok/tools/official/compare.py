@@ -1,12 +1,11 @@
-#!/usr/bin/env python3
 """Compares etok and the official code for Tools/official/bench.sh (numpy only).
 
-usage: compare.py fixed  ETOK_DIR OFFICIAL_DIR FRAMES.npy KEEP MAX_TOKS
+usage: etok-tools official compare fixed  ETOK_DIR OFFICIAL_DIR FRAMES.npy KEEP MAX_TOKS
            reconstructions (max |difference|), kept FSQ codes (share equal) and per-block MSE
            (etok's recon against the input, the official _recon_with_mask loss)
-       compare.py search ETOK_STATS.json OFFICIAL.json
+       etok-tools official compare search ETOK_STATS.json OFFICIAL.json
            per-block kept counts: how many equal, the histogram of differences
-       compare.py speed  TIMES.tsv
+       etok-tools official compare speed  TIMES.tsv
            medians per side and the ratios (TIMES.tsv: side, search, round, seconds, frames, load1)
 """
 
@@ -70,9 +69,20 @@ def speed(tsv):
     print(f"load average (1 min) at the runs' starts: {min(loads):.2f}-{max(loads):.2f}, median {np.median(loads):.2f}")
 
 
-if __name__ == "__main__":
-    cmds = {"fixed": fixed, "search": search, "speed": speed}
-    if len(sys.argv) < 2 or sys.argv[1] not in cmds:
+COMPARISONS = {"fixed": (fixed, 5), "search": (search, 2), "speed": (speed, 1)}  # name -> (function, arguments)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    if not argv or argv[0] not in COMPARISONS or len(argv) - 1 != COMPARISONS[argv[0]][1]:
         print(__doc__, file=sys.stderr)
-        sys.exit(2)
-    cmds[sys.argv[1]](*sys.argv[2:])
+        return 2
+    COMPARISONS[argv[0]][0](*argv[1:])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """Turns an etok safetensors model into an official ElasticTok checkpoint: the reverse of
-Tools/convert_official.py, so the official JAX code can run etok's models (Tools/official/).
+`etok-tools convert`, so the official JAX code can run etok's models (Tools/official/bench.sh).
 
-usage: to_official.py MODEL.safetensors OUT.params [--config-out CONFIG.json]
-                      [--layout stacked|per_layer] [--dtype keep|float32|float16]
+usage: etok-tools official to-official MODEL.safetensors OUT.params [--config-out CONFIG.json]
+                                       [--layout stacked|per_layer] [--dtype keep|float32|float16]
 
 OUT.params is a tux StreamingCheckpointer params stream, as the official code loads with
 --load_checkpoint='params::OUT.params': one msgpack record [key, value] per tensor, key the
@@ -15,7 +14,7 @@ parameter of a stack under .../encoder_blocks/scan_decoder/..., layer on axis 0)
 says otherwise (float16 -> float32 is exact). CONFIG.json (default OUT.params.json) gets the
 model config from the file's metadata, official field names plus etok_image_size.
 
-Our own code (numpy and msgpack only); it imports nothing from Tools/. Exit status: 0 done,
+Our own code (numpy and msgpack only); it needs no torch. Exit status: 0 done,
 1 the model file cannot be read or converted, 2 bad usage.
 """
 
@@ -119,7 +118,7 @@ def records(tensors: dict, layout: str, want: str):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="to_official.py", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="etok-tools official to-official", description=__doc__.splitlines()[0])
     p.add_argument("model", metavar="MODEL.safetensors")
     p.add_argument("out", metavar="OUT.params")
     p.add_argument("--config-out", metavar="CONFIG.json")
@@ -142,10 +141,10 @@ def main(argv=None) -> int:
             json.dump(cfg, f, indent=2, sort_keys=True)
             f.write("\n")
     except ModelFileError as e:
-        print(f"to_official.py: error: {e}", file=sys.stderr)
+        print(f"etok-tools official to-official: error: {e}", file=sys.stderr)
         return 1
     except OSError as e:
-        print(f"to_official.py: error: {e.filename}: {e.strerror}", file=sys.stderr)
+        print(f"etok-tools official to-official: error: {e.filename}: {e.strerror}", file=sys.stderr)
         return 1
     print(f"wrote {n} records ({len(tensors)} tensors, {a.layout}) to {a.out}; config to {cfg_path}; "
           f"name {meta.get('name', '')!r}")

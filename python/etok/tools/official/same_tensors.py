@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """Checks that two safetensors files hold bit-identical tensors (names, dtypes, shapes, bytes) and
-lists how their metadata differ: the round-trip check of to_official.py followed by
-Tools/convert_official.py (which writes only format, config and name into the metadata).
+lists how their metadata differ: the round-trip check of `etok-tools official to-official`
+followed by `etok-tools convert` (which writes only format, config and name into the metadata).
 
-usage: same_tensors.py A.safetensors B.safetensors
+usage: etok-tools official same-tensors A.safetensors B.safetensors
 Exit status: 0 tensors identical, 1 they differ (each difference printed), 2 bad usage.
 """
 
@@ -23,9 +22,13 @@ def load(path: str) -> tuple[dict, dict, memoryview]:
     return header, meta, memoryview(blob)[8 + n:]
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
     if len(argv) != 2:
-        print(__doc__.strip().splitlines()[3], file=sys.stderr)
+        print(next(l for l in __doc__.splitlines() if l.startswith("usage:")), file=sys.stderr)
         return 2
     (ha, ma, da), (hb, mb, db) = load(argv[0]), load(argv[1])
     bad = 0
@@ -49,4 +52,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -1,12 +1,12 @@
 """etok's two exact-semantics budget searches as plain Python, to drive the official model's forward
-(Tools/official/official_run.py). Our own code: a port of etok's `TokenBudgetSearch`
+(etok.tools.official.run). Our own code: a port of etok's `TokenBudgetSearch`
 (Sources/EtokTokenizer/TokenBudgetSearch.swift, strategies `binary` and `fast`) so that the
 official code can run the same search etok runs. Kept counts are kept tokens (a block's first n),
 and the answer is the smallest evaluated count whose MSE is at most the threshold, else max.
 
 `evaluate(n) -> mse` runs one pass at kept count n; `adopt(n)` is called when the answer so far
 becomes n (the caller keeps that pass's state, as etok commits from the pass that measured it).
-Pure Python, no numpy: the tests in Tools/official/test_budget_search.py run it on synthetic curves.
+Pure Python, no numpy: python/tests/tools/test_official.py runs it on synthetic curves.
 """
 
 from __future__ import annotations
