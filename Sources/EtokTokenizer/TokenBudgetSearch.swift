@@ -3,8 +3,8 @@ import Foundation
 /// How the encoder looks for each block's token budget: the smallest kept count whose reconstruction
 /// error is at most the threshold.
 public enum SearchStrategy: String, Sendable, CaseIterable, Codable {
-    /// Bisection over [minTokens, maxTokens], one candidate per pass, as the official code does
-    /// (about log2(max − min) passes per block).
+    /// Bisection over [minTokens, maxTokens], one candidate per pass, like the official inference_binary but
+    /// always returning the smallest passing count (about log2(max − min) passes per block).
     case binary
     /// The official log-spaced grid, scanned from the smallest budget up; several grid points per pass.
     case linear

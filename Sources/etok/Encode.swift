@@ -108,7 +108,7 @@ struct Encode: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("The threshold as a PSNR in dB instead of --threshold.", valueName: "DB"))
     var psnr: Double?
 
-    @Option(help: "Budget search: fast (ours: predicts each next budget from the errors so far; the default), binary (as the official code), linear (official log grid).")
+    @Option(help: "Budget search: fast (ours: predicts each next budget from the errors so far; the default), binary (bisection, one candidate per pass, like the official inference_binary but always the smallest passing count), linear (official log grid).")
     var search: SearchStrategy?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Keep exactly N tokens per block (the fixed-length baseline); no search.", valueName: "N"))
