@@ -80,7 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in COMPARISONS or len(argv) - 1 != COMPARISONS[argv[0]][1]:
         print(__doc__, file=sys.stderr)
         return 2
-    COMPARISONS[argv[0]][0](*argv[1:])
+    try:
+        COMPARISONS[argv[0]][0](*argv[1:])
+    except OSError as e:
+        print(f"etok-tools official compare: error: {e.filename}: {e.strerror}", file=sys.stderr)
+        return 1
     return 0
 
 
