@@ -88,12 +88,12 @@ final class RepeatCommandTests: CLITestCase {
         }
     }
 
-    func testImportRefusesARepeatBlockAtAChunksStart() throws {
+    func testImportRefusesARepeatBlockAtTheStreamsStart() throws {
         try #"{"block":0,"chunk":0,"time":0.0,"frames":1,"kept":0,"tokens":[]}"#.write(toFile: path("r.jsonl"), atomically: true, encoding: .utf8)
         let r = try CLI.etok(["import", path("r.jsonl"), "-o", path("r.etok")])
         XCTAssertEqual(r.status, 65, r.stderr)
         XCTAssertEqual(r.errorLines.count, 1, r.stderr)
-        XCTAssertTrue(r.stderr.contains("r.jsonl: line 1: kept 0 (a repeat block) starts a chunk"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("r.jsonl: line 1: kept 0 (a repeat block) starts the stream"), r.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("r.etok")))
     }
 }
