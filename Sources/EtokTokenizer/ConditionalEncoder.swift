@@ -137,8 +137,10 @@ public struct EncodedChunk: Sendable {
 ///
 /// A chunk encodes on its own: the context starts empty and the search's first hint comes from
 /// nothing outside the chunk, so the result is the same whichever encoder, thread or order handles
-/// it (chunks can be encoded in parallel with identical output). Which frames form a chunk and how
-/// its blocks are numbered is the caller's (`EncodeRun`'s chunk stage).
+/// it (chunks can be encoded in parallel with identical output). The one input from outside is
+/// the previous chunk's last frame for repeats at the chunk's start, given only by the serial
+/// `ChunkStartRepeats` (`encodeChunk(_:firstBlock:after:measured:)`). Which frames form a chunk
+/// and how its blocks are numbered is the caller's (`EncodeRun`'s chunk stage).
 ///
 /// Owns the model's encoder and decoder contexts. Not thread-safe: one thread at a time (it may
 /// move between threads, hence `Sendable`); parallel chunks use one encoder each.
