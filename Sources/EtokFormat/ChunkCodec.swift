@@ -14,7 +14,7 @@ enum ChunkCodec {
         if chunk.tokens.blockCount != n { throw bad("chunk has \(n) blocks but tokens for \(chunk.tokens.blockCount)") }
         var total = 0
         for (k, b) in chunk.blocks.enumerated() {
-            if let problem = keptProblem(b.kept, position: k, header: header) {
+            if let problem = keptProblem(b.kept, block: chunk.firstBlock + k, header: header) {
                 throw bad("block \(chunk.firstBlock + k) \(problem)")
             }
             if b.frames < 1 || b.frames > m.framesPerBlock {
@@ -53,12 +53,12 @@ enum ChunkCodec {
 
     /// What is wrong with a block at chunk position `position` keeping `kept` tokens (§5), or nil:
     /// `min_toks` … `max_toks`, or 0 for a repeat block when the header declares them (§4
-    /// `repeat_blocks`), never at position 0 (a chunk decodes on its own: its first block has no
-    /// previous frame to repeat).
-    static func keptProblem(_ kept: Int, position: Int, header: EtokHeader) -> String? {
+    /// `repeat_blocks`), except for the stream's block 0 (`block`), which has no earlier frame to
+    /// repeat. A chunk may begin with repeats of the previous chunk's last frame (§5).
+    static func keptProblem(_ kept: Int, block: Int, header: EtokHeader) -> String? {
         let m = header.model
         if kept == 0 && header.encoding.declaresRepeats {
-            return position == 0 ? "keeps 0 tokens (a repeat block) at the start of its chunk, where nothing precedes it" : nil
+            return block == 0 ? "keeps 0 tokens (a repeat block) but starts the stream, where nothing precedes it" : nil
         }
         if kept < m.minToks || kept > m.maxToks {
             return "keeps \(kept) tokens, outside \(m.minToks) to \(m.maxToks)"
@@ -135,7 +135,7 @@ enum ChunkCodec {
         var total = 0
         for k in 0..<s.blockCount {
             let b = BlockRecord(kept: Int(r.u16()), frames: Int(r.u16()), pts: r.i64(), mse: r.f32())
-            if let problem = keptProblem(b.kept, position: k, header: header) {
+            if let problem = keptProblem(b.kept, block: Int(s.firstBlock) + k, header: header) {
                 throw outOfRange("block \(s.firstBlock + k) \(problem)")
             }
             if b.frames < 1 || b.frames > m.framesPerBlock {

@@ -31,6 +31,9 @@ public enum FormatError: Error, CustomStringConvertible, Equatable, Sendable {
     case missingBlocks(file: String, from: Int, to: Int)
     /// No block with this index is readable in the file.
     case noSuchBlock(file: String, block: Int)
+    /// Repeat blocks at a chunk's start (§5) show the last frame of stream block `block`, which
+    /// the reader does not have (its chunk was damaged or dropped).
+    case repeatsMissingFrame(file: String, block: Int)
     /// No chunk with this position in the reader's chunk list (`count` chunks are readable).
     case noSuchChunk(file: String, index: Int, count: Int)
     /// The caller asked the writer to write something the format cannot hold.
@@ -51,7 +54,7 @@ public enum FormatError: Error, CustomStringConvertible, Equatable, Sendable {
              .truncated(let f, _, _), .badCRC(let f, _, _), .badRecord(let f, _, _, _),
              .badHeader(let f, _, _), .chunkOutOfRange(let f, _, _), .tokenDataOverrun(let f, _, _),
              .badIndex(let f, _, _), .trailingData(let f, _), .missingBlocks(let f, _, _),
-             .noSuchBlock(let f, _), .noSuchChunk(let f, _, _), .invalidInput(let f, _):
+             .noSuchBlock(let f, _), .repeatsMissingFrame(let f, _), .noSuchChunk(let f, _, _), .invalidInput(let f, _):
             return f
         case .damaged(let range, _, _):
             return range.file
@@ -149,6 +152,8 @@ public enum FormatError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(BlockRangeText.blocks(from, to)) missing (damaged or absent chunk)"
         case .noSuchBlock(_, let block):
             return "no readable block \(block)"
+        case .repeatsMissingFrame(_, let block):
+            return "repeat blocks of block \(block)'s last frame, which is lost"
         case .noSuchChunk(_, let index, let count):
             return "no chunk \(index) (\(count) readable \(count == 1 ? "chunk" : "chunks"))"
         case .invalidInput(_, let message):

@@ -10,13 +10,65 @@ public struct DecodedBlock: Sendable {
     public var reconstruction: [Float]
     /// The block's frames, each height × width × 3 bytes (only `record.frames` of them).
     public var frames: [[UInt8]]
+    /// A repeat block at the chunk's start (docs/etok-format.md §5): it shows the last frame of
+    /// the stream's previous block, in the previous chunk, which the chunk's decoder does not
+    /// have. `reconstruction` and `frames` are empty until `resolved(after:)` fills them.
+    public var repeatsPreviousChunk = false
+
+    /// This leading repeat block with its frames: `previous` is the reconstruction of the stream's
+    /// block before it (as decoded, or as resolved itself).
+    public func resolved(after previous: [Float], config: ModelConfig) throws -> DecodedBlock {
+        var block = self
+        block.reconstruction = try RepeatBlock.reconstruction(after: previous, config: config)
+        block.frames = try ChunkDecoder.frames(of: block.reconstruction, count: record.frames, config: config)
+        block.repeatsPreviousChunk = false
+        return block
+    }
+}
+
+/// Resolves, in stream order, the repeat blocks that start chunks (`DecodedBlock.repeatsPreviousChunk`)
+/// from the block decoded before them, across chunks decoded apart (in parallel): the one serial
+/// step of a decode. A leading repeat whose previous block was not decoded (a damaged or dropped
+/// chunk, a chunk before those read) is lost: a `DamagedRange` per run of them. Memory: one block's
+/// reconstruction.
+public struct ChunkStartResolver {
+    private let config: ModelConfig
+    private let file: String
+    private var last: (index: Int, reconstruction: [Float])?
+
+    public init(config: ModelConfig, file: String) {
+        self.config = config
+        self.file = file
+    }
+
+    /// `blocks` (a chunk's, in order) with their leading repeats resolved, and the run of leading
+    /// repeats that could not be (nil when none).
+    public mutating func resolve(_ blocks: [DecodedBlock]) throws -> (blocks: [DecodedBlock], lost: DamagedRange?) {
+        var out: [DecodedBlock] = [], lost: DamagedRange?
+        out.reserveCapacity(blocks.count)
+        for var block in blocks {
+            if block.repeatsPreviousChunk {
+                guard let last, last.index == block.index - 1 else {
+                    lost = lost.map { DamagedRange(file: file, firstBlock: $0.firstBlock, endBlock: block.index + 1, reason: $0.reason) }
+                        ?? DamagedRange(file: file, firstBlock: block.index, endBlock: block.index + 1,
+                                        reason: .repeatsMissingFrame(file: file, block: block.index - 1))
+                    continue
+                }
+                block = try block.resolved(after: last.reconstruction, config: config)
+            }
+            last = (block.index, block.reconstruction)
+            out.append(block)
+        }
+        return (out, lost)
+    }
 }
 
 /// Decodes chunks of an `.etok` stream back to frames with the model the stream was made with.
 ///
 /// Each chunk decodes on its own (docs/etok-format.md §5, §8): the decoder's context is reset at
 /// every chunk, then each block is decoded with the chunk's earlier blocks as context; a repeat
-/// block (`RepeatBlock`) shows the previous block's last frame and adds nothing to the context. Owns the
+/// block (`RepeatBlock`) shows the previous block's last frame and adds nothing to the context
+/// (repeats at the chunk's start come back unresolved, for `ChunkStartResolver`). Owns the
 /// model's decoder context. Not thread-safe: one thread at a time (it may move between threads,
 /// hence `Sendable`); parallel chunks use one decoder each.
 public final class ChunkDecoder: @unchecked Sendable {
@@ -77,7 +129,13 @@ public final class ChunkDecoder: @unchecked Sendable {
             if repeats && record.kept == 0 {
                 // A repeat block (`RepeatBlock`): the previous block's last frame, the context untouched.
                 guard let last = previous else {
-                    throw TokenizerError.incompatibleStream(file: fileName, message: "block \(index) repeats a frame, but starts its chunk")
+                    // At the chunk's start: the previous chunk's last frame (`ChunkStartResolver`).
+                    if wanted.contains(index) {
+                        var block = DecodedBlock(index: index, record: record, reconstruction: [], frames: [])
+                        block.repeatsPreviousChunk = true
+                        out.append(block)
+                    }
+                    continue
                 }
                 recon = try RepeatBlock.reconstruction(after: last, config: c)
                 previous = recon

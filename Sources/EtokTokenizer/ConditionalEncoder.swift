@@ -122,6 +122,13 @@ public struct BlockResult: Sendable {
 public struct EncodedChunk: Sendable {
     public var results: [BlockResult]
     public var chunk: Chunk
+    /// From a parallel worker to `ChunkStartRepeats`, when the encode writes repeats; nil after it.
+    var carry: RepeatCarry? = nil
+
+    public init(results: [BlockResult], chunk: Chunk) {
+        self.results = results
+        self.chunk = chunk
+    }
 }
 
 /// The conditional encoder: encodes a chunk block by block, each given the chunk's earlier
@@ -130,8 +137,10 @@ public struct EncodedChunk: Sendable {
 ///
 /// A chunk encodes on its own: the context starts empty and the search's first hint comes from
 /// nothing outside the chunk, so the result is the same whichever encoder, thread or order handles
-/// it (chunks can be encoded in parallel with identical output). Which frames form a chunk and how
-/// its blocks are numbered is the caller's (`EncodeRun`'s chunk stage).
+/// it (chunks can be encoded in parallel with identical output). The one input from outside is
+/// the previous chunk's last frame for repeats at the chunk's start, given only by the serial
+/// `ChunkStartRepeats` (`encodeChunk(_:firstBlock:after:measured:)`). Which frames form a chunk
+/// and how its blocks are numbered is the caller's (`EncodeRun`'s chunk stage).
 ///
 /// Owns the model's encoder and decoder contexts. Not thread-safe: one thread at a time (it may
 /// move between threads, hence `Sendable`); parallel chunks use one encoder each.
@@ -165,20 +174,25 @@ public final class ConditionalEncoder: @unchecked Sendable {
     }
 
     /// As `encodeChunk(_:firstBlock:)`, handing each block's committed reconstruction (tokens ×
-    /// patch_dim) to `measured` with the block's index in the chunk (for tests).
-    func encodeChunk(_ blocks: [BlockInput], firstBlock: Int,
+    /// patch_dim) to `measured` with the block's index in the chunk.
+    ///
+    /// `lastShown`: the reconstruction of the stream's block before the chunk (the previous
+    /// chunk's last block), when the caller knows it (`ChunkStartRepeats`): the chunk's leading
+    /// blocks may then be repeat blocks showing its last frame (docs/etok-format.md §5). The
+    /// chunk's coded blocks still start with an empty context. Nil: a chunk that starts coded.
+    func encodeChunk(_ blocks: [BlockInput], firstBlock: Int, after lastShown: [Float]? = nil,
                      measured: (Int, [Float]) -> Void) throws -> EncodedChunk {
-        try encodeBlocks(blocks, firstBlock: firstBlock, search: { _ in self.search }, measured: measured)
+        try encodeBlocks(blocks, firstBlock: firstBlock, after: lastShown, search: { _ in self.search }, measured: measured)
     }
 
     /// Encodes `blocks` as one chunk, block `k` with the search `search(k)` (the threshold search,
-    /// or a fixed count under rate control).
-    func encodeBlocks(_ blocks: [BlockInput], firstBlock: Int, search: (Int) -> TokenBudgetSearch,
-                      measured: (Int, [Float]) -> Void) throws -> EncodedChunk {
+    /// or a fixed count under rate control); `lastShown` as in `encodeChunk(_:firstBlock:after:measured:)`.
+    func encodeBlocks(_ blocks: [BlockInput], firstBlock: Int, after lastShown: [Float]? = nil,
+                      search: (Int) -> TokenBudgetSearch, measured: (Int, [Float]) -> Void) throws -> EncodedChunk {
         precondition(!blocks.isEmpty && blocks.count <= chunkBlocks, "a chunk holds 1…\(chunkBlocks) blocks")
         coder.reset()
         var results: [BlockResult] = [], records: [BlockRecord] = [], tokens: [BlockTokens] = []
-        var previous: [Float]?
+        var previous: [Float]? = lastShown
         for (k, block) in blocks.enumerated() {
             let blockSearch = search(k)
             // A repeat block when the previous reconstruction already meets the threshold

@@ -122,6 +122,9 @@ public final class DecodeRun: @unchecked Sendable {
     private let source: ChunkSource
     private let writer: any VideoWriter
     private let control = CancellableRun()
+    /// The spans the run reads: the selection's, and before it the chunks its first chunk's
+    /// leading repeat blocks need (`leadIn`).
+    private let wants: @Sendable (StreamSpan) -> Bool
 
     /// Opens the stream, checks it against the model, and opens the output.
     public init(job: DecodeJob, model: LoadedModel) throws {
@@ -144,10 +147,11 @@ public final class DecodeRun: @unchecked Sendable {
             }
         }
         _ = try ChunkDecoder(model: self.model.model, header: header, fileName: job.input)
+        wants = DecodeRun.leadIn(job.selection, source: source)
         if source.isSeekable, !job.skipDamaged {
             // Read and check every chunk the selection needs (cheap next to the model), so that
             // damage fails the run before any output exists.
-            let check = source.walk(wants: DecodeRun.wants(job.selection, header))
+            let check = source.walk(wants: wants)
             while try check.next() != nil {}
             if let first = check.damage.first {
                 throw FormatError.damaged(first, others: check.damage.count - 1, hint: DecodeRun.skipHint)
@@ -169,7 +173,6 @@ public final class DecodeRun: @unchecked Sendable {
         let decoders = try (0..<max(1, job.workers)).map { _ in
             try ChunkDecoder(model: model.model, header: self.header, fileName: job.input)
         }
-        let wants = DecodeRun.wants(job.selection, header)
         let walk = source.walk(wants: wants)
         let chunks = ChunkFeed(walk: walk, skipDamaged: job.skipDamaged)
         let fileName = job.input == "-" ? "stdin" : job.input
@@ -185,6 +188,8 @@ public final class DecodeRun: @unchecked Sendable {
             startHint = String(format: " (times are on the stream's clock, which starts at %.3f s)", start)
         }
         let counter = DecodeCounter()
+        var resolver = ChunkStartResolver(config: model.model.config, file: fileName)
+        let skipDamaged = job.skipDamaged
         let scaler = try job.scale.map { try RGBScaler(width: $0.width, height: $0.height) }
         // A block's frames, selected, timed and scaled (the frames stage).
         let emitFrames = { (block: DecodedBlock, emit: (VideoFrame) throws -> Void) throws in
@@ -205,7 +210,13 @@ public final class DecodeRun: @unchecked Sendable {
         let pipeline = Pipeline.source("read") { try chunks.next() }
             .parallelMap("decode", capacity: 1, workers: decoders) { decoder, chunk in try decoder.decode(chunk) }
             .flatMap("frames", capacity: 1) { (blocks: [DecodedBlock], emit: (VideoFrame) throws -> Void) in
-                for block in blocks { try emitFrames(block, emit) }
+                // Repeats at a chunk's start show the previous chunk's last frame (§5).
+                let (resolved, lost) = try resolver.resolve(blocks)
+                if let lost {
+                    if !skipDamaged { throw FormatError.damaged(lost, others: 0, hint: DecodeRun.skipHint) }
+                    counter.lost.append(lost)
+                }
+                for block in resolved { try emitFrames(block, emit) }
             }
             .sink("write", consume: { frame in
                 try writer.write(frame)
@@ -215,8 +226,9 @@ public final class DecodeRun: @unchecked Sendable {
             }, finish: {
                 guard writer.framesWritten > 0 else {
                     // Nothing readable is an error even when skipping damage.
-                    if let first = chunks.skipped.first {
-                        throw FormatError.damaged(first, others: chunks.skipped.count - 1, hint: "no readable frames")
+                    let skipped = DecodeRun.merged(chunks.skipped, counter.lost)
+                    if let first = skipped.first {
+                        throw FormatError.damaged(first, others: skipped.count - 1, hint: "no readable frames")
                     }
                     throw TokenizerError.emptyRange(file: fileName, range: selection.description + startHint)
                 }
@@ -226,7 +238,7 @@ public final class DecodeRun: @unchecked Sendable {
             })
         try control.run(pipeline) { writer.cancel() }
         return DecodeSummary(framesWritten: writer.framesWritten, blocksDecoded: counter.blocks,
-                              health: walk.health, skipped: chunks.skipped)
+                              health: walk.health, skipped: DecodeRun.merged(chunks.skipped, counter.lost))
     }
 
     /// What the error for damage suggests.
@@ -244,9 +256,54 @@ public final class DecodeRun: @unchecked Sendable {
     }
 
     /// Whether `selection` needs a span of the stream (chunks to read, damage to report).
-    static func wants(_ selection: FrameSelection, _ header: EtokHeader) -> (StreamSpan) -> Bool {
+    static func wants(_ selection: FrameSelection, _ header: EtokHeader) -> @Sendable (StreamSpan) -> Bool {
         let timeBase = header.source.timeBase, framesPerBlock = header.model.framesPerBlock
         return { selection.needs($0, timeBase: timeBase, framesPerBlock: framesPerBlock) }
+    }
+
+    /// What a run reads for `selection` (`wants`), plus the chunks before it that its first
+    /// chunk's leading repeat blocks need (docs/etok-format.md §5): back to the nearest earlier
+    /// chunk holding a coded block, whose decode gives the frame they show. The frames before
+    /// the selection are decoded and dropped. A file's chunk list finds that chunk (reading the
+    /// block tables of the chunks in between; a damaged one stops the search and is read, so its
+    /// damage is reported); a pipe cannot look back, so it decodes every chunk before the
+    /// selection. Nothing more where the stream has no repeat blocks or the selection is all.
+    static func leadIn(_ selection: FrameSelection, source: ChunkSource) -> @Sendable (StreamSpan) -> Bool {
+        let header = source.header
+        let needs = wants(selection, header)
+        guard header.encoding.declaresRepeats, selection != .all else { return needs }
+        guard let reader = source.reader else {
+            let upTo: FrameSelection
+            switch selection {
+            case .all: upTo = .all
+            case .frames(_, let hi): upTo = .frames(lower: nil, upper: hi)
+            case .time(_, let hi): upTo = .time(lower: nil, upper: hi)
+            }
+            return wants(upTo, header)
+        }
+        let entries = reader.chunks
+        func span(_ i: Int) -> StreamSpan {
+            let e = entries[i]
+            return StreamSpan(firstBlock: e.firstBlock, endBlock: e.firstBlock + e.blockCount, startPts: e.firstPts,
+                              endPts: i + 1 < entries.count ? entries[i + 1].firstPts : nil)
+        }
+        guard let first = entries.indices.first(where: { needs(span($0)) }) else { return needs }
+        var from = first
+        func startsWithRepeat(_ chunk: Chunk) -> Bool { chunk.blocks.first?.kept == 0 }
+        func hasCoded(_ chunk: Chunk) -> Bool { chunk.blocks.contains { $0.kept > 0 } }
+        if let chunk = try? reader.chunk(at: first), startsWithRepeat(chunk) {
+            while from > 0 {
+                from -= 1
+                guard let earlier = try? reader.chunk(at: from), !hasCoded(earlier) else { break }
+            }
+        }
+        let lower = entries[from].firstBlock, upper = entries[first].firstBlock
+        return { needs($0) || ($0.firstBlock >= lower && $0.firstBlock < upper) }
+    }
+
+    /// The damaged ranges a run skipped: the walk's and the lost leading repeats', in stream order.
+    static func merged(_ walk: [DamagedRange], _ lost: [DamagedRange]) -> [DamagedRange] {
+        lost.isEmpty ? walk : (walk + lost).sorted { $0.firstBlock < $1.firstBlock }
     }
 
     /// Stops the run (thread-safe, idempotent).
@@ -257,6 +314,8 @@ public final class DecodeRun: @unchecked Sendable {
 final class DecodeCounter: @unchecked Sendable {
     /// Blocks decoded (frames stage).
     var blocks = 0
+    /// Leading repeat blocks lost for want of the previous chunk's frame (frames stage).
+    var lost: [DamagedRange] = []
     /// Media time of the first frame written (write stage).
     var firstSeconds: Double?
 }

@@ -231,8 +231,11 @@ public final class EncodeRun: @unchecked Sendable {
         let tally = EncodeTally(writer: writer, maxTokens: config.maxToks, timeBase: source.frameTimeBase,
                                 progress: progress)
         let placement = self.placement
-        // Chunks encode on their own (empty context, no hint from outside), so the output is the
-        // same for any number of workers.
+        let writesRepeats = job.settings.writesRepeats
+        let starts = ChunkStartRepeats(model: model.model, settings: job.settings)
+        // Chunks encode on their own (empty context, no hint from outside), and the one thing a
+        // chunk takes from the one before (repeats at its start, `ChunkStartRepeats`) is decided
+        // in the write stage, in stream order: the output is the same for any number of workers.
         let pipeline = Pipeline.source("decode") { try source.nextFrame() }
             .map("preprocess") { frame in try preprocessor.process(frame) }
             .then("chunk", ChunkGatherer(framesPerBlock: framesPerBlock, chunkBlocks: chunkBlocks, planner: planner))
@@ -240,10 +243,15 @@ public final class EncodeRun: @unchecked Sendable {
                 let blocks = try ChunkGatherer.blocks(of: chunk.frames, framesPerBlock: framesPerBlock,
                                                       height: height, width: width, config: encoder.model.config)
                 if let plan = chunk.plan { return try encoder.encodeChunk(blocks, firstBlock: chunk.firstBlock, plan: plan) }
-                return try encoder.encodeChunk(blocks, firstBlock: chunk.firstBlock)
+                guard writesRepeats else { return try encoder.encodeChunk(blocks, firstBlock: chunk.firstBlock) }
+                // The chunk-start stage may encode it again after the previous chunk's last frame.
+                var last: [Float] = []
+                var encoded = try encoder.encodeChunk(blocks, firstBlock: chunk.firstBlock) { _, recon in last = recon }
+                encoded.carry = RepeatCarry(blocks: blocks, lastReconstruction: last)
+                return encoded
             }
             .sink("write", consume: { (item: EncodedChunk) in
-                try tally.consume(item)
+                try tally.consume(try starts.process(item))
             }, finish: {
                 try tally.finish(input: source.info.input)
             }, abort: {

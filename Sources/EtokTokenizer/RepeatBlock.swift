@@ -1,8 +1,8 @@
 import EtokModel
 
 /// A *repeat block* (docs/etok-format.md §5): a block that keeps 0 tokens and shows, for each of
-/// its frames, the last frame of the previous block of its chunk, bit for bit as that block was
-/// reconstructed. Video codecs call it a skip.
+/// its frames, the last frame of the stream's previous block (at a chunk's start, the previous
+/// chunk's last block), bit for bit as that block was reconstructed. Video codecs call it a skip.
 ///
 /// **The model never sees one.** A repeat block runs no model pass and commits nothing to the
 /// encoder's or the decoder's context (`StackSession`): the chunk's next coded block is coded with
@@ -16,7 +16,8 @@ import EtokModel
 /// pass, it measures `mse(of:after:)`: the same MSE the search measures (over the block's patches,
 /// as preprocessed for the model) of the previous reconstruction repeated. If that meets the
 /// threshold as the search's does (`mse ≤ threshold`), the block is a repeat with that `mse`.
-/// Position 0 is never a repeat: a chunk decodes on its own.
+/// At position 0 the chunk's own worker has no previous block; `ChunkStartRepeats`, which sees
+/// the chunks in stream order, makes those repeats (and `ChunkStartResolver` decodes them).
 enum RepeatBlock {
     /// The reconstruction (tokens × patch_dim, as the model's) of a repeat block after a block
     /// reconstructed as `previous`: the previous block's last frame in every frame slot. With one

@@ -49,7 +49,8 @@ public struct TokenImportSummary: Sendable {
 ///
 /// **Checks.** Every block is checked against the model before anything is written: kept count
 /// within `min_toks … max_toks`, or 0 for a repeat block (docs/etok-format.md §5: the stream then
-/// declares repeat blocks; never at a chunk's start), as many tokens as kept, FSQ indices within the codebook (VAE
+/// declares repeat blocks; never the first block, nor a chunk's first after a gap in the block
+/// numbers), as many tokens as kept, FSQ indices within the codebook (VAE
 /// latents within binary16); block numbers and times, where given, increasing. The first problem
 /// is thrown as `TokenImportError`, naming the file and the line or block.
 ///
@@ -136,11 +137,20 @@ public struct TokenImport: Sendable {
         var chunks: [Chunk] = []
         var start = 0
         for run in try Self.chunkRuns(sequence.blocks, chunkBlocks: chunkBlocks, file: sequence.files.chunk) {
-            // A repeat block shows the previous block of its chunk; a chunk decodes on its own.
+            // A repeat block shows the stream's previous block's last frame (§5): at a chunk's start,
+            // the previous chunk's. The stream's first block has none; after a gap in the block
+            // numbers (a damaged range export skipped) the frame it showed is not in the input.
             if let first = run.first, sequence.blocks[first].kept == 0 {
-                throw TokenImportError.badBlock(file: sequence.files.kept, location: sequence.blocks[first].location,
-                                                message: "kept 0 (a repeat block) starts a chunk, where no earlier frame "
-                                                    + "of the chunk can be repeated")
+                let location = sequence.blocks[first].location
+                if first == 0 {
+                    throw TokenImportError.badBlock(file: sequence.files.kept, location: location,
+                                                    message: "kept 0 (a repeat block) starts the stream, where no earlier frame can be repeated")
+                }
+                if let n = sequence.blocks[first].block, let p = sequence.blocks[first - 1].block, n != p + 1 {
+                    throw TokenImportError.badBlock(file: sequence.files.kept, location: location,
+                                                    message: "kept 0 (a repeat block) follows a gap in the block numbers (\(p) to \(n)): "
+                                                        + "the frame it repeats is not in the input")
+                }
             }
             let records = run.map { i in
                 BlockRecord(kept: sequence.blocks[i].kept, frames: sequence.blocks[i].frames ?? framesPerBlock,

@@ -48,12 +48,14 @@ struct Encode: ParsableCommand {
         The default search (fast) stops within 4% of the smallest passing count, in about half the \
         model passes of --search binary, which finds it exactly when the error falls as tokens rise.
 
-        Repeat blocks: before searching a block (not a chunk's first), the encoder checks whether \
-        showing the previous frame again already meets the threshold; if so the block keeps 0 \
-        tokens and costs no model pass, and decode shows that frame again, exactly as measured. The \
-        model never sees a repeat: the chunk's next coded block is coded with the earlier coded \
-        blocks as context. So a static shot costs one full frame per chunk and 0 tokens for the \
-        rest. On by default with the threshold (--threshold, --psnr, any --search); --no-repeat \
+        Repeat blocks: before searching a block, the encoder checks whether showing the previous \
+        frame again already meets the threshold; if so the block keeps 0 tokens and costs no model \
+        pass, and decode shows that frame again, exactly as measured. The model never sees a \
+        repeat: the chunk's next coded block is coded with the earlier coded blocks as context. A \
+        chunk may start with repeats of the previous chunk's last frame (such a chunk is encoded \
+        again, serially, once the previous one is done), so a static shot costs one full frame and \
+        0 tokens after it; decoding from inside it (--time) starts at the chunk that holds that \
+        frame. On by default with the threshold (--threshold, --psnr, any --search); --no-repeat \
         turns it off (every block then keeps at least min_toks tokens, and the file is format 1.1, \
         byte for byte as without repeat blocks). --fixed and rate control never write repeats.
 

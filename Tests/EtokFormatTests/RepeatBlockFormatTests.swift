@@ -3,7 +3,8 @@ import XCTest
 @testable import EtokFormat
 
 /// Repeat blocks in the container (docs/etok-format.md §4 `repeat_blocks`, §5): kept 0 is allowed
-/// only where the header declares it (format 1.2), never at a chunk's first position.
+/// only where the header declares it (format 1.2), at any chunk position but never as the stream's
+/// first block.
 final class RepeatBlockFormatTests: XCTestCase {
     func header(repeats: Bool) -> EtokHeader {
         var h = Fixture.fsqHeader(minToks: 4, maxToks: 16, chunkBlocks: 4)
@@ -35,13 +36,13 @@ final class RepeatBlockFormatTests: XCTestCase {
         XCTAssertEqual(Array(plain[8..<12]), [1, 0, 1, 0])
     }
 
-    func testTheWriterRefusesKeptZeroUnlessDeclaredAndAtAChunksStart() throws {
+    func testTheWriterRefusesKeptZeroUnlessDeclaredAndAtTheStreamsStart() throws {
         XCTAssertThrowsError(try Fixture.file(header: header(repeats: false), chunks: [chunk])) { error in
             XCTAssertTrue("\(error)".contains("block 1 keeps 0 tokens, outside 4 to 16 (the header does not declare repeat blocks)"), "\(error)")
         }
         let first = Chunk(firstBlock: 0, blocks: [BlockRecord(kept: 0, frames: 1, pts: 0, mse: 0)], tokens: .fsq([[]]))
         XCTAssertThrowsError(try Fixture.file(header: header(repeats: true), chunks: [first])) { error in
-            XCTAssertTrue("\(error)".contains("block 0 keeps 0 tokens (a repeat block) at the start of its chunk"), "\(error)")
+            XCTAssertTrue("\(error)".contains("block 0 keeps 0 tokens (a repeat block) but starts the stream"), "\(error)")
         }
     }
 
@@ -76,15 +77,30 @@ final class RepeatBlockFormatTests: XCTestCase {
         }
     }
 
-    func testReadersRefuseARepeatBlockAtAChunksStart() throws {
-        let starts = Chunk(firstBlock: 0, blocks: [BlockRecord(kept: 0, frames: 1, pts: 0, mse: 0),
-                                                   BlockRecord(kept: 4, frames: 1, pts: 512, mse: 0)],
-                           tokens: .fsq([[], [1, 2, 3, 4]]))
-        XCTAssertThrowsError(try ChunkCodec.parse(ChunkCodec.payload(starts, header: header(repeats: true)),
+    /// A chunk may begin with repeats (of the previous chunk's last frame, §5), even be all
+    /// repeats; only the stream's block 0 may not repeat.
+    func testReadersAcceptRepeatBlocksAtAChunksStartButNotAtTheStreamsStart() throws {
+        let starts = Chunk(firstBlock: 4, blocks: [BlockRecord(kept: 0, frames: 1, pts: 2048, mse: 0),
+                                                   BlockRecord(kept: 0, frames: 1, pts: 2560, mse: 0),
+                                                   BlockRecord(kept: 4, frames: 1, pts: 3072, mse: 0)],
+                           tokens: .fsq([[], [], [1, 2, 3, 4]]))
+        let onlyRepeats = Chunk(firstBlock: 7, blocks: [BlockRecord(kept: 0, frames: 1, pts: 3584, mse: 0)], tokens: .fsq([[]]))
+        let bytes = try Fixture.file(header: header(repeats: true), chunks: [chunk, starts, onlyRepeats])
+        let reader = try EtokReader(bytes: bytes, name: "r.etok")
+        XCTAssertEqual(try reader.chunk(at: 1), starts)
+        XCTAssertEqual(try reader.chunk(at: 2), onlyRepeats)
+        let streamed = try Fixture.streamAll(bytes)
+        XCTAssertEqual(streamed.chunks, [chunk, starts, onlyRepeats])
+        XCTAssertTrue(streamed.health.isComplete)
+        // The stream's first block has nothing before it to repeat: that chunk is damage.
+        let first = Chunk(firstBlock: 0, blocks: [BlockRecord(kept: 0, frames: 1, pts: 0, mse: 0),
+                                                  BlockRecord(kept: 4, frames: 1, pts: 512, mse: 0)],
+                          tokens: .fsq([[], [1, 2, 3, 4]]))
+        XCTAssertThrowsError(try ChunkCodec.parse(ChunkCodec.payload(first, header: header(repeats: true)),
                                                   header: header(repeats: true), offset: 0, file: "r.etok")) { error in
-            XCTAssertTrue("\(error)".contains("block 0 keeps 0 tokens (a repeat block) at the start of its chunk"), "\(error)")
+            XCTAssertTrue("\(error)".contains("block 0 keeps 0 tokens (a repeat block) but starts the stream"), "\(error)")
         }
-        let bytes = try Fixture.file(header: header(repeats: true), chunks: [], finish: false) + record(starts)
-        XCTAssertEqual(try Fixture.streamAll(bytes).chunks, [])
+        let damaged = try Fixture.file(header: header(repeats: true), chunks: [], finish: false) + record(first)
+        XCTAssertEqual(try Fixture.streamAll(damaged).chunks, [])
     }
 }

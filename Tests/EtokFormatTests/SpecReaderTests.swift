@@ -6,6 +6,13 @@ import XCTest
 /// Skipped when python3 is not installed.
 final class SpecReaderTests: XCTestCase {
     private func readWithSpecReader(_ bytes: [UInt8]) throws -> [String: Any] {
+        let (status, data, message) = try runSpecReader(bytes)
+        XCTAssertEqual(status, 0, message)
+        return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    /// The spec reader's exit status, stdout and stderr for `bytes`.
+    private func runSpecReader(_ bytes: [UInt8]) throws -> (Int32, Data, String) {
         let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let python else { throw XCTSkip("python3 not found") }
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -24,8 +31,7 @@ final class SpecReaderTests: XCTestCase {
         let data = out.fileHandleForReading.readDataToEndOfFile()
         let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, message)
-        return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        return (process.terminationStatus, data, message)
     }
 
     func testSpecReaderDecodesTheWritersRCFSQ2Tokens() throws {
@@ -87,6 +93,38 @@ final class SpecReaderTests: XCTestCase {
         try compare(chunks, result)
         XCTAssertEqual(result["version"] as? [Int], [1, 2])
         XCTAssertEqual(((result["header"] as? [String: Any])?["encoding"] as? [String: Any])?["repeat_blocks"] as? Bool, true)
+    }
+
+    /// Repeat blocks at a chunk's start (§5): the spec reader reads a chunk that begins with
+    /// repeats, and one of repeats only, as the writer wrote them; it refuses kept 0 as the
+    /// stream's first block and wherever the header does not declare repeat blocks.
+    func testSpecReaderReadsRepeatBlocksAtAChunksStartAndRefusesThemUndeclared() throws {
+        var header = Fixture.fsqHeader(minToks: 4, maxToks: 16, chunkBlocks: 2)
+        header.encoding.repeatBlocks = true
+        let chunks = [Chunk(firstBlock: 0, blocks: [BlockRecord(kept: 5, frames: 1, pts: 0, mse: 0.001),
+                                                    BlockRecord(kept: 0, frames: 1, pts: 512, mse: 0.002)],
+                            tokens: .fsq([[1, 2, 3, 4, 5], []])),
+                      Chunk(firstBlock: 2, blocks: [BlockRecord(kept: 0, frames: 1, pts: 1024, mse: 0.002),
+                                                    BlockRecord(kept: 0, frames: 1, pts: 1536, mse: 0.002)],
+                            tokens: .fsq([[], []])),
+                      Chunk(firstBlock: 4, blocks: [BlockRecord(kept: 0, frames: 1, pts: 2048, mse: 0.002),
+                                                    BlockRecord(kept: 6, frames: 1, pts: 2560, mse: 0.001)],
+                            tokens: .fsq([[], [1, 2, 3, 4, 6, 7]]))]
+        try compare(chunks, try readWithSpecReader(try Fixture.file(header: header, chunks: chunks)))
+
+        func spliced(_ h: EtokHeader, _ chunk: Chunk) throws -> [UInt8] {
+            try Fixture.file(header: h, chunks: [], finish: false)
+                + RecordType.frame(RecordType.chunk, ChunkCodec.payload(chunk, header: header))
+        }
+        var undeclared = header
+        undeclared.encoding.repeatBlocks = nil
+        let (status, _, message) = try runSpecReader(try spliced(undeclared, chunks[0]))
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(message.contains("block 1 keeps 0 tokens"), message)
+        let first = Chunk(firstBlock: 0, blocks: [BlockRecord(kept: 0, frames: 1, pts: 0, mse: 0)], tokens: .fsq([[]]))
+        let (status0, _, message0) = try runSpecReader(try spliced(header, first))
+        XCTAssertNotEqual(status0, 0)
+        XCTAssertTrue(message0.contains("block 0 keeps 0 tokens"), message0)
     }
 
     func testSpecReaderDecodesTheWritersVAELatents() throws {

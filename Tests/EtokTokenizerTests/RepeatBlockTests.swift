@@ -43,8 +43,98 @@ final class RepeatBlockTests: XCTestCase {
         let reader = try EtokReader(bytes: sink.bytes, name: "r.etok")
         let decoder = try ChunkDecoder(model: model, header: reader.header, fileName: "r.etok")
         var decoded: [DecodedBlock] = []
-        for i in reader.chunks.indices { decoded += try decoder.decode(try reader.chunk(at: i)) }
+        var resolver = ChunkStartResolver(config: model.config, file: "r.etok")
+        for i in reader.chunks.indices {
+            let (blocks, lost) = try resolver.resolve(try decoder.decode(try reader.chunk(at: i)))
+            XCTAssertNil(lost)
+            decoded += blocks
+        }
         return (sink.bytes, decoded)
+    }
+
+    /// Encodes `blocks` as `EncodeRun` does with repeats on: each chunk on its own (as a parallel
+    /// worker), then `ChunkStartRepeats` in stream order.
+    func encodeAcrossChunks(_ model: ElasticTokModel, _ blocks: [[Float]], settings: EncoderSettings)
+        throws -> (results: [BlockResult], chunks: [Chunk])
+    {
+        let encoder = try ConditionalEncoder(model: model, settings: settings)
+        let starts = ChunkStartRepeats(model: model, settings: settings)
+        var results: [BlockResult] = [], chunks: [Chunk] = []
+        for first in stride(from: 0, to: blocks.count, by: encoder.chunkBlocks) {
+            let inputs = blocks[first..<min(first + encoder.chunkBlocks, blocks.count)].enumerated().map { k, patches in
+                (patches: patches, pts: Int64((first + k) * 10), frames: model.config.framesPerBlock)
+            }
+            var last: [Float] = []
+            var encoded = try encoder.encodeChunk(inputs, firstBlock: first) { _, recon in last = recon }
+            encoded.carry = RepeatCarry(blocks: inputs, lastReconstruction: last)
+            let out = try starts.process(encoded)
+            XCTAssertNil(out.carry)
+            results += out.results
+            chunks.append(out.chunk)
+        }
+        return (results, chunks)
+    }
+
+    /// A static shot across chunks: every block after the stream's first is a repeat, chunk starts
+    /// included (they repeat the previous chunk's last frame, §5), each within the threshold; the
+    /// decoder (chunks decoded apart, then `ChunkStartResolver`) reproduces exactly the MSE the
+    /// encoder measured, and every frame is the first block's reconstruction.
+    func testAStaticShotCostsNothingAfterItsFirstBlockAcrossChunks() throws {
+        let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
+        let chunkBlocks = model.config.contextBlocks
+        let blocks = try stills(Array(repeating: 0, count: 2 * chunkBlocks + 1), model: model)
+        let settings = EncoderSettings(threshold: try passableThreshold(model, blocks[0]))
+        let (results, chunks) = try encodeAcrossChunks(model, blocks, settings: settings)
+        XCTAssertEqual(chunks.count, 3)
+        XCTAssertEqual(results.map(\.isRepeat), [false] + Array(repeating: true, count: blocks.count - 1))
+        XCTAssertGreaterThan(results[0].keptTokens, 0)
+        for r in results.dropFirst() {
+            XCTAssertEqual(r.keptTokens, 0, "block \(r.index)")
+            XCTAssertLessThanOrEqual(r.mse, settings.threshold, "block \(r.index)")
+            XCTAssertTrue(r.meetsThreshold)
+        }
+        let (_, decoded) = try writeAndDecode(model, chunks, header: header(model, settings, chunkBlocks: chunkBlocks))
+        XCTAssertEqual(decoded.count, blocks.count)
+        for (r, d) in zip(results, decoded) {
+            XCTAssertEqual(meanSquaredError(d.reconstruction, blocks[r.index]), r.mse, "block \(r.index): decoder differs from the encoder")
+            XCTAssertEqual(d.reconstruction, decoded[0].reconstruction, "block \(r.index)")
+            XCTAssertFalse(d.repeatsPreviousChunk)
+        }
+    }
+
+    /// A chunk that starts with repeats and then changes: only its leading repeats depend on the
+    /// previous chunk. Decoded without that chunk (dropped as damaged), they are one lost range and
+    /// the chunk's coded blocks decode as they do with it; its coded block, coded with an empty
+    /// context, is the block a chunk starting there would code.
+    func testLeadingRepeatsAreLostWithoutThePreviousChunkAndTheRestDecodes() throws {
+        let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
+        let chunkBlocks = model.config.contextBlocks
+        XCTAssertGreaterThanOrEqual(chunkBlocks, 3, "the fixture model's context")
+        let still = try stills([0], model: model)[0]
+        let white = [Float](repeating: 1, count: still.count)
+        // Chunk 1: the still once more (a repeat of chunk 0's last frame), then white.
+        let blocks = Array(repeating: still, count: chunkBlocks + 1) + Array(repeating: white, count: chunkBlocks - 1)
+        let settings = EncoderSettings(threshold: try passableThreshold(model, still))
+        let (results, chunks) = try encodeAcrossChunks(model, blocks, settings: settings)
+        XCTAssertEqual(chunks.count, 2)
+        XCTAssertEqual(chunks[1].blocks.map { $0.kept == 0 }, [true, false] + Array(repeating: true, count: chunkBlocks - 2))
+        // Its coded block: as the first block of a chunk of its own.
+        let alone = try encodeAll(model, [white], settings: settings)
+        XCTAssertEqual(results[chunkBlocks + 1].keptTokens, alone.results[0].keptTokens)
+        let (bytes, full) = try writeAndDecode(model, chunks, header: header(model, settings, chunkBlocks: chunkBlocks))
+
+        let reader = try EtokReader(bytes: bytes, name: "r.etok")
+        let decoder = try ChunkDecoder(model: model, header: reader.header, fileName: "r.etok")
+        var resolver = ChunkStartResolver(config: model.config, file: "r.etok")
+        let (rest, lost) = try resolver.resolve(try decoder.decode(try reader.chunk(at: 1)))
+        let range = try XCTUnwrap(lost)
+        XCTAssertEqual(range.firstBlock, chunkBlocks)
+        XCTAssertEqual(range.endBlock, chunkBlocks + 1)
+        XCTAssertEqual(range.reason, .repeatsMissingFrame(file: "r.etok", block: chunkBlocks - 1))
+        XCTAssertTrue(range.description.contains("block \(chunkBlocks) unreadable: repeat blocks of block \(chunkBlocks - 1)'s last frame"),
+                      range.description)
+        XCTAssertEqual(rest.map(\.index), Array((chunkBlocks + 1)..<(2 * chunkBlocks)))
+        XCTAssertEqual(rest.map(\.reconstruction), full[(chunkBlocks + 1)...].map(\.reconstruction))
     }
 
     /// Still frames: `pattern[i]` picks which of the moving clip's frames block i shows.

@@ -20,6 +20,20 @@ def fail(msg):
     sys.exit(f"spec_reader: {msg}")
 
 
+def check_kept(header, first, kept):
+    """§5: kept is min_toks ... max_toks, or 0 (a repeat block) where the header declares
+    encoding.repeat_blocks, at any chunk position but not as the stream's block 0."""
+    model = header["model"]
+    repeats = header["encoding"].get("repeat_blocks") is True
+    for k, n in enumerate(kept):
+        if n == 0 and repeats:
+            if first + k == 0:
+                fail("block 0 keeps 0 tokens (a repeat block), but nothing precedes it")
+        elif not model["min_toks"] <= n <= model["max_toks"]:
+            fail(f"block {first + k} keeps {n} tokens, outside min_toks ... max_toks"
+                 + ("" if n else " (the header does not declare repeat blocks)"))
+
+
 def records(data, pos):
     """Yields (offset, type, payload) for every record (§3), checking CRCs."""
     while pos < len(data):
@@ -179,6 +193,7 @@ def main(path):
             if len(tokens_data) != token_bytes:
                 fail(f"chunk at {offset}: token_bytes mismatch")
             kept = [row[0] for row in table]
+            check_kept(header, first, kept)
             coding = header["encoding"]["token_coding"]
             if coding == "rc-fsq-2":
                 model = header["model"]
