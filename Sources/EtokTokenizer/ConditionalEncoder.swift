@@ -89,7 +89,9 @@ public struct BlockResult: Sendable {
     public var mse: Float
     /// Whether `mse` meets the threshold (false only at the largest budget).
     public var meetsThreshold: Bool
-    /// Batched forward passes and kept counts evaluated for this block.
+    /// Batched forward passes and kept counts evaluated for this block; `passes` includes the one
+    /// that runs the chosen count again when its keys and values had no room to wait
+    /// (`ConditionalEncoder.ContextRoom`).
     public var passes: Int
     public var evaluations: Int
     /// Under rate control, the MSE the allocator predicted from the block's measured curve (the
@@ -161,12 +163,10 @@ public final class ConditionalEncoder: @unchecked Sendable {
         for (k, block) in blocks.enumerated() {
             // The previous block's budget is the best guess for this one.
             let hint = results.last?.keptTokens
-            // The chunk's last block is never context: not committing it saves a block of keys and
-            // values per stack (what bounds a 200M model's memory) and changes no output.
-            let commit = k < blocks.count - 1
+            let room = ContextRoom(block: k, of: blocks.count)
             let choice = model.config.isFSQ
-                ? try encodeFSQ(patches: block.patches, hint: hint, search: search(k), commit: commit)
-                : try encodeVAE(patches: block.patches, hint: hint, search: search(k), commit: commit)
+                ? try encodeFSQ(patches: block.patches, hint: hint, search: search(k), room: room)
+                : try encodeVAE(patches: block.patches, hint: hint, search: search(k), commit: room != .none)
             tokens.append(choice.tokens)
             measured(k, choice.reconstruction)
             let c = choice.search
@@ -190,20 +190,63 @@ public final class ConditionalEncoder: @unchecked Sendable {
         var reconstruction: [Float]
     }
 
+    /// Where a block's chosen candidate's keys and values may wait for its commit, in the
+    /// context's buffers (a block per stack and layer each): what bounds a large model's memory,
+    /// since a written page stays resident and the peak is the chunk's last blocks'. With n blocks
+    /// in the chunk, blocks 0 … n−2 are committed into slots the chunk fills anyway, so block k
+    /// may also use the slot after its own while k + 1 ≤ n − 2: the peak is n − 1 blocks of
+    /// keys and values per stack plus one layer's, not n + 1.
+    enum ContextRoom {
+        /// The chunk's last block: never context, nothing kept (one layer at a time).
+        case none
+        /// The second-to-last: one slot; a pass replaces the staged candidate, which is run
+        /// again (one pass, counted) when it is the chosen one.
+        case oneSlot
+        /// Earlier blocks: two slots; each single-candidate pass writes into the one not staged.
+        case twoSlots
+
+        init(block k: Int, of n: Int) {
+            self = k == n - 1 ? .none : k + 2 < n ? .twoSlots : .oneSlot
+        }
+    }
+
+    /// What a pass of `candidates` counts keeps of its keys and values in `room`: a single
+    /// candidate goes straight into a context slot; several (the `linear` search's batches)
+    /// keep every layer's in the workspace, a block per candidate, staged by copy.
+    func keeping(candidates: Int, room: ContextRoom) -> KeyValueKeeping {
+        switch room {
+        case .none: .discard
+        case _ where candidates > 1: .all
+        case .oneSlot: .slot(0)
+        case .twoSlots: .slot(coder.stagedSlot == 0 ? 1 : 0)
+        }
+    }
+
     /// FSQ: candidates are encoded and decoded together by BlockCoder (each on its own fixed-shape
     /// GEMMs). The candidate the search adopts after a pass is staged in the coder, so the chosen
-    /// one is committed from the pass that measured it, without running it again.
-    func encodeFSQ(patches: [Float], hint: Int?, search: TokenBudgetSearch, commit: Bool = true) throws -> Choice {
+    /// one is committed from the pass that measured it, without running it again, unless `room`
+    /// had no slot left for it (`ContextRoom.oneSlot`): then it runs again alone, bit-identical
+    /// (the determinism contract), and the pass is counted in the choice's `passes`.
+    func encodeFSQ(patches: [Float], hint: Int?, search: TokenBudgetSearch, room: ContextRoom = .twoSlots) throws -> Choice {
         var pass: [Reconstruction] = []
         var staged: Reconstruction?
-        let choice = try search.choose(hint: hint, evaluate: { counts in
-            pass = try self.coder.reconstruct(patches: patches, keptCounts: counts)
+        let commit = room != .none
+        var choice = try search.choose(hint: hint, evaluate: { counts in
+            pass = try self.coder.reconstruct(patches: patches, keptCounts: counts,
+                                              keeping: self.keeping(candidates: counts.count, room: room))
             return pass.map(\.mse)
         }, adopt: { i in
             if commit { try self.coder.stage(candidate: i) }
             staged = pass[i]
         })
-        if commit { try coder.commitStaged() }
+        if commit {
+            if coder.stagedSlot == nil {
+                _ = try coder.reconstruct(patches: patches, keptCounts: [choice.keptTokens], keeping: .slot(0))
+                try coder.stage(candidate: 0)
+                choice.passes += 1
+            }
+            try coder.commitStaged()
+        }
         let r = staged!
         return Choice(search: choice, mse: r.mse, tokens: .fsq(Array(r.codes![0..<choice.keptTokens])),
                       reconstruction: r.recon)
@@ -212,20 +255,22 @@ public final class ConditionalEncoder: @unchecked Sendable {
     /// VAE: latents are stored as binary16, so each candidate is decoded from its rounded latents
     /// (what a decoder will read), one at a time; the chosen one is encoded and decoded again
     /// alone and committed (the decoder stages only from its last call, which decoded another
-    /// candidate).
+    /// candidate). So the search's passes keep no keys and values, and the last one keeps its
+    /// own in context slot 0.
     func encodeVAE(patches: [Float], hint: Int?, search: TokenBudgetSearch, commit: Bool = true) throws -> Choice {
         let c = model.config
         let choice = try search.choose(hint: hint, evaluate: { counts in
-            let encoded = try self.coder.encoder.encode(patches: patches, keptCounts: counts)
+            let encoded = try self.coder.encoder.encode(patches: patches, keptCounts: counts, keeping: .discard)
             return try encoded.map { e in
-                meanSquaredError(try self.decoder.decode(z: e.z.map(Float16Bits.round)), patches)
+                meanSquaredError(try self.decoder.decode(z: e.z.map(Float16Bits.round), keeping: .discard), patches)
             }
         })
         let n = choice.keptTokens
-        let encoded = try coder.encoder.encode(patches: patches, keptCounts: [n])
+        let keeping: KeyValueKeeping = commit ? .slot(0) : .discard
+        let encoded = try coder.encoder.encode(patches: patches, keptCounts: [n], keeping: keeping)
         if commit { try coder.encoder.commit(candidate: 0) }
         let z = encoded[0].z.map(Float16Bits.round)
-        let recon = try decoder.decode(z: z)
+        let recon = try decoder.decode(z: z, keeping: keeping)
         if commit { try decoder.commit() }
         // The committed reconstruction is the one a decoder reproduces; report its error.
         let mse = meanSquaredError(recon, patches)
