@@ -195,12 +195,14 @@ public final class ConditionalEncoder: @unchecked Sendable {
     /// since a written page stays resident and the peak is the chunk's last blocks'. With n blocks
     /// in the chunk, blocks 0 … n−2 are committed into slots the chunk fills anyway, so block k
     /// may also use the slot after its own while k + 1 ≤ n − 2: the peak is n − 1 blocks of
-    /// keys and values per stack plus one layer's, not n + 1.
+    /// keys and values per stack plus one layer's (keeping every pass's until its commit: n).
     enum ContextRoom {
         /// The chunk's last block: never context, nothing kept (one layer at a time).
         case none
-        /// The second-to-last: one slot; a pass replaces the staged candidate, which is run
-        /// again (one pass, counted) when it is the chosen one.
+        /// The second-to-last: one slot, for the first candidate the search adopts; passes after
+        /// that keep nothing, and when one of them is chosen after all it runs again (one pass,
+        /// counted). (Letting each pass replace the staged candidate instead reruns more often:
+        /// the fast search's last pass usually fails just below its answer.)
         case oneSlot
         /// Earlier blocks: two slots; each single-candidate pass writes into the one not staged.
         case twoSlots
@@ -217,7 +219,7 @@ public final class ConditionalEncoder: @unchecked Sendable {
         switch room {
         case .none: .discard
         case _ where candidates > 1: .all
-        case .oneSlot: .slot(0)
+        case .oneSlot: coder.stagedSlot == nil ? .slot(0) : .discard
         case .twoSlots: .slot(coder.stagedSlot == 0 ? 1 : 0)
         }
     }
@@ -229,18 +231,24 @@ public final class ConditionalEncoder: @unchecked Sendable {
     /// (the determinism contract), and the pass is counted in the choice's `passes`.
     func encodeFSQ(patches: [Float], hint: Int?, search: TokenBudgetSearch, room: ContextRoom = .twoSlots) throws -> Choice {
         var pass: [Reconstruction] = []
+        var keeping = KeyValueKeeping.discard
+        // The search's answer so far, and the count whose keys and values are staged.
         var staged: Reconstruction?
-        let commit = room != .none
+        var stagedCount: Int?
         var choice = try search.choose(hint: hint, evaluate: { counts in
-            pass = try self.coder.reconstruct(patches: patches, keptCounts: counts,
-                                              keeping: self.keeping(candidates: counts.count, room: room))
+            keeping = self.keeping(candidates: counts.count, room: room)
+            pass = try self.coder.reconstruct(patches: patches, keptCounts: counts, keeping: keeping)
             return pass.map(\.mse)
         }, adopt: { i in
-            if commit { try self.coder.stage(candidate: i) }
+            if keeping != .discard {
+                try self.coder.stage(candidate: i)
+                stagedCount = pass[i].keptCount
+            }
             staged = pass[i]
         })
-        if commit {
-            if coder.stagedSlot == nil {
+        if room != .none {
+            // A later pass may have taken the staged count's slot (`stagedSlot` nil).
+            if stagedCount != choice.keptTokens || coder.stagedSlot == nil {
                 _ = try coder.reconstruct(patches: patches, keptCounts: [choice.keptTokens], keeping: .slot(0))
                 try coder.stage(candidate: 0)
                 choice.passes += 1
