@@ -33,15 +33,19 @@ public final class BlockCoder {
     /// Blocks committed since the last reset.
     public var committedBlocks: Int { encoder.committedBlocks }
 
+    /// The context slot holding the staged candidate (both stacks stage alike); nil: none.
+    public var stagedSlot: Int? { encoder.stagedSlot }
+
     /// Encodes and decodes one block (tokens × patch_dim) at each kept count; nothing is
-    /// committed until `commit(candidate:)`.
-    public func reconstruct(patches: [Float], keptCounts: [Int]) throws -> [Reconstruction] {
+    /// committed until `commit(candidate:)`. `keeping`: what both stacks keep of the pass's keys
+    /// and values for that (`KeyValueKeeping`); it changes no bit of the result.
+    public func reconstruct(patches: [Float], keptCounts: [Int], keeping: KeyValueKeeping = .all) throws -> [Reconstruction] {
         let c = encoder.model.config
         let blockSize = c.tokensPerBlock * c.patchDim
-        let encoded = try encoder.encode(patches: patches, keptCounts: keptCounts)
+        let encoded = try encoder.encode(patches: patches, keptCounts: keptCounts, keeping: keeping)
         pendingZ = encoded.flatMap(\.z)
         let recon = try pendingZ.withUnsafeBufferPointer {
-            try decoder.decodeCandidates(z: $0.baseAddress!, count: encoded.count)
+            try decoder.decodeCandidates(z: $0.baseAddress!, count: encoded.count, keeping: keeping)
         }
         return encoded.enumerated().map { i, e in
             let r = Array(recon[(i * blockSize)..<((i + 1) * blockSize)])

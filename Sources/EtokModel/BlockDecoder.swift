@@ -22,38 +22,41 @@ public final class BlockDecoder: StackSession {
     }
 
     /// Decodes one block from z (tokens × code_dim) → patches (tokens × patch_dim) in [-1, 1].
-    /// Not committed: call `commit()` to add it to the context.
-    public func decode(z: [Float]) throws -> [Float] {
+    /// Not committed: call `commit()` to add it to the context. `keeping`: what the pass keeps of
+    /// its keys and values for that (`KeyValueKeeping`); it changes no bit of the result.
+    public func decode(z: [Float], keeping: KeyValueKeeping = .all) throws -> [Float] {
         let c = model.config
         guard z.count == c.tokensPerBlock * c.codeDim else {
             throw ModelError.badInput(call: "decode", message: "z of a block is \(c.tokensPerBlock) × \(c.codeDim) values, got \(z.count)")
         }
-        return try z.withUnsafeBufferPointer { try decodeCandidates(z: $0.baseAddress!, count: 1) }
+        return try z.withUnsafeBufferPointer { try decodeCandidates(z: $0.baseAddress!, count: 1, keeping: keeping) }
     }
 
     /// Decodes one block from FSQ indices (tokens); the masked index decodes as z = 0.
-    public func decode(codes: [Int32]) throws -> [Float] {
-        try decode(z: try FSQCodes.codes(indices: codes, levels: model.config, call: "decode"))
+    public func decode(codes: [Int32], keeping: KeyValueKeeping = .all) throws -> [Float] {
+        try decode(z: try FSQCodes.codes(indices: codes, levels: model.config, call: "decode"), keeping: keeping)
     }
 
     /// Decodes `count` candidate blocks stored one after another in `z`, one GEMM set per block.
     /// Returns the reconstructions one after another (count × tokens × patch_dim).
-    func decodeCandidates(z: UnsafePointer<Float>, count: Int) throws -> [Float] {
+    func decodeCandidates(z: UnsafePointer<Float>, count: Int, keeping: KeyValueKeeping = .all) throws -> [Float] {
         let c = model.config, t = c.tokensPerBlock, d = c.hiddenSize, p = c.patchDim
         try checkRoom(call: "decode")
+        try check(keeping, candidates: count, call: "decode")
         let rows = count * t
         workspace.ensure(rows: rows)
         let w = model.weights
         let run = StackRun(groups: count, rowsPerGroup: t, firstPosition: cache.committedTokens, visible: nil)
         TransformerStack.linear(run, z, ldx: c.codeDim, w.postQuant, workspace.h.base, ldy: d)
         TransformerStack.forward(w.decoder, config: c, run: run, cache: cache, rope: model.rope,
-                                 workspace: workspace, kernels: model.kernels, threads: passThreads)
+                                 workspace: workspace, kernels: model.kernels, threads: passThreads, keeping: keeping)
         var out = [Float](repeating: 0, count: rows * p)
         out.withUnsafeMutableBufferPointer { o in
             TransformerStack.linear(run, workspace.xn.base, ldx: d, w.outProj, o.baseAddress!, ldy: p)
             model.kernels.tanh(o.baseAddress!, o.baseAddress!, n: rows * p)
         }
         pendingCandidates = count
+        pendingKeeping = keeping
         return out
     }
 }

@@ -34,8 +34,9 @@ public final class BlockEncoder: StackSession {
 
     /// Encodes one block (tokens × patch_dim patches in [-1, 1]) at each kept count in
     /// `keptCounts`, attending to the committed context. The block is not committed: call
-    /// `commit(candidate:)` with the index of the chosen count.
-    public func encode(patches: [Float], keptCounts: [Int]) throws -> [EncodedBlock] {
+    /// `commit(candidate:)` with the index of the chosen count. `keeping`: what the pass keeps of
+    /// its keys and values for that (`KeyValueKeeping`); it changes no bit of the result.
+    public func encode(patches: [Float], keptCounts: [Int], keeping: KeyValueKeeping = .all) throws -> [EncodedBlock] {
         let c = model.config, t = c.tokensPerBlock, d = c.hiddenSize, call = "encode"
         guard patches.count == t * c.patchDim else {
             throw ModelError.badInput(call: call, message: "a block is \(t) × \(c.patchDim) values, got \(patches.count)")
@@ -45,6 +46,7 @@ public final class BlockEncoder: StackSession {
         }
         try checkRoom(call: call)
         let candidates = keptCounts.count, rows = candidates * t
+        try check(keeping, candidates: candidates, call: call)
         workspace.ensure(rows: rows)
         if pre.count < rows * c.preQuantDim { pre = FloatBuffer(count: rows * c.preQuantDim) }
         let w = model.weights, k = model.kernels
@@ -63,11 +65,12 @@ public final class BlockEncoder: StackSession {
         }
         let run = StackRun(groups: candidates, rowsPerGroup: t, firstPosition: cache.committedTokens, visible: nil)
         TransformerStack.forward(w.encoder, config: c, run: run, cache: cache, rope: model.rope,
-                                 workspace: workspace, kernels: k, threads: passThreads)
+                                 workspace: workspace, kernels: k, threads: passThreads, keeping: keeping)
         TransformerStack.linear(run, workspace.xn.base, ldx: d, w.preQuant, pre.base, ldy: c.preQuantDim)
         let z = FloatBuffer(count: rows * c.codeDim)
         let codes = model.bottleneck(pre: pre.base, rows: rows, kept: kept, z: z.base)
         pendingCandidates = candidates
+        pendingKeeping = keeping
         return keptCounts.enumerated().map { i, n in
             EncodedBlock(keptCount: n,
                          z: Array(UnsafeBufferPointer(start: z.base + i * t * c.codeDim, count: t * c.codeDim)),

@@ -4,9 +4,12 @@
 // Layout (row-major float32, D = hidden, F = intermediate):
 //   h      [rows × D]    the residual stream, updated in place
 //   xn     [rows × D]    RMSNorm output (and the stack's final normed output)
-//   qkv[l] [rows × 3D]   layer l's fused Q|K|V; K and V stay here until a commit copies them
-//                        (bf16: one buffer for the layer running, and kv16[l] [rows × 2D] bf16
-//                        holds layer l's K|V, rounded, until the commit; Q is never kept)
+//   qkv[l] [rows × 3D]   layer l's fused Q|K|V; where K and V go is the pass's `KeyValueKeeping`:
+//                        .all keeps every layer's (fp32: qkv[l]; bf16: one qkv for the layer
+//                        running and kv16[l] [rows × 2D] bf16, rounded) until a stage copies one
+//                        candidate; .slot writes them straight into the context's buffers past
+//                        the committed tokens (one candidate); .discard keeps one layer at a time
+//                        (qkv[0], bf16 kv16[0]). Q is never kept.
 //   attn   [rows × D]    attention output, heads side by side
 //   gu     [rows × 2F]   fused gate|up; act [rows × F] = silu(gate) · up
 // Rows come in `groups` of `rowsPerGroup`: the candidates of one block (each group sees the
@@ -58,31 +61,86 @@ public final class ContextCache {
         return KeyValueSegment(bf16Keys: keys16[l].base, values: values16[l].base, count: committedTokens, ld: width)
     }
 
-    /// Tokens staged after the committed ones: copied in, not yet part of the context.
-    private(set) var stagedTokens = 0
+    /// Where the staged candidate is: slot 0 or 1 (the block-sized slots just past the committed
+    /// tokens), nil when none is staged.
+    private(set) var stagedSlot: Int?
+    /// Most tokens ever written into the buffers (committed, staged and slot rows): what of them is
+    /// resident, since a written page stays resident. For memory accounting in tests.
+    public private(set) var touchedTokens = 0
 
-    /// Stages candidate `index` of the last pass over the workspace (`pending` candidates of
-    /// `tokens` rows each, one after another); throws `badInput` for `call` when there is none.
-    func stage(candidate index: Int, of pending: Int, tokens: Int, from workspace: StackWorkspace,
+    /// The first row of slot `slot` (0 or 1) for blocks of `tokens` rows.
+    private func slotRow(_ slot: Int, tokens: Int) -> Int { committedTokens + slot * tokens }
+
+    /// A pass is about to write its one candidate's keys and values of `tokens` rows into `slot`:
+    /// a candidate staged there is gone.
+    func claim(slot: Int, tokens: Int) {
+        precondition(slot == 0 || slot == 1, "ContextCache: slot \(slot)")
+        precondition(slotRow(slot, tokens: tokens) + tokens <= capacityTokens, "ContextCache: over capacity")
+        if stagedSlot == slot { stagedSlot = nil }
+        touchedTokens = max(touchedTokens, slotRow(slot, tokens: tokens) + tokens)
+    }
+
+    /// Writes layer l's keys and values of `rows` rows (row stride `ld`, after RoPE) into `slot`,
+    /// rounded to bf16 for a bf16 cache; returns the bf16 slot rows as the pass's own attention
+    /// segment (nil for fp32, whose pass reads its own float32 rows).
+    func write(layer l: Int, slot: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, ld: Int,
+               rows: Int) -> KeyValueSegment? {
+        let first = slotRow(slot, tokens: rows)
+        if keys16.isEmpty {
+            for r in 0..<rows {
+                (self.keys[l].base + (first + r) * width).update(from: keys + r * ld, count: width)
+                (self.values[l].base + (first + r) * width).update(from: values + r * ld, count: width)
+            }
+            return nil
+        }
+        for r in 0..<rows {
+            BF16.round(keys + r * ld, into: keys16[l].base + (first + r) * width, count: width)
+            BF16.round(values + r * ld, into: values16[l].base + (first + r) * width, count: width)
+        }
+        return KeyValueSegment(bf16Keys: keys16[l].base + first * width, values: values16[l].base + first * width,
+                               count: rows, ld: width)
+    }
+
+    /// Stages candidate `index` of the last pass, which kept its keys and values as `kept`
+    /// (`pending` candidates of `tokens` rows each, one after another); throws `badInput` for
+    /// `call` when there is no such candidate or the pass kept none.
+    func stage(candidate index: Int, of pending: Int, tokens: Int, kept: KeyValueKeeping, from workspace: StackWorkspace,
                call: String, ran: String) throws {
         guard index >= 0, index < pending else {
             throw ModelError.badInput(call: call, message: "no candidate \(index) pending (\(pending) \(ran))")
         }
-        stage(from: workspace, firstRow: index * tokens, count: tokens)
+        switch kept {
+        case .all: stage(from: workspace, firstRow: index * tokens, count: tokens)
+        case .slot(let s): stagedSlot = s
+        case .discard:
+            throw ModelError.badInput(call: call, message: "the last pass kept no keys and values to stage")
+        }
     }
 
-    /// Makes the staged rows part of the context; throws `badInput` for `call` when none are.
-    func commitStaged(call: String) throws {
-        guard stagedTokens > 0 else { throw ModelError.badInput(call: call, message: "no candidate staged") }
-        committedTokens += stagedTokens
-        stagedTokens = 0
+    /// Makes the staged rows part of the context (moving them from slot 1 to slot 0 first);
+    /// throws `badInput` for `call` when none are.
+    func commitStaged(tokens: Int, call: String) throws {
+        guard let slot = stagedSlot else { throw ModelError.badInput(call: call, message: "no candidate staged") }
+        if slot == 1 {
+            let from = committedTokens + tokens
+            for l in 0..<keys16.count {
+                (keys16[l].base + committedTokens * width).update(from: keys16[l].base + from * width, count: tokens * width)
+                (values16[l].base + committedTokens * width).update(from: values16[l].base + from * width, count: tokens * width)
+            }
+            for l in 0..<keys.count {
+                (keys[l].base + committedTokens * width).update(from: keys[l].base + from * width, count: tokens * width)
+                (values[l].base + committedTokens * width).update(from: values[l].base + from * width, count: tokens * width)
+            }
+        }
+        committedTokens += tokens
+        stagedSlot = nil
     }
 
-    /// Copies `count` rows of K and V for every layer from the workspace into the slots just past
-    /// the committed context, replacing anything staged before. Attention never reads them
-    /// until `commitStaged()`, so later passes may run (and reuse the workspace) in between.
+    /// Copies `count` rows of K and V for every layer from the workspace (an `.all` pass) into
+    /// slot 0, replacing anything staged there. Attention never reads them until
+    /// `commitStaged()`, so later passes may run (and reuse the workspace) in between.
     func stage(from workspace: StackWorkspace, firstRow: Int, count: Int) {
-        precondition(committedTokens + count <= capacityTokens, "ContextCache: over capacity")
+        claim(slot: 0, tokens: count)
         for l in 0..<keys16.count {
             let kv = workspace.kv16[l].base
             for r in 0..<count {
@@ -99,11 +157,28 @@ public final class ContextCache {
                 (values[l].base + (committedTokens + r) * width).update(from: src + 2 * width, count: width)
             }
         }
-        stagedTokens = count
+        stagedSlot = 0
     }
 
     /// Forgets the context (a chunk boundary). Buffers are kept for reuse.
-    func reset() { committedTokens = 0; stagedTokens = 0 }
+    func reset() { committedTokens = 0; stagedSlot = nil }
+}
+
+/// What a pass keeps of its candidates' keys and values (per layer), that is, what can be staged
+/// and committed from it. Each layer's keys and values are needed by that layer's attention
+/// only, so a pass that keeps them for a commit holds a block's worth per candidate, one that
+/// does not holds one layer's.
+public enum KeyValueKeeping: Equatable, Sendable {
+    /// Nothing past the layer running: the pass's candidates cannot be staged (the last block of
+    /// a chunk, or passes whose chosen candidate is run again).
+    case discard
+    /// Every candidate's, in the workspace (a block per candidate); staging copies one into the
+    /// context's slot 0.
+    case all
+    /// One candidate's, written straight into slot 0 or 1 of the context (the block-sized rows
+    /// just past the committed tokens, which a commit fills anyway): staging copies nothing, but
+    /// the pass replaces a candidate staged in the same slot.
+    case slot(Int)
 }
 
 /// Scratch buffers for running a stack over up to `capacityRows` rows; grows on demand.
@@ -134,8 +209,20 @@ final class StackWorkspace {
         self.precision = precision
     }
 
-    /// Layer l's Q|K|V buffer (bf16: one shared by every layer).
-    func qkv(layer l: Int) -> UnsafeMutablePointer<Float> { qkv[precision == .bf16 ? 0 : l].base }
+    /// Most rows × layers of keys and values a pass kept in the workspace for every layer at
+    /// once (`.all` passes; one layer's buffers are not counted): what of them is resident,
+    /// since a written page stays resident. For memory accounting in tests.
+    private(set) var keptLayerRows = 0
+
+    /// Layer l's Q|K|V buffer: fp32 `.all` passes keep one per layer, every other pass shares one.
+    func qkv(layer l: Int, keeping: KeyValueKeeping) -> UnsafeMutablePointer<Float> {
+        qkv[precision == .bf16 || keeping != .all ? 0 : l].base
+    }
+
+    /// Records a pass over `rows` rows that keeps its keys and values as `keeping`.
+    func note(rows: Int, keeping: KeyValueKeeping) {
+        if keeping == .all { keptLayerRows = max(keptLayerRows, rows * layers) }
+    }
 
     func ensure(rows: Int) {
         guard rows > capacityRows else { return }
@@ -188,9 +275,11 @@ enum TransformerStack {
     }
 
     /// Runs every block of `stack` on ws.h (run.rows × D) and leaves RMSNorm_ln_f(h) in ws.xn.
-    /// Layer l's fused Q|K|V stays in ws.qkv[l] for a later commit (bf16: its K|V in ws.kv16[l]).
+    /// Each layer's keys and values are kept as `keeping` says (see `KeyValueKeeping`; `.slot`
+    /// needs a cache and one group). Where they are kept changes no bit of the result.
     static func forward(_ stack: StackWeights, config: ModelConfig, run: StackRun, cache: ContextCache?,
-                        rope: RoPETable, workspace ws: StackWorkspace, kernels: Kernels, threads: Int = 1) {
+                        rope: RoPETable, workspace ws: StackWorkspace, kernels: Kernels, threads: Int = 1,
+                        keeping: KeyValueKeeping = .all) {
         let d = config.hiddenSize, f = config.intermediateSize
         let heads = config.numAttentionHeads, hd = config.headDim, eps = Float(config.rmsNormEps)
         let rows = run.rows, t = run.rowsPerGroup
@@ -198,17 +287,28 @@ enum TransformerStack {
         precondition(run.firstPosition + t <= rope.positions, "TransformerStack: positions beyond the RoPE table")
         let h = ws.h.base, xn = ws.xn.base, attn = ws.attn.base, gu = ws.gu.base, act = ws.act.base
         let cosRows = rope.cos2.base + run.firstPosition * hd, sinRows = rope.sin2.base + run.firstPosition * hd
+        if case .slot(let s) = keeping {
+            precondition(cache != nil && run.groups == 1, "TransformerStack: a slot holds one candidate of a cached run")
+            cache!.claim(slot: s, tokens: t)
+        }
+        ws.note(rows: rows, keeping: keeping)
         for (l, layer) in stack.layers.enumerated() {
-            let qkv = ws.qkv(layer: l)
+            let qkv = ws.qkv(layer: l, keeping: keeping)
             kernels.rmsNormRows(h, ldx: d, xn, ldy: d, rows: rows, n: d, weight: layer.attentionNorm.base, eps: eps)
             linear(run, xn, ldx: d, layer.qkv, qkv, ldy: 3 * d, threads: threads)
             for g in 0..<run.groups {
                 let base = qkv + g * t * 3 * d
                 kernels.ropeRows(base, ldx: 3 * d, rows: t, heads: heads, headDim: hd, cos2: cosRows, sin2: sinRows, ldt: hd)
                 kernels.ropeRows(base + d, ldx: 3 * d, rows: t, heads: heads, headDim: hd, cos2: cosRows, sin2: sinRows, ldt: hd)
+                // The block's own keys and values as attention reads them: float32 from qkv, or
+                // rounded to bf16 (into the workspace or the context's slot).
                 var own = KeyValueSegment(keys: base + d, values: base + 2 * d, count: t, ld: 3 * d)
-                if ws.precision == .bf16 {
-                    let kv = ws.kv16[l].base + g * t * 2 * d
+                if case .slot(let s) = keeping {
+                    if let bf16 = cache!.write(layer: l, slot: s, keys: base + d, values: base + 2 * d, ld: 3 * d, rows: t) {
+                        own = bf16
+                    }
+                } else if ws.precision == .bf16 {
+                    let kv = ws.kv16[keeping == .all ? l : 0].base + g * t * 2 * d
                     for r in 0..<t { BF16.round(base + r * 3 * d + d, into: kv + r * 2 * d, count: 2 * d) }
                     own = KeyValueSegment(bf16Keys: kv, values: kv + d, count: t, ld: 2 * d)
                 }

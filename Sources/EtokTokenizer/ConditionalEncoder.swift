@@ -106,7 +106,9 @@ public struct BlockResult: Sendable {
     public var mse: Float
     /// Whether `mse` meets the threshold (false only at the largest budget).
     public var meetsThreshold: Bool
-    /// Batched forward passes and kept counts evaluated for this block.
+    /// Batched forward passes and kept counts evaluated for this block; `passes` includes the one
+    /// that runs the chosen count again when its keys and values had no room to wait
+    /// (`ConditionalEncoder.ContextRoom`).
     public var passes: Int
     public var evaluations: Int
     /// Under rate control, the MSE the allocator predicted from the block's measured curve (the
@@ -211,12 +213,12 @@ public final class ConditionalEncoder: @unchecked Sendable {
             }
             // The previous coded block's budget is the best guess for this one.
             let hint = results.last(where: { !$0.isRepeat })?.keptTokens
-            // The chunk's last block is never context: not committing it saves a block of keys and
-            // values per stack (what bounds a 200M model's memory) and changes no output.
-            let commit = k < blocks.count - 1
+            // How much of the context the pass may keep (`ContextRoom`): by the block's position in
+            // the chunk (repeats only leave more room: they commit nothing).
+            let room = ContextRoom(block: k, of: blocks.count, spareSlot: blockKeyValueBytes <= spareSlotBytes)
             let choice = model.config.isFSQ
-                ? try encodeFSQ(patches: block.patches, hint: hint, search: blockSearch, commit: commit)
-                : try encodeVAE(patches: block.patches, hint: hint, search: blockSearch, commit: commit)
+                ? try encodeFSQ(patches: block.patches, hint: hint, search: blockSearch, room: room)
+                : try encodeVAE(patches: block.patches, hint: hint, search: blockSearch, commit: room != .none)
             tokens.append(choice.tokens)
             measured(k, choice.reconstruction)
             previous = choice.reconstruction
@@ -241,20 +243,79 @@ public final class ConditionalEncoder: @unchecked Sendable {
         var reconstruction: [Float]
     }
 
+    /// Where a block's chosen candidate's keys and values may wait for its commit, in the
+    /// context's buffers (a block per stack and layer each): what bounds a large model's memory,
+    /// since a written page stays resident and the peak is the chunk's last blocks'. With n blocks
+    /// in the chunk, blocks 0 … n−2 are committed into slots the chunk fills anyway, so block k
+    /// may also use the slot after its own while k + 1 ≤ n − 2: the peak is n − 1 blocks of
+    /// keys and values per stack plus one layer's (keeping every pass's until its commit: n).
+    enum ContextRoom {
+        /// The chunk's last block: never context, nothing kept (one layer at a time).
+        case none
+        /// The second-to-last, when a block's keys and values are large (`spareSlotBytes`): one
+        /// slot, which each pass takes over; when the chosen count is not the last pass's it runs
+        /// again (one pass, counted in the block's passes: on the bundled model's samples, 10-70%
+        /// of chunks, since the fast search's last pass usually fails just below its answer).
+        case oneSlot
+        /// Earlier blocks (and the second-to-last of a small model): two slots; each
+        /// single-candidate pass writes into the one not staged.
+        case twoSlots
+
+        init(block k: Int, of n: Int, spareSlot: Bool) {
+            self = k == n - 1 ? .none : (k + 2 < n || spareSlot) ? .twoSlots : .oneSlot
+        }
+    }
+
+    /// Largest block of keys and values (both stacks, every layer) for which the second-to-last
+    /// block of a chunk keeps a second slot (one block more at the peak) rather than run its
+    /// chosen count again: 64 MiB, far above the bundled model's 4.2 MB (float32), far below the official
+    /// 200M model's 336 MB in bf16. Settable for tests.
+    var spareSlotBytes = 64 << 20
+
+    /// Bytes of one block of keys and values of both stacks in the model's precision.
+    var blockKeyValueBytes: Int {
+        let c = model.config
+        return c.tokensPerBlock * 2 * c.hiddenSize * (c.numEncoderLayers + c.numDecoderLayers) * (model.precision == .bf16 ? 2 : 4)
+    }
+
+    /// What a pass of `candidates` counts keeps of its keys and values in `room`: a single
+    /// candidate goes straight into a context slot; several (the `linear` search's batches)
+    /// keep every layer's in the workspace, a block per candidate, staged by copy.
+    func keeping(candidates: Int, room: ContextRoom) -> KeyValueKeeping {
+        switch room {
+        case .none: .discard
+        case _ where candidates > 1: .all
+        case .oneSlot: .slot(0)
+        case .twoSlots: .slot(coder.stagedSlot == 0 ? 1 : 0)
+        }
+    }
+
     /// FSQ: candidates are encoded and decoded together by BlockCoder (each on its own fixed-shape
     /// GEMMs). The candidate the search adopts after a pass is staged in the coder, so the chosen
-    /// one is committed from the pass that measured it, without running it again.
-    func encodeFSQ(patches: [Float], hint: Int?, search: TokenBudgetSearch, commit: Bool = true) throws -> Choice {
+    /// one is committed from the pass that measured it, without running it again, unless `room`
+    /// had no slot left for it (`ContextRoom.oneSlot`): then it runs again alone, bit-identical
+    /// (the determinism contract), and the pass is counted in the choice's `passes`.
+    func encodeFSQ(patches: [Float], hint: Int?, search: TokenBudgetSearch, room: ContextRoom = .twoSlots) throws -> Choice {
         var pass: [Reconstruction] = []
         var staged: Reconstruction?
-        let choice = try search.choose(hint: hint, evaluate: { counts in
-            pass = try self.coder.reconstruct(patches: patches, keptCounts: counts)
+        let commit = room != .none
+        var choice = try search.choose(hint: hint, evaluate: { counts in
+            pass = try self.coder.reconstruct(patches: patches, keptCounts: counts,
+                                              keeping: self.keeping(candidates: counts.count, room: room))
             return pass.map(\.mse)
         }, adopt: { i in
             if commit { try self.coder.stage(candidate: i) }
             staged = pass[i]
         })
-        if commit { try coder.commitStaged() }
+        if commit {
+            // A later pass took the staged candidate's slot: run it again.
+            if coder.stagedSlot == nil {
+                _ = try coder.reconstruct(patches: patches, keptCounts: [choice.keptTokens], keeping: .slot(0))
+                try coder.stage(candidate: 0)
+                choice.passes += 1
+            }
+            try coder.commitStaged()
+        }
         let r = staged!
         return Choice(search: choice, mse: r.mse, tokens: .fsq(Array(r.codes![0..<choice.keptTokens])),
                       reconstruction: r.recon)
@@ -263,20 +324,22 @@ public final class ConditionalEncoder: @unchecked Sendable {
     /// VAE: latents are stored as binary16, so each candidate is decoded from its rounded latents
     /// (what a decoder will read), one at a time; the chosen one is encoded and decoded again
     /// alone and committed (the decoder stages only from its last call, which decoded another
-    /// candidate).
+    /// candidate). So the search's passes keep no keys and values, and the last one keeps its
+    /// own in context slot 0.
     func encodeVAE(patches: [Float], hint: Int?, search: TokenBudgetSearch, commit: Bool = true) throws -> Choice {
         let c = model.config
         let choice = try search.choose(hint: hint, evaluate: { counts in
-            let encoded = try self.coder.encoder.encode(patches: patches, keptCounts: counts)
+            let encoded = try self.coder.encoder.encode(patches: patches, keptCounts: counts, keeping: .discard)
             return try encoded.map { e in
-                meanSquaredError(try self.decoder.decode(z: e.z.map(Float16Bits.round)), patches)
+                meanSquaredError(try self.decoder.decode(z: e.z.map(Float16Bits.round), keeping: .discard), patches)
             }
         })
         let n = choice.keptTokens
-        let encoded = try coder.encoder.encode(patches: patches, keptCounts: [n])
+        let keeping: KeyValueKeeping = commit ? .slot(0) : .discard
+        let encoded = try coder.encoder.encode(patches: patches, keptCounts: [n], keeping: keeping)
         if commit { try coder.encoder.commit(candidate: 0) }
         let z = encoded[0].z.map(Float16Bits.round)
-        let recon = try decoder.decode(z: z)
+        let recon = try decoder.decode(z: z, keeping: keeping)
         if commit { try decoder.commit() }
         // The committed reconstruction is the one a decoder reproduces; report its error.
         let mse = meanSquaredError(recon, patches)
