@@ -26,27 +26,16 @@ public enum Precision: String, Sendable, CaseIterable, Codable {
 public final class BF16Buffer {
     public let count: Int
     public let base: UnsafeMutablePointer<UInt16>
-    private let mapped: Bool
+    private let storage: ZeroedStorage
 
     public init(count: Int) {
         precondition(count >= 0, "BF16Buffer: negative count")
         self.count = count
-        let bytes = max(count, 1) * 2
-        if bytes >= FloatBuffer.lazyBytes,
-           let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED {
-            mapped = true
-            base = p.bindMemory(to: UInt16.self, capacity: max(count, 1))
-        } else {
-            mapped = false
-            let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-            base = raw.bindMemory(to: UInt16.self, capacity: max(count, 1))
-            base.initialize(repeating: 0, count: max(count, 1))
-        }
+        storage = ZeroedStorage(bytes: max(count, 1) * 2)
+        base = storage.raw.bindMemory(to: UInt16.self, capacity: max(count, 1))
     }
 
-    deinit {
-        if mapped { munmap(UnsafeMutableRawPointer(base), max(count, 1) * 2) } else { UnsafeMutableRawPointer(base).deallocate() }
-    }
+    deinit { storage.release() }
 }
 
 /// bf16 conversions (nearest-even on the bits; see ck_bf16.h).

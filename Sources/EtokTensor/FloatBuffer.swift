@@ -18,8 +18,7 @@ public final class FloatBuffer {
     /// Start of the storage (never null, even for count 0).
     public let base: UnsafeMutablePointer<Float>
 
-    /// Whether the storage is an anonymous mapping (see the file comment).
-    private let mapped: Bool
+    private let storage: ZeroedStorage
 
     /// Buffers this large or larger are mapped lazily (1 MiB: far above every per-row buffer).
     public static let lazyBytes = 1 << 20
@@ -28,17 +27,8 @@ public final class FloatBuffer {
     public init(count: Int) {
         precondition(count >= 0, "FloatBuffer: negative count")
         self.count = count
-        let bytes = max(count, 1) * 4
-        if bytes >= FloatBuffer.lazyBytes,
-           let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED {
-            mapped = true
-            base = p.bindMemory(to: Float.self, capacity: max(count, 1))
-        } else {
-            mapped = false
-            let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-            base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-            base.initialize(repeating: 0, count: max(count, 1))
-        }
+        storage = ZeroedStorage(bytes: max(count, 1) * 4)
+        base = storage.raw.bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
     /// Copies `values` into a new buffer.
@@ -49,15 +39,39 @@ public final class FloatBuffer {
         }
     }
 
-    deinit {
-        if mapped { munmap(UnsafeMutableRawPointer(base), max(count, 1) * 4) } else { UnsafeMutableRawPointer(base).deallocate() }
-    }
+    deinit { storage.release() }
 
     /// A copy of the contents as an array (for tests and output).
     public func toArray() -> [Float] { Array(UnsafeBufferPointer(start: base, count: count)) }
 
     /// Sets every value to zero.
     public func zero() { base.update(repeating: 0, count: count) }
+}
+
+/// Zeroed, 64-byte aligned raw memory of `bytes` (at least 1): an anonymous mapping from
+/// `FloatBuffer.lazyBytes` up (see the file comment), else a heap block. The one allocation path
+/// of `FloatBuffer` and `BF16Buffer`; the owner calls `release()` once, in its `deinit`.
+struct ZeroedStorage {
+    let raw: UnsafeMutableRawPointer
+    let bytes: Int
+    let mapped: Bool
+
+    init(bytes: Int) {
+        self.bytes = bytes
+        if bytes >= FloatBuffer.lazyBytes,
+           let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED {
+            raw = p
+            mapped = true
+        } else {
+            raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            memset(raw, 0, bytes)
+            mapped = false
+        }
+    }
+
+    func release() {
+        if mapped { munmap(raw, bytes) } else { raw.deallocate() }
+    }
 }
 
 /// A row-major float32 matrix view over a `FloatBuffer`: `rows` × `cols`, rows contiguous.
