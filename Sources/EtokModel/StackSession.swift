@@ -24,10 +24,12 @@ public class StackSession {
     /// Threads one pass may use (attention heads and query tiles, candidates' GEMMs; see
     /// TransformerStack). The results do not depend on it. Default: every active processor.
     public var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
-    /// The threads a pass splits into now: `threads` while OpenBLAS runs one thread per call
-    /// (encode and decode, `ThreadPolicy`), else 1, so that the pass's threads and OpenBLAS's
-    /// own do not pile up on the same cores.
-    var passThreads: Int { BLASThreads.current > 1 ? 1 : threads }
+    /// The threads a pass splits into now. fp32: `threads` while OpenBLAS runs one thread per
+    /// call (encode and decode, `ThreadPolicy`), else 1, so that the pass's threads and
+    /// OpenBLAS's own do not pile up on the same cores. bf16: `threads` (the stacks' products and
+    /// attention are etok's own kernels; OpenBLAS only runs the small float32 products outside
+    /// the stacks, never at the same time as the pass's threads).
+    var passThreads: Int { model.precision == .bf16 || BLASThreads.current <= 1 ? threads : 1 }
     /// What a pass did, for errors ("encoded", "decoded").
     private let ran: String
 

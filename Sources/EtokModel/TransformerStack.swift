@@ -262,15 +262,17 @@ enum TransformerStack {
     /// As above, for a weight in either precision.
     static func linear(_ run: StackRun, _ x: UnsafePointer<Float>, ldx: Int, _ w: LinearWeight,
                        _ y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool = false, threads: Int = 1) {
-        func group(_ g: Int) {
+        // Candidates side by side when there are several; else one candidate's bf16 rows split
+        // over the threads (GEMM.linear; fp32 runs on OpenBLAS's own threads). No bit changes.
+        func group(_ g: Int, threads: Int) {
             let r0 = g * run.rowsPerGroup
             GEMM.linear(x + r0 * ldx, ldx: ldx, rows: run.rowsPerGroup, weight: w, into: y + r0 * ldy, ldy: ldy,
-                        accumulate: accumulate)
+                        accumulate: accumulate, threads: threads)
         }
         if threads > 1 && run.groups > 1 {
-            Parallel.forEach(run.groups) { group($0) }
+            Parallel.forEach(run.groups) { group($0, threads: 1) }
         } else {
-            for g in 0..<run.groups { group(g) }
+            for g in 0..<run.groups { group(g, threads: threads) }
         }
     }
 
@@ -326,9 +328,10 @@ enum TransformerStack {
                 let tile = max(1, min(ws.mlpTileRows, ws.capacityRows))
                 for r0 in stride(from: 0, to: rows, by: tile) {
                     let n = min(tile, rows - r0)
-                    GEMM.linear(xn + r0 * d, ldx: d, rows: n, weight: layer.w13, into: gu, ldy: 2 * f)
+                    GEMM.linear(xn + r0 * d, ldx: d, rows: n, weight: layer.w13, into: gu, ldy: 2 * f, threads: threads)
                     kernels.siluMulRows(gate: gu, up: gu + f, ldin: 2 * f, act, ldy: f, rows: n, n: f)
-                    GEMM.linear(act, ldx: f, rows: n, weight: layer.w2, into: h + r0 * d, ldy: d, accumulate: true)
+                    GEMM.linear(act, ldx: f, rows: n, weight: layer.w2, into: h + r0 * d, ldy: d, accumulate: true,
+                                threads: threads)
                 }
                 continue
             }

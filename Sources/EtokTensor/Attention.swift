@@ -15,16 +15,19 @@
 // Cost per head and per run of queries with equal visibility (r queries, v keys):
 // 2·r·v·hd flops for the logits, as much for P·V, 3 passes of softmax over r·v values.
 // Logits are divided by sqrt(head_dim) in float32, inside the softmax pass.
-// bf16 keys and values (the bf16 path's caches): each (head, query tile) item first widens its
-// head's visible keys and values into one float32 [visible × hd] matrix each, then runs one logits
-// GEMM and one P·V GEMM over all of them; conversion is 2·v·hd values against 4·r·v·hd flops.
+// bf16 keys and values (the bf16 path's caches): both products run on the AVX512-BF16 kernel
+// (ck_bf16_gemm: bf16 inputs, float32 accumulation); the softmax stays float32. Each thread slot
+// packs its head's visible keys (as Kᵀ) and values once (bf16_attention.c: one copy per value,
+// 2·v·hd against 4·r·v·hd flops, and again only when the head or the visible count changes; a
+// slot runs consecutive items, which share the head); the queries and the probabilities are
+// rounded to bf16 as the kernel reads them (r·hd and r·v values).
 // Memory: one tile of logits per thread (`scoreTileBudget` floats at most, unless one row of
 // visible keys is longer), never all heads' or all rows' logits at once.
+import CKernels
 import Foundation
 
 /// A run of key and value rows: `count` rows each, row stride `ld` (keys and values share it),
-/// float32 or bf16 (the bf16 path's 16-bit caches, widened to float32 per head as attention
-/// reads them).
+/// float32 or bf16 (the bf16 path's 16-bit caches, which attention multiplies in bf16).
 public struct KeyValueSegment {
     public enum Storage {
         case fp32(keys: UnsafePointer<Float>, values: UnsafePointer<Float>)
@@ -48,16 +51,14 @@ public struct KeyValueSegment {
 
     var isBF16: Bool { if case .bf16 = storage { true } else { false } }
 
-    /// Copies (widens) rows 0..<rows of one head's keys (or values), columns [offset, offset+hd),
-    /// into dst as a dense [rows × hd] float32 matrix.
-    func gather(values: Bool, offset: Int, hd: Int, rows: Int, into dst: UnsafeMutablePointer<Float>) {
-        switch storage {
-        case .fp32(let k, let v):
-            let src = (values ? v : k) + offset
-            for r in 0..<rows { (dst + r * hd).update(from: src + r * ld, count: hd) }
-        case .bf16(let k, let v):
-            let src = (values ? v : k) + offset
-            for r in 0..<rows { BF16.widen(src + r * ld, into: dst + r * hd, count: hd) }
+    /// Packs rows 0..<rows of one head's keys (as columns `first`... of Kᵀ [hd × n]) or values (as
+    /// rows `first`... of V [k × hd]) into `packed`, ck_bf16_gemm's layout. bf16 segments only.
+    func pack(values: Bool, offset: Int, hd: Int, rows: Int, first: Int, k: Int, into packed: UnsafeMutablePointer<UInt16>) {
+        guard case .bf16(let keys, let vals) = storage else { preconditionFailure("Attention: bf16 packing of a float32 segment") }
+        if values {
+            ck_bf16_pack_b_rows(vals + offset, ld, rows, first, k, hd, packed)
+        } else {
+            ck_bf16_pack_bt_rows(keys + offset, ld, rows, first, hd, packed)
         }
     }
 }
@@ -66,20 +67,20 @@ public struct KeyValueSegment {
 /// is reused between calls. Not thread-safe: one per session (its slots serve one call's threads).
 public final class AttentionWorkspace {
     var slots: [FloatBuffer] = []
-    /// Per slot: one head's keys and values widened to float32 (bf16 segments only).
-    var gathered: [FloatBuffer] = []
+    /// Per slot: one head's keys (Kᵀ) and values packed for the bf16 kernel (bf16 segments only).
+    var packed: [BF16Buffer] = []
 
     public init() {}
 
-    /// Floats held now (for memory accounting in tests).
-    public var floatCount: Int { (slots + gathered).reduce(0) { $0 + $1.count } }
+    /// Floats held now (for memory accounting in tests; two bf16 values count as one float).
+    public var floatCount: Int { slots.reduce(0) { $0 + $1.count } + packed.reduce(0) { $0 + ($1.count + 1) / 2 } }
 
-    func gathered(slots n: Int, count: Int) -> [UnsafeMutablePointer<Float>] {
-        if gathered.count < n || (gathered.first?.count ?? 0) < count {
-            let size = max(count, gathered.first?.count ?? 0)
-            gathered = (0..<max(n, gathered.count)).map { _ in FloatBuffer(count: size) }
+    func packed(slots n: Int, count: Int) -> [UnsafeMutablePointer<UInt16>] {
+        if packed.count < n || (packed.first?.count ?? 0) < count {
+            let size = max(count, packed.first?.count ?? 0)
+            packed = (0..<max(n, packed.count)).map { _ in BF16Buffer(count: size) }
         }
-        return gathered.prefix(n).map(\.base)
+        return packed.prefix(n).map(\.base)
     }
 
     /// Makes `slots` buffers of at least `count` floats and returns their bases.
@@ -147,33 +148,44 @@ public enum Attention {
         let slots = max(1, min(threads, items))
         let scoreTiles = workspace.scores(slots: slots, count: maxScores)
         let context = context, own = own
-        // bf16 segments: each item gathers its head's visible keys and values, widened, into one
-        // [vis × hd] float32 matrix each (2·vis·hd conversions against 4·rows·vis·hd flops).
-        let widened = own.isBF16 || (context?.isBF16 ?? false)
-        let kv = widened ? workspace.gathered(slots: slots, count: 2 * total * headDim) : []
+        // bf16 segments: both products on the bf16 kernel, over keys and values packed per slot
+        // ([Kᵀ for `total` keys | V for `total` keys]) and repacked when the head or vis changes.
+        let bf16 = own.isBF16
+        precondition(!bf16 || (context?.isBF16 ?? true), "Attention: a bf16 block needs a bf16 context")
+        precondition(bf16 || !(context?.isBF16 ?? false), "Attention: a float32 block needs a float32 context")
+        let keysCount = ck_bf16_packed_count(headDim, total)
+        let packedSlots = bf16 ? workspace.packed(slots: slots, count: keysCount + ck_bf16_packed_count(total, headDim)) : []
+        // Per slot: the (head, vis) its packed buffer holds (written only by that slot's thread).
+        let packedFor = UnsafeMutablePointer<Int>.allocate(capacity: 2 * slots)
+        packedFor.initialize(repeating: -1, count: 2 * slots)
+        defer { packedFor.deallocate() }
         func item(_ index: Int, _ scores: UnsafeMutablePointer<Float>, _ slot: Int) {
-            let tile = tiles[index / heads], h = index % heads
+            let tile = tiles[index % tiles.count], h = index / tiles.count
             let rows = tile.rows, vis = tile.vis
             let fromContext = min(vis, nctx)
             let fromOwn = vis - fromContext
             let q = queries + tile.start * ldq + h * headDim
             let out = output + tile.start * ldo + h * headDim
-            if widened {
-                let k = kv[slot], v = kv[slot] + vis * headDim
-                for (values, dst) in [(false, k), (true, v)] {
-                    if let context, fromContext > 0 {
-                        context.gather(values: values, offset: h * headDim, hd: headDim, rows: fromContext, into: dst)
+            if bf16 {
+                let kT = packedSlots[slot], v = packedSlots[slot] + keysCount
+                if packedFor[2 * slot] != h || packedFor[2 * slot + 1] != vis {
+                    for (values, dst) in [(false, kT), (true, v)] {
+                        if let context, fromContext > 0 {
+                            context.pack(values: values, offset: h * headDim, hd: headDim, rows: fromContext, first: 0, k: vis, into: dst)
+                        }
+                        own.pack(values: values, offset: h * headDim, hd: headDim, rows: fromOwn, first: fromContext, k: vis, into: dst)
                     }
-                    own.gather(values: values, offset: h * headDim, hd: headDim, rows: fromOwn,
-                               into: dst + fromContext * headDim)
+                    ck_bf16_pack_pad(headDim, vis, kT)
+                    ck_bf16_pack_pad(vis, headDim, v)
+                    packedFor[2 * slot] = h
+                    packedFor[2 * slot + 1] = vis
                 }
-                GEMM.multiply(m: rows, n: vis, k: headDim, a: q, lda: ldq, b: k, ldb: headDim, transposeB: true,
-                              c: scores, ldc: vis)
+                ck_bf16_gemm(rows, vis, headDim, q, ldq, kT, scores, vis, 0)
                 kernels.softmaxRows(scores, ldx: vis, rows: rows, n: vis, divisor: divisor)
-                GEMM.multiply(m: rows, n: headDim, k: vis, a: scores, lda: vis, b: v, ldb: headDim, c: out, ldc: ldo)
+                ck_bf16_gemm(rows, headDim, vis, scores, vis, v, out, ldo, 0)
                 return
             }
-            guard case .fp32(let ownKeys, let ownValues) = own.storage else { preconditionFailure("bf16 segments are widened above") }
+            guard case .fp32(let ownKeys, let ownValues) = own.storage else { preconditionFailure("bf16 segments run above") }
             let ctx: (keys: UnsafePointer<Float>, values: UnsafePointer<Float>)?
             if let context, case .fp32(let k, let v) = context.storage { ctx = (k, v) } else { ctx = nil }
             if let context, let ctx, fromContext > 0 {
@@ -198,12 +210,14 @@ public enum Attention {
                               c: out, ldc: ldo, beta: fromContext > 0 ? 1 : 0)
             }
         }
+        // Items are numbered head-major (item = head · tiles + tile); slot s runs the consecutive
+        // items [s·items/slots, (s+1)·items/slots) with its own score tile (and packed head);
+        // outputs are disjoint, and no item's arithmetic depends on its slot.
         if slots == 1 {
             for i in 0..<items { item(i, scoreTiles[0], 0) }
         } else {
-            // Item i on slot i % slots: each slot owns its score tile; outputs are disjoint.
             Parallel.forEach(slots) { slot in
-                for i in stride(from: slot, to: items, by: slots) { item(i, scoreTiles[slot], slot) }
+                for i in (slot * items / slots)..<((slot + 1) * items / slots) { item(i, scoreTiles[slot], slot) }
             }
         }
     }

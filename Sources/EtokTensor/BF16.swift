@@ -9,9 +9,10 @@ import Foundation
 ///
 /// - fp32: float32 weights, activations and KV caches; OpenBLAS sgemm. The reference.
 /// - bf16: the stacks' linear layers with bf16 weights and bf16-rounded activations, float32
-///   accumulation (AVX512-BF16, `ck_bf16_gemm`); keys and values cached in bf16 and widened to
-///   float32 for attention, which stays float32. Embeddings, norms, the bottleneck's projections
-///   and the output layer stay float32. Half the weights' and caches' memory.
+///   accumulation (AVX512-BF16, `ck_bf16_gemm`); keys and values cached in bf16, and attention's
+///   two products on the same kernel (queries and probabilities rounded to bf16, float32
+///   accumulation) around a float32 softmax. Embeddings, norms, the bottleneck's projections and
+///   the output layer stay float32. Half the weights' and caches' memory.
 public enum Precision: String, Sendable, CaseIterable, Codable {
     case fp32
     case bf16
@@ -97,18 +98,43 @@ public enum LinearWeight: @unchecked Sendable {
 }
 
 extension GEMM {
-    /// y[m×W.cols] = x[m×W.rows] · W (+ y when `accumulate`) in W's precision: sgemm for fp32,
-    /// the AVX512-BF16 kernel for bf16 (x rounded to bf16, float32 accumulation; a row's bits do
-    /// not depend on m). The caller checked `Precision.bf16Available` before packing bf16 weights.
+    /// y[m×W.cols] = x[m×W.rows] · W (+ y when `accumulate`) in W's precision: sgemm for fp32
+    /// (on OpenBLAS's threads; `threads` is not used), the AVX512-BF16 kernel for bf16 (x rounded
+    /// to bf16, float32 accumulation) with its rows split over up to `threads` threads. A row's
+    /// bf16 bits depend only on the row and W (ck_bf16_gemm's summation order is fixed by k, never
+    /// by m or the row's position), so the split, and the thread count, change no bit. The caller
+    /// checked `Precision.bf16Available` before packing bf16 weights.
     public static func linear(_ x: UnsafePointer<Float>, ldx: Int, rows m: Int, weight: LinearWeight,
-                              into y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool = false) {
+                              into y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool = false, threads: Int = 1) {
         switch weight {
         case .fp32(let w):
             linear(x, ldx: ldx, rows: m, weight: w, into: y, ldy: ldy, accumulate: accumulate)
         case .bf16(let w):
-            ck_bf16_gemm(m, w.cols, w.rows, x, ldx, w.storage.base, y, ldy, accumulate ? 1 : 0)
+            let parts = bf16RowParts(rows: m, threads: threads)
+            if parts.count <= 1 {
+                ck_bf16_gemm(m, w.cols, w.rows, x, ldx, w.storage.base, y, ldy, accumulate ? 1 : 0)
+                return
+            }
+            Parallel.forEach(parts.count) { i in
+                let r = parts[i]
+                ck_bf16_gemm(r.count, w.cols, w.rows, x + r.lowerBound * ldx, ldx, w.storage.base,
+                             y + r.lowerBound * ldy, ldy, accumulate ? 1 : 0)
+            }
         }
     }
+
+    /// Rows of a bf16 product per thread: up to `threads` runs of whole 8-row groups (the kernel's
+    /// micro-tile), at least `bf16MinRowsPerThread` rows each, so that a thread's share is worth
+    /// waking it for (a run streams all of W: 2·k·n bytes against 2·rows·k·n flops).
+    static func bf16RowParts(rows m: Int, threads: Int) -> [Range<Int>] {
+        let parts = max(1, min(threads, m / bf16MinRowsPerThread))
+        guard parts > 1 else { return [0..<m] }
+        let step = ((m + parts - 1) / parts + 7) / 8 * 8
+        return stride(from: 0, to: m, by: step).map { $0..<min(m, $0 + step) }
+    }
+
+    /// Fewest rows a thread of a split bf16 product gets.
+    static let bf16MinRowsPerThread = 32
 
     /// Reference for the bf16 kernel: C = bf16(A) · bf16(B) accumulated in double (B [k×n],
     /// row-major), rounding done by `round` (tests pass their own). Tests only.

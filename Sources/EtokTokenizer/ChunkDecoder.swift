@@ -73,7 +73,7 @@ public struct ChunkStartResolver {
 /// hence `Sendable`); parallel chunks use one decoder each.
 public final class ChunkDecoder: @unchecked Sendable {
     public let model: ElasticTokModel
-    private let decoder: BlockDecoder
+    let decoder: BlockDecoder
     private let fileName: String
     /// Whether a block keeping 0 tokens is a repeat block (the header declares them, §4).
     private let repeats: Bool
@@ -99,6 +99,12 @@ public final class ChunkDecoder: @unchecked Sendable {
         if c.isFSQ { try require(m.fsqQuantLevels == c.fsqQuantLevels, "FSQ levels differ from the model's") }
         try require(header.encoding.chunkBlocks <= c.contextBlocks,
                     "chunks of \(header.encoding.chunkBlocks) blocks exceed the model's context of \(c.contextBlocks)")
+    }
+
+    /// Threads each pass splits into (`ThreadPolicy.passThreads`); changes no bit.
+    public var passThreads: Int {
+        get { decoder.threads }
+        set { decoder.threads = newValue }
     }
 
     /// Decodes every block of `chunk`, in order.
@@ -145,18 +151,24 @@ public final class ChunkDecoder: @unchecked Sendable {
                 }
                 continue
             }
+            // The pass writes its keys and values straight into the context's slot, which the
+            // commit then keeps (no per-layer copy in the workspace: the 200M decoder's would be
+            // 0.5 GB in fp32); the last block decoded is context for nothing and keeps none.
+            // Neither changes a bit of the reconstruction.
+            let isLast = k == chunk.blocks.count - 1 || index + 1 >= wanted.upperBound
+            let keeping: KeyValueKeeping = isLast ? .discard : .slot(0)
             // The tokens a block did not keep are masked (FSQ) or zero (VAE).
             switch chunk.tokens[block: k] {
             case .fsq(let kept):
                 var codes = [Int32](repeating: c.maskedIndex, count: t)
                 for (i, code) in kept.prefix(record.kept).enumerated() { codes[i] = code }
-                recon = try decoder.decode(codes: codes)
+                recon = try decoder.decode(codes: codes, keeping: keeping)
             case .vae(let kept):
                 var z = [Float](repeating: 0, count: t * c.codeDim)
                 for (i, v) in kept.prefix(record.kept * c.codeDim).enumerated() { z[i] = v }
-                recon = try decoder.decode(z: z)
+                recon = try decoder.decode(z: z, keeping: keeping)
             }
-            try decoder.commit()
+            if !isLast { try decoder.commit() }
             previous = recon
             guard wanted.contains(index) else { continue }
             out.append(DecodedBlock(index: index, record: record, reconstruction: recon,

@@ -164,6 +164,12 @@ public final class ConditionalEncoder: @unchecked Sendable {
         decoder = coder.decoder
     }
 
+    /// Threads each pass splits into (`ThreadPolicy.passThreads`); changes no bit.
+    public var passThreads: Int {
+        get { coder.encoder.threads }
+        set { coder.encoder.threads = newValue; coder.decoder.threads = newValue }
+    }
+
     /// One block's input: patches (tokens × patch_dim in [−1, 1]), first pts, frame count.
     public typealias BlockInput = (patches: [Float], pts: Int64, frames: Int)
 

@@ -2,6 +2,7 @@ import EtokFormat
 import EtokMedia
 import EtokModel
 import EtokPipeline
+import EtokTensor
 import Foundation
 
 /// Which frames of a stream to decode.
@@ -118,6 +119,8 @@ public struct DecodeSummary: Sendable {
 public final class DecodeRun: @unchecked Sendable {
     public let job: DecodeJob
     public let header: EtokHeader
+    /// What the model decodes in (the stream's precision under --precision auto).
+    public var precision: Precision { model.model.precision }
     private var model: LoadedModel
     private let source: ChunkSource
     private let writer: any VideoWriter
@@ -170,8 +173,11 @@ public final class DecodeRun: @unchecked Sendable {
     /// the first). Throws the first stage's error, or `PipelineError.cancelled`.
     public func run(progress: @escaping @Sendable (_ frames: Int, _ mediaSeconds: Double) -> Void = { _, _ in }) throws -> DecodeSummary {
         ThreadPolicy.applyToBLAS()
+        let passThreads = ThreadPolicy.passThreads(running: ThreadPolicy.running(workers: max(1, job.workers), chunks: source.entries?.count))
         let decoders = try (0..<max(1, job.workers)).map { _ in
-            try ChunkDecoder(model: model.model, header: self.header, fileName: job.input)
+            let decoder = try ChunkDecoder(model: model.model, header: self.header, fileName: job.input)
+            decoder.passThreads = passThreads
+            return decoder
         }
         let walk = source.walk(wants: wants)
         let chunks = ChunkFeed(walk: walk, skipDamaged: job.skipDamaged)

@@ -205,8 +205,15 @@ public final class EncodeRun: @unchecked Sendable {
         let config = model.model.config
         let chunkBlocks = self.chunkBlocks
         ThreadPolicy.applyToBLAS()
+        // The clip's chunks from its duration, when known: fewer than the workers leaves cores
+        // to each chunk's passes.
+        let frames = info.duration.flatMap { d in (job.inputOptions.frameRate ?? info.frameRate).map { d * $0 } }
+        let chunks = frames.map { max(1, Int(($0 / Double(config.framesPerBlock * chunkBlocks)).rounded(.up))) }
+        let passThreads = ThreadPolicy.passThreads(running: ThreadPolicy.running(workers: max(1, job.workers), chunks: chunks))
         let encoders = try (0..<max(1, job.workers)).map { _ in
-            try ConditionalEncoder(model: model.model, settings: job.settings)
+            let encoder = try ConditionalEncoder(model: model.model, settings: job.settings)
+            encoder.passThreads = passThreads
+            return encoder
         }
         // Rate control: the chunk stage gives each chunk its cap (one pass), or, for a budget,
         // the counts a first pass over the file allocated.

@@ -34,9 +34,11 @@ public enum EngineBench {
 
     /// sgemm against the bf16 kernel on linear-layer shapes (m rows, k in, n out), interleaved,
     /// median GFLOP/s of each, and the largest relative difference of the bf16 result from
-    /// sgemm's (inputs uniform in ±1). bf16 figures are absent where the CPU lacks AVX512-BF16.
+    /// sgemm's (inputs uniform in ±1). Both on `BLASThreads.current` threads. bf16 figures are
+    /// absent where the CPU lacks AVX512-BF16.
     public static func gemmShapes(_ shapes: [(m: Int, k: Int, n: Int)], repeats: Int) -> [[String: Any]] {
-        shapes.map { s in
+        let threads = BLASThreads.current
+        return shapes.map { s in
             let a = FloatBuffer(count: s.m * s.k), w = Matrix(rows: s.k, cols: s.n)
             let c = FloatBuffer(count: s.m * s.n), c16 = FloatBuffer(count: s.m * s.n)
             var rng: UInt64 = 99
@@ -48,7 +50,7 @@ public enum EngineBench {
             var t32: [Double] = [], t16: [Double] = []
             for _ in 0..<repeats {
                 t32.append(seconds { GEMM.linear(a.base, ldx: s.k, rows: s.m, weight: fp32, into: c.base, ldy: s.n) })
-                if let bf16 { t16.append(seconds { GEMM.linear(a.base, ldx: s.k, rows: s.m, weight: bf16, into: c16.base, ldy: s.n) }) }
+                if let bf16 { t16.append(seconds { GEMM.linear(a.base, ldx: s.k, rows: s.m, weight: bf16, into: c16.base, ldy: s.n, threads: threads) }) }
             }
             let flops = 2 * Double(s.m) * Double(s.k) * Double(s.n)
             var row: [String: Any] = ["shape": "\(s.m)x\(s.k)x\(s.n)", "sgemm_gflops": flops / median(t32) / 1e9]
@@ -62,15 +64,16 @@ public enum EngineBench {
         }
     }
 
-    /// The best bf16-kernel rate on a large square product (GFLOP/s); nil without AVX512-BF16.
-    public static func bf16Peak(size n: Int = 1024, repeats: Int = 10) -> Double? {
+    /// The best bf16-kernel rate on a large square product (GFLOP/s) on `threads` threads (rows
+    /// split as the model's products split them); nil without AVX512-BF16.
+    public static func bf16Peak(size n: Int = 1024, repeats: Int = 10, threads: Int = 1) -> Double? {
         guard Precision.bf16Available else { return nil }
         let a = FloatBuffer(count: n * n), b = Matrix(rows: n, cols: n), c = FloatBuffer(count: n * n)
         for i in 0..<(n * n) { a.base[i] = Float(i % 7) * 0.01; b.base[i] = Float(i % 5) * 0.01 }
         let w = LinearWeight(b, precision: .bf16)
         var best = Double.infinity
         for _ in 0..<repeats {
-            best = min(best, seconds { GEMM.linear(a.base, ldx: n, rows: n, weight: w, into: c.base, ldy: n) })
+            best = min(best, seconds { GEMM.linear(a.base, ldx: n, rows: n, weight: w, into: c.base, ldy: n, threads: threads) })
         }
         return 2 * Double(n * n * n) / best / 1e9
     }
@@ -86,7 +89,9 @@ public enum EngineBench {
         return kib / 1024
     }
 
-    /// The report as a JSON object (keys sorted by the caller's serialiser).
+    /// The report as a JSON object (keys sorted by the caller's serialiser). Everything runs on
+    /// `BLASThreads.current` threads: OpenBLAS's for sgemm, the passes' own (`StackSession.threads`)
+    /// for the bf16 kernel and attention, so both peaks and the MFU divide rates on one count.
     public static func run(model m: ElasticTokModel, contexts: [Int], repeats: Int, keep: Int?, candidates: Int) throws -> [String: Any] {
         let c = m.config
         var rng: UInt64 = 12345
@@ -96,8 +101,9 @@ public enum EngineBench {
                 return Float(rng >> 40) / Float(1 << 24) * 2 - 1
             }
         }
+        let threads = BLASThreads.current
         let peak = sgemmPeak()
-        let bf16 = bf16Peak()
+        let bf16 = bf16Peak(threads: threads)
         // MFU against the peak of the kernel the model's linear layers run on.
         let denominator = m.precision == .bf16 ? (bf16 ?? peak) : peak
         let n = keep ?? c.tokensPerBlock
@@ -106,6 +112,8 @@ public enum EngineBench {
         let input = block()
         for k in contexts where k < c.contextBlocks {
             let coder = BlockCoder(model: m)
+            coder.encoder.threads = threads
+            coder.decoder.threads = threads
             for _ in 0..<k { _ = try coder.reconstruct(patches: block(), keptCounts: [n]); try coder.commit(candidate: 0) }
             _ = try coder.reconstruct(patches: input, keptCounts: counts)  // warm-up
             var times: [Double] = []
@@ -115,7 +123,7 @@ public enum EngineBench {
             rows.append(["context_blocks": k, "seconds": t, "seconds_min": times.min() ?? t, "flops": flops,
                          "gflops_per_s": flops / t / 1e9, "mfu": flops / t / 1e9 / denominator])
         }
-        var report: [String: Any] = ["peak_rss_mib": peakRSSMiB(), "sgemm_peak_gflops": peak, "precision": m.precision.rawValue, "threads": BLASThreads.current, "kernels": m.kernels.name,
+        var report: [String: Any] = ["peak_rss_mib": peakRSSMiB(), "sgemm_peak_gflops": peak, "precision": m.precision.rawValue, "threads": threads, "kernels": m.kernels.name,
                 "blas": BLASKernels.description, "blas_core": BLASKernels.coreName, "candidates": counts.count,
                 "tokens_per_block": c.tokensPerBlock, "parameters": m.parameterCount, "results": rows]
         if let bf16 { report["bf16_peak_gflops"] = bf16 }

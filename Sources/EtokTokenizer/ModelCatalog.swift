@@ -13,6 +13,8 @@ public struct LoadedModel: @unchecked Sendable {
     /// The threshold this model was calibrated for (safetensors metadata "etok_threshold"), if any:
     /// the encoder's default when no --threshold is given.
     public let calibratedThreshold: Float?
+    /// Set when `--precision auto` fell back to fp32 on a large model (`PrecisionChoice.fallback`).
+    public var precisionNote: String? = nil
     /// A short name: the file name without extension.
     public var name: String { URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent }
 
@@ -65,10 +67,12 @@ public enum ModelCatalog {
         let file = try path ?? defaultModelPath()
         let safetensors = try SafeTensorsFile(path: file)
         var resolved = Precision.fp32
+        var note: String?
         if precision != .fp32, let json = safetensors.metadata["config"] {
             // The config decides auto; a bad one fails in the load below with its own message.
             let parameters = (try? ModelConfig.parse(json: json, file: file)).map(ModelWeights.parameterCount) ?? 0
             resolved = precision.resolve(parameters: parameters)
+            note = precision.fallback(parameters: parameters)
         }
         let model = try ElasticTokModel.load(safetensors, precision: resolved)
         var threshold: Float?
@@ -79,7 +83,7 @@ public enum ModelCatalog {
             threshold = value
         }
         return LoadedModel(model: model, path: file, sha256: try FileDigest.sha256(ofFileAt: file),
-                           calibratedThreshold: threshold)
+                           calibratedThreshold: threshold, precisionNote: note)
     }
 
 }

@@ -91,6 +91,7 @@ struct Decode: ParsableCommand {
             var decodeJob = job
             decodeJob.precision = modelChoice.precision
             let run = try DecodeRun(job: decodeJob, model: try modelChoice.load())
+            if common.verbose { printError("etok: precision: \(run.precision.rawValue) (as the stream was encoded)") }
             interrupt.attach { run.cancel() }
             let progress = ProgressReporter(quiet: common.quiet, duration: run.header.source.duration)
             let summary: DecodeSummary

@@ -248,6 +248,7 @@ struct Encode: ParsableCommand {
                 try OutputPlacement(path: $0, overwrite: common.overwrite, reads: modelChoice.reads(input: input))
             }
             let model = try modelChoice.load()
+            if common.verbose { printError("etok: precision: \(model.model.precision.rawValue)" + (model.precisionNote.map { " (\($0))" } ?? "")) }
             let settings = EncoderSettings(threshold: mseThreshold(for: model), search: search ?? .fast, fixedTokens: fixed,
                                            minTokens: minTokens, maxTokens: maxTokens, chunkBlocks: chunk,
                                            maxTokensPerChunk: maxTokensPerChunk, rateTarget: rateTarget,

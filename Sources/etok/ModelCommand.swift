@@ -66,6 +66,7 @@ extension ModelCommand {
                                                  "calibrated_threshold": loaded.calibratedThreshold.map { Double($0) } as Any,
                                                  "context_blocks": c.contextBlocks, "blas": BLASKernels.description,
                                                  "precision": model.precision.rawValue,
+                                                 "precision_note": loaded.precisionNote as Any,
                                                  "vocabulary_size": c.isFSQ ? c.codebookSize as Any : NSNull(),
                                                  "tensors": tensors]
                     let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
@@ -86,6 +87,7 @@ extension ModelCommand {
                 print("config      \(c.jsonString())")
                 print("blas        \(BLASKernels.description)")
                 print("precision   \(model.precision.rawValue) under --precision auto (AVX512-BF16 kernel \(Precision.bf16Available ? "available" : "not available on this CPU"))")
+                if let note = loaded.precisionNote { print("            \(note)") }
                 print("")
                 let width = model.tensors.map(\.name.count).max() ?? 0
                 for t in model.tensors {
@@ -225,7 +227,8 @@ extension ModelCommand {
             try ExitCodes.reporting {
                 let resolved = precision.resolve(parameters: ModelWeights.parameterCount(.etokDefault))
                 if model == nil && resolved == .bf16 && !Precision.bf16Available { throw ModelError.bf16Unavailable(file: "random weights") }
-                let m = try model.map { try ModelCatalog.load(path: $0, precision: precision).model }
+                let loaded = try model.map { try ModelCatalog.load(path: $0, precision: precision) }
+                let m = loaded?.model
                     ?? ElasticTokModel(config: .etokDefault, weights: ModelWeights.random(.etokDefault, seed: 1, precision: resolved))
                 let shapes = try (gemm ?? "").split(separator: ",").map { text -> (Int, Int, Int) in
                     let v = text.split(separator: "x").compactMap { Int($0) }
@@ -234,6 +237,7 @@ extension ModelCommand {
                 }
                 var report = try EngineBench.run(model: m, contexts: context.split(separator: ",").compactMap { Int($0) },
                                                  repeats: max(1, repeats), keep: keep, candidates: max(1, candidates))
+                if let note = loaded?.precisionNote { report["precision_note"] = note }
                 if !shapes.isEmpty { report["gemm"] = EngineBench.gemmShapes(shapes, repeats: max(1, repeats)) }
                 let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))

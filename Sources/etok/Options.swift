@@ -16,7 +16,7 @@ struct CommonOptions: ParsableArguments {
     @Flag(name: [.customShort("q"), .long], help: "Print nothing on stderr but errors and warnings about damaged input (no progress, no summary); a command's own output (info's report) still goes to stdout.")
     var quiet = false
 
-    @Flag(name: [.customShort("v"), .long], help: "Also show FFmpeg's own warnings (debugging).")
+    @Flag(name: [.customShort("v"), .long], help: "Also show FFmpeg's own warnings, the BLAS kernels and the precision in use (debugging).")
     var verbose = false
 
     func validate() throws {

@@ -1,8 +1,9 @@
 // The bf16 path's kernels: rounding to bf16 against an independent nearest-even rule, the
 // AVX512-BF16 GEMM against a float64 product of the bf16-rounded inputs within the float32
 // accumulation bound, row independence, and attention over bf16 keys and values.
-import XCTest
 import CKernels
+import Foundation
+import XCTest
 @testable import EtokTensor
 
 /// Independent bf16 rounding: the two bf16 neighbours of x (truncation and the next one up in
@@ -113,6 +114,32 @@ final class BF16Tests: XCTestCase {
         }
     }
 
+    /// The product's rows split over threads (GEMM.linear's `threads`) give the one-thread bits:
+    /// a row's summation order depends only on k. Shapes where the split is uneven, where it is
+    /// not used (too few rows) and where it accumulates.
+    func testBF16GEMMGivesTheSameBitsOnEveryThreadCount() throws {
+        try XCTSkipUnless(Precision.bf16Available, "no AVX512-BF16 on this CPU")
+        var rng = SeededRandom(seed: 71)
+        for (m, n, k) in [(300, 70, 129), (64, 33, 8), (31, 40, 17), (1000, 96, 64)] {
+            let a = rng.floats(m * k), w = Matrix(rows: k, cols: n)
+            for i in 0..<(k * n) { w.base[i] = rng.uniform(-1, 1) }
+            let packed = LinearWeight(w, precision: .bf16), c0 = rng.floats(m * n)
+            var one = c0
+            GEMM.linear(a, ldx: k, rows: m, weight: packed, into: &one, ldy: n, accumulate: true, threads: 1)
+            XCTAssertNotEqual(one, c0)
+            for t in [2, 3, 7] {
+                var many = c0
+                GEMM.linear(a, ldx: k, rows: m, weight: packed, into: &many, ldy: n, accumulate: true, threads: t)
+                XCTAssertEqual(many, one, "\(m)x\(n)x\(k): \(t) threads changed the bits")
+            }
+            let parts = GEMM.bf16RowParts(rows: m, threads: 3)
+            XCTAssertEqual(parts.first?.lowerBound, 0)
+            XCTAssertEqual(parts.last?.upperBound, m)
+            XCTAssertEqual(parts.count, min(3, max(1, m / GEMM.bf16MinRowsPerThread)), "\(m) rows")
+            for (x, y) in zip(parts, parts.dropFirst()) { XCTAssertEqual(x.upperBound, y.lowerBound); XCTAssertEqual(x.count % 8, 0) }
+        }
+    }
+
     func testBF16IsRefusedWhenTheISAIsLowered() {
         let before = getenv("ETOK_CKERNELS_ISA").map { String(cString: $0) }
         defer { if let before { setenv("ETOK_CKERNELS_ISA", before, 1) } else { unsetenv("ETOK_CKERNELS_ISA") } }
@@ -124,36 +151,92 @@ final class BF16Tests: XCTestCase {
         XCTAssertEqual(Precision.bf16Available, CPUFeatures.current.avx512bf16 && CPUFeatures.current.avx512)
     }
 
-    /// bf16 keys and values are widened exactly, so attention over them equals float32 attention
-    /// over the same (rounded) values; and a bf16 context plus bf16 own rows equals the reference.
-    func testAttentionOverBF16SegmentsMatchesNaiveOnRoundedValues() {
-        var rng = SeededRandom(seed: 80)
-        let heads = 2, headDim = 16, width = heads * headDim, nctx = 11, nown = 6, threads = [1, 3]
-        let q = rng.floats(nown * width, -2, 2)
-        let k = rng.floats((nctx + nown) * width, -2, 2).map(referenceBF16)
-        let v = rng.floats((nctx + nown) * width).map(referenceBF16)
-        var k16 = [UInt16](repeating: 0, count: k.count), v16 = k16
-        BF16.round(k, into: &k16, count: k.count)
-        BF16.round(v, into: &v16, count: v.count)
-        let visible = (0..<nown).map { nctx + 1 + ($0 * 2) % nown }
-        let want = Attention.naive(queries: q, keys: Array(k), values: Array(v), queryCount: nown, keyCount: nctx + nown,
-                                   heads: heads, headDim: headDim, visible: visible)
-        var results: [[Float]] = []
-        for t in threads {
-            var out = [Float](repeating: 0, count: nown * width)
-            k16.withUnsafeBufferPointer { kp in
-                v16.withUnsafeBufferPointer { vp in
-                    let ctx = KeyValueSegment(bf16Keys: kp.baseAddress!, values: vp.baseAddress!, count: nctx, ld: width)
-                    let own = KeyValueSegment(bf16Keys: kp.baseAddress! + nctx * width, values: vp.baseAddress! + nctx * width,
-                                              count: nown, ld: width)
-                    Attention.attend(queries: q, ldq: width, queryCount: nown, heads: heads, headDim: headDim,
-                                     context: ctx, own: own, visible: visible.map { Int32($0) }, output: &out, ldo: width,
-                                     workspace: AttentionWorkspace(), threads: t, tileBudget: 20)
+    /// Attention over bf16 keys and values (the bf16 path) against a float64 reference on the
+    /// same bf16 keys and values and the float32 queries, within a bound from an error analysis.
+    /// Per query row, head and output column d (u = 2^-8 bf16 rounding, γ_n = n·2^-24/(1 − n·2^-24)
+    /// float32 accumulation of n terms):
+    ///   logits: q is rounded to bf16 (relative u per element), products of bf16 values are exact
+    ///     in float32 and summed over hd terms (γ_hd), then divided by √hd (2^-24):
+    ///     |ŝ_j − s_j| ≤ e_j = ((u + γ_hd(1 + u)) Σ_e |q_e k_je|) / √hd + 2^-23 |s_j|;
+    ///   softmax (float32): with E = max_j e_j every p_j moves by a factor within e^{±2E}, and the
+    ///     float32 softmax adds (vis + 8)·2^-24 relative (sum of vis terms, exp to 2 ulp);
+    ///   P is rounded to bf16 (u) and P·V summed in float32 over vis terms (γ_vis), so with
+    ///     R = e^{2E}(1 + (vis + 8)·2^-24)(1 + u):
+    ///     |ô_d − o_d| ≤ (R − 1 + γ_vis R) Σ_j p_j |v_jd|.
+    /// Also: 1 and 3 threads and tiny score tiles (several heads and visibilities per slot, so the
+    /// packed keys and values are reused and repacked) give identical bits; odd counts and an odd
+    /// head size exercise the kernel's padding. A kernel that skips the 1/√hd scale, rounds
+    /// nothing, or misplaces a key fails (the last checked by the bound's size, the middle below).
+    func testBF16AttentionStaysWithinItsErrorBoundOfAFloat64Reference() throws {
+        try XCTSkipUnless(Precision.bf16Available, "no AVX512-BF16 on this CPU")
+        for (headDim, nctx, nown, seed) in [(128, 37, 29, UInt64(80)), (33, 0, 21, 81), (64, 64, 64, 82)] {
+            var rng = SeededRandom(seed: seed)
+            let heads = 3, width = heads * headDim
+            // Realistic scales: query and key entries in ±2, so the scaled logits have a std of 4/3.
+            let q = rng.floats(nown * width, -2, 2)
+            let k = rng.floats((nctx + nown) * width, -2, 2).map(referenceBF16)
+            let v = rng.floats((nctx + nown) * width).map(referenceBF16)
+            var k16 = [UInt16](repeating: 0, count: k.count), v16 = k16
+            BF16.round(k, into: &k16, count: k.count)
+            BF16.round(v, into: &v16, count: v.count)
+            let visible = (0..<nown).map { nctx + 1 + ($0 * 7) % nown }
+            let u = 0x1p-8, u32 = 0x1p-24
+            func gamma(_ n: Int) -> Double { Double(n) * u32 / (1 - Double(n) * u32) }
+            let divisor = Double(Float(headDim).squareRoot())
+            var want = [Double](repeating: 0, count: nown * width), bound = want
+            for i in 0..<nown {
+                for h in 0..<heads {
+                    let vis = visible[i]
+                    var s = [Double](repeating: 0, count: vis), e = s
+                    for j in 0..<vis {
+                        var dot = 0.0, abs = 0.0
+                        for d in 0..<headDim {
+                            let qd = Double(q[i * width + h * headDim + d]), kd = Double(k[j * width + h * headDim + d])
+                            dot += qd * kd
+                            abs += Swift.abs(qd * kd)
+                        }
+                        s[j] = dot / divisor
+                        e[j] = (u + gamma(headDim) * (1 + u)) * abs / divisor + 2 * u32 * Swift.abs(s[j])
+                    }
+                    let m = s.max()!, ex = s.map { Foundation.exp($0 - m) }, sum = ex.reduce(0, +)
+                    let r = Foundation.exp(2 * e.max()!) * (1 + Double(vis + 8) * u32) * (1 + u)
+                    for d in 0..<headDim {
+                        var o = 0.0, absO = 0.0
+                        for j in 0..<vis {
+                            let vj = Double(v[j * width + h * headDim + d])
+                            o += ex[j] / sum * vj
+                            absO += ex[j] / sum * Swift.abs(vj)
+                        }
+                        want[i * width + h * headDim + d] = o
+                        bound[i * width + h * headDim + d] = (r - 1 + gamma(vis) * r) * absO + 1e-30
+                    }
                 }
             }
-            assertClose(out, want, rel: 1e-5, abs: 1e-6, "bf16-segment attention, \(t) threads")
-            results.append(out)
+            var results: [[Float]] = []
+            for (t, budget) in [(1, Attention.scoreTileBudget), (3, 3 * (nctx + nown))] {
+                var out = [Float](repeating: 0, count: nown * width)
+                k16.withUnsafeBufferPointer { kp in
+                    v16.withUnsafeBufferPointer { vp in
+                        let ctx = nctx == 0 ? nil : KeyValueSegment(bf16Keys: kp.baseAddress!, values: vp.baseAddress!, count: nctx, ld: width)
+                        let own = KeyValueSegment(bf16Keys: kp.baseAddress! + nctx * width, values: vp.baseAddress! + nctx * width,
+                                                  count: nown, ld: width)
+                        Attention.attend(queries: q, ldq: width, queryCount: nown, heads: heads, headDim: headDim,
+                                         context: ctx, own: own, visible: visible.map { Int32($0) }, output: &out, ldo: width,
+                                         workspace: AttentionWorkspace(), threads: t, tileBudget: budget)
+                    }
+                }
+                var worst = 0.0, largest = 0.0
+                for i in 0..<out.count {
+                    let err = Swift.abs(Double(out[i]) - want[i])
+                    XCTAssertLessThanOrEqual(err, bound[i], "hd \(headDim), \(t) threads, [\(i)]: \(out[i]) want \(want[i])")
+                    worst = max(worst, err / bound[i])
+                    largest = max(largest, err)
+                }
+                // bf16 must really run: float32 attention would sit near 1e-7 of the reference.
+                XCTAssertGreaterThan(largest, 1e-5, "hd \(headDim): no bf16 rounding visible (largest error \(largest))")
+                results.append(out)
+            }
+            XCTAssertEqual(results[0], results[1], "hd \(headDim): thread count or tiling changed the bits")
         }
-        XCTAssertEqual(results[0], results[1], "thread count changed the bits")
     }
 }

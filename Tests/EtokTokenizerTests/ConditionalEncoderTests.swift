@@ -1,6 +1,7 @@
 import EtokIO
 import EtokFormat
 import EtokModel
+import EtokTensor
 import XCTest
 @testable import EtokTokenizer
 
@@ -71,6 +72,31 @@ final class ConditionalEncoderTests: XCTestCase {
             XCTAssertEqual(meanSquaredError(d.reconstruction, blocks[r.index]), r.mse)
             if r.keptTokens < model.config.maxToks {
                 XCTAssertLessThanOrEqual(r.mse, settings.threshold, "block \(r.index)")
+            }
+        }
+    }
+
+    /// Decoding a chunk writes each pass's keys and values straight into the context's slot and
+    /// keeps none for the chunk's last block: the decoder holds at most one block of keys and
+    /// values less than the chunk (per layer), in both precisions and on 1 or 3 threads, and
+    /// still reproduces the encoder's reconstruction bit for bit. (Keeping every layer's until
+    /// the commit, as before, held a whole chunk plus one block.)
+    func testDecoderKeepsOneBlockLessThanItsChunkAndStillReproducesTheEncoder() throws {
+        var models = [try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)]
+        if Precision.bf16Available { models.append(try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath, precision: .bf16)) }
+        for model in models {
+            let c = model.config, n = c.contextBlocks
+            let blocks = try TokenizerFixtures.blocks(n, model: model)
+            let settings = EncoderSettings(threshold: try midThreshold(model, blocks), search: .fast)
+            let (_, chunks, reconstructions) = try encodeAll(model, blocks, settings: settings)
+            XCTAssertEqual(chunks.count, 1)
+            for threads in [1, 3] {
+                let decoder = try ChunkDecoder(model: model, header: header(for: model, settings: settings, chunkBlocks: n), fileName: "t.etok")
+                decoder.passThreads = threads
+                let decoded = try decoder.decode(chunks[0])
+                XCTAssertEqual(decoded.map(\.reconstruction), reconstructions, "\(model.precision) \(threads) threads")
+                XCTAssertLessThanOrEqual(decoder.decoder.keyValueLayerRows, (n - 1) * c.tokensPerBlock * c.numDecoderLayers,
+                                         "\(model.precision): the decoder kept more than the chunk's blocks but one")
             }
         }
     }

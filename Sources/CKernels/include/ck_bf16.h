@@ -36,6 +36,18 @@ size_t ck_bf16_packed_count(size_t k, size_t n);
 /// (p * ceil(k/2) + q) * 64: value 2j+e is W[2q+e][32p+j]; zeros beyond k and n.
 void ck_bf16_pack_b(const float *w, size_t ldw, size_t k, size_t n, uint16_t *packed);
 
+/// Packing from bf16 rows (bf16_attention.c), for attention's products. Both write into a buffer of
+/// ck_bf16_packed_count(k, n) elements in ck_bf16_pack_b's layout and touch only their own values:
+/// ck_bf16_pack_bt_rows: rows 0..count-1 of src (k values each, stride ld) become columns
+///   first..first+count-1 of W = srcᵀ [k x n] (keys -> Kᵀ for the logits); pads row k of an odd k.
+void ck_bf16_pack_bt_rows(const uint16_t *src, size_t ld, size_t count, size_t first, size_t k, uint16_t *packed);
+/// ck_bf16_pack_b_rows: rows 0..count-1 of src (n values each, stride ld) become rows
+///   first..first+count-1 of W [k x n] (values -> V for P·V).
+void ck_bf16_pack_b_rows(const uint16_t *src, size_t ld, size_t count, size_t first, size_t k, size_t n,
+                         uint16_t *packed);
+/// Zeroes what neither writes: columns n.. of the last panel and row k of an odd k.
+void ck_bf16_pack_pad(size_t k, size_t n, uint16_t *packed);
+
 /// C[m x n] = bf16(A[m x k]) . W (+ C when accumulate), W packed by ck_bf16_pack_b, products of
 /// bf16 values accumulated in float32 over k in ascending pairs (vdpbf16ps). Each C value's
 /// summation order depends only on k: never on m, on the row's position or on n, so a row gives
