@@ -33,17 +33,18 @@ extension EncoderSettings {
 /// ElasticTok is conditional: a block's error at n tokens depends on the counts kept by the earlier
 /// blocks of its chunk (its context). The allocation here is measured, then committed:
 /// 1. *measure*: block by block, one batched pass evaluates `curvePoints` counts (the official
-///    log grid from min to max) given the earlier blocks committed at a *provisional* count (the
-///    grid point nearest the cap's equal share), which is committed before the next block;
-/// 2. *allocate*: equal slope over the blocks' convex hulls within the cap (no model pass);
+///    log grid from min to max) and the *provisional* count (the cap's even share), given the
+///    earlier blocks committed at the provisional count, which is committed before the next block;
+/// 2. *allocate*: by the settings' `RateObjective` over the blocks' curves within the cap (no
+///    model pass; `balanced`: a PSNR floor first, then equal slope of the mean PSNR);
 /// 3. *commit*: the chunk is encoded again from an empty context, each block at its allocated count
 ///    (one pass of one count per block), and the MSE reported is the committed one.
 /// The approximation: a block's curve was measured with its context at provisional counts, not at
 /// the allocated ones; the committed MSE, not the predicted one (`BlockResult.predictedMSE`), is what
 /// the stats report. The kept counts, and so the cap, are exact. Cost per block, FSQ: two passes,
-/// `curvePoints` + 1 counts evaluated (the default search: about 3.5 passes of one count); VAE one
-/// pass and one count more (its candidates decode one at a time and its provisional count is
-/// encoded again to commit it).
+/// `curvePoints` + 2 counts evaluated (+ 1 when the share is a grid point; the default search:
+/// about 3.5 passes of one count); VAE one pass and one count more (its candidates decode one at a
+/// time and its provisional count is encoded again to commit it).
 extension ConditionalEncoder {
     /// Counts measured per block for its curve: the official log grid with this many points.
     static let curvePoints = 6
@@ -66,20 +67,23 @@ extension ConditionalEncoder {
         }
     }
 
-    /// The grid point nearest `share` tokens in log: the count a block's context is measured at.
+    /// The even share rounded into the search's range: the count a block's context is measured at,
+    /// and measured itself, so that the curves hold the even split exactly (the `balanced`
+    /// objective's reference: its predicted worst block is the one `--fixed` at the share would
+    /// give, up to the other blocks' shares differing by a token).
     func provisionalCount(share: Double) -> Int {
-        let grid = curveCounts
-        let target = Foundation.log(max(share, 1))
-        return grid.min { abs(Foundation.log(Double(max($0, 1))) - target) < abs(Foundation.log(Double(max($1, 1))) - target) }!
+        min(max(Int(share.rounded()), search.minTokens), search.maxTokens)
     }
 
-    /// Measures each block's (tokens, MSE) curve at `curveCounts`, the earlier blocks committed at
-    /// `provisional` (one of those counts). Returns the curves and each block's (passes, counts
-    /// evaluated).
+    /// The counts `measureChunk` evaluates: `curveCounts` and `provisional`.
+    func measuredCounts(provisional: Int) -> [Int] { Array(Set(curveCounts + [provisional])).sorted() }
+
+    /// Measures each block's (tokens, MSE) curve at `measuredCounts`, the earlier blocks committed
+    /// at `provisional`. Returns the curves and each block's (passes, counts evaluated).
     public func measureChunk(_ blocks: [BlockInput], provisional: Int) throws -> (curves: [[RatePoint]], passes: [(Int, Int)]) {
         precondition(!blocks.isEmpty && blocks.count <= chunkBlocks, "a chunk holds 1…\(chunkBlocks) blocks")
-        let counts = curveCounts
-        let at = counts.firstIndex(of: provisional) ?? counts.count / 2
+        let counts = measuredCounts(provisional: provisional)
+        let at = counts.firstIndex(of: provisional)!
         coder.reset()
         var curves: [[RatePoint]] = [], passes: [(Int, Int)] = []
         for block in blocks {
@@ -92,7 +96,7 @@ extension ConditionalEncoder {
             } else {
                 let encoded = try coder.encoder.encode(patches: block.patches, keptCounts: counts)
                 errors = try encoded.map { e in meanSquaredError(try decoder.decode(z: e.z.map(Float16Bits.round)), block.patches) }
-                let fixed = TokenBudgetSearch(strategy: .fast, threshold: search.threshold, minTokens: counts[at], maxTokens: counts[at])
+                let fixed = TokenBudgetSearch(strategy: .fast, threshold: search.threshold, minTokens: provisional, maxTokens: provisional)
                 _ = try encodeVAE(patches: block.patches, hint: nil, search: fixed)
                 passes.append((2, counts.count + 1))
             }

@@ -33,7 +33,7 @@ public struct EncoderSettings: Sendable, Equatable {
     /// The defaults: threshold 0.003, `fast` search, the model's token range and context.
     public init(threshold: Float = 0.003, search: SearchStrategy = .fast, fixedTokens: Int? = nil,
                 minTokens: Int? = nil, maxTokens: Int? = nil, chunkBlocks: Int? = nil, batchSize: Int = 4,
-                maxTokensPerChunk: Int? = nil, rateTarget: RateTarget? = nil, rateObjective: RateObjective = .mse,
+                maxTokensPerChunk: Int? = nil, rateTarget: RateTarget? = nil, rateObjective: RateObjective = .default,
                 repeatBlocks: Bool = true) {
         self.threshold = threshold
         self.search = search

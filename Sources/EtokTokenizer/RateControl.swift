@@ -20,6 +20,14 @@ public enum RateObjective: String, Sendable, Equatable, CaseIterable {
     case mse
     /// The summed log MSE, that is the mean PSNR: tokens go where they gain the most dB.
     case psnr
+    /// The worst block first, then the mean PSNR (the default): every block first gets the tokens
+    /// its curve needs to reach a PSNR floor (`RateAllocator.balancedFloor`: halfway from the
+    /// worst block of the even split to the highest floor the cap lets every block reach), then
+    /// the rest of the cap goes by equal slope of the summed log MSE on top of those floors.
+    case balanced
+
+    /// The default objective of rate control.
+    public static let `default` = RateObjective.balanced
 }
 
 /// One measured point of a block's error-against-tokens curve.
@@ -120,6 +128,13 @@ public enum RateAllocator {
     /// with every token.
     public static func allocate(curves: [[RatePoint]], cap: Int, objective: RateObjective = .mse) -> RateAllocation {
         precondition(curves.allSatisfy { !$0.isEmpty }, "every block needs a measured point")
+        if objective == .balanced {
+            // The floors are lower bounds: each block's curve starts at its floor count, and the
+            // mean-PSNR allocation runs on what is left of the curves.
+            let floors = balancedFloor(curves: curves, cap: cap).counts
+            let raised = zip(curves, floors).map { curve, n in filledIn(curve).filter { $0.tokens >= n } }
+            return allocate(curves: raised, cap: cap, objective: .psnr)
+        }
         // The hulls are taken of what is minimised: the MSE, or its log (mean PSNR).
         let hulls = curves.map { curve in
             hull(filledIn(curve).map { objective == .mse ? $0 : RatePoint(tokens: $0.tokens, mse: Foundation.log(max($0.mse, 1e-30))) })
@@ -211,6 +226,59 @@ public enum RateAllocator {
             if over.isEmpty { return counts }
             for c in over { held[c] = allocate(curves: Array(curves[chunks[c]]), cap: chunkCap, objective: objective).counts }
         }
+    }
+
+    /// How far the `balanced` objective lifts the worst block: the floor sits this share of the way
+    /// from the even split's worst block (0) to the maximin floor (1). 0 would only keep the worst
+    /// block where the even split has it, 1 would spend the cap on the worst block alone and leave
+    /// nothing for the mean; the value was tuned on one clip (BENCHMARKS.md, *Rate control*).
+    public static let floorShare = ProcessInfo.processInfo.environment["ETOK_FLOOR_SHARE"].flatMap(Double.init) ?? 0.5  // TUNING ONLY
+
+    /// The `balanced` objective's PSNR floor, as an MSE, and each block's smallest count reaching
+    /// it on its filled-in curve (its largest count if none does).
+    ///
+    /// With the cap split evenly (the first `cap % blocks` blocks one token more), the worst block
+    /// is predicted at MSE `even`; the maximin MSE `best` is the lowest MSE that every block can
+    /// reach within the cap (the smallest counts reaching it sum to at most `cap`; found by binary
+    /// search over the curves' own values, so exactly). The floor is `floorShare` of the way from
+    /// `even` to `best` in dB. `best ≤ even` always (the even split is one way to reach `even`), so
+    /// the floors sum to at most `cap`: the floor is feasible whenever the cap covers every
+    /// block's smallest count. Cost: a sort of every filled-in point and about 20 scans of them.
+    public static func balancedFloor(curves: [[RatePoint]], cap: Int) -> (mse: Double, counts: [Int]) {
+        let filled = curves.map(filledIn)
+        /// The smallest count of each block whose MSE is at most `m` (its largest when none is).
+        func counts(reaching m: Double) -> [Int] {
+            filled.map { f in f.first { $0.mse <= m }?.tokens ?? f.last!.tokens }
+        }
+        func feasible(_ m: Double) -> Bool {
+            zip(filled, counts(reaching: m)).allSatisfy { f, n in f.first { $0.tokens == n }!.mse <= m }
+                && counts(reaching: m).reduce(0, +) <= cap
+        }
+        // The even split's worst block, on the same filled-in curves.
+        let share = cap / max(1, curves.count), extra = cap % max(1, curves.count)
+        let even = filled.enumerated().map { b, f -> Double in
+            let n = share + (b < extra ? 1 : 0)
+            return (f.last { $0.tokens <= n } ?? f[0]).mse
+        }.max() ?? 0
+        // The maximin: the lowest feasible MSE among the curves' values (feasibility only grows
+        // with m), at most `even`.
+        let values = Array(Set(filled.flatMap { $0.map(\.mse) }.filter { $0 <= even })).sorted()
+        var lo = 0, hi = values.count  // values[hi...] feasible (hi == count: only `even`)
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if feasible(values[mid]) { hi = mid } else { lo = mid + 1 }
+        }
+        let best = hi < values.count ? values[hi] : even
+        guard even > 0, best > 0 else { return (best, counts(reaching: best)) }
+        var floor = Foundation.exp(Foundation.log(even) + floorShare * (Foundation.log(best) - Foundation.log(even)))
+        if let db = ProcessInfo.processInfo.environment["ETOK_FLOOR_DB"].flatMap(Double.init) {  // TUNING ONLY
+            floor = max(best, even / Foundation.pow(10, db / 10))
+        }
+        let floors = counts(reaching: floor)
+        // Only curves with different smallest counts (never the encoder's) can make the even
+        // split itself infeasible; then there is no floor.
+        guard floors.reduce(0, +) <= cap else { return (.infinity, filled.map { $0[0].tokens }) }
+        return (floor, floors)
     }
 
     /// The hull's MSE at `n` tokens, linear between its points (clamped at its ends).

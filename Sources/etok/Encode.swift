@@ -251,7 +251,7 @@ struct Encode: ParsableCommand {
             let settings = EncoderSettings(threshold: mseThreshold(for: model), search: search ?? .fast, fixedTokens: fixed,
                                            minTokens: minTokens, maxTokens: maxTokens, chunkBlocks: chunk,
                                            maxTokensPerChunk: maxTokensPerChunk, rateTarget: rateTarget,
-                                           rateObjective: rateObjective ?? .mse, repeatBlocks: !noRepeat)
+                                           rateObjective: rateObjective ?? .default, repeatBlocks: !noRepeat)
             var inputOptions = inputFormat.inputOptions(fps: fps)
             inputOptions.keepsTruncatedInput = skipDamaged
             let job = EncodeJob(input: input, inputOptions: inputOptions, fit: fit,

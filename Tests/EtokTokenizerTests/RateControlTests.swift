@@ -83,6 +83,74 @@ final class RateControlTests: XCTestCase {
         XCTAssertGreaterThan(p.counts[0], a.counts[0])
     }
 
+    /// The balanced objective's guarantees on any curves and any cap at least the blocks' floor:
+    /// the cap is spent exactly (never exceeded), every block keeps at least its floor count and is
+    /// predicted at or below the floor MSE, and the floor is no worse than the even split's worst
+    /// block and no better than what every block can reach within the cap (the maximin).
+    func testTheBalancedFloorHoldsOnRandomCurves() {
+        var rng = SplitMix64(state: 29)
+        for trial in 0..<600 {
+            let lo = [0, 1, 16].randomElement(using: &rng)!
+            let hi = lo + [0, 5, 240].randomElement(using: &rng)!
+            let curves = (0..<Int.random(in: 1...12, using: &rng)).map { _ in randomCurve(&rng, lo: lo, hi: hi) }
+            let smallest = curves.map { $0.map(\.tokens).min()! }.reduce(0, +)
+            let ceiling = curves.map { $0.map(\.tokens).max()! }.reduce(0, +)
+            let cap = Int.random(in: smallest...(ceiling + 50), using: &rng)
+            let floor = RateAllocator.balancedFloor(curves: curves, cap: cap)
+            let a = RateAllocator.allocate(curves: curves, cap: cap, objective: .balanced)
+            let total = a.counts.reduce(0, +)
+            XCTAssertLessThanOrEqual(total, cap, "trial \(trial)")
+            let atEnds = zip(curves, a.counts).allSatisfy { curve, n in n == curve.map(\.tokens).max()! }
+            XCTAssertTrue(total == cap || atEnds, "trial \(trial): \(total) of \(cap) with room left")
+            XCTAssertLessThanOrEqual(floor.counts.reduce(0, +), cap, "trial \(trial)")
+            let filled = curves.map(RateAllocator.filledIn)
+            // The even split (the first cap % blocks one token more), clamped to each curve.
+            let even = filled.enumerated().map { b, f -> Double in
+                let n = min(max(cap / curves.count + (b < cap % curves.count ? 1 : 0), f.first!.tokens), f.last!.tokens)
+                return f.first { $0.tokens == n }!.mse
+            }
+            XCTAssertLessThanOrEqual(floor.mse, even.max()! * (1 + 1e-12), "trial \(trial): no worse than the even split")
+            for b in curves.indices {
+                XCTAssertGreaterThanOrEqual(a.counts[b], floor.counts[b], "trial \(trial) block \(b)")
+                XCTAssertLessThanOrEqual(filled[b].first { $0.tokens == floor.counts[b] }!.mse, floor.mse * (1 + 1e-12),
+                                         "trial \(trial) block \(b): the floor count reaches the floor")
+                XCTAssertLessThanOrEqual(a.predictedMSE[b], floor.mse * (1 + 1e-9), "trial \(trial) block \(b): predicted below the floor")
+            }
+            // The maximin, by brute force (every sixth trial: it is slow): the lowest MSE among the
+            // curves' values that every block reaches with counts summing to at most the cap. The
+            // floor lies between it and the even split's worst.
+            let reachable = trial % 6 != 0 ? [] : Set(filled.flatMap { $0.map(\.mse) }).filter { m in
+                let need = filled.map { f in f.first { $0.mse <= m }?.tokens }
+                return need.allSatisfy { $0 != nil } && need.map { $0! }.reduce(0, +) <= cap
+            }
+            if trial % 6 == 0, let best = reachable.min() {
+                XCTAssertGreaterThanOrEqual(floor.mse, best * (1 - 1e-12), "trial \(trial): beyond the maximin")
+            }
+        }
+    }
+
+    /// A worked case: A's MSE falls 1 → 0.5 over 0…10 tokens, B's 0.4 → 0.2 (straight: a count of
+    /// 0 fills in linearly), 10 tokens. The even split (5, 5) leaves A at 0.75; the maximin is 0.5
+    /// (A at 10, B at 0: B needs nothing to reach it); the floor is halfway in dB,
+    /// √(0.75 × 0.5) = 0.612, which A first reaches at 8 tokens (0.6) and B at 0. The 2 left go
+    /// by equal slope of log MSE: A's chord 8→10 falls 0.091 per token, B's 0→10 0.069, so A.
+    func testTheBalancedFloorOnAWorkedCase() {
+        let a = [RatePoint(tokens: 0, mse: 1), RatePoint(tokens: 10, mse: 0.5)]
+        let b = [RatePoint(tokens: 0, mse: 0.4), RatePoint(tokens: 10, mse: 0.2)]
+        let floor = RateAllocator.balancedFloor(curves: [a, b], cap: 10)
+        XCTAssertEqual(floor.mse, (0.75 * 0.5).squareRoot(), accuracy: 1e-12)
+        XCTAssertEqual(floor.counts, [8, 0])
+        let balanced = RateAllocator.allocate(curves: [a, b], cap: 10, objective: .balanced)
+        XCTAssertEqual(balanced.counts, [10, 0])
+        XCTAssertEqual(balanced.predictedMSE[0], 0.5, accuracy: 1e-12)
+        // The PSNR objective alone starves A next to a block whose MSE falls 8× (A's chord falls
+        // ln 2 / 10 per token, the other's ln 8 / 10); the floor keeps A at 8 or more.
+        let easy = [RatePoint(tokens: 0, mse: 0.4), RatePoint(tokens: 10, mse: 0.05)]
+        XCTAssertEqual(RateAllocator.allocate(curves: [a, easy], cap: 10, objective: .psnr).counts, [0, 10])
+        XCTAssertEqual(RateAllocator.balancedFloor(curves: [a, easy], cap: 10).counts[0], 8)
+        XCTAssertGreaterThanOrEqual(RateAllocator.allocate(curves: [a, easy], cap: 10, objective: .balanced).counts[0], 8)
+    }
+
     func testTheHullDropsPointsAboveTheChordAndPastTheLowestError() {
         let points = [RatePoint(tokens: 10, mse: 1), RatePoint(tokens: 20, mse: 0.9), RatePoint(tokens: 30, mse: 0.2),
                       RatePoint(tokens: 40, mse: 0.1), RatePoint(tokens: 50, mse: 0.15)]
@@ -153,6 +221,17 @@ final class RateControlTests: XCTestCase {
             XCTAssertEqual(chunk.results.map(\.keptTokens).reduce(0, +), min(cap, 48), "cap \(cap)")
             XCTAssertEqual(chunk.results.map(\.passes), [2, 2, 2])
             XCTAssertTrue(chunk.results.allSatisfy { $0.predictedMSE != nil })
+        }
+        // The curves hold the even split exactly: measured at the share, the earlier blocks
+        // committed at it, each block's point there is the error `.counts` at the share commits.
+        let share = 4
+        XCTAssertFalse(encoder.curveCounts.contains(share), "a share off the grid: \(encoder.curveCounts)")
+        XCTAssertEqual(encoder.provisionalCount(share: 12.0 / 3), share)
+        let measured = try encoder.measureChunk(blocks, provisional: share)
+        let even = try encoder.encodeChunk(blocks, firstBlock: 0, plan: .counts([share, share, share]))
+        for (curve, result) in zip(measured.curves, even.results) {
+            let point = try XCTUnwrap(curve.first { $0.tokens == share })
+            XCTAssertEqual(point.mse, Double(result.mse), accuracy: Double(result.mse) * 1e-4)
         }
         let fixed = try encoder.encodeChunk(blocks, firstBlock: 7, plan: .counts([3, 9, 2]))
         XCTAssertEqual(fixed.results.map(\.keptTokens), [3, 9, 2])
@@ -228,7 +307,7 @@ final class RateControlTests: XCTestCase {
         XCTAssertEqual(Double(one.tokens), 250 * rate.mediaSeconds, accuracy: 1)
         XCTAssertEqual(three.perBlock.map(\.kept), one.perBlock.map(\.kept))
         let report = try StreamReport.read(path: a.path)
-        XCTAssertEqual(report.header.encoding.rateControl, EtokHeader.RateControl(mode: .tokensPerSecond, target: 250))
+        XCTAssertEqual(report.header.encoding.rateControl, EtokHeader.RateControl(mode: .tokensPerSecond, target: 250, objective: "balanced"))
         XCTAssertEqual(report.header.encoding.search, .rate)
         XCTAssertEqual(report.rateControl, rate)
     }
