@@ -125,30 +125,39 @@ final class RateControlTests: XCTestCase {
             }
             if trial % 6 == 0, let best = reachable.min() {
                 XCTAssertGreaterThanOrEqual(floor.mse, best * (1 - 1e-12), "trial \(trial): beyond the maximin")
+                XCTAssertEqual(floor.mse, max(best, even.max()! / pow(10, RateAllocator.floorMargin / 10)),
+                               accuracy: floor.mse * 1e-12, "trial \(trial): the margin over the even split, or the maximin")
             }
         }
     }
 
     /// A worked case: A's MSE falls 1 → 0.5 over 0…10 tokens, B's 0.4 → 0.2 (straight: a count of
     /// 0 fills in linearly), 10 tokens. The even split (5, 5) leaves A at 0.75; the maximin is 0.5
-    /// (A at 10, B at 0: B needs nothing to reach it); the floor is halfway in dB,
-    /// √(0.75 × 0.5) = 0.612, which A first reaches at 8 tokens (0.6) and B at 0. The 2 left go
-    /// by equal slope of log MSE: A's chord 8→10 falls 0.091 per token, B's 0→10 0.069, so A.
+    /// (A at 10, B at 0: B needs nothing to reach it); the floor is 0.5 dB above the even split,
+    /// 0.75 / 10^0.05 = 0.668, which A first reaches at 7 tokens (0.65) and B at 0. The 3 left go
+    /// by equal slope of log MSE: A's chord 7→10 falls 0.087 per token, B's 0→10 0.069, so A.
     func testTheBalancedFloorOnAWorkedCase() {
         let a = [RatePoint(tokens: 0, mse: 1), RatePoint(tokens: 10, mse: 0.5)]
         let b = [RatePoint(tokens: 0, mse: 0.4), RatePoint(tokens: 10, mse: 0.2)]
         let floor = RateAllocator.balancedFloor(curves: [a, b], cap: 10)
-        XCTAssertEqual(floor.mse, (0.75 * 0.5).squareRoot(), accuracy: 1e-12)
-        XCTAssertEqual(floor.counts, [8, 0])
+        XCTAssertEqual(floor.mse, 0.75 / pow(10, 0.05), accuracy: 1e-12)
+        XCTAssertEqual(floor.counts, [7, 0])
+        // 6 tokens: even (3, 3) leaves A at 0.85; 0.85 / 10^0.05 = 0.758 needs A at 5 (0.75), B at
+        // 0: fits. 3 tokens: even (2, 1) leaves A at 0.9, the margin asks 0.802 (A at 4), but
+        // A can reach only 0.85 with all 3: the maximin binds.
+        XCTAssertEqual(RateAllocator.balancedFloor(curves: [a, b], cap: 6).counts, [5, 0])
+        let tight = RateAllocator.balancedFloor(curves: [a, b], cap: 3)
+        XCTAssertEqual(tight.mse, 0.85, accuracy: 1e-12)
+        XCTAssertEqual(tight.counts, [3, 0])
         let balanced = RateAllocator.allocate(curves: [a, b], cap: 10, objective: .balanced)
         XCTAssertEqual(balanced.counts, [10, 0])
         XCTAssertEqual(balanced.predictedMSE[0], 0.5, accuracy: 1e-12)
         // The PSNR objective alone starves A next to a block whose MSE falls 8× (A's chord falls
-        // ln 2 / 10 per token, the other's ln 8 / 10); the floor keeps A at 8 or more.
+        // ln 2 / 10 per token, the other's ln 8 / 10); the floor keeps A at 7 or more.
         let easy = [RatePoint(tokens: 0, mse: 0.4), RatePoint(tokens: 10, mse: 0.05)]
         XCTAssertEqual(RateAllocator.allocate(curves: [a, easy], cap: 10, objective: .psnr).counts, [0, 10])
-        XCTAssertEqual(RateAllocator.balancedFloor(curves: [a, easy], cap: 10).counts[0], 8)
-        XCTAssertGreaterThanOrEqual(RateAllocator.allocate(curves: [a, easy], cap: 10, objective: .balanced).counts[0], 8)
+        XCTAssertEqual(RateAllocator.balancedFloor(curves: [a, easy], cap: 10).counts[0], 7)
+        XCTAssertGreaterThanOrEqual(RateAllocator.allocate(curves: [a, easy], cap: 10, objective: .balanced).counts[0], 7)
     }
 
     func testTheHullDropsPointsAboveTheChordAndPastTheLowestError() {
