@@ -59,13 +59,19 @@ struct Encode: ParsableCommand {
         turns it off (every block then keeps at least min_toks tokens, and the file is format 1.1, \
         byte for byte as without repeat blocks). --fixed and rate control never write repeats.
 
-        Rate control trades the threshold guarantee for a token guarantee. Within a chunk, tokens go \
-        where they lower the summed error most: each block's error is measured at 6 token counts, given \
-        the chunk's earlier blocks at a provisional count, and the chunk's tokens are handed out by \
-        equal slope along those curves; then the chunk is encoded at the chosen counts (2 passes and 7 \
-        counts evaluated per block; the default search takes about 3 passes of one count). By \
-        default the chunk's summed MSE is minimised (the hardest frames gain most); --rate-objective \
-        psnr maximises its mean PSNR instead. \
+        Rate control trades the threshold guarantee for a token guarantee. Each block's error is \
+        measured at 7 token counts (6 on a log grid and the chunk's even share), given the chunk's \
+        earlier blocks at the even share; the chunk's tokens are handed out along those curves, and \
+        the chunk is encoded at the chosen counts (2 passes and 8 counts evaluated per block; the \
+        default search takes about 3 passes of one count). --rate-objective says how: balanced (the \
+        default) first gives every block the tokens its curve needs to reach a floor 0.5 dB above \
+        the worst block of an even split (or the highest floor the tokens allow every block, if \
+        lower), then the rest where they raise the mean PSNR most: by the curves, no frame ends \
+        below the worst frame of an even split of the same tokens (--fixed), and the mean gains \
+        what is left (the curves are a prediction: a block's committed PSNR may differ by about \
+        half a dB, more after a block that kept far fewer tokens than the share). \
+        psnr maximises the mean PSNR alone (the worst frame may lose); mse minimises the summed \
+        error (the hardest frames gain most, the mean least). \
         --max-tokens-per-chunk C: the threshold as usual, but no chunk keeps more than C tokens (a \
         chunk over it is encoded again by equal slope within C; one under it is as without the cap). \
         --tokens-per-second R: one pass, streaming; each chunk gets the tokens R allows up to its end \
@@ -134,7 +140,7 @@ struct Encode: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Keep N tokens for the whole file, spread where they lower the error most, instead of the threshold (reads the file twice; not stdin).", valueName: "N"))
     var budget: Int?
 
-    @Option(name: .customLong("rate-objective"), help: ArgumentHelp("What rate control minimises: mse (the summed error: the hardest frames gain most; the default) or psnr (the mean PSNR).", valueName: "mse|psnr"))
+    @Option(name: .customLong("rate-objective"), help: ArgumentHelp("How rate control places tokens: balanced (the default: every frame first up to a floor 0.5 dB above the worst frame of an even split, then the mean PSNR), psnr (the mean PSNR alone) or mse (the summed error).", valueName: "balanced|psnr|mse"))
     var rateObjective: RateObjective?
 
     @Flag(name: .customLong("no-repeat"), help: "Never write repeat blocks (0 tokens: the previous frame shown again when it meets the threshold); every block keeps at least min_toks tokens.")
