@@ -6,8 +6,13 @@ import Foundation
 public enum ChunkPlan: Sendable, Equatable {
     /// Measure each block's curve, then spend at most this many tokens by equal slope.
     case cap(Int)
-    /// Keep these counts, one per block (the second pass of `--budget`, which measured already).
+    /// Keep these counts, one per block (the second pass of `--budget` on a VAE model, or for
+    /// blocks its first pass did not see).
     case counts([Int])
+    /// Start from these counts (their sum is the chunk's total, kept exactly) and commit block by
+    /// block with the real context (`ClosedLoopCommit`): the second pass of `--budget`, with each
+    /// block's curve from the first pass and the whole file's floor as an MSE.
+    case closedLoop(counts: [Int], curves: [[RatePoint]], floorMSE: Double)
 }
 
 extension EncoderSettings {
@@ -58,6 +63,14 @@ extension ConditionalEncoder {
         case .counts(let counts):
             precondition(counts.count == blocks.count, "one count per block")
             return try commit(blocks, firstBlock: firstBlock, counts: counts, predicted: nil, measurePasses: nil)
+        case .closedLoop(let counts, let curves, let floorMSE):
+            precondition(counts.count == blocks.count && curves.count == blocks.count, "one count and curve per block")
+            guard model.config.isFSQ else {
+                return try commit(blocks, firstBlock: firstBlock, counts: counts, predicted: nil, measurePasses: nil)
+            }
+            return try commitClosedLoop(blocks, firstBlock: firstBlock,
+                                        loop: ClosedLoopCommit(counts: counts, curves: curves, floorMSE: floorMSE,
+                                                               minTokens: search.minTokens, maxTokens: search.maxTokens))
         case .cap(let cap):
             let provisional = provisionalCount(share: Double(cap) / Double(blocks.count))
             let (curves, passes) = try measureChunk(blocks, provisional: provisional)
@@ -118,6 +131,29 @@ extension ConditionalEncoder {
                 encoded.results[k].evaluations += e
             }
             encoded.results[k].predictedMSE = predicted.map { Float($0[k]) }
+        }
+        return encoded
+    }
+
+    /// FSQ: commits the chunk block by block as `loop` decides: one batched pass (keeping no keys
+    /// and values) evaluates a block's candidates with the real context when there are several,
+    /// then the chosen count is encoded and committed (one pass). Each block's figures count both.
+    func commitClosedLoop(_ blocks: [BlockInput], firstBlock: Int, loop: ClosedLoopCommit) throws -> EncodedChunk {
+        var loop = loop
+        var evaluated: [Int] = []
+        var encoded = try encodeBlocks(blocks, firstBlock: firstBlock, search: { k in
+            let counts = loop.candidates(k)
+            var mse: [Double]? = nil
+            if counts.count > 1 {
+                mse = try self.coder.reconstruct(patches: blocks[k].patches, keptCounts: counts, keeping: .discard).map { Double($0.mse) }
+            }
+            evaluated.append(mse == nil ? 0 : counts.count)
+            let n = loop.choose(k, mse: mse)
+            return TokenBudgetSearch(strategy: .fast, threshold: self.search.threshold, minTokens: n, maxTokens: n)
+        }, measured: { _, _ in })
+        for k in encoded.results.indices where evaluated[k] > 0 {
+            encoded.results[k].passes += 1
+            encoded.results[k].evaluations += evaluated[k]
         }
         return encoded
     }

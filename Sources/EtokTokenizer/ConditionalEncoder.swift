@@ -190,13 +190,13 @@ public final class ConditionalEncoder: @unchecked Sendable {
     /// Encodes `blocks` as one chunk, block `k` with the search `search(k)` (the threshold search,
     /// or a fixed count under rate control); `lastShown` as in `encodeChunk(_:firstBlock:after:measured:)`.
     func encodeBlocks(_ blocks: [BlockInput], firstBlock: Int, after lastShown: [Float]? = nil,
-                      search: (Int) -> TokenBudgetSearch, measured: (Int, [Float]) -> Void) throws -> EncodedChunk {
+                      search: (Int) throws -> TokenBudgetSearch, measured: (Int, [Float]) -> Void) throws -> EncodedChunk {
         precondition(!blocks.isEmpty && blocks.count <= chunkBlocks, "a chunk holds 1…\(chunkBlocks) blocks")
         coder.reset()
         var results: [BlockResult] = [], records: [BlockRecord] = [], tokens: [BlockTokens] = []
         var previous: [Float]? = lastShown
         for (k, block) in blocks.enumerated() {
-            let blockSearch = search(k)
+            let blockSearch = try search(k)
             // A repeat block when the previous reconstruction already meets the threshold
             // (`RepeatBlock`): no model pass, nothing committed to the contexts.
             if settings.writesRepeats, let last = previous {

@@ -88,7 +88,8 @@ extension EncodeRun {
     /// share per block), then hands out `total` by equal slope over the whole file, and within
     /// `--max-tokens-per-chunk` per chunk. Returns one count per block, and the first pass's
     /// (passes, counts evaluated) per block. Memory: one curve (`curvePoints` points) per block.
-    func allocateBudget(_ total: Int, encoders: [ConditionalEncoder]) throws -> (counts: [Int], passes: [(Int, Int)]) {
+    func allocateBudget(_ total: Int, encoders: [ConditionalEncoder]) throws
+        -> (counts: [Int], curves: [[RatePoint]], floorMSE: Double?, passes: [(Int, Int)]) {
         let config = model.model.config
         let source = try VideoSource(path: job.input, options: job.inputOptions)
         let (height, width) = config.imageSize
@@ -124,8 +125,11 @@ extension EncodeRun {
             throw TokenizerError.badSetting("--budget \(total) is below the least \(job.input) can take: "
                                             + "\(curves.count) blocks × \(tokenRange.lowerBound) tokens = \(floor)")
         }
+        let objective = job.settings.rateObjective, margin = RateAllocator.budgetFloorMargin
+        // The balanced objective's whole-file floor, which the second pass's closed loop checks.
+        let floorMSE = objective == .balanced ? RateAllocator.balancedFloor(curves: curves, cap: total, margin: margin).mse : nil
         return (RateAllocator.allocate(curves: curves, cap: total, chunkBlocks: chunkBlocks,
-                                       chunkCap: job.settings.maxTokensPerChunk, objective: job.settings.rateObjective),
-                collected.passes)
+                                       chunkCap: job.settings.maxTokensPerChunk, objective: objective, margin: margin),
+                curves, floorMSE.flatMap { $0.isFinite ? $0 : nil }, collected.passes)
     }
 }

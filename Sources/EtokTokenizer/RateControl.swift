@@ -126,12 +126,14 @@ public enum RateAllocator {
     /// every hull (where the measured error stopped falling) are spread evenly over the blocks
     /// with room: a rate or a budget is a promise of tokens, and a trained model's error falls
     /// with every token.
-    public static func allocate(curves: [[RatePoint]], cap: Int, objective: RateObjective = .mse) -> RateAllocation {
+    /// `margin`: the `balanced` floor's margin in dB (`balancedFloor`).
+    public static func allocate(curves: [[RatePoint]], cap: Int, objective: RateObjective = .mse,
+                                margin: Double = floorMargin) -> RateAllocation {
         precondition(curves.allSatisfy { !$0.isEmpty }, "every block needs a measured point")
         if objective == .balanced {
             // The floors are lower bounds: each block's curve starts at its floor count, and the
             // mean-PSNR allocation runs on what is left of the curves.
-            let floors = balancedFloor(curves: curves, cap: cap).counts
+            let floors = balancedFloor(curves: curves, cap: cap, margin: margin).counts
             let raised = zip(curves, floors).map { curve, n in filledIn(curve).filter { $0.tokens >= n } }
             return allocate(curves: raised, cap: cap, objective: .psnr)
         }
@@ -208,8 +210,8 @@ public enum RateAllocator {
     /// is handed out again over the other chunks, until none is over (each round holds at least one
     /// more chunk, so at most one round per chunk; a round is one `allocate`).
     public static func allocate(curves: [[RatePoint]], cap total: Int, chunkBlocks: Int, chunkCap: Int?,
-                                objective: RateObjective = .mse) -> [Int] {
-        guard let chunkCap else { return allocate(curves: curves, cap: total, objective: objective).counts }
+                                objective: RateObjective = .mse, margin: Double = floorMargin) -> [Int] {
+        guard let chunkCap else { return allocate(curves: curves, cap: total, objective: objective, margin: margin).counts }
         let chunks = stride(from: 0, to: curves.count, by: chunkBlocks).map { $0..<min($0 + chunkBlocks, curves.count) }
         var held: [Int: [Int]] = [:]
         while true {
@@ -220,11 +222,12 @@ public enum RateAllocator {
             for (c, n) in held { counts.replaceSubrange(chunks[c], with: n) }
             guard !freeBlocks.isEmpty else { return counts }
             let floor = freeBlocks.map { b in curves[b].map(\.tokens).min()! }.reduce(0, +)
-            let rest = allocate(curves: freeBlocks.map { curves[$0] }, cap: max(total - spent, floor), objective: objective).counts
+            let rest = allocate(curves: freeBlocks.map { curves[$0] }, cap: max(total - spent, floor), objective: objective,
+                                margin: margin).counts
             for (b, n) in zip(freeBlocks, rest) { counts[b] = n }
             let over = free.filter { counts[chunks[$0]].reduce(0, +) > chunkCap }
             if over.isEmpty { return counts }
-            for c in over { held[c] = allocate(curves: Array(curves[chunks[c]]), cap: chunkCap, objective: objective).counts }
+            for c in over { held[c] = allocate(curves: Array(curves[chunks[c]]), cap: chunkCap, objective: objective, margin: margin).counts }
         }
     }
 
@@ -234,6 +237,13 @@ public enum RateAllocator {
     /// other counts than the ones it was measured against); chosen on one clip among 0.1, 0.2 and
     /// 0.5 dB, then checked on the others (BENCHMARKS.md, *Rate control*).
     public static let floorMargin = 0.5
+
+    /// The margin of `--budget`'s whole-file floor, in dB above the lowest block of the even split
+    /// (the `--fixed` file's worst block): small, since the closed-loop commit (`ClosedLoopCommit`)
+    /// checks each block against the floor with its real context instead of trusting its curve.
+    public static var budgetFloorMargin: Double {
+        ProcessInfo.processInfo.environment["ETOK_BUDGET_MARGIN"].flatMap(Double.init) ?? 0.2
+    }
 
     /// The `balanced` objective's PSNR floor, as an MSE, and each block's smallest count reaching
     /// it on its filled-in curve (its largest count if none does).
@@ -246,7 +256,7 @@ public enum RateAllocator {
     /// `best` when that is higher than the cap allows. `best ≤ even` always (the even split is one
     /// way to reach `even`), so the floors sum to at most `cap`. Cost: a sort of every filled-in
     /// point and about 20 scans of them.
-    public static func balancedFloor(curves: [[RatePoint]], cap: Int) -> (mse: Double, counts: [Int]) {
+    public static func balancedFloor(curves: [[RatePoint]], cap: Int, margin: Double = floorMargin) -> (mse: Double, counts: [Int]) {
         let filled = curves.map(filledIn)
         /// The smallest count of each block whose MSE is at most `m` (its largest when none is).
         func counts(reaching m: Double) -> [Int] {
@@ -272,7 +282,7 @@ public enum RateAllocator {
         }
         let best = hi < values.count ? values[hi] : even
         guard even > 0, best > 0 else { return (best, counts(reaching: best)) }
-        let floor = max(best, even / Foundation.pow(10, floorMargin / 10))
+        let floor = max(best, even / Foundation.pow(10, margin / 10))
         let floors = counts(reaching: floor)
         // Only curves with different smallest counts (never the encoder's) can make the even
         // split itself infeasible; then there is no floor.
@@ -328,4 +338,114 @@ public struct TokenRateBucket: Sendable, Equatable {
 public func coveredSeconds(first: Double, last: Double, frames: Int, fallbackInterval: Double) -> Double {
     guard frames > 1, last > first else { return fallbackInterval * Double(max(frames, 1)) }
     return (last - first) * Double(frames) / Double(frames - 1)
+}
+
+/// The closed-loop commit of a `--budget` chunk: block by block, with the real context, the
+/// allocated count is checked against the whole-file floor and raised when it misses, and what
+/// is left of the chunk's total is handed out again over the later blocks.
+///
+/// The rule, as a plain value (the encoder runs the passes, `RateControlTests` the rule on fake
+/// curves): for block k, `candidates(k)` are its planned count a_k and up to three larger counts
+/// the chunk can still afford (a_k × 1.2, 1.45, 1.75, leaving every later block its smallest
+/// count); the encoder evaluates them in one batched pass and `choose(k, mse:)` commits the
+/// smallest whose MSE meets the floor (a_k when it does), else the one that leaves the chunk's
+/// worst block (itself or a later one, as predicted) best off. The later blocks are
+/// then allocated again (`RateAllocator`, mean PSNR above per-block floor counts) within what is
+/// left, with a stricter floor when the blocks so far did worse than their curves predicted at
+/// their planned counts (the mean log ratio of the misses: a late block has nobody to borrow from).
+/// The chunk's total is spent to the token unless every later block reaches its largest count.
+/// Cost: no model pass; up to five `allocate`s per block.
+public struct ClosedLoopCommit: Sendable {
+    /// Each block's measured curve (filled in), and the floor as an MSE.
+    let curves: [[RatePoint]]
+    public let floorMSE: Double
+    let minTokens: Int
+    let maxTokens: Int
+    /// The counts planned for every block (rewritten for the later blocks after each choice).
+    public private(set) var plan: [Int]
+    /// Tokens of the chunk's total not yet committed.
+    public private(set) var remaining: Int
+    /// Sum of log(measured / predicted MSE at the planned count) over the blocks so far, and how many.
+    private var missLog = 0.0
+    private var decided = 0
+
+    /// Factors above a block's planned count that `candidates` tries.
+    public static let steps = [1.2, 1.45, 1.75]
+
+    public init(counts: [Int], curves: [[RatePoint]], floorMSE: Double, minTokens: Int, maxTokens: Int) {
+        precondition(counts.count == curves.count && !counts.isEmpty)
+        self.curves = curves.map(RateAllocator.filledIn)
+        self.floorMSE = floorMSE
+        self.minTokens = minTokens
+        self.maxTokens = maxTokens
+        plan = counts
+        remaining = counts.reduce(0, +)
+    }
+
+    /// The most block `k` may keep: what is left, less the later blocks' smallest counts.
+    func affordable(_ k: Int) -> Int {
+        min(maxTokens, remaining - (plan.count - k - 1) * minTokens)
+    }
+
+    /// The counts to evaluate for block `k` (ascending; the planned count first).
+    public func candidates(_ k: Int) -> [Int] {
+        let a = min(plan[k], affordable(k)), top = affordable(k)
+        var out = [a]
+        for f in Self.steps {
+            let n = min(Int((Double(a) * f).rounded()), top)
+            if n > out.last! { out.append(n) }
+        }
+        return out
+    }
+
+    /// Commits block `k` given the MSEs measured at `candidates(k)`, re-plans the later blocks,
+    /// and returns the count committed. When no candidate meets the floor, the one whose worse
+    /// of (its own MSE, the later blocks' worst predicted MSE after re-planning the rest, times
+    /// the mean miss so far) is lowest: raising a block that cannot reach the floor anyway only
+    /// pays while it does not make a later block the worst.
+    /// `mse` nil: there was one candidate, not evaluated (it is committed; no miss is counted).
+    public mutating func choose(_ k: Int, mse: [Double]?) -> Int {
+        let counts = candidates(k)
+        var n = counts[0]
+        if let mse {
+            precondition(mse.count == counts.count, "one MSE per candidate")
+            let predicted = predictedMSE(k, counts[0])
+            if predicted > 0, mse[0] > 0 { missLog += log(mse[0] / predicted) }
+            decided += 1
+            if let meets = counts.indices.first(where: { mse[$0] <= floorMSE }) {
+                n = counts[meets]
+            } else {
+                let scale = exp(max(0, missLog / Double(decided)))
+                let worst = counts.indices.map { i in max(mse[i], laterPlan(after: k, remaining: remaining - counts[i]).worst * scale) }
+                n = counts[worst.indices.min { (worst[$0], $0) < (worst[$1], $1) }!]
+            }
+        }
+        plan[k] = n
+        remaining -= n
+        for (b, c) in zip((k + 1)..<plan.count, laterPlan(after: k, remaining: remaining).counts) { plan[b] = c }
+        return n
+    }
+
+    /// Block `k`'s curve at `n` tokens (its nearest measured count at or below, or its first).
+    func predictedMSE(_ k: Int, _ n: Int) -> Double {
+        (curves[k].last { $0.tokens <= n } ?? curves[k][0]).mse
+    }
+
+    /// `left` tokens handed out over the blocks after `k`: each first up to the floor (made
+    /// stricter by the mean miss so far, when positive; the plain floor, or none, when that does
+    /// not fit), then by mean PSNR. Returns their counts and the worst predicted MSE (0: none).
+    func laterPlan(after k: Int, remaining left: Int) -> (counts: [Int], worst: Double) {
+        let later = Array((k + 1)..<plan.count)
+        guard !later.isEmpty else { return ([], 0) }
+        let miss = max(0, missLog / Double(max(1, decided)))
+        func floorCounts(_ m: Double) -> [Int] {
+            later.map { b in curves[b].first { $0.mse <= m }?.tokens ?? curves[b].last!.tokens }
+        }
+        var floors = floorCounts(floorMSE / exp(miss))
+        if floors.reduce(0, +) > left { floors = floorCounts(floorMSE) }
+        if floors.reduce(0, +) > left { floors = later.map { curves[$0][0].tokens } }
+        let raised = zip(later, floors).map { b, f in curves[b].filter { $0.tokens >= f } }
+        let counts = RateAllocator.allocate(curves: raised, cap: max(left, floors.reduce(0, +)), objective: .psnr).counts
+        return (counts, zip(later, counts).map { predictedMSE($0, $1) }.max()!)
+    }
 }
