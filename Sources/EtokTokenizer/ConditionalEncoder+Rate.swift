@@ -12,7 +12,7 @@ public enum ChunkPlan: Sendable, Equatable {
     /// Start from these counts (their sum is the chunk's total, kept exactly) and commit block by
     /// block with the real context (`ClosedLoopCommit`): the second pass of `--budget`, with each
     /// block's curve from the first pass and the whole file's floor as an MSE.
-    case closedLoop(counts: [Int], curves: [[RatePoint]], floorMSE: Double)
+    case closedLoop(counts: [Int], curves: [[RatePoint]], floorMSE: Double, leastPlanned: Int)
 }
 
 extension EncoderSettings {
@@ -63,14 +63,15 @@ extension ConditionalEncoder {
         case .counts(let counts):
             precondition(counts.count == blocks.count, "one count per block")
             return try commit(blocks, firstBlock: firstBlock, counts: counts, predicted: nil, measurePasses: nil)
-        case .closedLoop(let counts, let curves, let floorMSE):
+        case .closedLoop(let counts, let curves, let floorMSE, let least):
             precondition(counts.count == blocks.count && curves.count == blocks.count, "one count and curve per block")
             guard model.config.isFSQ else {
                 return try commit(blocks, firstBlock: firstBlock, counts: counts, predicted: nil, measurePasses: nil)
             }
             return try commitClosedLoop(blocks, firstBlock: firstBlock,
                                         loop: ClosedLoopCommit(counts: counts, curves: curves, floorMSE: floorMSE,
-                                                               minTokens: search.minTokens, maxTokens: search.maxTokens))
+                                                               minTokens: search.minTokens, maxTokens: search.maxTokens,
+                                                               leastPlanned: least))
         case .cap(let cap):
             let provisional = provisionalCount(share: Double(cap) / Double(blocks.count))
             let (curves, passes) = try measureChunk(blocks, provisional: provisional)
@@ -137,7 +138,8 @@ extension ConditionalEncoder {
 
     /// FSQ: commits the chunk block by block as `loop` decides: one batched pass (keeping no keys
     /// and values) evaluates a block's candidates with the real context when there are several,
-    /// then the chosen count is encoded and committed (one pass). Each block's figures count both.
+    /// then the chosen count is encoded and committed (one pass). Each block's figures count both;
+    /// its `predictedMSE` is its first-pass curve at the committed count.
     func commitClosedLoop(_ blocks: [BlockInput], firstBlock: Int, loop: ClosedLoopCommit) throws -> EncodedChunk {
         var loop = loop
         var evaluated: [Int] = []
@@ -151,7 +153,9 @@ extension ConditionalEncoder {
             let n = loop.choose(k, mse: mse)
             return TokenBudgetSearch(strategy: .fast, threshold: self.search.threshold, minTokens: n, maxTokens: n)
         }, measured: { _, _ in })
-        for k in encoded.results.indices where evaluated[k] > 0 {
+        for k in encoded.results.indices {
+            encoded.results[k].predictedMSE = Float(loop.predictedMSE(k, encoded.results[k].keptTokens))
+            guard evaluated[k] > 0 else { continue }
             encoded.results[k].passes += 1
             encoded.results[k].evaluations += evaluated[k]
         }

@@ -220,7 +220,7 @@ public final class EncodeRun: @unchecked Sendable {
             let budget = try allocateBudget(total, encoders: encoders)
             firstPass = budget.passes
             planner = .counts(budget.counts, beyond: tokenRange.lowerBound,
-                              closedLoop: budget.floorMSE.map { (budget.curves, $0) })
+                              closedLoop: budget.floorMSE.map { (budget.curves, $0, budget.least) })
         case nil:
             planner = nil
         }
@@ -359,7 +359,7 @@ enum ChunkPlanner: Sendable {
     /// first pass did not see (an input that gives more frames the second time) keeps `beyond`.
     /// `closedLoop`: every block's curve and the floor MSE, for a closed-loop commit
     /// (`ChunkPlan.closedLoop`) of each chunk the first pass saw whole.
-    case counts([Int], beyond: Int, closedLoop: (curves: [[RatePoint]], floorMSE: Double)?)
+    case counts([Int], beyond: Int, closedLoop: (curves: [[RatePoint]], floorMSE: Double, least: Int)?)
 }
 
 /// The chunk stage of an encode: gathers frames into chunks of `chunkBlocks` blocks (the last one
@@ -429,7 +429,8 @@ struct ChunkGatherer: PipelineTransform {
             let range = chunk.firstBlock..<(chunk.firstBlock + blocks)
             let planned = range.map { $0 < counts.count ? counts[$0] : beyond }
             if let loop, range.upperBound <= min(counts.count, loop.curves.count) {
-                chunk.plan = .closedLoop(counts: planned, curves: Array(loop.curves[range]), floorMSE: loop.floorMSE)
+                chunk.plan = .closedLoop(counts: planned, curves: Array(loop.curves[range]), floorMSE: loop.floorMSE,
+                                         leastPlanned: loop.least)
             } else {
                 chunk.plan = .counts(planned)
             }

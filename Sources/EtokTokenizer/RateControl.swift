@@ -238,11 +238,57 @@ public enum RateAllocator {
     /// 0.5 dB, then checked on the others (BENCHMARKS.md, *Rate control*).
     public static let floorMargin = 0.5
 
-    /// The margin of `--budget`'s whole-file floor, in dB above the lowest block of the even split
-    /// (the `--fixed` file's worst block): small, since the closed-loop commit (`ClosedLoopCommit`)
-    /// checks each block against the floor with its real context instead of trusting its curve.
-    public static var budgetFloorMargin: Double {
-        ProcessInfo.processInfo.environment["ETOK_BUDGET_MARGIN"].flatMap(Double.init) ?? 0.2
+    /// `--budget`'s whole-file floor: `budgetFloorMargin` dB above the lowest block of the even
+    /// split (the `--fixed` file's worst block, the curves being measured at the share), and
+    /// `positionMargin` dB more per position in the chunk; no block under `leastShare` of the
+    /// share. Why: a block's curve is measured with the earlier blocks of its chunk at the share;
+    /// a whole-file allocation moves them far from it, and a block after starved predecessors does
+    /// worse than its curve by about 0.5 dB at position 1 to 2–4 dB at position 3 when it is
+    /// starved too (bikes; BENCHMARKS.md, *Rate control*). Chosen on bikes among 0.1/0.2/0.3 dB,
+    /// 0/0.5/0.7/1.0 dB per position and 0/0.4/0.5 of the share, then checked on the other clips.
+    public static let budgetFloorMargin = 0.3
+    public static let positionMargin = 0.7
+    public static let leastShare = 0.5
+
+    /// `--budget`'s lower bounds per block for the `balanced` objective (see `budgetFloorMargin`):
+    /// the floor as an MSE (nil: none, the curves' minimums; or the plain `balancedFloor` when
+    /// the per-position floors do not fit `total`), the least count (`leastShare` of the share, 0
+    /// when it does not fit), and each block's lowest count: reaching the floor at its position
+    /// (block b sits at b % chunkBlocks) and at least the least count, or its curve's largest.
+    public static func budgetFloors(curves: [[RatePoint]], total: Int, chunkBlocks: Int)
+        -> (mse: Double?, least: Int, counts: [Int]) {
+        let filled = curves.map(filledIn)
+        let smallest = filled.map { $0[0].tokens }
+        let plain = balancedFloor(curves: curves, cap: total, margin: budgetFloorMargin)
+        guard plain.mse.isFinite else { return (nil, 0, smallest) }
+        let least = Int(leastShare * Double(total) / Double(max(1, curves.count)))
+        func counts(margin perPosition: Double, least: Int) -> [Int] {
+            filled.enumerated().map { b, f in
+                let target = plain.mse / Foundation.pow(10, perPosition * Double(b % max(1, chunkBlocks)) / 10)
+                return max(f.first { $0.mse <= target }?.tokens ?? f.last!.tokens, min(least, f.last!.tokens))
+            }
+        }
+        for (perPosition, n) in [(positionMargin, least), (0, least), (0, 0)] {
+            let c = counts(margin: perPosition, least: n)
+            if c.reduce(0, +) <= total { return (plain.mse, n, c) }
+        }
+        return (plain.mse, 0, plain.counts)
+    }
+
+    /// `--budget`'s whole-file split for the `balanced` objective: every block at least its
+    /// `budgetFloors` count, the rest by mean PSNR, within `chunkCap` per chunk (a chunk whose
+    /// lower bounds exceed the cap goes by its plain curves). Returns the counts and the floors.
+    public static func allocateBudget(curves: [[RatePoint]], total: Int, chunkBlocks: Int, chunkCap: Int?)
+        -> (counts: [Int], floor: (mse: Double?, least: Int, counts: [Int])) {
+        let floor = budgetFloors(curves: curves, total: total, chunkBlocks: chunkBlocks)
+        var raised = zip(curves, floor.counts).map { c, n in filledIn(c).filter { $0.tokens >= n } }
+        if let chunkCap {
+            for start in stride(from: 0, to: curves.count, by: chunkBlocks) {
+                let chunk = start..<min(start + chunkBlocks, curves.count)
+                if floor.counts[chunk].reduce(0, +) > chunkCap { for b in chunk { raised[b] = curves[b] } }
+            }
+        }
+        return (allocate(curves: raised, cap: total, chunkBlocks: chunkBlocks, chunkCap: chunkCap, objective: .psnr), floor)
     }
 
     /// The `balanced` objective's PSNR floor, as an MSE, and each block's smallest count reaching
@@ -348,8 +394,8 @@ public func coveredSeconds(first: Double, last: Double, frames: Int, fallbackInt
 /// curves): for block k, `candidates(k)` are its planned count a_k and up to three larger counts
 /// the chunk can still afford (a_k × 1.2, 1.45, 1.75, leaving every later block its smallest
 /// count); the encoder evaluates them in one batched pass and `choose(k, mse:)` commits the
-/// smallest whose MSE meets the floor (a_k when it does), else the one that leaves the chunk's
-/// worst block (itself or a later one, as predicted) best off. The later blocks are
+/// smallest that meets the floor, itself and the later blocks as then predicted (a_k when it
+/// does), else the one that leaves the chunk's worst block best off. The later blocks are
 /// then allocated again (`RateAllocator`, mean PSNR above per-block floor counts) within what is
 /// left, with a stricter floor when the blocks so far did worse than their curves predicted at
 /// their planned counts (the mean log ratio of the misses: a late block has nobody to borrow from).
@@ -372,8 +418,12 @@ public struct ClosedLoopCommit: Sendable {
     /// Factors above a block's planned count that `candidates` tries.
     public static let steps = [1.2, 1.45, 1.75]
 
-    public init(counts: [Int], curves: [[RatePoint]], floorMSE: Double, minTokens: Int, maxTokens: Int) {
+    /// The least count a re-plan gives a later block while that fits (the allocation's own lower bound).
+    let leastPlanned: Int
+
+    public init(counts: [Int], curves: [[RatePoint]], floorMSE: Double, minTokens: Int, maxTokens: Int, leastPlanned: Int = 0) {
         precondition(counts.count == curves.count && !counts.isEmpty)
+        self.leastPlanned = leastPlanned
         self.curves = curves.map(RateAllocator.filledIn)
         self.floorMSE = floorMSE
         self.minTokens = minTokens
@@ -399,10 +449,10 @@ public struct ClosedLoopCommit: Sendable {
     }
 
     /// Commits block `k` given the MSEs measured at `candidates(k)`, re-plans the later blocks,
-    /// and returns the count committed. When no candidate meets the floor, the one whose worse
-    /// of (its own MSE, the later blocks' worst predicted MSE after re-planning the rest, times
-    /// the mean miss so far) is lowest: raising a block that cannot reach the floor anyway only
-    /// pays while it does not make a later block the worst.
+    /// and returns the count committed: each candidate is judged by the worse of its own MSE
+    /// and the later blocks' worst predicted MSE after re-planning the rest (times the mean miss
+    /// so far); the smallest candidate whose worse meets the floor, else the one whose worse is
+    /// lowest. Raising a block only pays while it does not make a later block the chunk's worst.
     /// `mse` nil: there was one candidate, not evaluated (it is committed; no miss is counted).
     public mutating func choose(_ k: Int, mse: [Double]?) -> Int {
         let counts = candidates(k)
@@ -412,13 +462,9 @@ public struct ClosedLoopCommit: Sendable {
             let predicted = predictedMSE(k, counts[0])
             if predicted > 0, mse[0] > 0 { missLog += log(mse[0] / predicted) }
             decided += 1
-            if let meets = counts.indices.first(where: { mse[$0] <= floorMSE }) {
-                n = counts[meets]
-            } else {
-                let scale = exp(max(0, missLog / Double(decided)))
-                let worst = counts.indices.map { i in max(mse[i], laterPlan(after: k, remaining: remaining - counts[i]).worst * scale) }
-                n = counts[worst.indices.min { (worst[$0], $0) < (worst[$1], $1) }!]
-            }
+            let scale = exp(max(0, missLog / Double(decided)))
+            let worst = counts.indices.map { i in max(mse[i], laterPlan(after: k, remaining: remaining - counts[i]).worst * scale) }
+            n = counts[worst.indices.first { worst[$0] <= floorMSE } ?? worst.indices.min { (worst[$0], $0) < (worst[$1], $1) }!]
         }
         plan[k] = n
         remaining -= n
@@ -439,7 +485,7 @@ public struct ClosedLoopCommit: Sendable {
         guard !later.isEmpty else { return ([], 0) }
         let miss = max(0, missLog / Double(max(1, decided)))
         func floorCounts(_ m: Double) -> [Int] {
-            later.map { b in curves[b].first { $0.mse <= m }?.tokens ?? curves[b].last!.tokens }
+            later.map { b in max(curves[b].first { $0.mse <= m }?.tokens ?? curves[b].last!.tokens, min(leastPlanned, curves[b].last!.tokens)) }
         }
         var floors = floorCounts(floorMSE / exp(miss))
         if floors.reduce(0, +) > left { floors = floorCounts(floorMSE) }

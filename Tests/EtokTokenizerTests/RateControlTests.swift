@@ -205,23 +205,74 @@ final class RateControlTests: XCTestCase {
     }
 
     /// A block that misses the floor at its planned count with its real context is raised to the
-    /// smallest candidate that meets it, and the later blocks give the tokens back; a block that
-    /// meets it keeps its count (a plain commit of the planned counts would keep [40, 40, 40]).
+    /// smallest candidate that meets it while the later blocks still do (as predicted), and they
+    /// give the tokens back; a block that meets it keeps its count (a plain commit of the planned
+    /// counts would keep [40, 40, 40]). Raising stops where a later block would become the worst.
     func testTheClosedLoopRaisesABlockThatMissesItsFloor() {
-        let curve = [16, 32, 64, 128].map { RatePoint(tokens: $0, mse: 0.02 * pow(Double($0) / 16, -0.7)) }
-        let curves = [curve, curve, curve]
-        let loop = ClosedLoopCommit(counts: [40, 40, 40], curves: curves, floorMSE: 0.0106, minTokens: 16, maxTokens: 128)
+        let hard = [16, 32, 64, 128].map { RatePoint(tokens: $0, mse: 0.02 * pow(Double($0) / 16, -0.7)) }
+        let easy = hard.map { RatePoint(tokens: $0.tokens, mse: $0.mse / 2) }
+        let loop = ClosedLoopCommit(counts: [40, 40, 40], curves: [hard, easy, easy], floorMSE: 0.0106, minTokens: 16, maxTokens: 128)
         XCTAssertEqual(loop.candidates(0), [40, 48, 58, 70])
-        let filled = RateAllocator.filledIn(curve)
+        let filled = RateAllocator.filledIn(hard)
         func model(_ n: Int) -> Double { filled.first { $0.tokens == n }!.mse }
-        // The curve is 0.02 · (n / 16)^−0.7: 0.01053 at 40, under the floor. Block 0 is 1.4× worse
-        // than its curve: 0.0147 at 40, 0.0130 at 48, 0.0114 at 58 miss; 0.0100 at 70 meets.
-        let committed = runClosedLoop(loop, blocks: 3) { k, n, _ in model(n) * (k == 0 ? 1.4 : 1.0) }
+        // The hard curve is 0.02 · (n / 16)^−0.7: 0.01053 at 40, under the floor. Block 0 is 1.4×
+        // worse than its curve: 0.0147 at 40, 0.0130 at 48, 0.0114 at 58 miss; 0.0100 at 70 meets,
+        // and leaves 50 tokens: 25 each for the easy blocks, 0.0074 on their curve, 0.0103 with
+        // block 0's miss: under the floor too.
+        let committed = runClosedLoop(loop, blocks: 3) { k, n, _ in model(n) * (k == 0 ? 1.4 : 0.5) }
         XCTAssertEqual(committed[0], 70)
         XCTAssertEqual(committed.reduce(0, +), 120)
         XCTAssertLessThan(committed[1], 40)
         // Where the truth is the curve, every block keeps its plan.
-        XCTAssertEqual(runClosedLoop(loop, blocks: 3) { _, n, _ in model(n) }, [40, 40, 40])
+        XCTAssertEqual(runClosedLoop(loop, blocks: 3) { k, n, _ in model(n) * (k == 0 ? 1 : 0.5) }, [40, 40, 40])
+        // With hard later blocks, 70 would leave them at 0.0147 · 1.4 (predicted, with the miss):
+        // worse than block 0 keeping 40, so it does.
+        let tight = ClosedLoopCommit(counts: [40, 40, 40], curves: [hard, hard, hard], floorMSE: 0.0106, minTokens: 16, maxTokens: 128)
+        XCTAssertEqual(runClosedLoop(tight, blocks: 3) { k, n, _ in model(n) * (k == 0 ? 1.4 : 1) }[0], 40)
+    }
+
+    /// `--budget`'s whole-file split on any curves: the total is spent exactly (unless every block
+    /// is at its largest count) and never exceeded, every block keeps at least its lower bound,
+    /// the bounds fit the total, and no chunk goes over a cap per chunk.
+    func testTheBudgetFloorsHoldAndTheTotalIsSpentOnRandomCurves() {
+        var rng = SplitMix64(state: 53)
+        for trial in 0..<200 {
+            let curves = (0..<Int.random(in: 1...24, using: &rng)).map { _ in randomCurve(&rng, lo: 16, hi: 256) }
+            let chunkBlocks = Int.random(in: 1...4, using: &rng)
+            let total = Int.random(in: (16 * curves.count)...(256 * curves.count), using: &rng)
+            let chunkCap: Int? = trial % 3 == 0 ? Int.random(in: (16 * chunkBlocks)...(256 * chunkBlocks), using: &rng) : nil
+            let split = RateAllocator.allocateBudget(curves: curves, total: total, chunkBlocks: chunkBlocks, chunkCap: chunkCap)
+            XCTAssertLessThanOrEqual(split.floor.counts.reduce(0, +), total, "trial \(trial)")
+            XCTAssertLessThanOrEqual(split.counts.reduce(0, +), total, "trial \(trial)")
+            let chunks = stride(from: 0, to: curves.count, by: chunkBlocks).map { $0..<min($0 + chunkBlocks, curves.count) }
+            if let chunkCap {
+                for c in chunks { XCTAssertLessThanOrEqual(split.counts[c].reduce(0, +), chunkCap, "trial \(trial)") }
+            } else {
+                let atEnds = zip(curves, split.counts).allSatisfy { $1 == $0.map(\.tokens).max()! }
+                XCTAssertTrue(split.counts.reduce(0, +) == total || atEnds, "trial \(trial)")
+                for b in curves.indices { XCTAssertGreaterThanOrEqual(split.counts[b], split.floor.counts[b], "trial \(trial) block \(b)") }
+            }
+            XCTAssertTrue(split.counts.allSatisfy { (16...256).contains($0) }, "trial \(trial)")
+        }
+    }
+
+    /// A chunk of four alike blocks and a harder one-block chunk after it (which sets the floor):
+    /// the easy chunk's lower bounds rise with the position (`positionMargin` dB more each), none
+    /// under half the share. Worked numbers: the curve 0.02 · (n / 16)^−0.7, the easy ones ÷ 1.5;
+    /// the floor is the hard block at the share (120) less 0.3 dB; the easy blocks reach it,
+    /// 0.7 dB more per position, at 75, 94, 118 and 149 tokens, the hard block at 133.
+    func testTheBudgetFloorRisesWithThePositionInTheChunk() throws {
+        let hard = [16, 32, 64, 128, 256].map { RatePoint(tokens: $0, mse: 0.02 * pow(Double($0) / 16, -0.7)) }
+        let easy = hard.map { RatePoint(tokens: $0.tokens, mse: $0.mse / 1.5) }
+        let curves = [easy, easy, easy, easy, hard]
+        let floors = RateAllocator.budgetFloors(curves: curves, total: 600, chunkBlocks: 4)
+        XCTAssertEqual(floors.least, 60)
+        let mse = try XCTUnwrap(floors.mse)
+        XCTAssertEqual(mse, 0.02 * pow(120.0 / 16, -0.7) / pow(10, RateAllocator.budgetFloorMargin / 10), accuracy: 1e-9)
+        XCTAssertEqual(floors.counts, [75, 94, 118, 149, 133])
+        let split = RateAllocator.allocateBudget(curves: curves, total: 600, chunkBlocks: 4, chunkCap: nil)
+        XCTAssertEqual(split.counts.reduce(0, +), 600)
+        XCTAssertTrue(zip(split.counts, floors.counts).allSatisfy { $0 >= $1 })
     }
 
     func testTheHullDropsPointsAboveTheChordAndPastTheLowestError() {
