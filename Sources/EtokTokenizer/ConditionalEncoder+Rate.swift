@@ -50,6 +50,9 @@ extension EncoderSettings {
 /// `curvePoints` + 2 counts evaluated (+ 1 when the share is a grid point; the default search:
 /// about 3.5 passes of one count); VAE one pass and one count more (its candidates decode one at a
 /// time and its provisional count is encoded again to commit it).
+/// `--budget` (`ChunkPlan.closedLoop`, FSQ) measures the whole file first (`EncodeRun`) and commits
+/// each chunk in a closed loop (`ClosedLoopCommit`): one more batched pass per block, except a
+/// chunk's last, checks the planned count and larger ones with the real context before the commit.
 extension ConditionalEncoder {
     /// Counts measured per block for its curve: the official log grid with this many points.
     static let curvePoints = 6

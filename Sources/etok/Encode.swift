@@ -77,8 +77,14 @@ struct Encode: ParsableCommand {
         --tokens-per-second R: one pass, streaming; each chunk gets the tokens R allows up to its end \
         in media time minus what earlier chunks got (a token bucket), so the file's mean lands on R \
         unless the footage cannot hold it (every block at the largest or smallest budget). --budget N: \
-        N tokens for the whole file, spread by equal slope across all its frames; reads the file twice \
-        (measure, then encode: the same model work as --tokens-per-second), so not from stdin. Neither \
+        N tokens for the whole file; reads the file twice (measure, then encode), so not from stdin. \
+        With balanced, the floor is whole-file: 0.3 dB above the worst block of --fixed at the mean \
+        share, 0.7 dB more per position in its chunk (a block after starved ones does worse than its \
+        curve), and no block under half the share; the rest goes by the mean PSNR. The second pass \
+        then commits block by block with the real context: a block whose planned count misses the \
+        floor is raised (one more batched pass over up to 3 larger counts) as far as its chunk's \
+        later blocks, re-planned over what is left, stay above it; each chunk keeps its total, so \
+        the file's is exact (about 2.75 passes and 11 counts per frame). Neither \
         rate mode promises the threshold; the stats and etok info give the target and what was achieved.
 
         Examples:
@@ -140,7 +146,7 @@ struct Encode: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Keep N tokens for the whole file, spread where they lower the error most, instead of the threshold (reads the file twice; not stdin).", valueName: "N"))
     var budget: Int?
 
-    @Option(name: .customLong("rate-objective"), help: ArgumentHelp("How rate control places tokens: balanced (the default: every frame first up to a floor 0.5 dB above the worst frame of an even split, then the mean PSNR), psnr (the mean PSNR alone) or mse (the summed error).", valueName: "balanced|psnr|mse"))
+    @Option(name: .customLong("rate-objective"), help: ArgumentHelp("How rate control places tokens: balanced (the default: every frame first up to a floor above the worst frame of an even split, 0.5 dB per chunk or, under --budget, 0.3 dB for the whole file and more for a chunk's later frames, then the mean PSNR), psnr (the mean PSNR alone) or mse (the summed error).", valueName: "balanced|psnr|mse"))
     var rateObjective: RateObjective?
 
     @Flag(name: .customLong("no-repeat"), help: "Never write repeat blocks (0 tokens: the previous frame shown again when it meets the threshold); every block keeps at least min_toks tokens.")
