@@ -6,8 +6,13 @@ import Foundation
 public enum ChunkPlan: Sendable, Equatable {
     /// Measure each block's curve, then spend at most this many tokens by equal slope.
     case cap(Int)
-    /// Keep these counts, one per block (the second pass of `--budget`, which measured already).
+    /// Keep these counts, one per block (the second pass of `--budget` on a VAE model, or for
+    /// blocks its first pass did not see).
     case counts([Int])
+    /// Start from these counts (their sum is the chunk's total, kept exactly) and commit block by
+    /// block with the real context (`ClosedLoopCommit`): the second pass of `--budget`, with each
+    /// block's curve from the first pass and the whole file's floor as an MSE.
+    case closedLoop(counts: [Int], curves: [[RatePoint]], floorMSE: Double, leastPlanned: Int)
 }
 
 extension EncoderSettings {
@@ -33,17 +38,21 @@ extension EncoderSettings {
 /// ElasticTok is conditional: a block's error at n tokens depends on the counts kept by the earlier
 /// blocks of its chunk (its context). The allocation here is measured, then committed:
 /// 1. *measure*: block by block, one batched pass evaluates `curvePoints` counts (the official
-///    log grid from min to max) given the earlier blocks committed at a *provisional* count (the
-///    grid point nearest the cap's equal share), which is committed before the next block;
-/// 2. *allocate*: equal slope over the blocks' convex hulls within the cap (no model pass);
+///    log grid from min to max) and the *provisional* count (the cap's even share), given the
+///    earlier blocks committed at the provisional count, which is committed before the next block;
+/// 2. *allocate*: by the settings' `RateObjective` over the blocks' curves within the cap (no
+///    model pass; `balanced`: a PSNR floor first, then equal slope of the mean PSNR);
 /// 3. *commit*: the chunk is encoded again from an empty context, each block at its allocated count
 ///    (one pass of one count per block), and the MSE reported is the committed one.
 /// The approximation: a block's curve was measured with its context at provisional counts, not at
 /// the allocated ones; the committed MSE, not the predicted one (`BlockResult.predictedMSE`), is what
 /// the stats report. The kept counts, and so the cap, are exact. Cost per block, FSQ: two passes,
-/// `curvePoints` + 1 counts evaluated (the default search: about 3.5 passes of one count); VAE one
-/// pass and one count more (its candidates decode one at a time and its provisional count is
-/// encoded again to commit it).
+/// `curvePoints` + 2 counts evaluated (+ 1 when the share is a grid point; the default search:
+/// about 3.5 passes of one count); VAE one pass and one count more (its candidates decode one at a
+/// time and its provisional count is encoded again to commit it).
+/// `--budget` (`ChunkPlan.closedLoop`, FSQ) measures the whole file first (`EncodeRun`) and commits
+/// each chunk in a closed loop (`ClosedLoopCommit`): one more batched pass per block, except a
+/// chunk's last, checks the planned count and larger ones with the real context before the commit.
 extension ConditionalEncoder {
     /// Counts measured per block for its curve: the official log grid with this many points.
     static let curvePoints = 6
@@ -57,6 +66,15 @@ extension ConditionalEncoder {
         case .counts(let counts):
             precondition(counts.count == blocks.count, "one count per block")
             return try commit(blocks, firstBlock: firstBlock, counts: counts, predicted: nil, measurePasses: nil)
+        case .closedLoop(let counts, let curves, let floorMSE, let least):
+            precondition(counts.count == blocks.count && curves.count == blocks.count, "one count and curve per block")
+            guard model.config.isFSQ else {
+                return try commit(blocks, firstBlock: firstBlock, counts: counts, predicted: nil, measurePasses: nil)
+            }
+            return try commitClosedLoop(blocks, firstBlock: firstBlock,
+                                        loop: ClosedLoopCommit(counts: counts, curves: curves, floorMSE: floorMSE,
+                                                               minTokens: search.minTokens, maxTokens: search.maxTokens,
+                                                               leastPlanned: least))
         case .cap(let cap):
             let provisional = provisionalCount(share: Double(cap) / Double(blocks.count))
             let (curves, passes) = try measureChunk(blocks, provisional: provisional)
@@ -66,20 +84,23 @@ extension ConditionalEncoder {
         }
     }
 
-    /// The grid point nearest `share` tokens in log: the count a block's context is measured at.
+    /// The even share rounded into the search's range: the count a block's context is measured at,
+    /// and measured itself, so that the curves hold the even split exactly (the `balanced`
+    /// objective's reference: its predicted worst block is the one `--fixed` at the share would
+    /// give, up to the other blocks' shares differing by a token).
     func provisionalCount(share: Double) -> Int {
-        let grid = curveCounts
-        let target = Foundation.log(max(share, 1))
-        return grid.min { abs(Foundation.log(Double(max($0, 1))) - target) < abs(Foundation.log(Double(max($1, 1))) - target) }!
+        min(max(Int(share.rounded()), search.minTokens), search.maxTokens)
     }
 
-    /// Measures each block's (tokens, MSE) curve at `curveCounts`, the earlier blocks committed at
-    /// `provisional` (one of those counts). Returns the curves and each block's (passes, counts
-    /// evaluated).
+    /// The counts `measureChunk` evaluates: `curveCounts` and `provisional`.
+    func measuredCounts(provisional: Int) -> [Int] { Array(Set(curveCounts + [provisional])).sorted() }
+
+    /// Measures each block's (tokens, MSE) curve at `measuredCounts`, the earlier blocks committed
+    /// at `provisional`. Returns the curves and each block's (passes, counts evaluated).
     public func measureChunk(_ blocks: [BlockInput], provisional: Int) throws -> (curves: [[RatePoint]], passes: [(Int, Int)]) {
         precondition(!blocks.isEmpty && blocks.count <= chunkBlocks, "a chunk holds 1…\(chunkBlocks) blocks")
-        let counts = curveCounts
-        let at = counts.firstIndex(of: provisional) ?? counts.count / 2
+        let counts = measuredCounts(provisional: provisional)
+        let at = counts.firstIndex(of: provisional)!
         coder.reset()
         var curves: [[RatePoint]] = [], passes: [(Int, Int)] = []
         for block in blocks {
@@ -92,7 +113,7 @@ extension ConditionalEncoder {
             } else {
                 let encoded = try coder.encoder.encode(patches: block.patches, keptCounts: counts)
                 errors = try encoded.map { e in meanSquaredError(try decoder.decode(z: e.z.map(Float16Bits.round)), block.patches) }
-                let fixed = TokenBudgetSearch(strategy: .fast, threshold: search.threshold, minTokens: counts[at], maxTokens: counts[at])
+                let fixed = TokenBudgetSearch(strategy: .fast, threshold: search.threshold, minTokens: provisional, maxTokens: provisional)
                 _ = try encodeVAE(patches: block.patches, hint: nil, search: fixed)
                 passes.append((2, counts.count + 1))
             }
@@ -114,6 +135,32 @@ extension ConditionalEncoder {
                 encoded.results[k].evaluations += e
             }
             encoded.results[k].predictedMSE = predicted.map { Float($0[k]) }
+        }
+        return encoded
+    }
+
+    /// FSQ: commits the chunk block by block as `loop` decides: one batched pass (keeping no keys
+    /// and values) evaluates a block's candidates with the real context when there are several,
+    /// then the chosen count is encoded and committed (one pass). Each block's figures count both;
+    /// its `predictedMSE` is its first-pass curve at the committed count.
+    func commitClosedLoop(_ blocks: [BlockInput], firstBlock: Int, loop: ClosedLoopCommit) throws -> EncodedChunk {
+        var loop = loop
+        var evaluated: [Int] = []
+        var encoded = try encodeBlocks(blocks, firstBlock: firstBlock, search: { k in
+            let counts = loop.candidates(k)
+            var mse: [Double]? = nil
+            if counts.count > 1 {
+                mse = try self.coder.reconstruct(patches: blocks[k].patches, keptCounts: counts, keeping: .discard).map { Double($0.mse) }
+            }
+            evaluated.append(mse == nil ? 0 : counts.count)
+            let n = loop.choose(k, mse: mse)
+            return TokenBudgetSearch(strategy: .fast, threshold: self.search.threshold, minTokens: n, maxTokens: n)
+        }, measured: { _, _ in })
+        for k in encoded.results.indices {
+            encoded.results[k].predictedMSE = Float(loop.predictedMSE(k, encoded.results[k].keptTokens))
+            guard evaluated[k] > 0 else { continue }
+            encoded.results[k].passes += 1
+            encoded.results[k].evaluations += evaluated[k]
         }
         return encoded
     }

@@ -33,7 +33,7 @@ public struct EncoderSettings: Sendable, Equatable {
     /// The defaults: threshold 0.003, `fast` search, the model's token range and context.
     public init(threshold: Float = 0.003, search: SearchStrategy = .fast, fixedTokens: Int? = nil,
                 minTokens: Int? = nil, maxTokens: Int? = nil, chunkBlocks: Int? = nil, batchSize: Int = 4,
-                maxTokensPerChunk: Int? = nil, rateTarget: RateTarget? = nil, rateObjective: RateObjective = .mse,
+                maxTokensPerChunk: Int? = nil, rateTarget: RateTarget? = nil, rateObjective: RateObjective = .default,
                 repeatBlocks: Bool = true) {
         self.threshold = threshold
         self.search = search
@@ -196,13 +196,13 @@ public final class ConditionalEncoder: @unchecked Sendable {
     /// Encodes `blocks` as one chunk, block `k` with the search `search(k)` (the threshold search,
     /// or a fixed count under rate control); `lastShown` as in `encodeChunk(_:firstBlock:after:measured:)`.
     func encodeBlocks(_ blocks: [BlockInput], firstBlock: Int, after lastShown: [Float]? = nil,
-                      search: (Int) -> TokenBudgetSearch, measured: (Int, [Float]) -> Void) throws -> EncodedChunk {
+                      search: (Int) throws -> TokenBudgetSearch, measured: (Int, [Float]) -> Void) throws -> EncodedChunk {
         precondition(!blocks.isEmpty && blocks.count <= chunkBlocks, "a chunk holds 1…\(chunkBlocks) blocks")
         coder.reset()
         var results: [BlockResult] = [], records: [BlockRecord] = [], tokens: [BlockTokens] = []
         var previous: [Float]? = lastShown
         for (k, block) in blocks.enumerated() {
-            let blockSearch = search(k)
+            let blockSearch = try search(k)
             // A repeat block when the previous reconstruction already meets the threshold
             // (`RepeatBlock`): no model pass, nothing committed to the contexts.
             if settings.writesRepeats, let last = previous {

@@ -85,10 +85,13 @@ private final class CurveCollector: @unchecked Sendable {
 extension EncodeRun {
     /// `--budget`'s first pass: reads the input once more, measures every block's curve
     /// (`ConditionalEncoder.measureChunk`, the context at the grid count nearest the budget's mean
-    /// share per block), then hands out `total` by equal slope over the whole file, and within
-    /// `--max-tokens-per-chunk` per chunk. Returns one count per block, and the first pass's
-    /// (passes, counts evaluated) per block. Memory: one curve (`curvePoints` points) per block.
-    func allocateBudget(_ total: Int, encoders: [ConditionalEncoder]) throws -> (counts: [Int], passes: [(Int, Int)]) {
+    /// share per block), then hands out `total` over the whole file by the objective (`balanced`:
+    /// `RateAllocator.allocateBudget`, per-block floors, then mean PSNR), within
+    /// `--max-tokens-per-chunk` per chunk. Returns one count per block, the curves, the floor MSE
+    /// and least count the second pass's closed loop keeps (`balanced` only; nil otherwise), and
+    /// the first pass's (passes, counts evaluated) per block. Memory: one curve per block.
+    func allocateBudget(_ total: Int, encoders: [ConditionalEncoder]) throws
+        -> (counts: [Int], curves: [[RatePoint]], floorMSE: Double?, least: Int, passes: [(Int, Int)]) {
         let config = model.model.config
         let source = try VideoSource(path: job.input, options: job.inputOptions)
         let (height, width) = config.imageSize
@@ -124,8 +127,12 @@ extension EncodeRun {
             throw TokenizerError.badSetting("--budget \(total) is below the least \(job.input) can take: "
                                             + "\(curves.count) blocks × \(tokenRange.lowerBound) tokens = \(floor)")
         }
-        return (RateAllocator.allocate(curves: curves, cap: total, chunkBlocks: chunkBlocks,
-                                       chunkCap: job.settings.maxTokensPerChunk, objective: job.settings.rateObjective),
-                collected.passes)
+        let objective = job.settings.rateObjective, chunkCap = job.settings.maxTokensPerChunk
+        guard objective == .balanced else {
+            return (RateAllocator.allocate(curves: curves, cap: total, chunkBlocks: chunkBlocks, chunkCap: chunkCap,
+                                           objective: objective), curves, nil, 0, collected.passes)
+        }
+        let split = RateAllocator.allocateBudget(curves: curves, total: total, chunkBlocks: chunkBlocks, chunkCap: chunkCap)
+        return (split.counts, curves, split.floor.mse, split.floor.least, collected.passes)
     }
 }

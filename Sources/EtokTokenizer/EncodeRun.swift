@@ -226,7 +226,8 @@ public final class EncodeRun: @unchecked Sendable {
         case .budget(let total)?:
             let budget = try allocateBudget(total, encoders: encoders)
             firstPass = budget.passes
-            planner = .counts(budget.counts, beyond: tokenRange.lowerBound)
+            planner = .counts(budget.counts, beyond: tokenRange.lowerBound,
+                              closedLoop: budget.floorMSE.map { (budget.curves, $0, budget.least) })
         case nil:
             planner = nil
         }
@@ -363,7 +364,9 @@ enum ChunkPlanner: Sendable {
     case bucket(TokenRateBucket, tokens: ClosedRange<Int>, cap: Int?, fallbackInterval: Double)
     /// `--budget`: the counts of every block of the file, allocated after a first pass; a block the
     /// first pass did not see (an input that gives more frames the second time) keeps `beyond`.
-    case counts([Int], beyond: Int)
+    /// `closedLoop`: every block's curve and the floor MSE, for a closed-loop commit
+    /// (`ChunkPlan.closedLoop`) of each chunk the first pass saw whole.
+    case counts([Int], beyond: Int, closedLoop: (curves: [[RatePoint]], floorMSE: Double, least: Int)?)
 }
 
 /// The chunk stage of an encode: gathers frames into chunks of `chunkBlocks` blocks (the last one
@@ -429,8 +432,15 @@ struct ChunkGatherer: PipelineTransform {
             let upper = min(blocks * tokens.upperBound, cap ?? Int.max)
             chunk.plan = .cap(bucket.cap(seconds: seconds, range: (blocks * tokens.lowerBound)...upper))
             planner = .bucket(bucket, tokens: tokens, cap: cap, fallbackInterval: fallback)
-        case .counts(let counts, let beyond)?:
-            chunk.plan = .counts((chunk.firstBlock..<(chunk.firstBlock + blocks)).map { $0 < counts.count ? counts[$0] : beyond })
+        case .counts(let counts, let beyond, let loop)?:
+            let range = chunk.firstBlock..<(chunk.firstBlock + blocks)
+            let planned = range.map { $0 < counts.count ? counts[$0] : beyond }
+            if let loop, range.upperBound <= min(counts.count, loop.curves.count) {
+                chunk.plan = .closedLoop(counts: planned, curves: Array(loop.curves[range]), floorMSE: loop.floorMSE,
+                                         leastPlanned: loop.least)
+            } else {
+                chunk.plan = .counts(planned)
+            }
         case nil:
             break
         }

@@ -20,6 +20,14 @@ public enum RateObjective: String, Sendable, Equatable, CaseIterable {
     case mse
     /// The summed log MSE, that is the mean PSNR: tokens go where they gain the most dB.
     case psnr
+    /// The worst block first, then the mean PSNR (the default): every block first gets the tokens
+    /// its curve needs to reach a PSNR floor (`RateAllocator.balancedFloor`: 0.5 dB above the
+    /// even split's worst block, or the highest floor the cap lets every block reach if lower),
+    /// then the rest of the cap goes by equal slope of the summed log MSE on top of those floors.
+    case balanced
+
+    /// The default objective of rate control.
+    public static let `default` = RateObjective.balanced
 }
 
 /// One measured point of a block's error-against-tokens curve.
@@ -118,8 +126,17 @@ public enum RateAllocator {
     /// every hull (where the measured error stopped falling) are spread evenly over the blocks
     /// with room: a rate or a budget is a promise of tokens, and a trained model's error falls
     /// with every token.
-    public static func allocate(curves: [[RatePoint]], cap: Int, objective: RateObjective = .mse) -> RateAllocation {
+    /// `margin`: the `balanced` floor's margin in dB (`balancedFloor`).
+    public static func allocate(curves: [[RatePoint]], cap: Int, objective: RateObjective = .mse,
+                                margin: Double = floorMargin) -> RateAllocation {
         precondition(curves.allSatisfy { !$0.isEmpty }, "every block needs a measured point")
+        if objective == .balanced {
+            // The floors are lower bounds: each block's curve starts at its floor count, and the
+            // mean-PSNR allocation runs on what is left of the curves.
+            let floors = balancedFloor(curves: curves, cap: cap, margin: margin).counts
+            let raised = zip(curves, floors).map { curve, n in filledIn(curve).filter { $0.tokens >= n } }
+            return allocate(curves: raised, cap: cap, objective: .psnr)
+        }
         // The hulls are taken of what is minimised: the MSE, or its log (mean PSNR).
         let hulls = curves.map { curve in
             hull(filledIn(curve).map { objective == .mse ? $0 : RatePoint(tokens: $0.tokens, mse: Foundation.log(max($0.mse, 1e-30))) })
@@ -193,8 +210,8 @@ public enum RateAllocator {
     /// is handed out again over the other chunks, until none is over (each round holds at least one
     /// more chunk, so at most one round per chunk; a round is one `allocate`).
     public static func allocate(curves: [[RatePoint]], cap total: Int, chunkBlocks: Int, chunkCap: Int?,
-                                objective: RateObjective = .mse) -> [Int] {
-        guard let chunkCap else { return allocate(curves: curves, cap: total, objective: objective).counts }
+                                objective: RateObjective = .mse, margin: Double = floorMargin) -> [Int] {
+        guard let chunkCap else { return allocate(curves: curves, cap: total, objective: objective, margin: margin).counts }
         let chunks = stride(from: 0, to: curves.count, by: chunkBlocks).map { $0..<min($0 + chunkBlocks, curves.count) }
         var held: [Int: [Int]] = [:]
         while true {
@@ -205,12 +222,118 @@ public enum RateAllocator {
             for (c, n) in held { counts.replaceSubrange(chunks[c], with: n) }
             guard !freeBlocks.isEmpty else { return counts }
             let floor = freeBlocks.map { b in curves[b].map(\.tokens).min()! }.reduce(0, +)
-            let rest = allocate(curves: freeBlocks.map { curves[$0] }, cap: max(total - spent, floor), objective: objective).counts
+            let rest = allocate(curves: freeBlocks.map { curves[$0] }, cap: max(total - spent, floor), objective: objective,
+                                margin: margin).counts
             for (b, n) in zip(freeBlocks, rest) { counts[b] = n }
             let over = free.filter { counts[chunks[$0]].reduce(0, +) > chunkCap }
             if over.isEmpty { return counts }
-            for c in over { held[c] = allocate(curves: Array(curves[chunks[c]]), cap: chunkCap, objective: objective).counts }
+            for c in over { held[c] = allocate(curves: Array(curves[chunks[c]]), cap: chunkCap, objective: objective, margin: margin).counts }
         }
+    }
+
+    /// How far the `balanced` objective lifts the worst block above the even split, in dB (at most
+    /// to the maximin). It is a margin for the prediction: a block's committed error differs from
+    /// the one its curve predicts by up to about half a dB (the earlier blocks of its chunk end at
+    /// other counts than the ones it was measured against); chosen on one clip among 0.1, 0.2 and
+    /// 0.5 dB, then checked on the others (BENCHMARKS.md, *Rate control*).
+    public static let floorMargin = 0.5
+
+    /// `--budget`'s whole-file floor: `budgetFloorMargin` dB above the lowest block of the even
+    /// split (the `--fixed` file's worst block, the curves being measured at the share), and
+    /// `positionMargin` dB more per position in the chunk; no block under `leastShare` of the
+    /// share. Why: a block's curve is measured with the earlier blocks of its chunk at the share;
+    /// a whole-file allocation moves them far from it, and a block after starved predecessors does
+    /// worse than its curve by about 0.5 dB at position 1 to 2–4 dB at position 3 when it is
+    /// starved too (bikes; BENCHMARKS.md, *Rate control*). Chosen on bikes among 0.1/0.2/0.3 dB,
+    /// 0/0.5/0.7/1.0 dB per position and 0/0.4/0.5 of the share, then checked on the other clips.
+    public static let budgetFloorMargin = 0.3
+    public static let positionMargin = 0.7
+    public static let leastShare = 0.5
+
+    /// `--budget`'s lower bounds per block for the `balanced` objective (see `budgetFloorMargin`):
+    /// the floor as an MSE (nil: none, the curves' minimums; or the plain `balancedFloor` when
+    /// the per-position floors do not fit `total`), the least count (`leastShare` of the share, 0
+    /// when it does not fit), and each block's lowest count: reaching the floor at its position
+    /// (block b sits at b % chunkBlocks) and at least the least count, or its curve's largest.
+    public static func budgetFloors(curves: [[RatePoint]], total: Int, chunkBlocks: Int)
+        -> (mse: Double?, least: Int, counts: [Int]) {
+        let filled = curves.map(filledIn)
+        let smallest = filled.map { $0[0].tokens }
+        let plain = balancedFloor(curves: curves, cap: total, margin: budgetFloorMargin)
+        guard plain.mse.isFinite else { return (nil, 0, smallest) }
+        let least = Int(leastShare * Double(total) / Double(max(1, curves.count)))
+        func counts(margin perPosition: Double, least: Int) -> [Int] {
+            filled.enumerated().map { b, f in
+                let target = plain.mse / Foundation.pow(10, perPosition * Double(b % max(1, chunkBlocks)) / 10)
+                return max(f.first { $0.mse <= target }?.tokens ?? f.last!.tokens, min(least, f.last!.tokens))
+            }
+        }
+        for (perPosition, n) in [(positionMargin, least), (0, least), (0, 0)] {
+            let c = counts(margin: perPosition, least: n)
+            if c.reduce(0, +) <= total { return (plain.mse, n, c) }
+        }
+        return (plain.mse, 0, plain.counts)
+    }
+
+    /// `--budget`'s whole-file split for the `balanced` objective: every block at least its
+    /// `budgetFloors` count, the rest by mean PSNR, within `chunkCap` per chunk (a chunk whose
+    /// lower bounds exceed the cap goes by its plain curves). Returns the counts and the floors.
+    public static func allocateBudget(curves: [[RatePoint]], total: Int, chunkBlocks: Int, chunkCap: Int?)
+        -> (counts: [Int], floor: (mse: Double?, least: Int, counts: [Int])) {
+        let floor = budgetFloors(curves: curves, total: total, chunkBlocks: chunkBlocks)
+        var raised = zip(curves, floor.counts).map { c, n in filledIn(c).filter { $0.tokens >= n } }
+        if let chunkCap {
+            for start in stride(from: 0, to: curves.count, by: chunkBlocks) {
+                let chunk = start..<min(start + chunkBlocks, curves.count)
+                if floor.counts[chunk].reduce(0, +) > chunkCap { for b in chunk { raised[b] = curves[b] } }
+            }
+        }
+        return (allocate(curves: raised, cap: total, chunkBlocks: chunkBlocks, chunkCap: chunkCap, objective: .psnr), floor)
+    }
+
+    /// The `balanced` objective's PSNR floor, as an MSE, and each block's smallest count reaching
+    /// it on its filled-in curve (its largest count if none does).
+    ///
+    /// With the cap split evenly (the first `cap % blocks` blocks one token more), the worst block
+    /// is predicted at MSE `even` (with the curves measured at the even share, what `--fixed` at
+    /// the share gives it). The maximin MSE `best` is the lowest MSE that every block can reach
+    /// within the cap (the smallest counts reaching it sum to at most `cap`; found by binary search
+    /// over the curves' own values, so exactly). The floor is `floorMargin` dB above `even`, or
+    /// `best` when that is higher than the cap allows. `best ≤ even` always (the even split is one
+    /// way to reach `even`), so the floors sum to at most `cap`. Cost: a sort of every filled-in
+    /// point and about 20 scans of them.
+    public static func balancedFloor(curves: [[RatePoint]], cap: Int, margin: Double = floorMargin) -> (mse: Double, counts: [Int]) {
+        let filled = curves.map(filledIn)
+        /// The smallest count of each block whose MSE is at most `m` (its largest when none is).
+        func counts(reaching m: Double) -> [Int] {
+            filled.map { f in f.first { $0.mse <= m }?.tokens ?? f.last!.tokens }
+        }
+        func feasible(_ m: Double) -> Bool {
+            zip(filled, counts(reaching: m)).allSatisfy { f, n in f.first { $0.tokens == n }!.mse <= m }
+                && counts(reaching: m).reduce(0, +) <= cap
+        }
+        // The even split's worst block, on the same filled-in curves.
+        let share = cap / max(1, curves.count), extra = cap % max(1, curves.count)
+        let even = filled.enumerated().map { b, f -> Double in
+            let n = share + (b < extra ? 1 : 0)
+            return (f.last { $0.tokens <= n } ?? f[0]).mse
+        }.max() ?? 0
+        // The maximin: the lowest feasible MSE among the curves' values (feasibility only grows
+        // with m), at most `even`.
+        let values = Array(Set(filled.flatMap { $0.map(\.mse) }.filter { $0 <= even })).sorted()
+        var lo = 0, hi = values.count  // values[hi...] feasible (hi == count: only `even`)
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if feasible(values[mid]) { hi = mid } else { lo = mid + 1 }
+        }
+        let best = hi < values.count ? values[hi] : even
+        guard even > 0, best > 0 else { return (best, counts(reaching: best)) }
+        let floor = max(best, even / Foundation.pow(10, margin / 10))
+        let floors = counts(reaching: floor)
+        // Only curves with different smallest counts (never the encoder's) can make the even
+        // split itself infeasible; then there is no floor.
+        guard floors.reduce(0, +) <= cap else { return (.infinity, filled.map { $0[0].tokens }) }
+        return (floor, floors)
     }
 
     /// The hull's MSE at `n` tokens, linear between its points (clamped at its ends).
@@ -261,4 +384,114 @@ public struct TokenRateBucket: Sendable, Equatable {
 public func coveredSeconds(first: Double, last: Double, frames: Int, fallbackInterval: Double) -> Double {
     guard frames > 1, last > first else { return fallbackInterval * Double(max(frames, 1)) }
     return (last - first) * Double(frames) / Double(frames - 1)
+}
+
+/// The closed-loop commit of a `--budget` chunk: block by block, with the real context, the
+/// allocated count is checked against the whole-file floor and raised when it misses, and what
+/// is left of the chunk's total is handed out again over the later blocks.
+///
+/// The rule, as a plain value (the encoder runs the passes, `RateControlTests` the rule on fake
+/// curves): for block k, `candidates(k)` are its planned count a_k and up to three larger counts
+/// the chunk can still afford (a_k × 1.2, 1.45, 1.75, leaving every later block its smallest
+/// count); the encoder evaluates them in one batched pass and `choose(k, mse:)` commits the
+/// smallest that meets the floor, itself and the later blocks as then predicted (a_k when it
+/// does), else the one that leaves the chunk's worst block best off. The later blocks are
+/// then allocated again (`RateAllocator`, mean PSNR above per-block floor counts) within what is
+/// left, with a stricter floor when the blocks so far did worse than their curves predicted at
+/// their planned counts (the mean log ratio of the misses: a late block has nobody to borrow from).
+/// The chunk's total is spent to the token unless every later block reaches its largest count.
+/// Cost: no model pass; up to five `allocate`s per block.
+public struct ClosedLoopCommit: Sendable {
+    /// Each block's measured curve (filled in), and the floor as an MSE.
+    let curves: [[RatePoint]]
+    public let floorMSE: Double
+    let minTokens: Int
+    let maxTokens: Int
+    /// The counts planned for every block (rewritten for the later blocks after each choice).
+    public private(set) var plan: [Int]
+    /// Tokens of the chunk's total not yet committed.
+    public private(set) var remaining: Int
+    /// Sum of log(measured / predicted MSE at the planned count) over the blocks so far, and how many.
+    private var missLog = 0.0
+    private var decided = 0
+
+    /// Factors above a block's planned count that `candidates` tries.
+    public static let steps = [1.2, 1.45, 1.75]
+
+    /// The least count a re-plan gives a later block while that fits (the allocation's own lower bound).
+    let leastPlanned: Int
+
+    public init(counts: [Int], curves: [[RatePoint]], floorMSE: Double, minTokens: Int, maxTokens: Int, leastPlanned: Int = 0) {
+        precondition(counts.count == curves.count && !counts.isEmpty)
+        self.leastPlanned = leastPlanned
+        self.curves = curves.map(RateAllocator.filledIn)
+        self.floorMSE = floorMSE
+        self.minTokens = minTokens
+        self.maxTokens = maxTokens
+        plan = counts
+        remaining = counts.reduce(0, +)
+    }
+
+    /// The most block `k` may keep: what is left, less the later blocks' smallest counts.
+    func affordable(_ k: Int) -> Int {
+        min(maxTokens, remaining - (plan.count - k - 1) * minTokens)
+    }
+
+    /// The counts to evaluate for block `k` (ascending; the planned count first).
+    public func candidates(_ k: Int) -> [Int] {
+        let a = min(plan[k], affordable(k)), top = affordable(k)
+        var out = [a]
+        for f in Self.steps {
+            let n = min(Int((Double(a) * f).rounded()), top)
+            if n > out.last! { out.append(n) }
+        }
+        return out
+    }
+
+    /// Commits block `k` given the MSEs measured at `candidates(k)`, re-plans the later blocks,
+    /// and returns the count committed: each candidate is judged by the worse of its own MSE
+    /// and the later blocks' worst predicted MSE after re-planning the rest (times the mean miss
+    /// so far); the smallest candidate whose worse meets the floor, else the one whose worse is
+    /// lowest. Raising a block only pays while it does not make a later block the chunk's worst.
+    /// `mse` nil: there was one candidate, not evaluated (it is committed; no miss is counted).
+    public mutating func choose(_ k: Int, mse: [Double]?) -> Int {
+        let counts = candidates(k)
+        var n = counts[0]
+        if let mse {
+            precondition(mse.count == counts.count, "one MSE per candidate")
+            let predicted = predictedMSE(k, counts[0])
+            if predicted > 0, mse[0] > 0 { missLog += log(mse[0] / predicted) }
+            decided += 1
+            let scale = exp(max(0, missLog / Double(decided)))
+            let worst = counts.indices.map { i in max(mse[i], laterPlan(after: k, remaining: remaining - counts[i]).worst * scale) }
+            n = counts[worst.indices.first { worst[$0] <= floorMSE } ?? worst.indices.min { (worst[$0], $0) < (worst[$1], $1) }!]
+        }
+        plan[k] = n
+        remaining -= n
+        for (b, c) in zip((k + 1)..<plan.count, laterPlan(after: k, remaining: remaining).counts) { plan[b] = c }
+        return n
+    }
+
+    /// Block `k`'s curve at `n` tokens (its nearest measured count at or below, or its first).
+    func predictedMSE(_ k: Int, _ n: Int) -> Double {
+        (curves[k].last { $0.tokens <= n } ?? curves[k][0]).mse
+    }
+
+    /// `left` tokens handed out over the blocks after `k`: each first up to the floor (made
+    /// stricter by the mean miss so far, when positive; the plain floor, or none, when that does
+    /// not fit), then by mean PSNR. Returns their counts and the worst predicted MSE (0: none).
+    func laterPlan(after k: Int, remaining left: Int) -> (counts: [Int], worst: Double) {
+        let later = Array((k + 1)..<plan.count)
+        guard !later.isEmpty else { return ([], 0) }
+        let miss = max(0, missLog / Double(max(1, decided)))
+        func floorCounts(_ m: Double) -> [Int] {
+            later.map { b in max(curves[b].first { $0.mse <= m }?.tokens ?? curves[b].last!.tokens, min(leastPlanned, curves[b].last!.tokens)) }
+        }
+        var floors = floorCounts(floorMSE / exp(miss))
+        if floors.reduce(0, +) > left { floors = floorCounts(floorMSE) }
+        if floors.reduce(0, +) > left { floors = later.map { curves[$0][0].tokens } }
+        let raised = zip(later, floors).map { b, f in curves[b].filter { $0.tokens >= f } }
+        let counts = RateAllocator.allocate(curves: raised, cap: max(left, floors.reduce(0, +)), objective: .psnr).counts
+        return (counts, zip(later, counts).map { predictedMSE($0, $1) }.max()!)
+    }
 }

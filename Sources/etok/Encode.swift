@@ -59,20 +59,32 @@ struct Encode: ParsableCommand {
         turns it off (every block then keeps at least min_toks tokens, and the file is format 1.1, \
         byte for byte as without repeat blocks). --fixed and rate control never write repeats.
 
-        Rate control trades the threshold guarantee for a token guarantee. Within a chunk, tokens go \
-        where they lower the summed error most: each block's error is measured at 6 token counts, given \
-        the chunk's earlier blocks at a provisional count, and the chunk's tokens are handed out by \
-        equal slope along those curves; then the chunk is encoded at the chosen counts (2 passes and 7 \
-        counts evaluated per block; the default search takes about 3 passes of one count). By \
-        default the chunk's summed MSE is minimised (the hardest frames gain most); --rate-objective \
-        psnr maximises its mean PSNR instead. \
+        Rate control trades the threshold guarantee for a token guarantee. Each block's error is \
+        measured at 7 token counts (6 on a log grid and the chunk's even share), given the chunk's \
+        earlier blocks at the even share; the chunk's tokens are handed out along those curves, and \
+        the chunk is encoded at the chosen counts (2 passes and 8 counts evaluated per block; the \
+        default search takes about 3 passes of one count). --rate-objective says how: balanced (the \
+        default) first gives every block the tokens its curve needs to reach a floor 0.5 dB above \
+        the worst block of an even split (or the highest floor the tokens allow every block, if \
+        lower), then the rest where they raise the mean PSNR most: by the curves, no frame ends \
+        below the worst frame of an even split of the same tokens (--fixed), and the mean gains \
+        what is left (the curves are a prediction: a block's committed PSNR may differ by about \
+        half a dB, more after a block that kept far fewer tokens than the share). \
+        psnr maximises the mean PSNR alone (the worst frame may lose); mse minimises the summed \
+        error (the hardest frames gain most, the mean least). \
         --max-tokens-per-chunk C: the threshold as usual, but no chunk keeps more than C tokens (a \
         chunk over it is encoded again by equal slope within C; one under it is as without the cap). \
         --tokens-per-second R: one pass, streaming; each chunk gets the tokens R allows up to its end \
         in media time minus what earlier chunks got (a token bucket), so the file's mean lands on R \
         unless the footage cannot hold it (every block at the largest or smallest budget). --budget N: \
-        N tokens for the whole file, spread by equal slope across all its frames; reads the file twice \
-        (measure, then encode: the same model work as --tokens-per-second), so not from stdin. Neither \
+        N tokens for the whole file; reads the file twice (measure, then encode), so not from stdin. \
+        With balanced, the floor is whole-file: 0.3 dB above the worst block of --fixed at the mean \
+        share, 0.7 dB more per position in its chunk (a block after starved ones does worse than its \
+        curve), and no block under half the share; the rest goes by the mean PSNR. The second pass \
+        then commits block by block with the real context: a block whose planned count misses the \
+        floor is raised (one more batched pass over up to 3 larger counts) as far as its chunk's \
+        later blocks, re-planned over what is left, stay above it; each chunk keeps its total, so \
+        the file's is exact (about 2.75 passes and 11 counts per frame). Neither \
         rate mode promises the threshold; the stats and etok info give the target and what was achieved.
 
         Examples:
@@ -134,7 +146,7 @@ struct Encode: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Keep N tokens for the whole file, spread where they lower the error most, instead of the threshold (reads the file twice; not stdin).", valueName: "N"))
     var budget: Int?
 
-    @Option(name: .customLong("rate-objective"), help: ArgumentHelp("What rate control minimises: mse (the summed error: the hardest frames gain most; the default) or psnr (the mean PSNR).", valueName: "mse|psnr"))
+    @Option(name: .customLong("rate-objective"), help: ArgumentHelp("How rate control places tokens: balanced (the default: every frame first up to a floor above the worst frame of an even split, 0.5 dB per chunk or, under --budget, 0.3 dB for the whole file and more for a chunk's later frames, then the mean PSNR), psnr (the mean PSNR alone) or mse (the summed error).", valueName: "balanced|psnr|mse"))
     var rateObjective: RateObjective?
 
     @Flag(name: .customLong("no-repeat"), help: "Never write repeat blocks (0 tokens: the previous frame shown again when it meets the threshold); every block keeps at least min_toks tokens.")
@@ -252,7 +264,7 @@ struct Encode: ParsableCommand {
             let settings = EncoderSettings(threshold: mseThreshold(for: model), search: search ?? .fast, fixedTokens: fixed,
                                            minTokens: minTokens, maxTokens: maxTokens, chunkBlocks: chunk,
                                            maxTokensPerChunk: maxTokensPerChunk, rateTarget: rateTarget,
-                                           rateObjective: rateObjective ?? .mse, repeatBlocks: !noRepeat)
+                                           rateObjective: rateObjective ?? .default, repeatBlocks: !noRepeat)
             var inputOptions = inputFormat.inputOptions(fps: fps)
             inputOptions.keepsTruncatedInput = skipDamaged
             let job = EncodeJob(input: input, inputOptions: inputOptions, fit: fit,

@@ -83,6 +83,198 @@ final class RateControlTests: XCTestCase {
         XCTAssertGreaterThan(p.counts[0], a.counts[0])
     }
 
+    /// The balanced objective's guarantees on any curves and any cap at least the blocks' floor:
+    /// the cap is spent exactly (never exceeded), every block keeps at least its floor count and is
+    /// predicted at or below the floor MSE, and the floor is no worse than the even split's worst
+    /// block and no better than what every block can reach within the cap (the maximin).
+    func testTheBalancedFloorHoldsOnRandomCurves() {
+        var rng = SplitMix64(state: 29)
+        for trial in 0..<600 {
+            let lo = [0, 1, 16].randomElement(using: &rng)!
+            let hi = lo + [0, 5, 240].randomElement(using: &rng)!
+            let curves = (0..<Int.random(in: 1...12, using: &rng)).map { _ in randomCurve(&rng, lo: lo, hi: hi) }
+            let smallest = curves.map { $0.map(\.tokens).min()! }.reduce(0, +)
+            let ceiling = curves.map { $0.map(\.tokens).max()! }.reduce(0, +)
+            let cap = Int.random(in: smallest...(ceiling + 50), using: &rng)
+            let floor = RateAllocator.balancedFloor(curves: curves, cap: cap)
+            let a = RateAllocator.allocate(curves: curves, cap: cap, objective: .balanced)
+            let total = a.counts.reduce(0, +)
+            XCTAssertLessThanOrEqual(total, cap, "trial \(trial)")
+            let atEnds = zip(curves, a.counts).allSatisfy { curve, n in n == curve.map(\.tokens).max()! }
+            XCTAssertTrue(total == cap || atEnds, "trial \(trial): \(total) of \(cap) with room left")
+            XCTAssertLessThanOrEqual(floor.counts.reduce(0, +), cap, "trial \(trial)")
+            let filled = curves.map(RateAllocator.filledIn)
+            // The even split (the first cap % blocks one token more), clamped to each curve.
+            let even = filled.enumerated().map { b, f -> Double in
+                let n = min(max(cap / curves.count + (b < cap % curves.count ? 1 : 0), f.first!.tokens), f.last!.tokens)
+                return f.first { $0.tokens == n }!.mse
+            }
+            XCTAssertLessThanOrEqual(floor.mse, even.max()! * (1 + 1e-12), "trial \(trial): no worse than the even split")
+            for b in curves.indices {
+                XCTAssertGreaterThanOrEqual(a.counts[b], floor.counts[b], "trial \(trial) block \(b)")
+                XCTAssertLessThanOrEqual(filled[b].first { $0.tokens == floor.counts[b] }!.mse, floor.mse * (1 + 1e-12),
+                                         "trial \(trial) block \(b): the floor count reaches the floor")
+                XCTAssertLessThanOrEqual(a.predictedMSE[b], floor.mse * (1 + 1e-9), "trial \(trial) block \(b): predicted below the floor")
+            }
+            // The maximin, by brute force (every sixth trial: it is slow): the lowest MSE among the
+            // curves' values that every block reaches with counts summing to at most the cap. The
+            // floor lies between it and the even split's worst.
+            let reachable = trial % 6 != 0 ? [] : Set(filled.flatMap { $0.map(\.mse) }).filter { m in
+                let need = filled.map { f in f.first { $0.mse <= m }?.tokens }
+                return need.allSatisfy { $0 != nil } && need.map { $0! }.reduce(0, +) <= cap
+            }
+            if trial % 6 == 0, let best = reachable.min() {
+                XCTAssertGreaterThanOrEqual(floor.mse, best * (1 - 1e-12), "trial \(trial): beyond the maximin")
+                XCTAssertEqual(floor.mse, max(best, even.max()! / pow(10, RateAllocator.floorMargin / 10)),
+                               accuracy: floor.mse * 1e-12, "trial \(trial): the margin over the even split, or the maximin")
+            }
+        }
+    }
+
+    /// A worked case: A's MSE falls 1 → 0.5 over 0…10 tokens, B's 0.4 → 0.2 (straight: a count of
+    /// 0 fills in linearly), 10 tokens. The even split (5, 5) leaves A at 0.75; the maximin is 0.5
+    /// (A at 10, B at 0: B needs nothing to reach it); the floor is 0.5 dB above the even split,
+    /// 0.75 / 10^0.05 = 0.668, which A first reaches at 7 tokens (0.65) and B at 0. The 3 left go
+    /// by equal slope of log MSE: A's chord 7→10 falls 0.087 per token, B's 0→10 0.069, so A.
+    func testTheBalancedFloorOnAWorkedCase() {
+        let a = [RatePoint(tokens: 0, mse: 1), RatePoint(tokens: 10, mse: 0.5)]
+        let b = [RatePoint(tokens: 0, mse: 0.4), RatePoint(tokens: 10, mse: 0.2)]
+        let floor = RateAllocator.balancedFloor(curves: [a, b], cap: 10)
+        XCTAssertEqual(floor.mse, 0.75 / pow(10, 0.05), accuracy: 1e-12)
+        XCTAssertEqual(floor.counts, [7, 0])
+        // 6 tokens: even (3, 3) leaves A at 0.85; 0.85 / 10^0.05 = 0.758 needs A at 5 (0.75), B at
+        // 0: fits. 3 tokens: even (2, 1) leaves A at 0.9, the margin asks 0.802 (A at 4), but
+        // A can reach only 0.85 with all 3: the maximin binds.
+        XCTAssertEqual(RateAllocator.balancedFloor(curves: [a, b], cap: 6).counts, [5, 0])
+        let tight = RateAllocator.balancedFloor(curves: [a, b], cap: 3)
+        XCTAssertEqual(tight.mse, 0.85, accuracy: 1e-12)
+        XCTAssertEqual(tight.counts, [3, 0])
+        let balanced = RateAllocator.allocate(curves: [a, b], cap: 10, objective: .balanced)
+        XCTAssertEqual(balanced.counts, [10, 0])
+        XCTAssertEqual(balanced.predictedMSE[0], 0.5, accuracy: 1e-12)
+        // The PSNR objective alone starves A next to a block whose MSE falls 8× (A's chord falls
+        // ln 2 / 10 per token, the other's ln 8 / 10); the floor keeps A at 7 or more.
+        let easy = [RatePoint(tokens: 0, mse: 0.4), RatePoint(tokens: 10, mse: 0.05)]
+        XCTAssertEqual(RateAllocator.allocate(curves: [a, easy], cap: 10, objective: .psnr).counts, [0, 10])
+        XCTAssertEqual(RateAllocator.balancedFloor(curves: [a, easy], cap: 10).counts[0], 7)
+        XCTAssertGreaterThanOrEqual(RateAllocator.allocate(curves: [a, easy], cap: 10, objective: .balanced).counts[0], 7)
+    }
+
+    /// Runs `ClosedLoopCommit` over a chunk whose true error is `truth(block, count, committed so
+    /// far)` (the encoder's batched pass, faked): returns the committed counts.
+    func runClosedLoop(_ loop: ClosedLoopCommit, blocks: Int, truth: (Int, Int, [Int]) -> Double) -> [Int] {
+        var loop = loop, committed: [Int] = []
+        for k in 0..<blocks {
+            let counts = loop.candidates(k)
+            XCTAssertEqual(counts, counts.sorted(), "ascending")
+            XCTAssertEqual(Set(counts).count, counts.count, "distinct")
+            let mse = counts.count > 1 ? counts.map { truth(k, $0, committed) } : nil
+            committed.append(loop.choose(k, mse: mse))
+            XCTAssertTrue(counts.contains(committed[k]))
+        }
+        return committed
+    }
+
+    /// The closed loop keeps the chunk's total to the token whatever the true errors do (here the
+    /// measured curve times a per-block factor, worse after starved predecessors), never takes
+    /// a block outside min…max, and always leaves the later blocks their smallest count.
+    func testTheClosedLoopSpendsTheChunkTotalExactlyWhateverTheTrueErrors() {
+        var rng = SplitMix64(state: 41)
+        for trial in 0..<400 {
+            let lo = [1, 16].randomElement(using: &rng)!, hi = lo + [5, 240].randomElement(using: &rng)!
+            let n = Int.random(in: 1...6, using: &rng)
+            let grid = TokenBudgetSearch.officialGrid(lo, hi, points: 6)
+            let curves = (0..<n).map { _ -> [RatePoint] in
+                let c = Curve(a: Float.random(in: 0.01...0.2, using: &rng), scale: Float.random(in: 10...200, using: &rng),
+                              floor: Float.random(in: 0.0005...0.01, using: &rng))
+                return grid.map { RatePoint(tokens: $0, mse: Double(c.mse($0))) }
+            }
+            let total = Int.random(in: (lo * n)...(hi * n), using: &rng)
+            let counts = RateAllocator.allocate(curves: curves, cap: total, objective: .balanced).counts
+            let floor = RateAllocator.balancedFloor(curves: curves, cap: total, margin: 0.2).mse
+            let factor = (0..<n).map { _ in Double.random(in: 0.7...1.6, using: &rng) }
+            let filled = curves.map(RateAllocator.filledIn)
+            let committed = runClosedLoop(ClosedLoopCommit(counts: counts, curves: curves, floorMSE: floor, minTokens: lo, maxTokens: hi),
+                                          blocks: n) { k, c, before in
+                let starved = before.enumerated().map { max(0, Double(counts[$0] - $1)) / Double(hi) }.reduce(0, +)
+                return filled[k].first { $0.tokens == c }!.mse * factor[k] * (1 + starved)
+            }
+            XCTAssertEqual(committed.reduce(0, +), total, "trial \(trial): \(counts) -> \(committed)")
+            XCTAssertTrue(committed.allSatisfy { (lo...hi).contains($0) }, "trial \(trial): \(committed)")
+        }
+    }
+
+    /// A block that misses the floor at its planned count with its real context is raised to the
+    /// smallest candidate that meets it while the later blocks still do (as predicted), and they
+    /// give the tokens back; a block that meets it keeps its count (a plain commit of the planned
+    /// counts would keep [40, 40, 40]). Raising stops where a later block would become the worst.
+    func testTheClosedLoopRaisesABlockThatMissesItsFloor() {
+        let hard = [16, 32, 64, 128].map { RatePoint(tokens: $0, mse: 0.02 * pow(Double($0) / 16, -0.7)) }
+        let easy = hard.map { RatePoint(tokens: $0.tokens, mse: $0.mse / 2) }
+        let loop = ClosedLoopCommit(counts: [40, 40, 40], curves: [hard, easy, easy], floorMSE: 0.0106, minTokens: 16, maxTokens: 128)
+        XCTAssertEqual(loop.candidates(0), [40, 48, 58, 70])
+        let filled = RateAllocator.filledIn(hard)
+        func model(_ n: Int) -> Double { filled.first { $0.tokens == n }!.mse }
+        // The hard curve is 0.02 · (n / 16)^−0.7: 0.01053 at 40, under the floor. Block 0 is 1.4×
+        // worse than its curve: 0.0147 at 40, 0.0130 at 48, 0.0114 at 58 miss; 0.0100 at 70 meets,
+        // and leaves 50 tokens: 25 each for the easy blocks, 0.0074 on their curve, 0.0103 with
+        // block 0's miss: under the floor too.
+        let committed = runClosedLoop(loop, blocks: 3) { k, n, _ in model(n) * (k == 0 ? 1.4 : 0.5) }
+        XCTAssertEqual(committed[0], 70)
+        XCTAssertEqual(committed.reduce(0, +), 120)
+        XCTAssertLessThan(committed[1], 40)
+        // Where the truth is the curve, every block keeps its plan.
+        XCTAssertEqual(runClosedLoop(loop, blocks: 3) { k, n, _ in model(n) * (k == 0 ? 1 : 0.5) }, [40, 40, 40])
+        // With hard later blocks, 70 would leave them at 0.0147 · 1.4 (predicted, with the miss):
+        // worse than block 0 keeping 40, so it does.
+        let tight = ClosedLoopCommit(counts: [40, 40, 40], curves: [hard, hard, hard], floorMSE: 0.0106, minTokens: 16, maxTokens: 128)
+        XCTAssertEqual(runClosedLoop(tight, blocks: 3) { k, n, _ in model(n) * (k == 0 ? 1.4 : 1) }[0], 40)
+    }
+
+    /// `--budget`'s whole-file split on any curves: the total is spent exactly (unless every block
+    /// is at its largest count) and never exceeded, every block keeps at least its lower bound,
+    /// the bounds fit the total, and no chunk goes over a cap per chunk.
+    func testTheBudgetFloorsHoldAndTheTotalIsSpentOnRandomCurves() {
+        var rng = SplitMix64(state: 53)
+        for trial in 0..<200 {
+            let curves = (0..<Int.random(in: 1...24, using: &rng)).map { _ in randomCurve(&rng, lo: 16, hi: 256) }
+            let chunkBlocks = Int.random(in: 1...4, using: &rng)
+            let total = Int.random(in: (16 * curves.count)...(256 * curves.count), using: &rng)
+            let chunkCap: Int? = trial % 3 == 0 ? Int.random(in: (16 * chunkBlocks)...(256 * chunkBlocks), using: &rng) : nil
+            let split = RateAllocator.allocateBudget(curves: curves, total: total, chunkBlocks: chunkBlocks, chunkCap: chunkCap)
+            XCTAssertLessThanOrEqual(split.floor.counts.reduce(0, +), total, "trial \(trial)")
+            XCTAssertLessThanOrEqual(split.counts.reduce(0, +), total, "trial \(trial)")
+            let chunks = stride(from: 0, to: curves.count, by: chunkBlocks).map { $0..<min($0 + chunkBlocks, curves.count) }
+            if let chunkCap {
+                for c in chunks { XCTAssertLessThanOrEqual(split.counts[c].reduce(0, +), chunkCap, "trial \(trial)") }
+            } else {
+                let atEnds = zip(curves, split.counts).allSatisfy { $1 == $0.map(\.tokens).max()! }
+                XCTAssertTrue(split.counts.reduce(0, +) == total || atEnds, "trial \(trial)")
+                for b in curves.indices { XCTAssertGreaterThanOrEqual(split.counts[b], split.floor.counts[b], "trial \(trial) block \(b)") }
+            }
+            XCTAssertTrue(split.counts.allSatisfy { (16...256).contains($0) }, "trial \(trial)")
+        }
+    }
+
+    /// A chunk of four alike blocks and a harder one-block chunk after it (which sets the floor):
+    /// the easy chunk's lower bounds rise with the position (`positionMargin` dB more each), none
+    /// under half the share. Worked numbers: the curve 0.02 · (n / 16)^−0.7, the easy ones ÷ 1.5;
+    /// the floor is the hard block at the share (120) less 0.3 dB; the easy blocks reach it,
+    /// 0.7 dB more per position, at 75, 94, 118 and 149 tokens, the hard block at 133.
+    func testTheBudgetFloorRisesWithThePositionInTheChunk() throws {
+        let hard = [16, 32, 64, 128, 256].map { RatePoint(tokens: $0, mse: 0.02 * pow(Double($0) / 16, -0.7)) }
+        let easy = hard.map { RatePoint(tokens: $0.tokens, mse: $0.mse / 1.5) }
+        let curves = [easy, easy, easy, easy, hard]
+        let floors = RateAllocator.budgetFloors(curves: curves, total: 600, chunkBlocks: 4)
+        XCTAssertEqual(floors.least, 60)
+        let mse = try XCTUnwrap(floors.mse)
+        XCTAssertEqual(mse, 0.02 * pow(120.0 / 16, -0.7) / pow(10, RateAllocator.budgetFloorMargin / 10), accuracy: 1e-9)
+        XCTAssertEqual(floors.counts, [75, 94, 118, 149, 133])
+        let split = RateAllocator.allocateBudget(curves: curves, total: 600, chunkBlocks: 4, chunkCap: nil)
+        XCTAssertEqual(split.counts.reduce(0, +), 600)
+        XCTAssertTrue(zip(split.counts, floors.counts).allSatisfy { $0 >= $1 })
+    }
+
     func testTheHullDropsPointsAboveTheChordAndPastTheLowestError() {
         let points = [RatePoint(tokens: 10, mse: 1), RatePoint(tokens: 20, mse: 0.9), RatePoint(tokens: 30, mse: 0.2),
                       RatePoint(tokens: 40, mse: 0.1), RatePoint(tokens: 50, mse: 0.15)]
@@ -153,6 +345,17 @@ final class RateControlTests: XCTestCase {
             XCTAssertEqual(chunk.results.map(\.keptTokens).reduce(0, +), min(cap, 48), "cap \(cap)")
             XCTAssertEqual(chunk.results.map(\.passes), [2, 2, 2])
             XCTAssertTrue(chunk.results.allSatisfy { $0.predictedMSE != nil })
+        }
+        // The curves hold the even split exactly: measured at the share, the earlier blocks
+        // committed at it, each block's point there is the error `.counts` at the share commits.
+        let share = 4
+        XCTAssertFalse(encoder.curveCounts.contains(share), "a share off the grid: \(encoder.curveCounts)")
+        XCTAssertEqual(encoder.provisionalCount(share: 12.0 / 3), share)
+        let measured = try encoder.measureChunk(blocks, provisional: share)
+        let even = try encoder.encodeChunk(blocks, firstBlock: 0, plan: .counts([share, share, share]))
+        for (curve, result) in zip(measured.curves, even.results) {
+            let point = try XCTUnwrap(curve.first { $0.tokens == share })
+            XCTAssertEqual(point.mse, Double(result.mse), accuracy: Double(result.mse) * 1e-4)
         }
         let fixed = try encoder.encodeChunk(blocks, firstBlock: 7, plan: .counts([3, 9, 2]))
         XCTAssertEqual(fixed.results.map(\.keptTokens), [3, 9, 2])
@@ -228,7 +431,7 @@ final class RateControlTests: XCTestCase {
         XCTAssertEqual(Double(one.tokens), 250 * rate.mediaSeconds, accuracy: 1)
         XCTAssertEqual(three.perBlock.map(\.kept), one.perBlock.map(\.kept))
         let report = try StreamReport.read(path: a.path)
-        XCTAssertEqual(report.header.encoding.rateControl, EtokHeader.RateControl(mode: .tokensPerSecond, target: 250))
+        XCTAssertEqual(report.header.encoding.rateControl, EtokHeader.RateControl(mode: .tokensPerSecond, target: 250, objective: "balanced"))
         XCTAssertEqual(report.header.encoding.search, .rate)
         XCTAssertEqual(report.rateControl, rate)
     }
@@ -238,7 +441,8 @@ final class RateControlTests: XCTestCase {
         let (summary, url) = try encode(EncoderSettings(maxTokensPerChunk: 30, rateTarget: .budget(1000)), name: "budget.etok")
         XCTAssertEqual(summary.tokens, 1000)
         XCTAssertLessThanOrEqual(summary.rateControl?.largestChunk ?? .max, 30)
-        XCTAssertTrue(summary.perBlock.allSatisfy { $0.passes == 2 }, "measure pass, then the commit pass")
+        XCTAssertTrue(summary.perBlock.allSatisfy { (2...3).contains($0.passes) },
+                      "measure pass, the closed loop's pass over larger counts (when the chunk can afford any), the commit pass")
         let report = try StreamReport.read(path: url.path)
         XCTAssertEqual(report.rateControl?.achieved, 1000)
         XCTAssertEqual(report.rateControl?.maxTokensPerChunk, 30)

@@ -32,3 +32,18 @@ def test_row_counts_repeat_blocks_in_its_own_column():
     assert cells[:6] == ["clip.mp4", "default", "4", "90", "22.5", "2"]
     del per_block[1]["repeat"], per_block[2]["repeat"]   # a --no-repeat or 1.1 summary: no key
     assert bench_rate.repeats(s) == 0
+
+
+def test_bar_line_needs_both_the_mean_and_a_higher_worst_frame():
+    def summary(psnrs):
+        return {"per_block": [{"psnr": p} for p in psnrs]}
+    fixed = summary([20.0, 22.0, 24.0])                            # mean 22.00, worst 20.00
+    modes = [("both", summary([20.5, 22.5, 24.0])),                # +0.33 / +0.5: holds
+             ("mean only", summary([19.0, 23.0, 25.0])),           # +0.33 / -1.0
+             ("worst only", summary([20.1, 22.0, 24.0])),          # +0.03 / +0.1
+             ("equal worst", summary([20.0, 23.0, 24.0]))]         # +0.33 / 0: not higher
+    line = bench_rate.bar_line("x/clip.mp4", 100, fixed, modes)
+    assert line.startswith("- clip.mp4: --fixed 100 22.00 / 20.00; ")
+    verdicts = [part.rsplit("bar ", 1)[1].rstrip(")") for part in line.split("; ")[1:]]
+    assert verdicts == ["holds", "missed", "missed", "missed"]
+    assert "both 22.33 / 20.50 (+0.33 / +0.50, bar holds)" in line

@@ -13,8 +13,11 @@ largest chunk, passes and counts evaluated per frame, wall time.
 
 Usage: etok-tools bench rate --etok .build/release/etok [--per-frame 100] [--cap 400]
        [--clips Samples/bikes.mp4 ...] [--threads 2] [--modes default rate budget fixed cap]
-The variants rate-psnr, budget-psnr (--rate-objective psnr) and rate-floor (--min-tokens FLOOR)
-are run with --modes.
+rate and budget use the default objective (balanced); the variants rate-mse, rate-psnr,
+budget-mse, budget-psnr (--rate-objective mse|psnr) and rate-floor (--min-tokens FLOOR) are run
+with --modes. After the table, one line per clip sets every rate and budget mode against the
+fixed budget (mean and worst-frame PSNR, deltas) and says whether issue 16's bar holds: mean PSNR
+at least 0.3 dB above the fixed budget's and a higher worst frame, at the same total.
 Deterministic except the wall times. Sets OPENBLAS_CORETYPE=Haswell unless it is set.
 """
 import argparse
@@ -94,7 +97,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--floor", type=int, default=64, help="--min-tokens of the rate-floor mode")
     p.add_argument("--modes", nargs="+", default=["default", "rate", "budget", "fixed", "cap"],
-                   help="of default rate budget fixed cap rate-psnr budget-psnr rate-floor")
+                   help="of default rate budget fixed cap rate-mse rate-psnr budget-mse budget-psnr rate-floor")
     args = p.parse_args(argv)
     os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
     cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
@@ -105,6 +108,7 @@ def main(argv=None):
           "within threshold | largest chunk | passes/frame | evaluations/frame | wall s |")
     print("|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     notes = []
+    versus = {}
     with tempfile.TemporaryDirectory() as work:
         for clip in args.clips:
             name = os.path.splitext(os.path.basename(clip))[0]
@@ -119,6 +123,10 @@ def main(argv=None):
                 "budget": (f"--budget {args.per_frame * frames}", ["--budget", str(args.per_frame * frames)], "budget"),
                 "fixed": (f"--fixed {args.per_frame}", None, None),
                 "cap": (f"default + --max-tokens-per-chunk {args.cap}", ["--max-tokens-per-chunk", str(args.cap)], "cap"),
+                "rate-mse": (f"--tokens-per-second {rate:g} --rate-objective mse",
+                             ["--tokens-per-second", str(rate), "--rate-objective", "mse"], "rate"),
+                "budget-mse": (f"--budget {args.per_frame * frames} --rate-objective mse",
+                               ["--budget", str(args.per_frame * frames), "--rate-objective", "mse"], "budget"),
                 "rate-psnr": (f"--tokens-per-second {rate:g} --rate-objective psnr",
                               ["--tokens-per-second", str(rate), "--rate-objective", "psnr"], "rate"),
                 "budget-psnr": (f"--budget {args.per_frame * frames} --rate-objective psnr",
@@ -137,9 +145,33 @@ def main(argv=None):
                 else:
                     print(row(clip, label, s))
                 notes.append(detail(clip, label, s))
+                if kind in ("rate", "budget"):
+                    versus.setdefault(clip, (probe, []))[1].append((label, s))
                 sys.stdout.flush()
     print()
     print("| clip | mode | mean kept at chunk position 0 / 1 / 2 / 3 | predicted − committed PSNR, mean / max abs (dB) |")
     print("|---|---|---|---|")
     for n in notes:
         print(n)
+    if versus:
+        print()
+        print("Against the fixed budget with the same total (mean / worst-frame PSNR, dB):")
+        for clip, (fixed, modes) in versus.items():
+            print(bar_line(clip, args.per_frame, fixed, modes))
+
+
+def psnr_figures(s):
+    psnrs = [b["psnr"] for b in s["per_block"]]
+    return sum(psnrs) / len(psnrs), min(psnrs)
+
+
+def bar_line(clip, per_frame, fixed, modes):
+    """One clip's modes against `--fixed per_frame`, and whether issue 16's bar holds for each."""
+    f_mean, f_worst = psnr_figures(fixed)
+    parts = [f"- {os.path.basename(clip)}: --fixed {per_frame} {f_mean:.2f} / {f_worst:.2f}"]
+    for label, s in modes:
+        mean, worst = psnr_figures(s)
+        holds = mean >= f_mean + 0.3 and worst > f_worst
+        parts.append(f"{label} {mean:.2f} / {worst:.2f} ({mean - f_mean:+.2f} / {worst - f_worst:+.2f}, "
+                     f"bar {'holds' if holds else 'missed'})")
+    return "; ".join(parts)
