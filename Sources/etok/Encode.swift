@@ -233,6 +233,9 @@ struct Encode: ParsableCommand {
         if rateObjective != nil && !rate && maxTokensPerChunk == nil {
             throw ValidationError("--rate-objective goes with --tokens-per-second, --budget or --max-tokens-per-chunk.")
         }
+        if budget != nil && isBatch {
+            throw ValidationError("--budget is a total for one file; a batch takes --tokens-per-second or --max-tokens-per-chunk, which apply to each file.")
+        }
         if budget != nil && input == "-" {
             throw ValidationError("--budget reads the input twice (measure, then encode) and needs a file, not stdin; for a stream use --tokens-per-second.")
         }

@@ -71,7 +71,8 @@ extension Encode {
             let model = try modelChoice.load()
             let settings = EncoderSettings(threshold: mseThreshold(for: model), search: search ?? .fast, fixedTokens: fixed,
                                            minTokens: minTokens, maxTokens: maxTokens, chunkBlocks: chunk,
-                                           repeatBlocks: !noRepeat)
+                                           maxTokensPerChunk: maxTokensPerChunk, rateTarget: rateTarget,
+                                           rateObjective: rateObjective ?? .default, repeatBlocks: !noRepeat)
             var inputOptions = inputFormat.inputOptions(fps: fps)
             inputOptions.keepsTruncatedInput = skipDamaged
             let job = BatchEncodeJob(items: items, folder: output, inputOptions: inputOptions, fit: fit,

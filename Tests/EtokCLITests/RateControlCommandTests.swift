@@ -55,4 +55,34 @@ final class RateControlCommandTests: XCTestCase {
         let object = try JSONSerialization.jsonObject(with: plain.stdout) as? [String: Any]
         XCTAssertEqual((object?["rate_control"] as? [String: Any])?["target"] as? Double, 200)
     }
+
+    /// A batch applies --tokens-per-second and --max-tokens-per-chunk to each file (they were once
+    /// dropped silently) and refuses --budget, whatever lists the inputs.
+    func testABatchAppliesTheRateToEachFileAndRefusesABudget() throws {
+        guard let input = CLI.sample("carphone_pristine.mp4") else { throw XCTSkip("Samples/carphone_pristine.mp4 missing") }
+        let folder = temporary("batch")
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: folder) }
+        let clip = folder + "-in.mp4"
+        addTeardownBlock { unlink(clip) }
+        try FileManager.default.copyItem(atPath: input, toPath: clip)
+        let result = try CLI.etok(["encode", input, clip, "-o", folder + "/", "--model", model,
+                                   "--tokens-per-second", "200", "--max-tokens-per-chunk", "24"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let outputs = try FileManager.default.subpathsOfDirectory(atPath: folder).filter { $0.hasSuffix(".etok") }
+        XCTAssertEqual(outputs.count, 2, "\(outputs)")
+        for output in outputs {
+            let info = try CLI.etok(["info", folder + "/" + output, "--json"])
+            XCTAssertEqual(info.status, 0, info.stderr)
+            let object = try JSONSerialization.jsonObject(with: info.stdout) as? [String: Any]
+            let rate = try XCTUnwrap(object?["rate_control"] as? [String: Any], output)
+            XCTAssertEqual(rate["target"] as? Double, 200, output)
+        }
+        let manifest = temporary("list.txt")
+        try Data((input + "\n").utf8).write(to: URL(fileURLWithPath: manifest))
+        for arguments in [[input, clip, "-o", folder + "-b/"], ["--manifest", manifest, "-o", folder + "-m/"]] {
+            let refused = try CLI.etok(["encode"] + arguments + ["--model", model, "--budget", "1000"])
+            XCTAssertEqual(refused.status, 64, refused.stderr)
+            XCTAssertTrue(refused.stderr.contains("a batch takes --tokens-per-second"), refused.stderr)
+        }
+    }
 }
