@@ -375,6 +375,11 @@ func missedThresholdHint(_ summary: EncodeSummary) -> String? {
     let suggestion = (reachable * 10).rounded(.down) / 10  // never above what was measured
     let unit = summary.frames == summary.blocks ? "frames" : "blocks"
     let name = summary.input == "-" ? "stdin" : summary.input
+    if let cap = summary.rateControl?.maxTokensPerChunk {   // the cap, not (only) the model, held them back
+        return String(format: "etok: warning: %@: %d of %d %@ missed the threshold (%.2f dB) under --max-tokens-per-chunk %d; "
+                      + "a higher cap buys quality where the model can reach it", name, missed.count, summary.blocks, unit,
+                      psnr(mse: summary.threshold), cap)
+    }
     return String(format: "etok: warning: %@: %d of %d %@ missed the threshold (%.2f dB) even with %d tokens: the model's "
                   + "limit on this footage; --psnr %.1f is within reach for about 95%% of them",
                   name, missed.count, summary.blocks, unit, psnr(mse: summary.threshold), budget, suggestion)

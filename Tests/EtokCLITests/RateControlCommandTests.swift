@@ -41,6 +41,15 @@ final class RateControlCommandTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
         let line = try XCTUnwrap(result.errorLines.first { $0.hasPrefix("etok: rate ") }, result.stderr)
         XCTAssertTrue(line.contains("target 200"), line)
+        XCTAssertFalse(result.stderr.contains("the model's limit"), result.stderr)   // a rate run gives no such hint
+
+        // The threshold search under a tight cap: frames that miss are put down to the cap, not the model.
+        let capped = try CLI.etok(["encode", input, "-o", temporary("c.etok"), "--model", model, "--psnr", "60",
+                                   "--max-tokens-per-chunk", "6"])
+        XCTAssertEqual(capped.status, 0, capped.stderr)
+        let hint = try XCTUnwrap(capped.errorLines.first { $0.contains("missed the threshold") }, capped.stderr)
+        XCTAssertTrue(hint.contains("under --max-tokens-per-chunk 6"), hint)
+        XCTAssertFalse(hint.contains("the model's limit"), hint)
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: stats))) as? [String: Any]
         let rate = try XCTUnwrap(json?["rate_control"] as? [String: Any])
         XCTAssertEqual(rate["mode"] as? String, "tokens_per_second")
