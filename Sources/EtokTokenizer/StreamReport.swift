@@ -127,6 +127,7 @@ public struct StreamReport: Sendable {
                 "fps": number(h.encoding.fps), "chunk_blocks": h.encoding.chunkBlocks,
                 "token_coding": h.encoding.tokenCoding.rawValue,
                 "repeat_blocks": h.encoding.declaresRepeats,
+                "precision": h.encoding.precision ?? "fp32",   // §4: an absent key means fp32
             ] as [String: Any],
             "source": [
                 "name": h.source.name as Any, "width": h.source.width as Any, "height": h.source.height as Any,

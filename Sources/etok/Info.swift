@@ -99,9 +99,10 @@ struct Info: ParsableCommand {
         lines.append("file:      \(r.file) (\(r.fileBytes) bytes)")
         lines.append("model:     \(m.name) sha256 \(m.sha256.prefix(16))…  \(m.imageSize[1])x\(m.imageSize[0]), patch \(m.patchSize.map(String.init).joined(separator: "x")), \(m.framesPerBlock) frame/block, \(m.minToks)…\(m.maxToks) tokens, \(m.bottleneck.rawValue)")
         let search = e.fixedTokens.map { "fixed \($0)" } ?? e.search.rawValue
-        lines.append(String(format: "encoding:  threshold %.5g (%.2f dB), search %@, chunk %d blocks%@%@", e.threshold,
+        lines.append(String(format: "encoding:  threshold %.5g (%.2f dB), search %@, chunk %d blocks%@%@%@", e.threshold,
                             psnr(mse: e.threshold), search, e.chunkBlocks, e.fit.map { ", fit \($0.rawValue)" } ?? "",
-                            e.fps.map { String(format: ", %.3g fps", $0) } ?? ""))
+                            e.fps.map { String(format: ", %.3g fps", $0) } ?? "",
+                            e.precision.map { ", precision \($0)" } ?? ""))
         var source = "source:    \(h.source.name ?? "?")"
         if let w = h.source.width, let hh = h.source.height { source += " \(w)x\(hh)" }
         if let d = h.source.duration { source += String(format: ", %.2f s", d) }
@@ -134,7 +135,7 @@ struct Info: ParsableCommand {
     /// The rate-control line: the target and what the readable blocks achieved (nil without).
     func rateLine(_ r: StreamReport) -> String? {
         guard let rate = r.rateControl else { return nil }
-        let cap = rate.maxTokensPerChunk.map { ", cap \($0) per chunk" } ?? ""
+        let cap = (rate.maxTokensPerChunk.map { ", cap \($0) per chunk" } ?? "") + ", objective \(rate.objective)"
         switch rate.mode {
         case "tokens_per_second":
             return String(format: "rate:      target %.6g tokens/s, achieved %.1f over %.2f s; largest chunk %d tokens%@",
@@ -143,7 +144,8 @@ struct Info: ParsableCommand {
             return String(format: "rate:      budget %.0f tokens, kept %.0f; largest chunk %d tokens%@",
                           rate.target, rate.achieved, rate.largestChunk, cap)
         default:
-            return String(format: "rate:      at most %.0f tokens per chunk, largest chunk %d tokens", rate.target, rate.largestChunk)
+            return String(format: "rate:      at most %.0f tokens per chunk, largest chunk %d tokens; over the cap, objective %@",
+                          rate.target, rate.largestChunk, rate.objective)
         }
     }
 

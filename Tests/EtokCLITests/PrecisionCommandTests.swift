@@ -38,6 +38,13 @@ final class PrecisionCommandTests: CLITestCase {
         let text16 = String(decoding: try Data(contentsOf: URL(fileURLWithPath: bf16)), as: UTF8.self)
         XCTAssertFalse(text32.contains("\"precision\""), "the default model's auto is fp32, and fp32 writes no key")
         XCTAssertTrue(text16.contains("\"precision\":\"bf16\""))
+        // etok info names it (text and JSON); fp32 is what an absent key means.
+        let shown = try run(["info", bf16])
+        XCTAssertTrue(String(decoding: shown.stdout, as: UTF8.self).contains("precision bf16"), String(decoding: shown.stdout, as: UTF8.self))
+        for (file, want) in [(bf16, "bf16"), (fp32, "fp32")] {
+            let object = try JSONSerialization.jsonObject(with: try run(["info", file, "--json"]).stdout) as? [String: Any]
+            XCTAssertEqual((object?["encoding"] as? [String: Any])?["precision"] as? String, want, file)
+        }
         let refused = try run(["decode", bf16, "-o", path("x.y4m"), "--precision", "fp32", "-q"])
         XCTAssertEqual(refused.status, 65, refused.stderr)
         XCTAssertTrue(refused.stderr.contains("bf16") && refused.stderr.contains(bf16), refused.stderr)

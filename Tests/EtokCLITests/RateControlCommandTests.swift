@@ -59,7 +59,7 @@ final class RateControlCommandTests: XCTestCase {
         XCTAssertEqual(info.status, 0, info.stderr)
         let text = String(decoding: info.stdout, as: UTF8.self)
         XCTAssertTrue(text.contains("rate:      target 200 tokens/s"), text)
-        XCTAssertTrue(text.contains("cap 24 per chunk"), text)
+        XCTAssertTrue(text.contains("cap 24 per chunk, objective balanced"), text)
         let plain = try CLI.etok(["info", output, "--json"])
         let object = try JSONSerialization.jsonObject(with: plain.stdout) as? [String: Any]
         XCTAssertEqual((object?["rate_control"] as? [String: Any])?["target"] as? Double, 200)
