@@ -292,7 +292,8 @@ struct Encode: ParsableCommand {
             if let statsOutput { try writeJSON(summary, to: statsOutput) }
             let line = summaryLine(summary, output: output == "-" ? "stdout" : output)
             progress.end(frames: summary.frames, mediaSeconds: summary.perBlock.last.map { $0.seconds - summary.perBlock[0].seconds } ?? 0,
-                         summary: [line, rateControlLine(summary), missedThresholdHint(summary), damagedInputWarning(summary)]
+                         summary: [line, rateControlLine(summary), rateMissWarning(summary), missedThresholdHint(summary),
+                                   damagedInputWarning(summary)]
                             .compactMap { $0 }.joined(separator: "\n"))
             // Damage is worth a line even with -q, as decode's --skip-damaged warnings are.
             if common.quiet, let warning = damagedInputWarning(summary) { printError(warning) }
@@ -331,6 +332,19 @@ func rateControlLine(_ summary: EncodeSummary) -> String? {
     default:
         return String(format: "etok: largest chunk %d tokens (cap %.0f)", r.largestChunk, r.target)
     }
+}
+
+/// One line when a rate or a budget missed its target by more than 2% (nil otherwise): every block
+/// keeps between the model's least and most tokens, and a cap holds chunks down, so a target outside
+/// what the file can take is met as closely as it allows, and the user should hear so.
+func rateMissWarning(_ summary: EncodeSummary) -> String? {
+    guard let r = summary.rateControl, r.mode == "tokens_per_second" || r.mode == "budget", r.target > 0 else { return nil }
+    let off = r.achieved / r.target - 1
+    guard abs(off) > 0.02 else { return nil }
+    let name = summary.input == "-" ? "stdin" : summary.input
+    return String(format: "etok: warning: %@: the target is out of reach (achieved %+.1f%%): each block keeps %@ tokens "
+                  + "(etok model info)%@", name, 100 * off, off > 0 ? "at least the model's least" : "at most the model's most",
+                  r.maxTokensPerChunk.map { ", and no chunk more than the cap \($0)" } ?? "")
 }
 
 /// One line when fitting the input to the model enlarges it more than 2×: the tokens then describe

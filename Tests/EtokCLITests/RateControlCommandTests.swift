@@ -42,6 +42,13 @@ final class RateControlCommandTests: XCTestCase {
         let line = try XCTUnwrap(result.errorLines.first { $0.hasPrefix("etok: rate ") }, result.stderr)
         XCTAssertTrue(line.contains("target 200"), line)
         XCTAssertFalse(result.stderr.contains("the model's limit"), result.stderr)   // a rate run gives no such hint
+        XCTAssertFalse(result.stderr.contains("out of reach"), result.stderr)
+
+        // A budget beyond what every block can keep is met as closely as it can be, and said so.
+        let huge = try CLI.etok(["encode", input, "-o", temporary("h.etok"), "--model", model, "--budget", "99999999"])
+        XCTAssertEqual(huge.status, 0, huge.stderr)
+        let warning = try XCTUnwrap(huge.errorLines.first { $0.contains("out of reach") }, huge.stderr)
+        XCTAssertTrue(warning.contains("at most the model's most"), warning)
 
         // The threshold search under a tight cap: frames that miss are put down to the cap, not the model.
         let capped = try CLI.etok(["encode", input, "-o", temporary("c.etok"), "--model", model, "--psnr", "60",
