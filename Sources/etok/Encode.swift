@@ -143,7 +143,7 @@ struct Encode: ParsableCommand {
     @Option(name: .customLong("tokens-per-second"), parsing: .unconditional, help: ArgumentHelp("Keep a mean of R tokens per second of media over the file, instead of the threshold (one pass; works on stdin).", valueName: "R"))
     var tokensPerSecond: Double?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Keep N tokens for the whole file, spread where they lower the error most, instead of the threshold (reads the file twice; not stdin).", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Keep N tokens for the whole file, spread where they lower the error most, instead of the threshold (reads the file twice; not stdin, not in a batch).", valueName: "N"))
     var budget: Int?
 
     @Option(name: .customLong("rate-objective"), help: ArgumentHelp("How rate control places tokens: balanced (the default: every frame first up to a floor above the worst frame of an even split, 0.5 dB per chunk or, under --budget, 0.3 dB for the whole file and more for a chunk's later frames, then the mean PSNR), psnr (the mean PSNR alone) or mse (the summed error).", valueName: "balanced|psnr|mse"))
