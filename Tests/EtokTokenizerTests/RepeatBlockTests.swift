@@ -7,33 +7,6 @@ import XCTest
 /// Repeat blocks (docs/etok-format.md §5, `RepeatBlock`): kept 0, the previous block's last frame
 /// shown again, nothing added to the model's context.
 final class RepeatBlockTests: XCTestCase {
-    /// Encodes `blocks` chunk by chunk as `EncodeRun` does, with each block's committed
-    /// reconstruction (as the encoder measured it).
-    func encodeAll(_ model: ElasticTokModel, _ blocks: [[Float]], settings: EncoderSettings)
-        throws -> (results: [BlockResult], chunks: [Chunk], reconstructions: [[Float]])
-    {
-        let encoder = try ConditionalEncoder(model: model, settings: settings)
-        var results: [BlockResult] = [], chunks: [Chunk] = [], reconstructions: [[Float]] = []
-        for first in stride(from: 0, to: blocks.count, by: encoder.chunkBlocks) {
-            let inputs = blocks[first..<min(first + encoder.chunkBlocks, blocks.count)].enumerated().map { k, patches in
-                (patches: patches, pts: Int64((first + k) * 10), frames: model.config.framesPerBlock)
-            }
-            let encoded = try encoder.encodeChunk(inputs, firstBlock: first) { _, recon in reconstructions.append(recon) }
-            results += encoded.results
-            chunks.append(encoded.chunk)
-        }
-        return (results, chunks, reconstructions)
-    }
-
-    func header(_ model: ElasticTokModel, _ settings: EncoderSettings, chunkBlocks: Int) -> EtokHeader {
-        let loaded = LoadedModel(model: model, path: "/m.safetensors", sha256: String(repeating: "0", count: 64), calibratedThreshold: nil)
-        return EtokHeader(model: loaded.headerModel,
-                          encoding: .init(threshold: Double(settings.threshold), search: .fast, chunkBlocks: chunkBlocks,
-                                          tokenCoding: .preferred(for: loaded.headerModel),
-                                          repeatBlocks: settings.writesRepeats ? true : nil),
-                          source: .init(timeBase: .init(1, 10)))
-    }
-
     /// Writes the chunks, reads them back and decodes every block.
     func writeAndDecode(_ model: ElasticTokModel, _ chunks: [Chunk], header: EtokHeader) throws -> (bytes: [UInt8], decoded: [DecodedBlock]) {
         let sink = MemorySink()
@@ -93,7 +66,7 @@ final class RepeatBlockTests: XCTestCase {
             XCTAssertLessThanOrEqual(r.mse, settings.threshold, "block \(r.index)")
             XCTAssertTrue(r.meetsThreshold)
         }
-        let (_, decoded) = try writeAndDecode(model, chunks, header: header(model, settings, chunkBlocks: chunkBlocks))
+        let (_, decoded) = try writeAndDecode(model, chunks, header: header(for: model, settings: settings, chunkBlocks: chunkBlocks))
         XCTAssertEqual(decoded.count, blocks.count)
         for (r, d) in zip(results, decoded) {
             XCTAssertEqual(meanSquaredError(d.reconstruction, blocks[r.index]), r.mse, "block \(r.index): decoder differs from the encoder")
@@ -121,7 +94,7 @@ final class RepeatBlockTests: XCTestCase {
         // Its coded block: as the first block of a chunk of its own.
         let alone = try encodeAll(model, [white], settings: settings)
         XCTAssertEqual(results[chunkBlocks + 1].keptTokens, alone.results[0].keptTokens)
-        let (bytes, full) = try writeAndDecode(model, chunks, header: header(model, settings, chunkBlocks: chunkBlocks))
+        let (bytes, full) = try writeAndDecode(model, chunks, header: header(for: model, settings: settings, chunkBlocks: chunkBlocks))
 
         let reader = try EtokReader(bytes: bytes, name: "r.etok")
         let decoder = try ChunkDecoder(model: model, header: reader.header, fileName: "r.etok")
@@ -170,7 +143,7 @@ final class RepeatBlockTests: XCTestCase {
                 XCTAssertEqual(r.mse, meanSquaredError(reconstructions[r.index - 1], blocks[r.index]))
             }
         }
-        let (bytes, decoded) = try writeAndDecode(model, chunks, header: header(model, settings, chunkBlocks: chunkBlocks))
+        let (bytes, decoded) = try writeAndDecode(model, chunks, header: header(for: model, settings: settings, chunkBlocks: chunkBlocks))
         XCTAssertEqual(Array(bytes[8..<12]), [1, 0, 2, 0], "a stream with repeat blocks is format 1.2")
         XCTAssertEqual(decoded.count, results.count)
         for (r, d) in zip(results, decoded) {
@@ -198,7 +171,7 @@ final class RepeatBlockTests: XCTestCase {
         XCTAssertEqual(ta[2], tb[1])
         XCTAssertEqual(ta[1], [])
         // And the decoder agrees.
-        let (_, decoded) = try writeAndDecode(model, a.chunks, header: header(model, settings, chunkBlocks: model.config.contextBlocks))
+        let (_, decoded) = try writeAndDecode(model, a.chunks, header: header(for: model, settings: settings, chunkBlocks: model.config.contextBlocks))
         XCTAssertEqual(decoded.map(\.reconstruction), a.reconstructions)
     }
 
@@ -220,7 +193,7 @@ final class RepeatBlockTests: XCTestCase {
                 XCTAssertGreaterThan(meanSquaredError(reconstructions[r.index - 1], blocks[r.index]), settings.threshold,
                                      "block \(r.index) was coded although repeating met the threshold")
             }
-            let (_, decoded) = try writeAndDecode(model, chunks, header: header(model, settings, chunkBlocks: model.config.contextBlocks))
+            let (_, decoded) = try writeAndDecode(model, chunks, header: header(for: model, settings: settings, chunkBlocks: model.config.contextBlocks))
             XCTAssertEqual(decoded.map(\.reconstruction), reconstructions)
         }
     }
@@ -234,7 +207,7 @@ final class RepeatBlockTests: XCTestCase {
         let settings = EncoderSettings(threshold: 4.5)
         let (results, chunks, reconstructions) = try encodeAll(model, blocks, settings: settings)
         XCTAssertEqual(results.map(\.isRepeat), [false, true, false], "chunks of 2: the third block starts a chunk")
-        let (_, decoded) = try writeAndDecode(model, chunks, header: header(model, settings, chunkBlocks: model.config.contextBlocks))
+        let (_, decoded) = try writeAndDecode(model, chunks, header: header(for: model, settings: settings, chunkBlocks: model.config.contextBlocks))
         XCTAssertEqual(decoded.map(\.reconstruction), reconstructions)
         let last = try XCTUnwrap(decoded[0].frames.last)
         XCTAssertEqual(decoded[1].frames.count, model.config.framesPerBlock)
@@ -253,7 +226,7 @@ final class RepeatBlockTests: XCTestCase {
             XCTAssertFalse(settings.writesRepeats)
             let (results, chunks, _) = try encodeAll(model, blocks, settings: settings)
             XCTAssertFalse(results.contains { $0.isRepeat || $0.keptTokens == 0 })
-            let (bytes, _) = try writeAndDecode(model, chunks, header: header(model, settings, chunkBlocks: model.config.contextBlocks))
+            let (bytes, _) = try writeAndDecode(model, chunks, header: header(for: model, settings: settings, chunkBlocks: model.config.contextBlocks))
             XCTAssertEqual(Array(bytes[8..<12]), [1, 0, 1, 0])
         }
         XCTAssertTrue(EncoderSettings(threshold: threshold).writesRepeats)

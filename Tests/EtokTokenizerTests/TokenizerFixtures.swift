@@ -1,5 +1,8 @@
+import EtokFormat
 import EtokModel
 import Foundation
+import XCTest
+@testable import EtokTokenizer
 
 /// Shared fixtures: the tiny reference models of the engine's parity tests and synthetic video.
 enum TokenizerFixtures {
@@ -37,5 +40,38 @@ enum TokenizerFixtures {
             try Patchify.patches(frames: Array(frames[(b * f)..<((b + 1) * f)].joined()), count: f,
                                  height: h, width: w, config: c)
         }
+    }
+}
+
+/// Encoding helpers shared by the encoder and repeat-block tests.
+extension XCTestCase {
+    /// Encodes `blocks` in chunks of the encoder's `chunkBlocks`, as EncodeRun does; also returns
+    /// each block's committed reconstruction.
+    func encodeAll(_ model: ElasticTokModel, _ blocks: [[Float]], settings: EncoderSettings)
+        throws -> (results: [BlockResult], chunks: [Chunk], reconstructions: [[Float]])
+    {
+        let encoder = try ConditionalEncoder(model: model, settings: settings)
+        var results: [BlockResult] = [], chunks: [Chunk] = [], reconstructions: [[Float]] = []
+        for first in stride(from: 0, to: blocks.count, by: encoder.chunkBlocks) {
+            let inputs = blocks[first..<min(first + encoder.chunkBlocks, blocks.count)].enumerated().map { k, patches in
+                (patches: patches, pts: Int64((first + k) * 10), frames: model.config.framesPerBlock)
+            }
+            let encoded = try encoder.encodeChunk(inputs, firstBlock: first) { k, recon in
+                XCTAssertEqual(k, reconstructions.count - first)
+                reconstructions.append(recon)
+            }
+            results += encoded.results
+            chunks.append(encoded.chunk)
+        }
+        return (results, chunks, reconstructions)
+    }
+
+    func header(for model: ElasticTokModel, settings: EncoderSettings, chunkBlocks: Int) -> EtokHeader {
+        let loaded = LoadedModel(model: model, path: "/m.safetensors", sha256: String(repeating: "0", count: 64), calibratedThreshold: nil)
+        return EtokHeader(model: loaded.headerModel,
+                          encoding: .init(threshold: Double(settings.threshold), search: .fast, chunkBlocks: chunkBlocks,
+                                          tokenCoding: .preferred(for: loaded.headerModel),
+                                          repeatBlocks: settings.writesRepeats ? true : nil),
+                          source: .init(timeBase: .init(1, 10)))
     }
 }
