@@ -265,7 +265,7 @@ public enum RateAllocator {
         func counts(margin perPosition: Double, least: Int) -> [Int] {
             filled.enumerated().map { b, f in
                 let target = plain.mse / Foundation.pow(10, perPosition * Double(b % max(1, chunkBlocks)) / 10)
-                return max(f.first { $0.mse <= target }?.tokens ?? f.last!.tokens, min(least, f.last!.tokens))
+                return smallestCount(reaching: target, on: f, least: least)
             }
         }
         for (perPosition, n) in [(positionMargin, least), (0, least), (0, 0)] {
@@ -291,6 +291,12 @@ public enum RateAllocator {
         return (allocate(curves: raised, cap: total, chunkBlocks: chunkBlocks, chunkCap: chunkCap, objective: .psnr), floor)
     }
 
+    /// The smallest count of a filled-in curve whose MSE is at most `m` (its largest when none is),
+    /// and at least `least` where the curve reaches that far: a block's lower bound under a floor.
+    static func smallestCount(reaching m: Double, on filled: [RatePoint], least: Int = 0) -> Int {
+        max(filled.first { $0.mse <= m }?.tokens ?? filled.last!.tokens, min(least, filled.last!.tokens))
+    }
+
     /// The `balanced` objective's PSNR floor, as an MSE, and each block's smallest count reaching
     /// it on its filled-in curve (its largest count if none does).
     ///
@@ -306,7 +312,7 @@ public enum RateAllocator {
         let filled = curves.map(filledIn)
         /// The smallest count of each block whose MSE is at most `m` (its largest when none is).
         func counts(reaching m: Double) -> [Int] {
-            filled.map { f in f.first { $0.mse <= m }?.tokens ?? f.last!.tokens }
+            filled.map { smallestCount(reaching: m, on: $0) }
         }
         func feasible(_ m: Double) -> Bool {
             zip(filled, counts(reaching: m)).allSatisfy { f, n in f.first { $0.tokens == n }!.mse <= m }
@@ -485,7 +491,7 @@ public struct ClosedLoopCommit: Sendable {
         guard !later.isEmpty else { return ([], 0) }
         let miss = max(0, missLog / Double(max(1, decided)))
         func floorCounts(_ m: Double) -> [Int] {
-            later.map { b in max(curves[b].first { $0.mse <= m }?.tokens ?? curves[b].last!.tokens, min(leastPlanned, curves[b].last!.tokens)) }
+            later.map { RateAllocator.smallestCount(reaching: m, on: curves[$0], least: leastPlanned) }
         }
         var floors = floorCounts(floorMSE / exp(miss))
         if floors.reduce(0, +) > left { floors = floorCounts(floorMSE) }
