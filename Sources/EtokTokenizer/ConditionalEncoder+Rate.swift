@@ -60,27 +60,30 @@ extension ConditionalEncoder {
     /// The counts measured per block: the official log grid over the search's range.
     var curveCounts: [Int] { TokenBudgetSearch.officialGrid(search.minTokens, search.maxTokens, points: Self.curvePoints) }
 
-    /// Encodes `blocks` as one chunk under `plan`.
-    public func encodeChunk(_ blocks: [BlockInput], firstBlock: Int, plan: ChunkPlan) throws -> EncodedChunk {
+    /// Encodes `blocks` as one chunk under `plan`, handing each block's committed reconstruction
+    /// to `measured` with its index in the chunk.
+    public func encodeChunk(_ blocks: [BlockInput], firstBlock: Int, plan: ChunkPlan,
+                            measured: (Int, [Float]) -> Void = { _, _ in }) throws -> EncodedChunk {
         switch plan {
         case .counts(let counts):
             precondition(counts.count == blocks.count, "one count per block")
-            return try commit(blocks, firstBlock: firstBlock, counts: counts, predicted: nil, measurePasses: nil)
+            return try commit(blocks, firstBlock: firstBlock, counts: counts, predicted: nil, measurePasses: nil, measured: measured)
         case .closedLoop(let counts, let curves, let floorMSE, let least):
             precondition(counts.count == blocks.count && curves.count == blocks.count, "one count and curve per block")
             guard model.config.isFSQ else {
-                return try commit(blocks, firstBlock: firstBlock, counts: counts, predicted: nil, measurePasses: nil)
+                return try commit(blocks, firstBlock: firstBlock, counts: counts, predicted: nil, measurePasses: nil, measured: measured)
             }
             return try commitClosedLoop(blocks, firstBlock: firstBlock,
                                         loop: ClosedLoopCommit(counts: counts, curves: curves, floorMSE: floorMSE,
                                                                minTokens: search.minTokens, maxTokens: search.maxTokens,
-                                                               leastPlanned: least))
+                                                               leastPlanned: least), measured: measured)
         case .cap(let cap):
             let provisional = provisionalCount(share: Double(cap) / Double(blocks.count))
-            let (curves, passes) = try measureChunk(blocks, provisional: provisional)
-            let allocation = RateAllocator.allocate(curves: curves, cap: cap, objective: settings.rateObjective)
+            let (curves, repeats, passes) = try measureChunk(blocks, provisional: provisional)
+            let allocation = RateAllocator.allocate(curves: curves, repeats: repeats, cap: cap,
+                                                    objective: settings.rateObjective)
             return try commit(blocks, firstBlock: firstBlock, counts: allocation.counts,
-                              predicted: allocation.predictedMSE, measurePasses: passes)
+                              predicted: allocation.predictedMSE, measurePasses: passes, measured: measured)
         }
     }
 
@@ -96,39 +99,56 @@ extension ConditionalEncoder {
     func measuredCounts(provisional: Int) -> [Int] { Array(Set(curveCounts + [provisional])).sorted() }
 
     /// Measures each block's (tokens, MSE) curve at `measuredCounts`, the earlier blocks committed
-    /// at `provisional`. Returns the curves and each block's (passes, counts evaluated).
-    public func measureChunk(_ blocks: [BlockInput], provisional: Int) throws -> (curves: [[RatePoint]], passes: [(Int, Int)]) {
+    /// at `provisional`. Returns the curves, each block's (passes, counts evaluated), and, when the
+    /// settings let rate control write repeats (`rateRepeats`), the repeat curves
+    /// `RateAllocator.allocate(curves:repeats:cap:objective:margin:)` takes: `repeats[k][j]`, block
+    /// k's MSE showing block j's reconstruction at each of block j's measured counts (`RepeatBlock.mse`,
+    /// what the commit measures; no model pass: a copy and a sum per pair of blocks and count);
+    /// empty otherwise.
+    public func measureChunk(_ blocks: [BlockInput], provisional: Int) throws
+        -> (curves: [[RatePoint]], repeats: [[[RatePoint]]], passes: [(Int, Int)]) {
         precondition(!blocks.isEmpty && blocks.count <= chunkBlocks, "a chunk holds 1…\(chunkBlocks) blocks")
         let counts = measuredCounts(provisional: provisional)
         let at = counts.firstIndex(of: provisional)!
+        let withRepeats = settings.rateRepeats
         coder.reset()
         var curves: [[RatePoint]] = [], passes: [(Int, Int)] = []
-        for block in blocks {
-            let errors: [Float]
+        var repeats: [[[RatePoint]]] = withRepeats ? blocks.map { _ in [] } : []
+        for (j, block) in blocks.enumerated() {
+            var reconstructions: [[Float]] = [], errors: [Float] = []
             if model.config.isFSQ {
                 let pass = try coder.reconstruct(patches: block.patches, keptCounts: counts)
+                reconstructions = pass.map(\.recon)
                 errors = pass.map(\.mse)
                 try coder.commit(candidate: at)
                 passes.append((1, counts.count))
             } else {
                 let encoded = try coder.encoder.encode(patches: block.patches, keptCounts: counts)
-                errors = try encoded.map { e in meanSquaredError(try decoder.decode(z: e.z.map(Float16Bits.round)), block.patches) }
+                reconstructions = try encoded.map { e in try decoder.decode(z: e.z.map(Float16Bits.round)) }
+                errors = reconstructions.map { meanSquaredError($0, block.patches) }
                 let fixed = TokenBudgetSearch(strategy: .fast, threshold: search.threshold, minTokens: provisional, maxTokens: provisional)
                 _ = try encodeVAE(patches: block.patches, hint: nil, search: fixed)
                 passes.append((2, counts.count + 1))
             }
             curves.append(zip(counts, errors).map { RatePoint(tokens: $0, mse: Double($1)) })
+            guard withRepeats else { continue }
+            for k in (j + 1)..<blocks.count {
+                repeats[k].append(try zip(counts, reconstructions).map { n, recon in
+                    RatePoint(tokens: n, mse: Double(try RepeatBlock.mse(of: blocks[k].patches, after: recon, config: model.config).mse))
+                })
+            }
         }
-        return (curves, passes)
+        return (curves, repeats, passes)
     }
 
-    /// Encodes the chunk with block k at `counts[k]` (a fixed search each), adding the measuring
-    /// passes to each block's figures.
+    /// Encodes the chunk with block k at `counts[k]` (a fixed search each; 0: a repeat block),
+    /// adding the measuring passes to each block's figures.
     func commit(_ blocks: [BlockInput], firstBlock: Int, counts: [Int], predicted: [Double]?,
-                measurePasses: [(Int, Int)]?) throws -> EncodedChunk {
+                measurePasses: [(Int, Int)]?, measured: (Int, [Float]) -> Void = { _, _ in }) throws -> EncodedChunk {
         var encoded = try encodeBlocks(blocks, firstBlock: firstBlock, search: { k in
-            TokenBudgetSearch(strategy: .fast, threshold: self.search.threshold, minTokens: counts[k], maxTokens: counts[k])
-        }, measured: { _, _ in })
+            counts[k] == 0 ? nil
+                : TokenBudgetSearch(strategy: .fast, threshold: self.search.threshold, minTokens: counts[k], maxTokens: counts[k])
+        }, measured: measured)
         for k in encoded.results.indices {
             if let (p, e) = measurePasses?[k] {
                 encoded.results[k].passes += p
@@ -143,7 +163,8 @@ extension ConditionalEncoder {
     /// and values) evaluates a block's candidates with the real context when there are several,
     /// then the chosen count is encoded and committed (one pass). Each block's figures count both;
     /// its `predictedMSE` is its first-pass curve at the committed count.
-    func commitClosedLoop(_ blocks: [BlockInput], firstBlock: Int, loop: ClosedLoopCommit) throws -> EncodedChunk {
+    func commitClosedLoop(_ blocks: [BlockInput], firstBlock: Int, loop: ClosedLoopCommit,
+                          measured: (Int, [Float]) -> Void) throws -> EncodedChunk {
         var loop = loop
         var evaluated: [Int] = []
         var encoded = try encodeBlocks(blocks, firstBlock: firstBlock, search: { k in
@@ -155,7 +176,7 @@ extension ConditionalEncoder {
             evaluated.append(mse == nil ? 0 : counts.count)
             let n = loop.choose(k, mse: mse)
             return TokenBudgetSearch(strategy: .fast, threshold: self.search.threshold, minTokens: n, maxTokens: n)
-        }, measured: { _, _ in })
+        }, measured: measured)
         for k in encoded.results.indices {
             encoded.results[k].predictedMSE = Float(loop.predictedMSE(k, encoded.results[k].keptTokens))
             guard evaluated[k] > 0 else { continue }

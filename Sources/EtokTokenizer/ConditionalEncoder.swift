@@ -25,9 +25,9 @@ public struct EncoderSettings: Sendable, Equatable {
     public var rateTarget: RateTarget?
     /// What rate control minimises: the summed MSE (default) or the mean PSNR.
     public var rateObjective: RateObjective
-    /// Whether the threshold search may write repeat blocks (`RepeatBlock`: 0 tokens, the previous
-    /// frame shown again, when that meets the threshold). Asked for by default; in effect only
-    /// where the threshold sets every budget (`writesRepeats`).
+    /// Whether the encoder may write repeat blocks (`RepeatBlock`: 0 tokens, the previous frame
+    /// shown again): by the threshold (`searchRepeats`), or where rate control finds them worth
+    /// their tokens (`rateRepeats`). Asked for by default; never with a fixed budget.
     public var repeatBlocks: Bool
 
     /// The defaults: threshold 0.003, `fast` search, the model's token range and context.
@@ -48,13 +48,22 @@ public struct EncoderSettings: Sendable, Equatable {
         self.repeatBlocks = repeatBlocks
     }
 
-    /// Whether this encode writes repeat blocks: asked for (`repeatBlocks`) and the threshold
-    /// alone sets the budgets. A fixed budget means that many tokens every block; rate control
-    /// (a rate, a total, a cap per chunk) spends its target by equal slope over measured curves,
-    /// which have no 0-token point, so it writes none.
-    public var writesRepeats: Bool {
+    /// Whether this encode may write repeat blocks, so its header declares them (§5) and a coded
+    /// block keeps at least one token: `searchRepeats` or `rateRepeats`. A fixed budget means that
+    /// many tokens every block, so it writes none.
+    public var writesRepeats: Bool { searchRepeats || rateRepeats }
+
+    /// Whether the threshold search writes a repeat wherever one meets the threshold (and
+    /// `ChunkStartRepeats` at chunk starts): when the threshold alone sets every budget.
+    public var searchRepeats: Bool {
         repeatBlocks && fixedTokens == nil && rateTarget == nil && maxTokensPerChunk == nil
     }
+
+    /// Whether a rate or a total (`rateTarget`) may spend 0 tokens on a block that repeats the
+    /// one before, where the allocator predicts that helps (`RateAllocator.bestRepeats`). Never at
+    /// a chunk's first block, and not under `--max-tokens-per-chunk` alone (the threshold search
+    /// within a cap, which writes none).
+    public var rateRepeats: Bool { repeatBlocks && fixedTokens == nil && rateTarget != nil }
 
     /// The threshold (an MSE) a user asks for: `threshold`, else `psnr` in dB (PSNR = 10·log10(4 / MSE)
     /// on the [-1, 1] scale), else the model's calibrated one, else the paper's 0.003. The one
@@ -194,29 +203,33 @@ public final class ConditionalEncoder: @unchecked Sendable {
     }
 
     /// Encodes `blocks` as one chunk, block `k` with the search `search(k)` (the threshold search,
-    /// or a fixed count under rate control); `lastShown` as in `encodeChunk(_:firstBlock:after:measured:)`.
+    /// or a fixed count under rate control; nil: a repeat block, which rate control plans only
+    /// after the chunk's first block); `lastShown` as in `encodeChunk(_:firstBlock:after:measured:)`.
     func encodeBlocks(_ blocks: [BlockInput], firstBlock: Int, after lastShown: [Float]? = nil,
-                      search: (Int) throws -> TokenBudgetSearch, measured: (Int, [Float]) -> Void) throws -> EncodedChunk {
+                      search: (Int) throws -> TokenBudgetSearch?, measured: (Int, [Float]) -> Void) throws -> EncodedChunk {
         precondition(!blocks.isEmpty && blocks.count <= chunkBlocks, "a chunk holds 1…\(chunkBlocks) blocks")
         coder.reset()
         var results: [BlockResult] = [], records: [BlockRecord] = [], tokens: [BlockTokens] = []
         var previous: [Float]? = lastShown
         for (k, block) in blocks.enumerated() {
             let blockSearch = try search(k)
-            // A repeat block when the previous reconstruction already meets the threshold
-            // (`RepeatBlock`): no model pass, nothing committed to the contexts.
-            if settings.writesRepeats, let last = previous {
+            // A repeat block (`RepeatBlock`): no model pass, nothing committed to the contexts.
+            // Rate control plans one (no search); the threshold search writes one when the
+            // previous reconstruction already meets the threshold.
+            if blockSearch == nil || settings.searchRepeats, let last = previous {
                 let (mse, recon) = try RepeatBlock.mse(of: block.patches, after: last, config: model.config)
-                if mse <= blockSearch.threshold {
+                if blockSearch.map({ mse <= $0.threshold }) ?? true {
                     tokens.append(model.config.isFSQ ? .fsq([]) : .vae([]))
                     measured(k, recon)
                     results.append(BlockResult(index: firstBlock + k, pts: block.pts, frames: block.frames, keptTokens: 0,
-                                               mse: mse, meetsThreshold: true, passes: 0, evaluations: 0, isRepeat: true))
+                                               mse: mse, meetsThreshold: mse <= self.search.threshold, passes: 0, evaluations: 0,
+                                               isRepeat: true))
                     records.append(BlockRecord(kept: 0, frames: block.frames, pts: block.pts, mse: mse))
                     previous = recon
                     continue
                 }
             }
+            guard let blockSearch else { preconditionFailure("a chunk's first block is coded") }
             // The previous coded block's budget is the best guess for this one.
             let hint = results.last(where: { !$0.isRepeat })?.keptTokens
             // How much of the context the pass may keep (`ContextRoom`): by the block's position in

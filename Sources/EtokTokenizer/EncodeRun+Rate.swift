@@ -79,6 +79,8 @@ extension RateControlSummary {
 /// The first pass's measurements, gathered in block order by the sink stage.
 private final class CurveCollector: @unchecked Sendable {
     var curves: [[RatePoint]] = []
+    /// Per chunk: its first block and its repeat curves (`ConditionalEncoder.measureChunk`).
+    var repeats: [(first: Int, curves: [[[RatePoint]]])] = []
     var passes: [(Int, Int)] = []
 }
 
@@ -112,11 +114,12 @@ extension EncodeRun {
                 let blocks = try ChunkGatherer.blocks(of: chunk.frames, framesPerBlock: framesPerBlock,
                                                       height: height, width: width, config: encoder.model.config)
                 let measured = try encoder.measureChunk(blocks, provisional: provisional)
-                return (measured.curves, measured.passes.map { [$0.0, $0.1] })
+                return (measured.curves, measured.repeats, measured.passes.map { [$0.0, $0.1] })
             }
-            .sink("collect", consume: { (item: ([[RatePoint]], [[Int]])) in
+            .sink("collect", consume: { (item: ([[RatePoint]], [[[RatePoint]]], [[Int]])) in
+                if !item.1.isEmpty { collected.repeats.append((collected.curves.count, item.1)) }
                 collected.curves += item.0
-                collected.passes += item.1.map { ($0[0], $0[1]) }
+                collected.passes += item.2.map { ($0[0], $0[1]) }
             }, finish: {
                 guard !collected.curves.isEmpty else { throw MediaError.noFrames(file: source.info.input) }
             })
@@ -128,11 +131,24 @@ extension EncodeRun {
                                             + "\(curves.count) blocks × \(tokenRange.lowerBound) tokens = \(floor)")
         }
         let objective = job.settings.rateObjective, chunkCap = job.settings.maxTokensPerChunk
-        guard objective == .balanced else {
-            return (RateAllocator.allocate(curves: curves, cap: total, chunkBlocks: chunkBlocks, chunkCap: chunkCap,
-                                           objective: objective), curves, nil, 0, collected.passes)
+        var counts: [Int], fileFloor: (mse: Double?, least: Int) = (nil, 0)
+        if objective == .balanced {
+            let split = RateAllocator.allocateBudget(curves: curves, total: total, chunkBlocks: chunkBlocks, chunkCap: chunkCap)
+            (counts, fileFloor) = (split.counts, (split.floor.mse, split.floor.least))
+        } else {
+            counts = RateAllocator.allocate(curves: curves, cap: total, chunkBlocks: chunkBlocks, chunkCap: chunkCap,
+                                            objective: objective)
         }
-        let split = RateAllocator.allocateBudget(curves: curves, total: total, chunkBlocks: chunkBlocks, chunkCap: chunkCap)
-        return (split.counts, curves, split.floor.mse, split.floor.least, collected.passes)
+        // Repeats: each chunk keeps its total; blocks repeat where that is predicted to help the
+        // objective over the chunk (`RateAllocator.bestRepeats`), no block below the file's floor.
+        for (first, repeats) in collected.repeats {
+            let chunk = first..<(first + repeats.count)
+            if let best = RateAllocator.bestRepeats(curves: Array(curves[chunk]), repeats: repeats,
+                                                    cap: counts[chunk].reduce(0, +), objective: objective,
+                                                    floorMSE: fileFloor.mse, plain: Array(counts[chunk])) {
+                counts.replaceSubrange(chunk, with: best.counts)
+            }
+        }
+        return (counts, curves, fileFloor.mse, fileFloor.least, collected.passes)
     }
 }

@@ -239,7 +239,7 @@ public final class EncodeRun: @unchecked Sendable {
         let tally = EncodeTally(writer: writer, maxTokens: config.maxToks, timeBase: source.frameTimeBase,
                                 progress: progress)
         let placement = self.placement
-        let writesRepeats = job.settings.writesRepeats
+        let searchRepeats = job.settings.searchRepeats
         let starts = ChunkStartRepeats(model: model.model, settings: job.settings)
         // Chunks encode on their own (empty context, no hint from outside), and the one thing a
         // chunk takes from the one before (repeats at its start, `ChunkStartRepeats`) is decided
@@ -251,7 +251,7 @@ public final class EncodeRun: @unchecked Sendable {
                 let blocks = try ChunkGatherer.blocks(of: chunk.frames, framesPerBlock: framesPerBlock,
                                                       height: height, width: width, config: encoder.model.config)
                 if let plan = chunk.plan { return try encoder.encodeChunk(blocks, firstBlock: chunk.firstBlock, plan: plan) }
-                guard writesRepeats else { return try encoder.encodeChunk(blocks, firstBlock: chunk.firstBlock) }
+                guard searchRepeats else { return try encoder.encodeChunk(blocks, firstBlock: chunk.firstBlock) }
                 // The chunk-start stage may encode it again after the previous chunk's last frame.
                 var last: [Float] = []
                 var encoded = try encoder.encodeChunk(blocks, firstBlock: chunk.firstBlock) { _, recon in last = recon }
@@ -365,7 +365,7 @@ enum ChunkPlanner: Sendable {
     /// `--budget`: the counts of every block of the file, allocated after a first pass; a block the
     /// first pass did not see (an input that gives more frames the second time) keeps `beyond`.
     /// `closedLoop`: every block's curve and the floor MSE, for a closed-loop commit
-    /// (`ChunkPlan.closedLoop`) of each chunk the first pass saw whole.
+    /// (`ChunkPlan.closedLoop`) of each chunk the first pass saw whole and planned no repeat in.
     case counts([Int], beyond: Int, closedLoop: (curves: [[RatePoint]], floorMSE: Double, least: Int)?)
 }
 
@@ -435,7 +435,8 @@ struct ChunkGatherer: PipelineTransform {
         case .counts(let counts, let beyond, let loop)?:
             let range = chunk.firstBlock..<(chunk.firstBlock + blocks)
             let planned = range.map { $0 < counts.count ? counts[$0] : beyond }
-            if let loop, range.upperBound <= min(counts.count, loop.curves.count) {
+            // A chunk whose plan holds a repeat (count 0) is committed as planned.
+            if let loop, range.upperBound <= min(counts.count, loop.curves.count), !planned.contains(0) {
                 chunk.plan = .closedLoop(counts: planned, curves: Array(loop.curves[range]), floorMSE: loop.floorMSE,
                                          leastPlanned: loop.least)
             } else {

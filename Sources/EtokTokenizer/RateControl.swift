@@ -501,3 +501,122 @@ public struct ClosedLoopCommit: Sendable {
         return (counts, zip(later, counts).map { predictedMSE($0, $1) }.max()!)
     }
 }
+
+/// Rate control with repeat blocks (`RepeatBlock`): a block may also keep 0 tokens and show the
+/// last frame the chunk showed before it, when that is where the tokens do the most good.
+///
+/// A block's repeat error depends on the block it repeats: block k repeating the reconstruction
+/// of block j (every block between them repeating too) has MSE `repeats[k][j]` at each count
+/// block j's curve was measured at (the points' tokens are block j's). So a choice of which
+/// blocks repeat (a *pattern*) makes groups: a coded block and the repeats after it, whose errors
+/// all move with the coded block's count. Each group is one curve over that count (its members'
+/// errors summed, or multiplied for the log objectives, so the allocator's objective is the sum
+/// over the members), and the allocator hands out the cap over the groups.
+///
+/// The rule: every pattern (the chunk's first block always coded; all 2^(n−1) of them up to
+/// `exhaustiveBlocks` blocks, else greedily one repeat at a time) whose groups can spend the cap
+/// as the plain allocation does, and, for `balanced`, whose every member reaches the plain
+/// allocation's floor, is allocated; the one with the lowest objective over the blocks' predicted
+/// errors wins, the plain allocation (no repeat) on ties. So a repeat is written where it is
+/// predicted to help the objective without taking any block below the floor.
+/// Cost: no model pass; one `allocate` per pattern (8 for chunks of 4 blocks).
+extension RateAllocator {
+    /// Chunks of up to this many blocks try every pattern; longer ones add repeats greedily.
+    static let exhaustiveBlocks = 7
+
+    /// `allocate(curves:cap:objective:margin:)`, where a block after the chunk's first may also
+    /// repeat (count 0; `repeats` as in the extension's comment: `repeats[k]` has one curve per
+    /// earlier block). `repeats` empty: the plain allocation.
+    public static func allocate(curves: [[RatePoint]], repeats: [[[RatePoint]]], cap: Int,
+                                objective: RateObjective = .mse, margin: Double = floorMargin) -> RateAllocation {
+        let plain = allocate(curves: curves, cap: cap, objective: objective, margin: margin)
+        guard !repeats.isEmpty else { return plain }
+        let floor = objective == .balanced ? balancedFloor(curves: curves, cap: cap, margin: margin).mse : nil
+        let best = bestRepeats(curves: curves, repeats: repeats, cap: cap, objective: objective,
+                               floorMSE: floor.flatMap { $0.isFinite ? $0 : nil }, plain: plain.counts)
+        return best.map { RateAllocation(counts: $0.counts, predictedMSE: $0.predictedMSE, lambda: plain.lambda) } ?? plain
+    }
+
+    /// The best pattern of repeats for a chunk whose plain (no repeat) counts are `plain`, within
+    /// `cap` and at or under `floorMSE` for every block; nil when none beats `plain` on the
+    /// objective (see the extension's comment). Counts are 0 for repeats.
+    public static func bestRepeats(curves: [[RatePoint]], repeats: [[[RatePoint]]], cap: Int, objective: RateObjective,
+                                   floorMSE: Double?, plain: [Int]) -> (counts: [Int], predictedMSE: [Double])? {
+        let n = curves.count
+        precondition(repeats.count == n && plain.count == n, "one repeat list and plain count per block")
+        guard n > 1 else { return nil }
+        let filled = curves.map(filledIn)
+        /// The value the objective sums over blocks.
+        func value(_ mse: Double) -> Double { objective == .mse ? mse : Foundation.log(max(mse, 1e-30)) }
+        /// A filled curve's MSE at `count` (clamped to its ends).
+        func at(_ f: [RatePoint], _ count: Int) -> Double { f[min(max(count - f[0].tokens, 0), f.count - 1)].mse }
+        let plainScore = zip(filled, plain).map { value(at($0, $1)) }.reduce(0, +)
+        // The cap the plain allocation spends (all of it unless every block is at its largest).
+        let spend = min(cap, filled.map { $0.last!.tokens }.reduce(0, +))
+
+        /// Allocates pattern `repeating` (a set of blocks ≥ 1); nil when it cannot spend `spend`
+        /// within `cap` or a member cannot reach the floor.
+        func evaluate(_ repeating: Set<Int>) -> (score: Double, counts: [Int], predicted: [Double])? {
+            var groups: [(source: Int, members: [[RatePoint]], blocks: [Int])] = []
+            for k in 0..<n {
+                if repeating.contains(k), let g = groups.last {
+                    let r = filledIn(repeats[k][g.source])
+                    // The repeat's points are at the source's measured counts: the same grid.
+                    guard r.map(\.tokens) == filled[g.source].map(\.tokens) else { return nil }
+                    groups[groups.count - 1].members.append(r)
+                    groups[groups.count - 1].blocks.append(k)
+                } else {
+                    groups.append((k, [filled[k]], [k]))
+                }
+            }
+            var groupCurves: [[RatePoint]] = []
+            for g in groups {
+                let grid = filled[g.source]
+                let worst = grid.indices.map { i in g.members.map { $0[i].mse }.max()! }
+                let start = floorMSE.map { f in worst.firstIndex { $0 <= f } } ?? 0
+                guard let start else { return nil }
+                // Summed MSE, or the product of each member's MSE relative to its first point
+                // (the log objectives: a constant per group changes no slope, and keeps it in range).
+                groupCurves.append((start..<grid.count).map { i in
+                    let mse = objective == .mse
+                        ? g.members.map { $0[i].mse }.reduce(0, +)
+                        : g.members.map { max($0[i].mse, 1e-30) / max($0[0].mse, 1e-30) }.reduce(1, *)
+                    return RatePoint(tokens: grid[i].tokens, mse: mse)
+                })
+            }
+            guard groupCurves.map({ $0[0].tokens }).reduce(0, +) <= cap,
+                  groupCurves.map({ $0.last!.tokens }).reduce(0, +) >= spend else { return nil }
+            let groupCounts = allocate(curves: groupCurves, cap: cap, objective: objective == .mse ? .mse : .psnr).counts
+            var counts = [Int](repeating: 0, count: n), predicted = [Double](repeating: 0, count: n)
+            for (g, count) in zip(groups, groupCounts) {
+                counts[g.source] = count
+                for (b, member) in zip(g.blocks, g.members) { predicted[b] = at(member, count) }
+            }
+            return (predicted.map(value).reduce(0, +), counts, predicted)
+        }
+
+        var best: (score: Double, counts: [Int], predicted: [Double])? = nil
+        func consider(_ r: Set<Int>) -> Bool {
+            guard let e = evaluate(r), e.score < (best?.score ?? plainScore) else { return false }
+            best = e
+            return true
+        }
+        if n <= exhaustiveBlocks {
+            for mask in 1..<(1 << (n - 1)) {
+                _ = consider(Set((1..<n).filter { mask & (1 << ($0 - 1)) != 0 }))
+            }
+        } else {
+            // Greedy: add the repeat that helps most while one does.
+            var chosen = Set<Int>()
+            while true {
+                var step: Set<Int>? = nil
+                for k in 1..<n where !chosen.contains(k) {
+                    if consider(chosen.union([k])) { step = chosen.union([k]) }
+                }
+                guard let step else { break }
+                chosen = step
+            }
+        }
+        return best.map { ($0.counts, $0.predicted) }
+    }
+}

@@ -57,12 +57,14 @@ struct Encode: ParsableCommand {
         0 tokens after it; decoding from inside it (--time) starts at the chunk that holds that \
         frame. On by default with the threshold (--threshold, --psnr, any --search); --no-repeat \
         turns it off (every block then keeps at least min_toks tokens, and the file is format 1.1, \
-        byte for byte as without repeat blocks). --fixed and rate control never write repeats.
+        byte for byte as without repeat blocks). --fixed never writes repeats; rate control writes \
+        them where they pay (below).
 
         Rate control trades the threshold guarantee for a token guarantee. Each block's error is \
         measured at 7 token counts (6 on a log grid and the chunk's even share), given the chunk's \
         earlier blocks at the even share; the chunk's tokens are handed out along those curves, and \
-        the chunk is encoded at the chosen counts (2 passes and 8 counts evaluated per block; the \
+        the chunk is encoded at the chosen counts (2 passes and 8 counts evaluated per coded block, 1 \
+        and 7 per repeat; the \
         default search takes about 3 passes of one count). --rate-objective says how: balanced (the \
         default) first gives every block the tokens its curve needs to reach a floor 0.5 dB above \
         the worst block of an even split (or the highest floor the tokens allow every block, if \
@@ -70,6 +72,12 @@ struct Encode: ParsableCommand {
         below the worst frame of an even split of the same tokens (--fixed), and the mean gains \
         what is left (the curves are a prediction: a block's committed PSNR may differ by about \
         half a dB, more after a block that kept far fewer tokens than the share). \
+        Under --tokens-per-second and --budget a block after a chunk's first may also be a repeat \
+        block: the measuring pass also gives each block's error shown as an earlier block's \
+        reconstruction (no model pass), and the chunk's tokens go to a set of coded blocks with \
+        repeats between them when that is predicted to raise the objective with no frame below \
+        the floor (static or slow footage: the tokens a repeat saves make the frame it shows \
+        sharper, and so the repeat too). A repeat costs no commit pass. --no-repeat turns it off. \
         psnr maximises the mean PSNR alone (the worst frame may lose); mse minimises the summed \
         error (the hardest frames gain most, the mean least). \
         --max-tokens-per-chunk C: the threshold as usual, but no chunk keeps more than C tokens (a \
@@ -84,7 +92,8 @@ struct Encode: ParsableCommand {
         then commits block by block with the real context: a block whose planned count misses the \
         floor is raised (one more batched pass over up to 3 larger counts) as far as its chunk's \
         later blocks, re-planned over what is left, stay above it; each chunk keeps its total, so \
-        the file's is exact (about 2.75 passes and 11 counts per frame). Neither \
+        the file's is exact (about 2.75 passes and 11 counts per frame; a chunk with repeats is \
+        committed as planned, without the closed loop). Neither \
         rate mode promises the threshold; the stats and etok info give the target and what was achieved.
 
         Examples:
@@ -149,7 +158,7 @@ struct Encode: ParsableCommand {
     @Option(name: .customLong("rate-objective"), help: ArgumentHelp("How rate control places tokens: balanced (the default: every frame first up to a floor above the worst frame of an even split, 0.5 dB per chunk or, under --budget, 0.3 dB for the whole file and more for a chunk's later frames, then the mean PSNR), psnr (the mean PSNR alone) or mse (the summed error).", valueName: "balanced|psnr|mse"))
     var rateObjective: RateObjective?
 
-    @Flag(name: .customLong("no-repeat"), help: "Never write repeat blocks (0 tokens: the previous frame shown again when it meets the threshold); every block keeps at least min_toks tokens.")
+    @Flag(name: .customLong("no-repeat"), help: "Never write repeat blocks (0 tokens: the previous frame shown again when it meets the threshold, or, under --tokens-per-second or --budget, where that is predicted to pay); every block keeps at least min_toks tokens.")
     var noRepeat = false
 
     @Option(help: ArgumentHelp("Write per-block kept tokens, MSE, PSNR and passes (a block is one frame with the default model), and totals, as JSON (- for stdout).", valueName: "FILE.json"))

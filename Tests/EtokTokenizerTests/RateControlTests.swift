@@ -441,8 +441,9 @@ final class RateControlTests: XCTestCase {
         let (summary, url) = try encode(EncoderSettings(maxTokensPerChunk: 30, rateTarget: .budget(1000)), name: "budget.etok")
         XCTAssertEqual(summary.tokens, 1000)
         XCTAssertLessThanOrEqual(summary.rateControl?.largestChunk ?? .max, 30)
-        XCTAssertTrue(summary.perBlock.allSatisfy { (2...3).contains($0.passes) },
-                      "measure pass, the closed loop's pass over larger counts (when the chunk can afford any), the commit pass")
+        XCTAssertTrue(summary.perBlock.allSatisfy { $0.isRepeat ? $0.passes == 1 : (2...3).contains($0.passes) },
+                      "measure pass, the closed loop's pass over larger counts (when the chunk can afford any), the commit pass; "
+                      + "a repeat block only the measure pass")
         let report = try StreamReport.read(path: url.path)
         XCTAssertEqual(report.rateControl?.achieved, 1000)
         XCTAssertEqual(report.rateControl?.maxTokensPerChunk, 30)
@@ -490,5 +491,91 @@ final class RateControlTests: XCTestCase {
         XCTAssertEqual(try EtokHeader.decode(header.jsonBytes(), file: "x"), header)
         header.encoding.rateControl?.target = -1
         XCTAssertThrowsError(try EtokHeader.decode(header.jsonBytes(), file: "x"))
+    }
+}
+
+/// Rate control with repeat blocks (`RateAllocator.bestRepeats`), on synthetic curves.
+extension RateControlTests {
+    /// A chunk of `n` blocks of one falling curve, and the repeat curves of frames `factor` times
+    /// as far from each earlier block's reconstruction as that block's own error (nearly static at
+    /// 1.02, moving at 10), at that block's measured counts.
+    func chunk(_ n: Int, factor: Double) -> (curves: [[RatePoint]], repeats: [[[RatePoint]]]) {
+        let curve = TokenBudgetSearch.officialGrid(16, 256, points: 6).map { RatePoint(tokens: $0, mse: 0.05 * pow(Double($0), -0.8)) }
+        let curves = Array(repeating: curve, count: n)
+        let repeats = (0..<n).map { k in (0..<k).map { _ in curve.map { RatePoint(tokens: $0.tokens, mse: $0.mse * factor) } } }
+        return (curves, repeats)
+    }
+
+    /// A nearly static chunk: the first block takes the whole cap and the others repeat it, since
+    /// its error at 240 tokens, shown again, is far below any block's at the even 60; the
+    /// predicted errors are the curves' at 240. Frames that move keep the plain allocation.
+    func testANearlyStaticChunkSpendsItsCapOnTheFirstBlockAndRepeatsIt() {
+        for objective in RateObjective.allCases {
+            let (curves, repeats) = chunk(4, factor: 1.02)
+            let a = RateAllocator.allocate(curves: curves, repeats: repeats, cap: 240, objective: objective)
+            XCTAssertEqual(a.counts, [240, 0, 0, 0], "\(objective)")
+            let at240 = RateAllocator.filledIn(curves[0]).first { $0.tokens == 240 }!.mse
+            XCTAssertEqual(a.predictedMSE[0], at240, accuracy: at240 * 1e-12)
+            for k in 1..<4 { XCTAssertEqual(a.predictedMSE[k], at240 * 1.02, accuracy: at240 * 1e-12) }
+            // Moving frames: a repeat would cost 10× the error; the plain allocation stands.
+            let (moving, far) = chunk(4, factor: 10)
+            XCTAssertEqual(RateAllocator.allocate(curves: moving, repeats: far, cap: 240, objective: objective),
+                           RateAllocator.allocate(curves: moving, cap: 240, objective: objective))
+        }
+        // A cap the first block cannot spend alone (4 × 100 > 256): the blocks it cannot hold are coded.
+        let (curves, repeats) = chunk(4, factor: 1.02)
+        let a = RateAllocator.allocate(curves: curves, repeats: repeats, cap: 400, objective: .balanced)
+        XCTAssertEqual(a.counts.reduce(0, +), 400)
+        XCTAssertEqual(a.counts[0] > 0, true)
+        XCTAssertTrue(a.counts.allSatisfy { $0 <= 256 })
+    }
+
+    /// The properties on random chunks, for every objective: the allocation with repeats spends
+    /// what the plain one spends (the cap unless every block is at its end) and never more; a
+    /// chunk's first block is coded and every coded block stays in its range; a repeat's predicted
+    /// error is its own curve at the count of the coded block it shows (the last one before it);
+    /// under `balanced` no block is predicted above the floor; and the objective over the
+    /// predicted errors is never worse than the plain allocation's.
+    func testRepeatsKeepTheCapAndTheFloorAndNeverLoseOnRandomChunks() {
+        var rng = SplitMix64(state: 1616)
+        var chosen = 0
+        for trial in 0..<400 {
+            let objective = RateObjective.allCases[trial % 3]
+            let n = Int.random(in: 1...5, using: &rng)
+            let curves = (0..<n).map { _ in randomCurve(&rng, lo: 16, hi: 256) }
+            let repeats = (0..<n).map { k in (0..<k).map { j in
+                let motion = Double.random(in: 0...0.01, using: &rng) * (Bool.random(using: &rng) ? 1 : 0)
+                return curves[j].map { RatePoint(tokens: $0.tokens, mse: $0.mse * Double.random(in: 0.9...1.3, using: &rng) + motion) }
+            } }
+            let lowest = curves.map { $0.map(\.tokens).min()! }.reduce(0, +)
+            let highest = curves.map { $0.map(\.tokens).max()! }.reduce(0, +)
+            let cap = Int.random(in: lowest...(highest + 50), using: &rng)
+            let plain = RateAllocator.allocate(curves: curves, cap: cap, objective: objective)
+            let a = RateAllocator.allocate(curves: curves, repeats: repeats, cap: cap, objective: objective)
+            XCTAssertEqual(a.counts.reduce(0, +), plain.counts.reduce(0, +), "trial \(trial)")
+            XCTAssertLessThanOrEqual(a.counts.reduce(0, +), cap, "trial \(trial)")
+            XCTAssertNotEqual(a.counts[0], 0, "trial \(trial)")
+            guard a.counts.contains(0) else { continue }
+            chosen += 1
+            let filled = curves.map(RateAllocator.filledIn)
+            func mse(_ f: [RatePoint], _ count: Int) -> Double { f.first { $0.tokens == count }!.mse }
+            var shown = 0
+            for k in 0..<n {
+                if a.counts[k] == 0 {
+                    XCTAssertEqual(a.predictedMSE[k], mse(RateAllocator.filledIn(repeats[k][shown]), a.counts[shown]), "trial \(trial)")
+                } else {
+                    shown = k
+                    XCTAssertTrue((filled[k][0].tokens...filled[k].last!.tokens).contains(a.counts[k]), "trial \(trial)")
+                    XCTAssertEqual(a.predictedMSE[k], mse(filled[k], a.counts[k]), "trial \(trial)")
+                }
+            }
+            if objective == .balanced {
+                let floor = RateAllocator.balancedFloor(curves: curves, cap: cap).mse
+                XCTAssertTrue(a.predictedMSE.allSatisfy { $0 <= floor }, "trial \(trial): above the floor \(floor)")
+            }
+            func score(_ m: [Double]) -> Double { m.map { objective == .mse ? $0 : log($0) }.reduce(0, +) }
+            XCTAssertLessThan(score(a.predictedMSE), score(zip(filled, plain.counts).map { mse($0, $1) }), "trial \(trial)")
+        }
+        XCTAssertGreaterThan(chosen, 40, "the random chunks must exercise repeats")
     }
 }

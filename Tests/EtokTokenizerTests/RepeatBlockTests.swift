@@ -215,6 +215,46 @@ final class RepeatBlockTests: XCTestCase {
         XCTAssertNotEqual(decoded[0].frames.first, last, "the fixture's frames move, so the last frame is a real choice")
     }
 
+    /// Rate control on a static shot (`RateAllocator.bestRepeats`): the chunk keeps exactly the
+    /// counts the allocator gives its measured curves and repeat curves (repeats included: this
+    /// still makes some), keeps the cap to the token, each repeat's error is the previous
+    /// reconstruction's against its own frames, and the decoder reproduces every block; with
+    /// repeats turned off nothing is measured for them and every block is coded.
+    func testRateControlRepeatsAStaticShotAndDecodesBitForBit() throws {
+        let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
+        let c = model.config
+        let blocks = try stills(Array(repeating: 0, count: c.contextBlocks), model: model)
+        let inputs = blocks.enumerated().map { (patches: $1, pts: Int64($0 * 10), frames: c.framesPerBlock) }
+        let cap = c.maxToks
+        for repeats in [true, false] {
+            let settings = EncoderSettings(rateTarget: .tokensPerSecond(100), repeatBlocks: repeats)
+            XCTAssertEqual(settings.writesRepeats, repeats)
+            let encoder = try ConditionalEncoder(model: model, settings: settings)
+            let measured = try encoder.measureChunk(inputs, provisional: encoder.provisionalCount(share: Double(cap) / Double(inputs.count)))
+            XCTAssertEqual(measured.repeats.isEmpty, !repeats)
+            let planned = RateAllocator.allocate(curves: measured.curves, repeats: measured.repeats, cap: cap,
+                                                 objective: settings.rateObjective).counts
+            XCTAssertEqual(planned.contains(0), repeats, "the fixture makes repeats pay: \(planned)")
+            var reconstructions: [[Float]] = []
+            let encoded = try encoder.encodeChunk(inputs, firstBlock: 0, plan: .cap(cap)) { k, recon in
+                XCTAssertEqual(k, reconstructions.count)
+                reconstructions.append(recon)
+            }
+            XCTAssertEqual(encoded.results.map(\.keptTokens).reduce(0, +), cap)
+            XCTAssertEqual(encoded.results.map(\.keptTokens), planned)
+            XCTAssertEqual(encoded.results.map(\.isRepeat), planned.map { $0 == 0 })
+            for r in encoded.results where r.isRepeat {
+                XCTAssertEqual(r.keptTokens, 0)
+                XCTAssertEqual(r.mse, meanSquaredError(reconstructions[r.index - 1], blocks[r.index]))
+                XCTAssertNotNil(r.predictedMSE)
+            }
+            let (bytes, decoded) = try writeAndDecode(model, [encoded.chunk], header: header(for: model, settings: settings, chunkBlocks: c.contextBlocks))
+            XCTAssertEqual(Array(bytes[8..<12]), repeats ? [1, 0, 2, 0] : [1, 0, 1, 0])
+            XCTAssertEqual(decoded.map(\.reconstruction), reconstructions)
+            for (r, d) in zip(encoded.results, decoded) { XCTAssertEqual(meanSquaredError(d.reconstruction, blocks[r.index]), r.mse) }
+        }
+    }
+
     /// Repeats are off where the threshold does not set every budget, or when asked: those streams
     /// are the 1.1 streams of before.
     func testNoRepeatsWithFixedBudgetsRateControlOrWhenTurnedOff() throws {
