@@ -41,9 +41,11 @@ extension EncoderSettings {
 ///    log grid from min to max) and the *provisional* count (the cap's even share), given the
 ///    earlier blocks committed at the provisional count, which is committed before the next block;
 /// 2. *allocate*: by the settings' `RateObjective` over the blocks' curves within the cap (no
-///    model pass; `balanced`: a PSNR floor first, then equal slope of the mean PSNR);
+///    model pass; `balanced`: a PSNR floor first, then equal slope of the mean PSNR); with
+///    `rateRepeats`, blocks after the first may repeat instead (`RateAllocator.bestRepeats`, from
+///    the repeat errors step 1 also measured);
 /// 3. *commit*: the chunk is encoded again from an empty context, each block at its allocated count
-///    (one pass of one count per block), and the MSE reported is the committed one.
+///    (one pass of one count per block; none for a repeat), and the MSE reported is the committed one.
 /// The approximation: a block's curve was measured with its context at provisional counts, not at
 /// the allocated ones; the committed MSE, not the predicted one (`BlockResult.predictedMSE`), is what
 /// the stats report. The kept counts, and so the cap, are exact. Cost per block, FSQ: two passes,

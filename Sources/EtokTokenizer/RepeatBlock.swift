@@ -18,6 +18,10 @@ import EtokModel
 /// threshold as the search's does (`mse ≤ threshold`), the block is a repeat with that `mse`.
 /// At position 0 the chunk's own worker has no previous block; `ChunkStartRepeats`, which sees
 /// the chunks in stream order, makes those repeats (and `ChunkStartResolver` decodes them).
+/// Under `--tokens-per-second` and `--budget` there is no threshold to meet: rate control plans
+/// repeats where they pay (`RateAllocator.bestRepeats`, from the `mse(of:after:)` of each block
+/// against each earlier block's measured reconstructions) and the commit writes them as planned,
+/// never at a chunk's start.
 enum RepeatBlock {
     /// The reconstruction (tokens × patch_dim, as the model's) of a repeat block after a block
     /// reconstructed as `previous`: the previous block's last frame in every frame slot. With one

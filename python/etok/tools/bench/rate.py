@@ -14,8 +14,9 @@ largest chunk, passes and counts evaluated per frame, wall time.
 Usage: etok-tools bench rate --etok .build/release/etok [--per-frame 100] [--cap 400]
        [--clips Samples/bikes.mp4 ...] [--threads 2] [--modes default rate budget fixed cap]
 rate and budget use the default objective (balanced); the variants rate-mse, rate-psnr,
-budget-mse, budget-psnr (--rate-objective mse|psnr) and rate-floor (--min-tokens FLOOR) are run
-with --modes. After the table, one line per clip sets every rate and budget mode against the
+budget-mse, budget-psnr (--rate-objective mse|psnr), rate-floor (--min-tokens FLOOR), rate-cap
+(--max-tokens-per-chunk CAP on top of the rate) and rate-norepeat, budget-norepeat (--no-repeat:
+rate control without repeat blocks) are run with --modes. After the table, one line per clip sets every rate and budget mode against the
 fixed budget (mean and worst-frame PSNR, deltas) and says whether issue 16's bar holds: mean PSNR
 at least 0.3 dB above the fixed budget's and a higher worst frame, at the same total.
 Deterministic except the wall times. Sets OPENBLAS_CORETYPE=Haswell unless it is set.
@@ -75,7 +76,7 @@ def row(clip, mode, s, target=None, achieved=None):
     return (f"| {os.path.basename(clip)} | {mode} | {frames} | {s['tokens']} | {s['tokens'] / frames:.1f} | "
             f"{repeats(s)} | {hit} | "
             f"{sum(psnrs) / len(psnrs):.2f} | {min(psnrs):.2f} | {100 * s['share_meeting_threshold']:.0f}% | "
-            f"{largest_chunk(s)} | {passes:.2f} | {evals:.2f} | {s['wall']:.0f} |")
+            f"{largest_chunk(s)} | {passes:.2f} | {evals:.2f} | {s['wall']:.0f} | {s.get('bytes', 0)} |")
 
 
 def detail(clip, label, s, chunk_blocks=4):
@@ -97,7 +98,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--floor", type=int, default=64, help="--min-tokens of the rate-floor mode")
     p.add_argument("--modes", nargs="+", default=["default", "rate", "budget", "fixed", "cap"],
-                   help="of default rate budget fixed cap rate-mse rate-psnr budget-mse budget-psnr rate-floor")
+                   help="of default rate budget fixed cap rate-mse rate-psnr budget-mse budget-psnr rate-floor "
+                        "rate-cap rate-norepeat budget-norepeat")
     args = p.parse_args(argv)
     os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
     cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
@@ -105,8 +107,8 @@ def main(argv=None):
     print(f"{datetime.date.today()}, {model}, {os.cpu_count()} cores, OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']}, "
           f"--threads {args.threads}, {args.per_frame} tokens/frame, cap {args.cap}", file=sys.stderr)
     print("| clip | mode | frames | tokens | tokens/frame | repeats | achieved / target | mean PSNR | worst PSNR | "
-          "within threshold | largest chunk | passes/frame | evaluations/frame | wall s |")
-    print("|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+          "within threshold | largest chunk | passes/frame | evaluations/frame | wall s | bytes |")
+    print("|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     notes = []
     versus = {}
     with tempfile.TemporaryDirectory() as work:
@@ -133,6 +135,12 @@ def main(argv=None):
                                 ["--budget", str(args.per_frame * frames), "--rate-objective", "psnr"], "budget"),
                 "rate-floor": (f"--tokens-per-second {rate:g} --min-tokens {args.floor}",
                                ["--tokens-per-second", str(rate), "--min-tokens", str(args.floor)], "rate"),
+                "rate-cap": (f"--tokens-per-second {rate:g} --max-tokens-per-chunk {args.cap}",
+                             ["--tokens-per-second", str(rate), "--max-tokens-per-chunk", str(args.cap)], "rate"),
+                "rate-norepeat": (f"--tokens-per-second {rate:g} --no-repeat",
+                                  ["--tokens-per-second", str(rate), "--no-repeat"], "rate"),
+                "budget-norepeat": (f"--budget {args.per_frame * frames} --no-repeat",
+                                    ["--budget", str(args.per_frame * frames), "--no-repeat"], "budget"),
             }
             for mode in args.modes:
                 label, extra, kind = runs[mode]
