@@ -125,12 +125,31 @@ extension EncodeRun {
             })
         try runPass(pipeline)
         let curves = collected.curves
-        let floor = curves.count * tokenRange.lowerBound
+        let objective = job.settings.rateObjective, chunkCap = job.settings.maxTokensPerChunk
+        let lowest = tokenRange.lowerBound
+        let chunks = stride(from: 0, to: curves.count, by: chunkBlocks).map { $0..<min($0 + chunkBlocks, curves.count) }
+        // With repeats, a chunk's blocks after its first may keep 0 tokens.
+        let floor = (job.settings.rateRepeats ? chunks.count : curves.count) * lowest
         guard total >= floor else {
             throw TokenizerError.badSetting("--budget \(total) is below the least \(job.input) can take: "
-                                            + "\(curves.count) blocks × \(tokenRange.lowerBound) tokens = \(floor)")
+                + (job.settings.rateRepeats ? "\(chunks.count) chunks × \(lowest) tokens = \(floor) (every block after a chunk's first a repeat)"
+                                            : "\(curves.count) blocks × \(lowest) tokens = \(floor)"))
         }
-        let objective = job.settings.rateObjective, chunkCap = job.settings.maxTokensPerChunk
+        if total < curves.count * lowest {
+            // Below every block's smallest count: only repeats can keep it. Each chunk gets its first
+            // block's smallest count and a share of the rest by its blocks (within the cap), and spends
+            // it on the best pattern of repeats that fits (`RateAllocator.allocate(curves:repeats:…)`).
+            let rest = total - chunks.count * lowest
+            var counts: [Int] = [], given = 0
+            for (c, chunk) in chunks.enumerated() {
+                let upTo = rest * chunk.upperBound / curves.count
+                let cap = min(lowest + upTo - given, chunkCap ?? .max)
+                given = upTo
+                counts += RateAllocator.allocate(curves: Array(curves[chunk]), repeats: collected.repeats[c].curves, cap: cap,
+                                                 objective: objective).counts
+            }
+            return (counts, curves, nil, 0, collected.passes)
+        }
         var counts: [Int], fileFloor: (mse: Double?, least: Int) = (nil, 0)
         if objective == .balanced {
             let split = RateAllocator.allocateBudget(curves: curves, total: total, chunkBlocks: chunkBlocks, chunkCap: chunkCap)

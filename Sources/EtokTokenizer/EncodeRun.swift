@@ -222,6 +222,7 @@ public final class EncodeRun: @unchecked Sendable {
         switch job.settings.rateTarget {
         case .tokensPerSecond(let rate)?:
             planner = .bucket(TokenRateBucket(rate: rate), tokens: tokenRange, cap: job.settings.maxTokensPerChunk,
+                              repeats: job.settings.rateRepeats,
                               fallbackInterval: 1 / (job.inputOptions.frameRate ?? info.frameRate ?? 1))
         case .budget(let total)?:
             let budget = try allocateBudget(total, encoders: encoders)
@@ -361,7 +362,9 @@ enum ChunkPlanner: Sendable {
     /// `--tokens-per-second`: each chunk's cap from the token bucket, by the chunk's media time
     /// (from its first frame to the next chunk's first frame; the last one adds a mean frame
     /// interval, `fallbackInterval` for a single frame), within blocks × `tokens` and `cap`.
-    case bucket(TokenRateBucket, tokens: ClosedRange<Int>, cap: Int?, fallbackInterval: Double)
+    /// `repeats`: the chunk's blocks after its first may repeat (`rateRepeats`), so the least a
+    /// chunk can keep is one block's smallest count, not every block's.
+    case bucket(TokenRateBucket, tokens: ClosedRange<Int>, cap: Int?, repeats: Bool, fallbackInterval: Double)
     /// `--budget`: the counts of every block of the file, allocated after a first pass; a block the
     /// first pass did not see (an input that gives more frames the second time) keeps `beyond`.
     /// `closedLoop`: every block's curve and the floor MSE, for a closed-loop commit
@@ -424,14 +427,15 @@ struct ChunkGatherer: PipelineTransform {
         var chunk = chunk
         let blocks = (chunk.frames.count + framesPerBlock - 1) / framesPerBlock
         switch planner {
-        case .bucket(var bucket, let tokens, let cap, let fallback)?:
+        case .bucket(var bucket, let tokens, let cap, let repeats, let fallback)?:
             let start = chunk.frames[0].seconds
             let interval = coveredSeconds(first: firstSeconds ?? start, last: lastSeconds, frames: framesSeen,
                                         fallbackInterval: fallback) / Double(max(framesSeen, 1))
             let seconds = (end ?? (lastSeconds + interval)) - start
             let upper = min(blocks * tokens.upperBound, cap ?? Int.max)
-            chunk.plan = .cap(bucket.cap(seconds: seconds, range: (blocks * tokens.lowerBound)...upper))
-            planner = .bucket(bucket, tokens: tokens, cap: cap, fallbackInterval: fallback)
+            let least = (repeats ? 1 : blocks) * tokens.lowerBound
+            chunk.plan = .cap(bucket.cap(seconds: seconds, range: least...upper))
+            planner = .bucket(bucket, tokens: tokens, cap: cap, repeats: repeats, fallbackInterval: fallback)
         case .counts(let counts, let beyond, let loop)?:
             let range = chunk.firstBlock..<(chunk.firstBlock + blocks)
             let planned = range.map { $0 < counts.count ? counts[$0] : beyond }

@@ -527,8 +527,18 @@ extension RateAllocator {
     /// `allocate(curves:cap:objective:margin:)`, where a block after the chunk's first may also
     /// repeat (count 0; `repeats` as in the extension's comment: `repeats[k]` has one curve per
     /// earlier block). `repeats` empty: the plain allocation.
+    /// A cap below the blocks' smallest counts (at least the first block's: `TokenRateBucket`'s
+    /// range under repeats) can only be kept with repeats: then the best pattern that fits is
+    /// taken, with no floor (the even split it would be measured against does not exist).
     public static func allocate(curves: [[RatePoint]], repeats: [[[RatePoint]]], cap: Int,
                                 objective: RateObjective = .mse, margin: Double = floorMargin) -> RateAllocation {
+        if !repeats.isEmpty, cap < curves.map({ $0.map(\.tokens).min()! }).reduce(0, +) {
+            guard let best = bestRepeats(curves: curves, repeats: repeats, cap: cap, objective: objective,
+                                         floorMSE: nil, plain: nil) else {
+                preconditionFailure("cap \(cap) is below the chunk's first block's smallest count")
+            }
+            return RateAllocation(counts: best.counts, predictedMSE: best.predictedMSE, lambda: 0)
+        }
         let plain = allocate(curves: curves, cap: cap, objective: objective, margin: margin)
         guard !repeats.isEmpty else { return plain }
         let floor = objective == .balanced ? balancedFloor(curves: curves, cap: cap, margin: margin).mse : nil
@@ -539,20 +549,21 @@ extension RateAllocator {
 
     /// The best pattern of repeats for a chunk whose plain (no repeat) counts are `plain`, within
     /// `cap` and at or under `floorMSE` for every block; nil when none beats `plain` on the
-    /// objective (see the extension's comment). Counts are 0 for repeats.
+    /// objective (see the extension's comment). Counts are 0 for repeats. `plain` nil: the cap is
+    /// below the blocks' smallest counts, and the best pattern that fits is returned (nil: none).
     public static func bestRepeats(curves: [[RatePoint]], repeats: [[[RatePoint]]], cap: Int, objective: RateObjective,
-                                   floorMSE: Double?, plain: [Int]) -> (counts: [Int], predictedMSE: [Double])? {
+                                   floorMSE: Double?, plain: [Int]?) -> (counts: [Int], predictedMSE: [Double])? {
         let n = curves.count
-        precondition(repeats.count == n && plain.count == n, "one repeat list and plain count per block")
+        precondition(repeats.count == n && (plain?.count ?? n) == n, "one repeat list and plain count per block")
         guard n > 1 else { return nil }
         let filled = curves.map(filledIn)
         /// The value the objective sums over blocks.
         func value(_ mse: Double) -> Double { objective == .mse ? mse : Foundation.log(max(mse, 1e-30)) }
         /// A filled curve's MSE at `count` (clamped to its ends).
         func at(_ f: [RatePoint], _ count: Int) -> Double { f[min(max(count - f[0].tokens, 0), f.count - 1)].mse }
-        let plainScore = zip(filled, plain).map { value(at($0, $1)) }.reduce(0, +)
+        let plainScore = plain.map { zip(filled, $0).map { value(at($0, $1)) }.reduce(0, +) } ?? .infinity
         // The cap the plain allocation spends (all of it unless every block is at its largest).
-        let spend = min(cap, filled.map { $0.last!.tokens }.reduce(0, +))
+        var spend = min(cap, filled.map { $0.last!.tokens }.reduce(0, +))
 
         /// Allocates pattern `repeating` (a set of blocks ≥ 1); nil when it cannot spend `spend`
         /// within `cap` or a member cannot reach the floor.
@@ -601,21 +612,29 @@ extension RateAllocator {
             best = e
             return true
         }
-        if n <= exhaustiveBlocks {
-            for mask in 1..<(1 << (n - 1)) {
-                _ = consider(Set((1..<n).filter { mask & (1 << ($0 - 1)) != 0 }))
-            }
-        } else {
-            // Greedy: add the repeat that helps most while one does.
-            var chosen = Set<Int>()
-            while true {
-                var step: Set<Int>? = nil
-                for k in 1..<n where !chosen.contains(k) {
-                    if consider(chosen.union([k])) { step = chosen.union([k]) }
+        func search() {
+            if n <= exhaustiveBlocks {
+                for mask in 1..<(1 << (n - 1)) {
+                    _ = consider(Set((1..<n).filter { mask & (1 << ($0 - 1)) != 0 }))
                 }
-                guard let step else { break }
-                chosen = step
+            } else {
+                // Greedy: add the repeat that helps most while one does.
+                var chosen = Set<Int>()
+                while true {
+                    var step: Set<Int>? = nil
+                    for k in 1..<n where !chosen.contains(k) {
+                        if consider(chosen.union([k])) { step = chosen.union([k]) }
+                    }
+                    guard let step else { break }
+                    chosen = step
+                }
             }
+        }
+        search()
+        if best == nil && plain == nil {
+            // No pattern can spend the cap (curves that end below it): the best one within it.
+            spend = 0
+            search()
         }
         return best.map { ($0.counts, $0.predicted) }
     }

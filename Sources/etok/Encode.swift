@@ -78,6 +78,11 @@ struct Encode: ParsableCommand {
         repeats between them when that is predicted to raise the objective with no frame below \
         the floor (static or slow footage: the tokens a repeat saves make the frame it shows \
         sharper, and so the repeat too). A repeat costs no commit pass. --no-repeat turns it off. \
+        With repeats a chunk can keep as little as its first block's min_toks, so low rates and \
+        budgets are met too. A repeat layout is used only if its coded blocks can take the chunk's \
+        whole share (at most max_toks each), so above about half of max_toks per frame fewer frames \
+        repeat (and quality can dip as the rate rises); --chunk 1 leaves none. At equal tokens a \
+        file with repeats is larger in bytes (its coded blocks hold more, harder-to-code tokens). \
         psnr maximises the mean PSNR alone (the worst frame may lose); mse minimises the summed \
         error (the hardest frames gain most, the mean least). \
         --max-tokens-per-chunk C: the threshold as usual, but no chunk keeps more than C tokens (a \
@@ -301,7 +306,7 @@ struct Encode: ParsableCommand {
             if let statsOutput { try writeJSON(summary, to: statsOutput) }
             let line = summaryLine(summary, output: output == "-" ? "stdout" : output)
             progress.end(frames: summary.frames, mediaSeconds: summary.perBlock.last.map { $0.seconds - summary.perBlock[0].seconds } ?? 0,
-                         summary: [line, rateControlLine(summary), rateMissWarning(summary), missedThresholdHint(summary),
+                         summary: [line, rateControlLine(summary), rateMissWarning(summary, repeats: !noRepeat), missedThresholdHint(summary),
                                    damagedInputWarning(summary)]
                             .compactMap { $0 }.joined(separator: "\n"))
             // Damage is worth a line even with -q, as decode's --skip-damaged warnings are.
@@ -344,16 +349,19 @@ func rateControlLine(_ summary: EncodeSummary) -> String? {
 }
 
 /// One line when a rate or a budget missed its target by more than 2% (nil otherwise): every block
-/// keeps between the model's least and most tokens, and a cap holds chunks down, so a target outside
-/// what the file can take is met as closely as it allows, and the user should hear so.
-func rateMissWarning(_ summary: EncodeSummary) -> String? {
+/// keeps between the model's least and most tokens (with repeats, only a chunk's first block needs
+/// the least), and a cap holds chunks down, so a target outside what the file can take is met as
+/// closely as it allows, and the user should hear so. `repeats`: rate control could write repeats.
+func rateMissWarning(_ summary: EncodeSummary, repeats: Bool) -> String? {
     guard let r = summary.rateControl, r.mode == "tokens_per_second" || r.mode == "budget", r.target > 0 else { return nil }
     let off = r.achieved / r.target - 1
     guard abs(off) > 0.02 else { return nil }
     let name = summary.input == "-" ? "stdin" : summary.input
-    return String(format: "etok: warning: %@: the target is out of reach (achieved %+.1f%%): each block keeps %@ tokens "
-                  + "(etok model info)%@", name, 100 * off, off > 0 ? "at least the model's least" : "at most the model's most",
-                  r.maxTokensPerChunk.map { ", and no chunk more than the cap \($0)" } ?? "")
+    let limit = off > 0
+        ? (repeats ? "each chunk's first block keeps at least the model's least tokens (the others can repeat with 0)"
+                   : "each block keeps at least the model's least tokens")
+        : "a block keeps at most the model's most tokens" + (r.maxTokensPerChunk.map { " and a chunk at most the cap \($0)" } ?? "")
+    return String(format: "etok: warning: %@: the target is out of reach (achieved %+.1f%%): %@ (etok model info)", name, 100 * off, limit)
 }
 
 /// One line when fitting the input to the model enlarges it more than 2×: the tokens then describe

@@ -24,7 +24,9 @@ struct Import: ParsableCommand {
         for a last block that holds fewer.
 
         The tokens must come from the model given (--model, default the bundled one): every block \
-        keeps min_toks..max_toks tokens (the block's first ones; the decoder masks the rest), and \
+        keeps min_toks..max_toks tokens (the block's first ones; the decoder masks the rest), or 0: \
+        a repeat block, which shows the frame before again (not a stream's first block; the \
+        stream then declares repeat blocks, format 1.2, docs/etok-format.md §5), and \
         FSQ indices lie in 0..(product of the levels - 1); etok model info shows both. The first \
         problem stops the import with the file and line (or block) named, and no output.
 

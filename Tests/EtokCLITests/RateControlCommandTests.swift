@@ -49,6 +49,13 @@ final class RateControlCommandTests: XCTestCase {
         XCTAssertEqual(huge.status, 0, huge.stderr)
         let warning = try XCTUnwrap(huge.errorLines.first { $0.contains("out of reach") }, huge.stderr)
         XCTAssertTrue(warning.contains("at most the model's most"), warning)
+        // A rate below what even one block per chunk keeps: the warning names the limit that binds.
+        for (extra, limit) in [([], "each chunk's first block keeps at least"), (["--no-repeat"], "each block keeps at least")] {
+            let tiny = try CLI.etok(["encode", input, "-o", temporary("t.etok"), "--model", model, "--tokens-per-second", "0.5"] + extra)
+            XCTAssertEqual(tiny.status, 0, tiny.stderr)
+            let line = try XCTUnwrap(tiny.errorLines.first { $0.contains("out of reach") }, tiny.stderr)
+            XCTAssertTrue(line.contains(limit), line)
+        }
 
         // The threshold search under a tight cap: frames that miss are put down to the cap, not the model.
         let capped = try CLI.etok(["encode", input, "-o", temporary("c.etok"), "--model", model, "--psnr", "60",

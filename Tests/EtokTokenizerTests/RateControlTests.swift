@@ -310,7 +310,7 @@ final class RateControlTests: XCTestCase {
         for _ in 1..<23 { times.append(times.last! + Double.random(in: 0.02...0.9, using: &rng)) }
         func caps(_ cap: Int?) throws -> (counts: [Int], firsts: [Int], caps: [Int]) {
             var gatherer = ChunkGatherer(framesPerBlock: 1, chunkBlocks: 4,
-                                         planner: .bucket(TokenRateBucket(rate: 300), tokens: 16...256, cap: cap, fallbackInterval: 0.04))
+                                         planner: .bucket(TokenRateBucket(rate: 300), tokens: 16...256, cap: cap, repeats: false, fallbackInterval: 0.04))
             var chunks: [ChunkFrames] = []
             for (i, t) in times.enumerated() { try gatherer.process(frame(i, seconds: t)) { chunks.append($0) } }
             try gatherer.finish { chunks.append($0) }
@@ -327,6 +327,24 @@ final class RateControlTests: XCTestCase {
         XCTAssertGreaterThan(Set(free.caps).count, 2, "irregular times give unequal caps: \(free.caps)")
         let capped = try caps(300)
         XCTAssertTrue(capped.caps.allSatisfy { $0 <= 300 }, "\(capped.caps)")
+        // A rate below every block's least (4 × 16 per chunk): with repeats a chunk can keep as little
+        // as its first block's 16, so the caps still add up to the rate; without, each is clamped to 64.
+        func lowCaps(repeats: Bool) throws -> [Int] {
+            var gatherer = ChunkGatherer(framesPerBlock: 1, chunkBlocks: 4,
+                                         planner: .bucket(TokenRateBucket(rate: 20), tokens: 16...256, cap: nil, repeats: repeats,
+                                                          fallbackInterval: 0.04))
+            var caps: [Int] = []
+            for (i, t) in times.enumerated() {
+                try gatherer.process(frame(i, seconds: t)) { if case .cap(let c)? = $0.plan { caps.append(c) } }
+            }
+            try gatherer.finish { if case .cap(let c)? = $0.plan { caps.append(c) } }
+            return caps
+        }
+        let low = try lowCaps(repeats: true)
+        XCTAssertTrue(low.allSatisfy { $0 >= 16 }, "\(low)")
+        XCTAssertTrue(low.contains { $0 < 64 }, "\(low)")
+        XCTAssertEqual(Double(low.reduce(0, +)), max(20 * covered, 16 * 6), accuracy: 16)
+        XCTAssertEqual(try lowCaps(repeats: false).dropLast(), Array(repeating: 64, count: 5))
         // Without a planner nothing is held back or planned.
         var plain = ChunkGatherer(framesPerBlock: 1, chunkBlocks: 4)
         var emitted = 0
@@ -436,6 +454,30 @@ final class RateControlTests: XCTestCase {
         XCTAssertEqual(report.rateControl, rate)
     }
 
+    /// Targets below every block's least count (the tiny model's 2 tokens a block): with repeats
+    /// a rate and a budget are still met (a chunk's first block keeps its tokens, the others
+    /// repeat); without, the rate is clamped to every block's least and the budget refused.
+    func testLowTargetsAreMetWithRepeats() throws {
+        let (probe, _) = try encode(EncoderSettings(rateTarget: .tokensPerSecond(1000)), workers: 1, name: "probe.etok")
+        let seconds = try XCTUnwrap(probe.rateControl).mediaSeconds, frames = probe.frames
+        let rate = 1.2 * Double(frames) / seconds   // 1.2 tokens a frame, under the tiny model's 2
+        let (low, _) = try encode(EncoderSettings(rateTarget: .tokensPerSecond(rate)), name: "low.etok")
+        XCTAssertEqual(try XCTUnwrap(low.rateControl).achieved, rate, accuracy: rate * 0.02)
+        XCTAssertGreaterThan(low.repeatBlocks, frames / 2)
+        let (clamped, _) = try encode(EncoderSettings(rateTarget: .tokensPerSecond(rate), repeatBlocks: false), name: "clamped.etok")
+        XCTAssertEqual(clamped.tokens, 2 * frames)
+        let total = frames + frames / 5
+        let (budget, _) = try encode(EncoderSettings(rateTarget: .budget(total)), name: "budget.etok")
+        XCTAssertEqual(budget.tokens, total)
+        XCTAssertGreaterThan(budget.repeatBlocks, frames / 2)
+        XCTAssertThrowsError(try encode(EncoderSettings(rateTarget: .budget(total), repeatBlocks: false), name: "refused.etok")) { error in
+            XCTAssertTrue("\(error)".contains("below the least"), "\(error)")
+        }
+        XCTAssertThrowsError(try encode(EncoderSettings(rateTarget: .budget(frames / 2)), name: "too-low.etok")) { error in
+            XCTAssertTrue("\(error)".contains("every block after a chunk's first a repeat"), "\(error)")
+        }
+    }
+
     /// A whole-file budget: two passes, the total kept is the budget, every chunk under the cap.
     func testABudgetIsKeptToTheTokenWithinTheCapPerChunk() throws {
         let (summary, url) = try encode(EncoderSettings(maxTokensPerChunk: 30, rateTarget: .budget(1000)), name: "budget.etok")
@@ -447,7 +489,7 @@ final class RateControlTests: XCTestCase {
         let report = try StreamReport.read(path: url.path)
         XCTAssertEqual(report.rateControl?.achieved, 1000)
         XCTAssertEqual(report.rateControl?.maxTokensPerChunk, 30)
-        XCTAssertThrowsError(try encode(EncoderSettings(rateTarget: .budget(100)), name: "small.etok")) { error in
+        XCTAssertThrowsError(try encode(EncoderSettings(rateTarget: .budget(100), repeatBlocks: false), name: "small.etok")) { error in
             XCTAssertTrue("\(error)".contains("below the least"), "\(error)")
         }
     }
@@ -528,6 +570,40 @@ extension RateControlTests {
         XCTAssertEqual(a.counts.reduce(0, +), 400)
         XCTAssertEqual(a.counts[0] > 0, true)
         XCTAssertTrue(a.counts.allSatisfy { $0 <= 256 })
+    }
+
+    /// A cap below every block's smallest count can only be kept with repeats: the allocation
+    /// spends it exactly with the chunk's first block coded (at least its smallest count) and
+    /// enough of the others repeating, on random chunks; on a nearly static one, all of it on the
+    /// first block.
+    func testACapBelowEveryBlocksSmallestCountIsKeptWithRepeats() {
+        let (still, stillRepeats) = chunk(4, factor: 1.02)
+        for cap in [16, 40, 63] {
+            XCTAssertEqual(RateAllocator.allocate(curves: still, repeats: stillRepeats, cap: cap, objective: .balanced).counts,
+                           [cap, 0, 0, 0])
+        }
+        var rng = SplitMix64(state: 1617)
+        for trial in 0..<200 {
+            let objective = RateObjective.allCases[trial % 3]
+            let n = Int.random(in: 2...5, using: &rng)
+            // Measured from the smallest count to the largest, as the encoder measures.
+            let curves = (0..<n).map { _ in randomCurve(&rng, lo: 16, hi: 256) + [RatePoint(tokens: 256, mse: 1e-4)] }
+            let repeats = (0..<n).map { k in (0..<k).map { j in
+                curves[j].map { RatePoint(tokens: $0.tokens, mse: $0.mse * Double.random(in: 0.9...3, using: &rng)) }
+            } }
+            let cap = Int.random(in: 16..<(16 * n), using: &rng)
+            let a = RateAllocator.allocate(curves: curves, repeats: repeats, cap: cap, objective: objective)
+            XCTAssertEqual(a.counts.reduce(0, +), cap, "trial \(trial)")
+            XCTAssertGreaterThanOrEqual(a.counts[0], 16, "trial \(trial)")
+            XCTAssertTrue(a.counts.allSatisfy { $0 == 0 || (16...256).contains($0) }, "trial \(trial): \(a.counts)")
+        }
+        // Curves that end below the cap (one measured count each): no pattern spends it; the best
+        // one within it (here the repeat is worse than coding, so as few repeats as fit), never more.
+        let short = [[RatePoint(tokens: 16, mse: 0.01)], [RatePoint(tokens: 16, mse: 0.01)], [RatePoint(tokens: 16, mse: 0.01)]]
+        let shortRepeats = [[], [[RatePoint(tokens: 16, mse: 0.02)]], [[RatePoint(tokens: 16, mse: 0.02)], [RatePoint(tokens: 16, mse: 0.02)]]]
+        let a = RateAllocator.allocate(curves: short, repeats: shortRepeats, cap: 40).counts
+        XCTAssertEqual(a.reduce(0, +), 32, "\(a)")
+        XCTAssertEqual(a[0], 16)
     }
 
     /// The properties on random chunks, for every objective: the allocation with repeats spends
