@@ -46,11 +46,21 @@ final class ChunkStartRepeats: @unchecked Sendable {
             let encoder = try self.encoder ?? ConditionalEncoder(model: model, settings: settings)
             self.encoder = encoder
             var lastReconstruction: [Float] = []
-            out = try encoder.encodeChunk(carry.blocks, firstBlock: first, after: last.reconstruction) { _, recon in
+            let again = try encoder.encodeChunk(carry.blocks, firstBlock: first, after: last.reconstruction) { _, recon in
                 lastReconstruction = recon
             }
-            // The discarded parallel encode's model work counts too.
-            for (k, block) in item.results.enumerated() where k < out.results.count {
+            // The one kept, and the other (the discarded encode, whose model work counts too). Under
+            // `--max-tokens-per-chunk` a re-encode over the cap (its first coded block lost its
+            // context) is the one dropped: the chunk stays as its worker encoded it, within the cap.
+            let overCap = settings.maxTokensPerChunk.map { again.results.map(\.keptTokens).reduce(0, +) > $0 } ?? false
+            var discarded = item
+            if overCap {
+                discarded = again
+                lastReconstruction = carry.lastReconstruction
+            } else {
+                out = again
+            }
+            for (k, block) in discarded.results.enumerated() where k < out.results.count {
                 out.results[k].passes += block.passes
                 out.results[k].evaluations += block.evaluations
             }

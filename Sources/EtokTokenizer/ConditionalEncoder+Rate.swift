@@ -190,9 +190,11 @@ extension ConditionalEncoder {
 
     /// A threshold-searched chunk, or, when it is over `settings.maxTokensPerChunk`, the chunk
     /// encoded again within the cap by equal slope (its search passes are counted too).
-    func capped(_ encoded: EncodedChunk, _ blocks: [BlockInput]) throws -> EncodedChunk {
+    /// `measured` gets the re-encoded chunk's reconstructions (none when it is not over the cap).
+    func capped(_ encoded: EncodedChunk, _ blocks: [BlockInput],
+                measured: (Int, [Float]) -> Void = { _, _ in }) throws -> EncodedChunk {
         guard let cap = settings.maxTokensPerChunk, encoded.results.map(\.keptTokens).reduce(0, +) > cap else { return encoded }
-        var again = try encodeChunk(blocks, firstBlock: encoded.chunk.firstBlock, plan: .cap(cap))
+        var again = try encodeChunk(blocks, firstBlock: encoded.chunk.firstBlock, plan: .cap(cap), measured: measured)
         for k in again.results.indices {
             again.results[k].passes += encoded.results[k].passes
             again.results[k].evaluations += encoded.results[k].evaluations

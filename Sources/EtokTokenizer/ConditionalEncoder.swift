@@ -54,16 +54,16 @@ public struct EncoderSettings: Sendable, Equatable {
     public var writesRepeats: Bool { searchRepeats || rateRepeats }
 
     /// Whether the threshold search writes a repeat wherever one meets the threshold (and
-    /// `ChunkStartRepeats` at chunk starts): when the threshold alone sets every budget.
+    /// `ChunkStartRepeats` at chunk starts): when the threshold sets the budgets (also under a
+    /// cap per chunk, for the chunks under it).
     public var searchRepeats: Bool {
-        repeatBlocks && fixedTokens == nil && rateTarget == nil && maxTokensPerChunk == nil
+        repeatBlocks && fixedTokens == nil && rateTarget == nil
     }
 
-    /// Whether a rate or a total (`rateTarget`) may spend 0 tokens on a block that repeats the
-    /// one before, where the allocator predicts that helps (`RateAllocator.bestRepeats`). Never at
-    /// a chunk's first block, and not under `--max-tokens-per-chunk` alone (the threshold search
-    /// within a cap, which writes none).
-    public var rateRepeats: Bool { repeatBlocks && fixedTokens == nil && rateTarget != nil }
+    /// Whether rate control may spend 0 tokens on a block that repeats the one before, where the
+    /// allocator predicts that helps (`RateAllocator.bestRepeats`): a rate, a total, or a chunk
+    /// over `--max-tokens-per-chunk` encoded again within it. Never at a chunk's first block.
+    public var rateRepeats: Bool { repeatBlocks && fixedTokens == nil && (rateTarget != nil || maxTokensPerChunk != nil) }
 
     /// The threshold (an MSE) a user asks for: `threshold`, else `psnr` in dB (PSNR = 10·log10(4 / MSE)
     /// on the [-1, 1] scale), else the model's calibrated one, else the paper's 0.003. The one

@@ -255,7 +255,8 @@ public final class EncodeRun: @unchecked Sendable {
                 guard searchRepeats else { return try encoder.encodeChunk(blocks, firstBlock: chunk.firstBlock) }
                 // The chunk-start stage may encode it again after the previous chunk's last frame.
                 var last: [Float] = []
-                var encoded = try encoder.encodeChunk(blocks, firstBlock: chunk.firstBlock) { _, recon in last = recon }
+                var encoded = try encoder.encodeChunk(blocks, firstBlock: chunk.firstBlock, after: nil) { _, recon in last = recon }
+                encoded = try encoder.capped(encoded, blocks) { _, recon in last = recon }
                 encoded.carry = RepeatCarry(blocks: blocks, lastReconstruction: last)
                 return encoded
             }

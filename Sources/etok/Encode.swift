@@ -72,8 +72,8 @@ struct Encode: ParsableCommand {
         below the worst frame of an even split of the same tokens (--fixed), and the mean gains \
         what is left (the curves are a prediction: a block's committed PSNR may differ by about \
         half a dB, more after a block that kept far fewer tokens than the share). \
-        Under --tokens-per-second and --budget a block after a chunk's first may also be a repeat \
-        block: the measuring pass also gives each block's error shown as an earlier block's \
+        Under --tokens-per-second and --budget (and in a chunk re-encoded within \
+        --max-tokens-per-chunk) a block after a chunk's first may also be a repeat block: the measuring pass also gives each block's error shown as an earlier block's \
         reconstruction (no model pass), and the chunk's tokens go to a set of coded blocks with \
         repeats between them when that is predicted to raise the objective with no frame below \
         the floor (static or slow footage: the tokens a repeat saves make the frame it shows \

@@ -255,14 +255,35 @@ final class RepeatBlockTests: XCTestCase {
         }
     }
 
-    /// Repeats are off where the threshold does not set every budget, or when asked: those streams
-    /// are the 1.1 streams of before.
+    /// Under `--max-tokens-per-chunk` the threshold search still writes repeats: a chunk under the
+    /// cap is exactly as without it; one over it is encoded again within it (repeats where they pay).
+    func testACapPerChunkKeepsRepeats() throws {
+        let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
+        let c = model.config
+        let blocks = try stills(Array(repeating: 0, count: c.contextBlocks), model: model)
+        let inputs = blocks.enumerated().map { (patches: $1, pts: Int64($0 * 10), frames: c.framesPerBlock) }
+        let threshold = try passableThreshold(model, blocks[0])
+        let free = try ConditionalEncoder(model: model, settings: EncoderSettings(threshold: threshold)).encodeChunk(inputs, firstBlock: 0)
+        XCTAssertTrue(free.results.dropFirst().allSatisfy(\.isRepeat))
+        let loose = EncoderSettings(threshold: threshold, maxTokensPerChunk: c.contextBlocks * c.maxToks)
+        XCTAssertTrue(loose.writesRepeats && loose.searchRepeats && loose.rateRepeats)
+        XCTAssertEqual(try ConditionalEncoder(model: model, settings: loose).encodeChunk(inputs, firstBlock: 0).chunk, free.chunk)
+        // A threshold no count meets: the search keeps every token and no frame repeats; the cap
+        // then binds and the chunk is encoded again within it.
+        let cap = c.contextBlocks * c.minToks + 1
+        let tight = try ConditionalEncoder(model: model, settings: EncoderSettings(threshold: 1e-9, maxTokensPerChunk: cap))
+            .encodeChunk(inputs, firstBlock: 0)
+        XCTAssertEqual(tight.results.map(\.keptTokens).reduce(0, +), cap)
+    }
+
+    /// Repeats are off with a fixed budget or when asked: those streams are the 1.1 streams of before.
     func testNoRepeatsWithFixedBudgetsRateControlOrWhenTurnedOff() throws {
         let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
         let blocks = try stills([0, 0, 0], model: model)
         let threshold = try passableThreshold(model, blocks[0])
         for settings in [EncoderSettings(threshold: threshold, repeatBlocks: false), EncoderSettings(fixedTokens: 5),
-                         EncoderSettings(threshold: threshold, maxTokensPerChunk: 40)] {
+                         EncoderSettings(threshold: threshold, maxTokensPerChunk: 40, repeatBlocks: false),
+                         EncoderSettings(rateTarget: .budget(40), repeatBlocks: false)] {
             XCTAssertFalse(settings.writesRepeats)
             let (results, chunks, _) = try encodeAll(model, blocks, settings: settings)
             XCTAssertFalse(results.contains { $0.isRepeat || $0.keptTokens == 0 })
