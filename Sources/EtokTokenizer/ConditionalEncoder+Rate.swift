@@ -53,8 +53,9 @@ extension EncoderSettings {
 /// about 3.5 passes of one count); VAE one pass and one count more (its candidates decode one at a
 /// time and its provisional count is encoded again to commit it).
 /// `--budget` (`ChunkPlan.closedLoop`, FSQ) measures the whole file first (`EncodeRun`) and commits
-/// each chunk in a closed loop (`ClosedLoopCommit`): one more batched pass per block, except a
-/// chunk's last, checks the planned count and larger ones with the real context before the commit.
+/// each chunk in a closed loop (`ClosedLoopCommit`): each block's commit pass, except a chunk's
+/// last, is one batched pass over the planned count and larger ones with the real context, and the
+/// chosen one is committed from it (`commitClosedLoop`).
 extension ConditionalEncoder {
     /// Counts measured per block for its curve: the official log grid with this many points.
     static let curvePoints = 6
@@ -147,9 +148,9 @@ extension ConditionalEncoder {
     /// adding the measuring passes to each block's figures.
     func commit(_ blocks: [BlockInput], firstBlock: Int, counts: [Int], predicted: [Double]?,
                 measurePasses: [(Int, Int)]?, measured: (Int, [Float]) -> Void = { _, _ in }) throws -> EncodedChunk {
-        var encoded = try encodeBlocks(blocks, firstBlock: firstBlock, search: { k in
-            counts[k] == 0 ? nil
-                : TokenBudgetSearch(strategy: .fast, threshold: self.search.threshold, minTokens: counts[k], maxTokens: counts[k])
+        var encoded = try encodeBlocks(blocks, firstBlock: firstBlock, plan: { k in
+            counts[k] == 0 ? .repeatBlock
+                : .search(TokenBudgetSearch(strategy: .fast, threshold: self.search.threshold, minTokens: counts[k], maxTokens: counts[k]))
         }, measured: measured)
         for k in encoded.results.indices {
             if let (p, e) = measurePasses?[k] {
@@ -161,23 +162,31 @@ extension ConditionalEncoder {
         return encoded
     }
 
-    /// FSQ: commits the chunk block by block as `loop` decides: one batched pass (keeping no keys
-    /// and values) evaluates a block's candidates with the real context when there are several,
-    /// then the chosen count is encoded and committed (one pass). Each block's figures count both;
-    /// its `predictedMSE` is its first-pass curve at the committed count.
+    /// FSQ: commits the chunk block by block as `loop` decides: one batched pass evaluates a
+    /// block's candidates with the real context when there are several, and the chosen one is
+    /// committed from that pass (`BlockPlan.pick`; a block's keys and values are kept for every
+    /// candidate, as the linear search keeps them). A model whose block of keys and values is
+    /// large (over `spareSlotBytes`: the official 200M) keeps none in that pass, to bound its
+    /// memory, and encodes the chosen count again (one more pass, counted in the block's figures).
+    /// Its `predictedMSE` is its first-pass curve at the committed count.
     func commitClosedLoop(_ blocks: [BlockInput], firstBlock: Int, loop: ClosedLoopCommit,
                           measured: (Int, [Float]) -> Void) throws -> EncodedChunk {
         var loop = loop
         var evaluated: [Int] = []
-        var encoded = try encodeBlocks(blocks, firstBlock: firstBlock, search: { k in
+        let pickInPass = blockKeyValueBytes <= spareSlotBytes
+        var encoded = try encodeBlocks(blocks, firstBlock: firstBlock, plan: { k in
             let counts = loop.candidates(k)
             var mse: [Double]? = nil
             if counts.count > 1 {
+                if pickInPass {
+                    evaluated.append(0)
+                    return .pick(counts: counts) { mse in counts.firstIndex(of: loop.choose(k, mse: mse.map(Double.init)))! }
+                }
                 mse = try self.coder.reconstruct(patches: blocks[k].patches, keptCounts: counts, keeping: .discard).map { Double($0.mse) }
             }
             evaluated.append(mse == nil ? 0 : counts.count)
             let n = loop.choose(k, mse: mse)
-            return TokenBudgetSearch(strategy: .fast, threshold: self.search.threshold, minTokens: n, maxTokens: n)
+            return .search(TokenBudgetSearch(strategy: .fast, threshold: self.search.threshold, minTokens: n, maxTokens: n))
         }, measured: measured)
         for k in encoded.results.indices {
             encoded.results[k].predictedMSE = Float(loop.predictedMSE(k, encoded.results[k].keptTokens))

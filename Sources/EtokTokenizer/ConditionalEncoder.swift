@@ -199,26 +199,38 @@ public final class ConditionalEncoder: @unchecked Sendable {
     /// chunk's coded blocks still start with an empty context. Nil: a chunk that starts coded.
     func encodeChunk(_ blocks: [BlockInput], firstBlock: Int, after lastShown: [Float]? = nil,
                      measured: (Int, [Float]) -> Void) throws -> EncodedChunk {
-        try encodeBlocks(blocks, firstBlock: firstBlock, after: lastShown, search: { _ in self.search }, measured: measured)
+        try encodeBlocks(blocks, firstBlock: firstBlock, after: lastShown, plan: { _ in .search(self.search) }, measured: measured)
     }
 
-    /// Encodes `blocks` as one chunk, block `k` with the search `search(k)` (the threshold search,
-    /// or a fixed count under rate control; nil: a repeat block, which rate control plans only
-    /// after the chunk's first block); `lastShown` as in `encodeChunk(_:firstBlock:after:measured:)`.
+    /// How `encodeBlocks` encodes one block.
+    enum BlockPlan {
+        /// A repeat block (rate control plans one only after the chunk's first block).
+        case repeatBlock
+        /// A search (the threshold search, or one count under rate control).
+        case search(TokenBudgetSearch)
+        /// FSQ: one batched pass over `counts` (ascending), then `pick` their MSEs → the index kept,
+        /// committed from that pass (`ClosedLoopCommit`).
+        case pick(counts: [Int], pick: ([Float]) -> Int)
+    }
+
+    /// Encodes `blocks` as one chunk, block `k` as `plan(k)` says; `lastShown` as in
+    /// `encodeChunk(_:firstBlock:after:measured:)`.
     func encodeBlocks(_ blocks: [BlockInput], firstBlock: Int, after lastShown: [Float]? = nil,
-                      search: (Int) throws -> TokenBudgetSearch?, measured: (Int, [Float]) -> Void) throws -> EncodedChunk {
+                      plan: (Int) throws -> BlockPlan, measured: (Int, [Float]) -> Void) throws -> EncodedChunk {
         precondition(!blocks.isEmpty && blocks.count <= chunkBlocks, "a chunk holds 1…\(chunkBlocks) blocks")
         coder.reset()
         var results: [BlockResult] = [], records: [BlockRecord] = [], tokens: [BlockTokens] = []
         var previous: [Float]? = lastShown
         for (k, block) in blocks.enumerated() {
-            let blockSearch = try search(k)
+            let blockPlan = try plan(k)
+            let planned: Bool
+            if case .repeatBlock = blockPlan { planned = true } else { planned = false }
             // A repeat block (`RepeatBlock`): no model pass, nothing committed to the contexts.
-            // Rate control plans one (no search); the threshold search writes one when the
-            // previous reconstruction already meets the threshold.
-            if blockSearch == nil || settings.searchRepeats, let last = previous {
+            // Rate control plans one; the threshold search writes one when the previous
+            // reconstruction already meets the threshold.
+            if planned || settings.searchRepeats, let last = previous {
                 let (mse, recon) = try RepeatBlock.mse(of: block.patches, after: last, config: model.config)
-                if blockSearch.map({ mse <= $0.threshold }) ?? true {
+                if planned || mse <= search.threshold {
                     tokens.append(model.config.isFSQ ? .fsq([]) : .vae([]))
                     measured(k, recon)
                     results.append(BlockResult(index: firstBlock + k, pts: block.pts, frames: block.frames, keptTokens: 0,
@@ -229,15 +241,32 @@ public final class ConditionalEncoder: @unchecked Sendable {
                     continue
                 }
             }
-            guard let blockSearch else { preconditionFailure("a chunk's first block is coded") }
+            precondition(!planned, "a chunk's first block is coded")
             // The previous coded block's budget is the best guess for this one.
             let hint = results.last(where: { !$0.isRepeat })?.keptTokens
             // How much of the context the pass may keep (`ContextRoom`): by the block's position in
             // the chunk (repeats only leave more room: they commit nothing).
             let room = ContextRoom(block: k, of: blocks.count, spareSlot: blockKeyValueBytes <= spareSlotBytes)
-            let choice = model.config.isFSQ
-                ? try encodeFSQ(patches: block.patches, hint: hint, search: blockSearch, room: room)
-                : try encodeVAE(patches: block.patches, hint: hint, search: blockSearch, commit: room != .none)
+            let choice: Choice
+            switch blockPlan {
+            case .search(let blockSearch) where model.config.isFSQ:
+                choice = try encodeFSQ(patches: block.patches, room: room) { evaluate, adopt in
+                    try blockSearch.choose(hint: hint, evaluate: evaluate, adopt: adopt)
+                }
+            case .search(let blockSearch):
+                choice = try encodeVAE(patches: block.patches, hint: hint, search: blockSearch, commit: room != .none)
+            case .pick(let counts, let pick):
+                precondition(model.config.isFSQ, "a one-pass pick is FSQ's")
+                choice = try encodeFSQ(patches: block.patches, room: room) { evaluate, adopt in
+                    let mse = try evaluate(counts)
+                    let i = pick(mse)
+                    try adopt(i)
+                    return TokenBudgetChoice(keptTokens: counts[i], mse: mse[i], meetsThreshold: mse[i] <= self.search.threshold,
+                                             passes: 1, evaluations: counts.count)
+                }
+            case .repeatBlock:
+                preconditionFailure("handled above")
+            }
             tokens.append(choice.tokens)
             measured(k, choice.reconstruction)
             previous = choice.reconstruction
@@ -314,15 +343,18 @@ public final class ConditionalEncoder: @unchecked Sendable {
     /// one is committed from the pass that measured it, without running it again, unless `room`
     /// had no slot left for it (`ContextRoom.oneSlot`): then it runs again alone, bit-identical
     /// (the determinism contract), and the pass is counted in the choice's `passes`.
-    func encodeFSQ(patches: [Float], hint: Int?, search: TokenBudgetSearch, room: ContextRoom = .twoSlots) throws -> Choice {
+    /// `choose`: the search (or pick) over the `evaluate` and `adopt` closures it is given.
+    func encodeFSQ(patches: [Float], room: ContextRoom = .twoSlots,
+                   choose: (_ evaluate: ([Int]) throws -> [Float], _ adopt: (Int) throws -> Void) throws -> TokenBudgetChoice)
+        throws -> Choice {
         var pass: [Reconstruction] = []
         var staged: Reconstruction?
         let commit = room != .none
-        var choice = try search.choose(hint: hint, evaluate: { counts in
+        var choice = try choose({ counts in
             pass = try self.coder.reconstruct(patches: patches, keptCounts: counts,
                                               keeping: self.keeping(candidates: counts.count, room: room))
             return pass.map(\.mse)
-        }, adopt: { i in
+        }, { i in
             if commit { try self.coder.stage(candidate: i) }
             staged = pass[i]
         })

@@ -95,9 +95,10 @@ struct Encode: ParsableCommand {
         share, 0.7 dB more per position in its chunk (a block after starved ones does worse than its \
         curve), and no block under half the share; the rest goes by the mean PSNR. The second pass \
         then commits block by block with the real context: a block whose planned count misses the \
-        floor is raised (one more batched pass over up to 3 larger counts) as far as its chunk's \
+        floor is raised (its pass evaluates the planned count and up to 3 larger ones) as far as its chunk's \
         later blocks, re-planned over what is left, stay above it; each chunk keeps its total, so \
-        the file's is exact (about 2.75 passes and 11 counts per frame; a chunk with repeats is \
+        the file's is exact (2 passes and about 10 counts per frame: the chosen count is committed \
+        from the checking pass; a chunk with repeats is \
         committed as planned, without the closed loop). Neither \
         rate mode promises the threshold; the stats and etok info give the target and what was achieved.
 

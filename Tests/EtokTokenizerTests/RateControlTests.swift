@@ -454,6 +454,28 @@ final class RateControlTests: XCTestCase {
         XCTAssertEqual(report.rateControl, rate)
     }
 
+    /// The closed loop commits a block's chosen count from the pass that checked it, with the same
+    /// bits as the path that checks keeping nothing and encodes the chosen count again (what a
+    /// model with large keys and values takes: `spareSlotBytes`), one pass fewer per checked block.
+    func testTheClosedLoopCommitsFromItsCheckingPassWithTheSameBits() throws {
+        let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
+        let blocks = try TokenizerFixtures.blocks(3, model: model).enumerated().map { ($1, Int64($0), 1) }
+        let encoder = try ConditionalEncoder(model: model, settings: EncoderSettings(rateTarget: .budget(1000)))
+        let curves = try encoder.measureChunk(blocks, provisional: 6).curves
+        // A floor no block reaches at its planned count: every block but the last is checked.
+        let floor = curves.map { $0.map(\.mse).min()! }.min()! / 2
+        let plan = ChunkPlan.closedLoop(counts: [4, 6, 8], curves: curves, floorMSE: floor, leastPlanned: 0)
+        let fast = try encoder.encodeChunk(blocks, firstBlock: 0, plan: plan)
+        encoder.spareSlotBytes = 0
+        let slow = try encoder.encodeChunk(blocks, firstBlock: 0, plan: plan)
+        XCTAssertEqual(fast.chunk, slow.chunk)
+        XCTAssertEqual(fast.results.map(\.mse), slow.results.map(\.mse))
+        XCTAssertEqual(fast.results.map(\.keptTokens).reduce(0, +), 18)
+        XCTAssertEqual(fast.results.map(\.passes), [1, 1, 1], "one batched pass, committed from")
+        XCTAssertEqual(slow.results.map(\.passes).prefix(2), [2, 2], "the check, then the chosen count again")
+        XCTAssertEqual(fast.results.map(\.evaluations).prefix(2), slow.results.map { $0.evaluations - 1 }.prefix(2))
+    }
+
     /// Targets below every block's least count (the tiny model's 2 tokens a block): with repeats
     /// a rate and a budget are still met (a chunk's first block keeps its tokens, the others
     /// repeat); without, the rate is clamped to every block's least and the budget refused.
@@ -483,9 +505,9 @@ final class RateControlTests: XCTestCase {
         let (summary, url) = try encode(EncoderSettings(maxTokensPerChunk: 30, rateTarget: .budget(1000)), name: "budget.etok")
         XCTAssertEqual(summary.tokens, 1000)
         XCTAssertLessThanOrEqual(summary.rateControl?.largestChunk ?? .max, 30)
-        XCTAssertTrue(summary.perBlock.allSatisfy { $0.isRepeat ? $0.passes == 1 : (2...3).contains($0.passes) },
-                      "measure pass, the closed loop's pass over larger counts (when the chunk can afford any), the commit pass; "
-                      + "a repeat block only the measure pass")
+        XCTAssertTrue(summary.perBlock.allSatisfy { $0.passes == ($0.isRepeat ? 1 : 2) },
+                      "measure pass, then the closed loop's pass over the planned and larger counts, committed from (or the "
+                      + "commit pass alone); a repeat block only the measure pass")
         let report = try StreamReport.read(path: url.path)
         XCTAssertEqual(report.rateControl?.achieved, 1000)
         XCTAssertEqual(report.rateControl?.maxTokensPerChunk, 30)
