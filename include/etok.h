@@ -138,7 +138,14 @@ typedef struct etok_encode_options {
     int32_t raw_width, raw_height;
     int32_t skip_damaged;         /* an input that ends early keeps the frames before the cut */
     int32_t no_repeat;            /* never write repeat blocks (--no-repeat); 0: write them where a
-                                   * threshold encode finds the previous frame good enough */
+                                   * threshold encode finds the previous frame good enough, or rate
+                                   * control finds them worth their tokens */
+    /* Rate control (since 0.1.0's rate control; appended, so the fields above keep their places):
+     * a token count instead of the threshold, as `etok encode`'s options of the same names. */
+    double tokens_per_second;     /* --tokens-per-second; 0: none */
+    int64_t budget;               /* --budget: tokens for the whole input (read twice); 0: none */
+    int32_t max_tokens_per_chunk; /* --max-tokens-per-chunk; 0: none */
+    const char *rate_objective;   /* --rate-objective: "balanced" (NULL), "psnr" or "mse" */
 } etok_encode_options;
 
 /* Decode options: all zero is `etok decode`'s defaults. */

@@ -28,6 +28,10 @@ public struct EtokEncodeOptions {
     public var rawHeight: Int32
     public var skipDamaged: Int32
     public var noRepeat: Int32
+    public var tokensPerSecond: Double
+    public var budget: Int64
+    public var maxTokensPerChunk: Int32
+    public var rateObjective: UnsafePointer<CChar>?
 }
 
 /// `etok_decode_options` (include/etok.h): all zero means the CLI's defaults. Same field order.
@@ -66,11 +70,30 @@ func encodeJob(input: String, output: String, _ o: EtokEncodeOptions, model: Loa
     if (format == "rawvideo") != (o.rawWidth > 0 && o.rawHeight > 0) {
         throw bad("raw input needs input_format \"rawvideo\" and a positive raw_width and raw_height, together")
     }
+    // Rate control, with `etok encode`'s checks.
+    if !(o.tokensPerSecond >= 0 && o.tokensPerSecond.isFinite) { throw bad("tokens_per_second must be a positive rate (for example 3000)") }
+    if o.budget < 0 { throw bad("budget must be a positive number of tokens") }
+    if o.maxTokensPerChunk < 0 { throw bad("max_tokens_per_chunk must be a positive number of tokens") }
+    if o.tokensPerSecond != 0 && o.budget != 0 { throw bad("give tokens_per_second or budget, not both") }
+    let rateTarget: RateTarget? = o.tokensPerSecond != 0 ? .tokensPerSecond(o.tokensPerSecond) : o.budget != 0 ? .budget(Int(o.budget)) : nil
+    if o.fixed != 0 && (rateTarget != nil || o.maxTokensPerChunk != 0) {
+        throw bad("fixed keeps a set budget; it takes no tokens_per_second, budget or max_tokens_per_chunk")
+    }
+    if rateTarget != nil && search != nil { throw bad("tokens_per_second and budget run no threshold search; drop search") }
+    let objective = try optional(o.rateObjective).map { name in
+        guard let r = RateObjective(rawValue: name) else { throw bad("rate_objective must be balanced, psnr or mse, not \(name)") }
+        return r
+    }
+    if objective != nil && rateTarget == nil && o.maxTokensPerChunk == 0 {
+        throw bad("rate_objective goes with tokens_per_second, budget or max_tokens_per_chunk")
+    }
     let settings = EncoderSettings(
         threshold: EncoderSettings.mseThreshold(threshold: o.threshold == 0 ? nil : Float(o.threshold),
                                                 psnr: o.psnr == 0 ? nil : o.psnr, model: model),
         search: search ?? .fast, fixedTokens: o.fixed == 0 ? nil : Int(o.fixed),
-        chunkBlocks: o.chunk == 0 ? nil : Int(o.chunk), repeatBlocks: o.noRepeat == 0)
+        chunkBlocks: o.chunk == 0 ? nil : Int(o.chunk),
+        maxTokensPerChunk: o.maxTokensPerChunk == 0 ? nil : Int(o.maxTokensPerChunk), rateTarget: rateTarget,
+        rateObjective: objective ?? .default, repeatBlocks: o.noRepeat == 0)
     var inputOptions = InputOptions(format: format,
                                     rawSize: o.rawWidth > 0 ? PixelSize(width: Int(o.rawWidth), height: Int(o.rawHeight)) : nil,
                                     rawPixelFormat: optional(o.rawPixelFormat) ?? "rgb24",
@@ -100,7 +123,8 @@ func withTemporaryFolder<T>(_ body: (URL) throws -> T) throws -> T {
 
 private func options<T>(_ p: UnsafeRawPointer?, zero: T) -> T { p.map { $0.load(as: T.self) } ?? zero }
 private var zeroEncode: EtokEncodeOptions { EtokEncodeOptions(threshold: 0, psnr: 0, fps: 0, rawRate: 0, fixed: 0, chunk: 0, threads: 0,
-                                           overwrite: 0, rawWidth: 0, rawHeight: 0, skipDamaged: 0, noRepeat: 0) }
+                                           overwrite: 0, rawWidth: 0, rawHeight: 0, skipDamaged: 0, noRepeat: 0,
+                                           tokensPerSecond: 0, budget: 0, maxTokensPerChunk: 0) }
 private var zeroDecode: EtokDecodeOptions { EtokDecodeOptions(threads: 0, skipDamaged: 0, overwrite: 0, allowModelMismatch: 0) }
 
 /// Encodes the video at `input` (`-`: stdin) into the .etok file `output`; `summary`, when not

@@ -94,7 +94,9 @@ class EncodeOptions(ctypes.Structure):
                 ("raw_pixel_format", c_char_p), ("threshold", c_double), ("psnr", c_double), ("fps", c_double),
                 ("raw_rate", c_double), ("fixed", c_int32), ("chunk", c_int32), ("threads", c_int32),
                 ("overwrite", c_int32), ("raw_width", c_int32), ("raw_height", c_int32),
-                ("skip_damaged", c_int32), ("no_repeat", c_int32)]
+                ("skip_damaged", c_int32), ("no_repeat", c_int32),
+                ("tokens_per_second", c_double), ("budget", c_int64), ("max_tokens_per_chunk", c_int32),
+                ("rate_objective", c_char_p)]
 
 
 class DecodeOptions(ctypes.Structure):

@@ -22,7 +22,8 @@ from .reader import EtokFile
 
 
 def _encode_options(threshold, psnr, fixed, search, chunk, fps, fit, threads, overwrite, skip_damaged,
-                    repeat, keep) -> _lib.EncodeOptions:
+                    repeat, keep, tokens_per_second=None, budget=None, max_tokens_per_chunk=None,
+                    rate_objective=None) -> _lib.EncodeOptions:
     o = _lib.EncodeOptions()
     def text(value):
         if value is None:
@@ -39,6 +40,10 @@ def _encode_options(threshold, psnr, fixed, search, chunk, fps, fit, threads, ov
     o.overwrite = 1 if overwrite else 0
     o.skip_damaged = 1 if skip_damaged else 0
     o.no_repeat = 0 if repeat else 1
+    o.tokens_per_second = float(tokens_per_second or 0)
+    o.budget = int(budget or 0)
+    o.max_tokens_per_chunk = int(max_tokens_per_chunk or 0)
+    o.rate_objective = text(rate_objective)
     return o
 
 
@@ -105,7 +110,9 @@ class Model:
     def encode(self, source, *, threshold: float | None = None, psnr: float | None = None, fixed: int | None = None,
                output=None, rate: float = 25.0, fps: float | None = None, search: str | None = None,
                chunk: int | None = None, fit: str | None = None, threads: int = 0, overwrite: bool = False,
-               skip_damaged: bool = False, repeat: bool = True) -> EtokFile:
+               skip_damaged: bool = False, repeat: bool = True, tokens_per_second: float | None = None,
+               budget: int | None = None, max_tokens_per_chunk: int | None = None,
+               rate_objective: str | None = None) -> EtokFile:
         """Encodes a video into adaptive tokens and returns them read back (an ``EtokFile``, whose
         ``summary`` holds the encode's statistics, ``etok encode --stats``).
 
@@ -115,14 +122,19 @@ class Model:
         model's calibrated threshold. ``fixed=N`` keeps N tokens per block instead. ``output``: also
         write the .etok file there (else a temporary file is used and removed). ``repeat=False``:
         no repeat blocks (``etok encode --no-repeat``), so every block keeps tokens, for a consumer
-        that has no meaning for a 0-token frame (``Block.repeat``). The options mean what
-        ``etok encode``'s do.
+        that has no meaning for a 0-token frame (``Block.repeat``). Rate control instead of the
+        threshold: ``tokens_per_second=R`` (a mean rate over the media time; for frames, at ``rate``
+        frames per second), ``budget=N`` (N tokens for the whole input), ``max_tokens_per_chunk=C``
+        (a cap, alone or with either), ``rate_objective`` "balanced" (default), "psnr" or "mse";
+        ``summary["rate_control"]`` and the result's ``rate_control`` give target and achieved. The
+        options mean what ``etok encode``'s do.
         """
         lib = _lib.lib()
         handle = self._open_handle()
         keep: list[bytes] = []
         options = _encode_options(threshold, psnr, fixed, search, chunk, fps, fit, threads, overwrite,
-                                  skip_damaged, repeat, keep)
+                                  skip_damaged, repeat, keep, tokens_per_second, budget, max_tokens_per_chunk,
+                                  rate_objective)
         folder = None if output is not None else tempfile.mkdtemp(prefix="etok-")
         target = os.fspath(output) if output is not None else os.path.join(folder, "encoded.etok")
         try:

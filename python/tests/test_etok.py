@@ -162,6 +162,32 @@ def test_repeat_switch_equals_the_clis_default_and_no_repeat(tmp_path):
     assert np.array_equal(again.lengths, off.lengths)
 
 
+def test_rate_control_equals_the_clis_and_bad_options_are_refused(tmp_path):
+    rng = np.random.default_rng(9)
+    frames = rng.integers(0, 256, size=(9, 24, 40, 3), dtype=np.uint8)
+    frames[5:] = frames[4]                       # a static stretch: where repeats may pay
+    raw = tmp_path / "frames.rgb"
+    frames.tofile(raw)
+    modes = {"rate": (["--tokens-per-second", "50"], dict(tokens_per_second=50)),
+             "budget": (["--budget", "40", "--max-tokens-per-chunk", "20", "--rate-objective", "psnr"],
+                        dict(budget=40, max_tokens_per_chunk=20, rate_objective="psnr")),
+             "cap": (["--psnr", "60", "--max-tokens-per-chunk", "8", "--no-repeat"],
+                     dict(psnr=60, max_tokens_per_chunk=8, repeat=False))}
+    for name, (flags, options) in modes.items():
+        cli = tmp_path / f"cli_{name}.etok"
+        run("encode", raw, "--input-format", "rawvideo", "--size", "40x24", "--rate", "10", "-o", cli,
+            "--model", FSQ, "-q", *flags)
+        mine = etok.encode(frames, rate=10, model=FSQ, output=tmp_path / f"py_{name}.etok", **options)
+        assert (tmp_path / f"py_{name}.etok").read_bytes() == cli.read_bytes(), name
+        assert mine.rate_control is not None and mine.summary["rate_control"]["achieved"] > 0, name
+    assert etok.open(tmp_path / "py_rate.etok").rate_control["target"] == 50
+    assert int(etok.open(tmp_path / "py_budget.etok").lengths.sum()) == 40
+    for bad, words in [(dict(tokens_per_second=50, budget=40), "not both"), (dict(fixed=4, budget=40), "fixed"),
+                       (dict(rate_objective="best"), "rate_objective"), (dict(budget=-1), "budget")]:
+        with pytest.raises(etok.ArgumentError, match=words):
+            etok.encode(frames, rate=10, model=FSQ, **bad)
+
+
 def test_decode_to_a_file_and_skip_damaged(streams, tmp_path):
     summary = etok.decode(streams["fsq"], model=FSQ, output=tmp_path / "out.rgb")
     assert summary["frames"] == 12
