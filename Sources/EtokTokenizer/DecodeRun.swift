@@ -197,19 +197,29 @@ public final class DecodeRun: @unchecked Sendable {
         var resolver = ChunkStartResolver(config: model.model.config, file: fileName)
         let skipDamaged = job.skipDamaged
         let scaler = try job.scale.map { try RGBScaler(width: $0.width, height: $0.height) }
+        /// Frame `i` of a block: its index in the stream, pts and time. Frames after the first of a
+        /// block have no pts of their own: they are spaced one frame period apart (from the
+        /// stream's frame rate; one tick when unknown).
+        let frameAt = { (block: DecodedBlock, i: Int) throws -> (frame: Int, pts: Int64, seconds: Double) in
+            let (pts, overflow) = block.record.pts.addingReportingOverflow(Int64(i) * frameTicks)
+            if overflow { throw FormatError.badHeader(file: fileName, key: "source.time_base", message: "frame times overflow") }
+            return (block.index * framesPerBlock + i, pts, timeBase.seconds(pts))
+        }
         // A block's frames, selected, timed and scaled (the frames stage).
         let emitFrames = { (block: DecodedBlock, emit: (VideoFrame) throws -> Void) throws in
             counter.blocks += 1
             for (i, rgb) in block.frames.enumerated() {
-                let frame = block.index * framesPerBlock + i
-                // Frames after the first of a block have no pts of their own: space them one
-                // frame period apart (from the stream's frame rate; one tick when unknown).
-                let (pts, overflow) = block.record.pts.addingReportingOverflow(Int64(i) * frameTicks)
-                if overflow { throw FormatError.badHeader(file: fileName, key: "source.time_base", message: "frame times overflow") }
-                let seconds = timeBase.seconds(pts)
+                let (frame, pts, seconds) = try frameAt(block, i)
                 guard selection.contains(frame: frame, seconds: seconds) else { continue }
                 let decoded = VideoFrame(index: frame, pts: pts, timeBase: timeBase, width: width, height: height, rgb: rgb)
                 try emit(try scaler?.scale(decoded) ?? decoded)
+            }
+        }
+        /// Whether the selection shows a frame of `block` (of its record's frames).
+        let selects = { (block: DecodedBlock) throws -> Bool in
+            try (0..<block.record.frames).contains { i in
+                let (frame, _, seconds) = try frameAt(block, i)
+                return selection.contains(frame: frame, seconds: seconds)
             }
         }
         // Each chunk decodes on its own, so the frames do not depend on the number of workers.
@@ -218,7 +228,11 @@ public final class DecodeRun: @unchecked Sendable {
             .flatMap("frames", capacity: 1) { (blocks: [DecodedBlock], emit: (VideoFrame) throws -> Void) in
                 // Repeats at a chunk's start show the previous chunk's last frame (§5).
                 let (resolved, lost) = try resolver.resolve(blocks)
-                if let lost {
+                // Lost leading repeats matter only where the selection shows them: the chunk a
+                // lead-in starts at may begin with repeats of a chunk it did not read.
+                if let lost, try blocks.contains(where: { b in
+                    try b.index >= lost.firstBlock && b.index < (lost.endBlock ?? .max) && selects(b)
+                }) {
                     if !skipDamaged { throw FormatError.damaged(lost, others: 0, hint: DecodeRun.skipHint) }
                     counter.lost.append(lost)
                 }

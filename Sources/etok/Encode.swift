@@ -86,11 +86,15 @@ struct Encode: ParsableCommand {
         psnr maximises the mean PSNR alone (the worst frame may lose); mse minimises the summed \
         error (the hardest frames gain most, the mean least). \
         --max-tokens-per-chunk C: the threshold as usual, but no chunk keeps more than C tokens (a \
-        chunk over it is encoded again by equal slope within C; one under it is as without the cap). \
+        chunk over it is encoded again by equal slope within C; one under it is as without the cap, \
+        except that repeats at its start follow the previous chunk's last frame, which the cap may \
+        have changed). \
         --tokens-per-second R: one pass, streaming; each chunk gets the tokens R allows up to its end \
         in media time minus what earlier chunks got (a token bucket), so the file's mean lands on R \
         unless the footage cannot hold it (every block at the largest or smallest budget). --budget N: \
-        N tokens for the whole file; reads the file twice (measure, then encode), so not from stdin. \
+        N tokens for the whole file; reads the file twice (measure, then encode), so not from stdin; \
+        a total below the least the file can keep (frames × min_toks, or chunks × min_toks with \
+        repeats) is refused, where a rate out of reach is met as closely as it can be, with a warning. \
         With balanced, the floor is whole-file: 0.3 dB above the worst block of --fixed at the mean \
         share, 0.7 dB more per position in its chunk (a block after starved ones does worse than its \
         curve), and no block under half the share; the rest goes by the mean PSNR. The second pass \

@@ -255,6 +255,55 @@ final class RepeatBlockTests: XCTestCase {
         }
     }
 
+    /// A range inside a chunk of repeats decodes back from the nearest earlier chunk with a coded
+    /// block; when that chunk itself starts with repeats of a chunk the run does not read, those
+    /// are before the range and not needed: the range decodes (it used to fail as damage on a
+    /// healthy file) to the frames the whole decode gives. A range that shows them decodes too
+    /// (the lead-in then reaches back further), and a whole decode is unchanged.
+    func testARangeDecodesWhenItsLeadInChunkStartsWithRepeatsItDoesNotNeed() throws {
+        let loaded = try ModelCatalog.load(path: TokenizerFixtures.fsqModelPath)
+        let model = loaded.model, n = model.config.contextBlocks, c = model.config
+        // Chunk 0: a coded block, then repeats; chunk 1: leading repeats, then a coded block;
+        // chunk 2: repeats only (kept counts written as a stream may hold them, §5).
+        let kept = [[c.minToks] + Array(repeating: 0, count: n - 1),
+                    Array(repeating: 0, count: n - 1) + [c.maxToks],
+                    Array(repeating: 0, count: n)]
+        var rng = SplitMix64(state: 7)
+        let levels = c.codebookSize
+        let chunks = try kept.enumerated().map { k, counts in
+            try Chunk(firstBlock: k * n,
+                      blocks: counts.enumerated().map { i, m in BlockRecord(kept: m, frames: 1, pts: Int64(k * n + i), mse: 0) },
+                      tokens: ChunkTokens(blocks: counts.map { m in .fsq((0..<m).map { _ in Int32.random(in: 0..<Int32(levels), using: &rng) }) },
+                                          bottleneck: .fsq))
+        }
+        let blocks = kept.joined()
+        let settings = EncoderSettings()
+        let sink = MemorySink()
+        let header = EtokHeader(model: loaded.headerModel,
+                                encoding: .init(threshold: Double(settings.threshold), search: .fast, chunkBlocks: n,
+                                                tokenCoding: .preferred(for: loaded.headerModel), repeatBlocks: true),
+                                source: .init(timeBase: .init(1, 10)))
+        let writer = try EtokWriter(sink: sink, header: header)
+        for chunk in chunks { try writer.append(chunk) }
+        try writer.finish()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("etok-leadin-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("s.etok").path
+        try Data(sink.bytes).write(to: URL(fileURLWithPath: file))
+        func decode(_ selection: FrameSelection) throws -> Data {
+            let out = folder.appendingPathComponent("\(UUID().uuidString).rgb").path
+            _ = try DecodeRun(job: DecodeJob(input: file, output: out, selection: selection, workers: 1), model: loaded).run()
+            return try Data(contentsOf: URL(fileURLWithPath: out))
+        }
+        let all = try decode(.all)
+        let frameBytes = all.count / blocks.count
+        for (lower, upper) in [(2 * n + 1, 2 * n + 2), (2 * n, 3 * n), (n + 1, 2 * n + 1)] {
+            XCTAssertEqual(try decode(.frames(lower: lower, upper: upper)), all[(lower * frameBytes)..<(upper * frameBytes)],
+                           "frames \(lower):\(upper)")
+        }
+    }
+
     /// Under `--max-tokens-per-chunk` the threshold search still writes repeats: a chunk under the
     /// cap is exactly as without it; one over it is encoded again within it (repeats where they pay).
     func testACapPerChunkKeepsRepeats() throws {

@@ -40,11 +40,23 @@ def _encode_options(threshold, psnr, fixed, search, chunk, fps, fit, threads, ov
     o.overwrite = 1 if overwrite else 0
     o.skip_damaged = 1 if skip_damaged else 0
     o.no_repeat = 0 if repeat else 1
-    o.tokens_per_second = float(tokens_per_second or 0)
-    o.budget = int(budget or 0)
-    o.max_tokens_per_chunk = int(max_tokens_per_chunk or 0)
+    o.tokens_per_second = _positive("tokens_per_second", tokens_per_second, integer=False)
+    o.budget = _positive("budget", budget, integer=True)
+    o.max_tokens_per_chunk = _positive("max_tokens_per_chunk", max_tokens_per_chunk, integer=True)
     o.rate_objective = text(rate_objective)
     return o
+
+
+def _positive(name, value, integer):
+    """A rate-control option as the C struct holds it (0: unset): None, or a positive number (an
+    int where it counts tokens); anything else is an ArgumentError, as ``etok encode`` refuses it."""
+    if value is None:
+        return 0
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, kinds) or not (0 < value < float("inf")):
+        what = "a positive whole number of tokens" if integer else "a positive rate in tokens per second"
+        raise _lib.ArgumentError(1, f"{name} must be {what}, not {value!r}")
+    return int(value) if integer else float(value)
 
 
 def _decode_options(threads, skip_damaged, overwrite, allow_model_mismatch) -> _lib.DecodeOptions:

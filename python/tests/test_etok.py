@@ -183,7 +183,11 @@ def test_rate_control_equals_the_clis_and_bad_options_are_refused(tmp_path):
     assert etok.open(tmp_path / "py_rate.etok").rate_control["target"] == 50
     assert int(etok.open(tmp_path / "py_budget.etok").lengths.sum()) == 40
     for bad, words in [(dict(tokens_per_second=50, budget=40), "not both"), (dict(fixed=4, budget=40), "fixed"),
-                       (dict(rate_objective="best"), "rate_objective"), (dict(budget=-1), "budget")]:
+                       (dict(rate_objective="best"), "rate_objective"), (dict(budget=-1), "budget"),
+                       (dict(budget=0), "budget"), (dict(tokens_per_second=0), "tokens_per_second"),
+                       (dict(max_tokens_per_chunk=0), "max_tokens_per_chunk"), (dict(budget=40.5), "whole number"),
+                       (dict(budget=True), "budget"), (dict(tokens_per_second="50"), "tokens_per_second"),
+                       (dict(tokens_per_second=float("nan")), "tokens_per_second")]:
         with pytest.raises(etok.ArgumentError, match=words):
             etok.encode(frames, rate=10, model=FSQ, **bad)
 
