@@ -250,7 +250,24 @@ public final class ConditionalEncoder: @unchecked Sendable {
             let choice: Choice
             switch blockPlan {
             case .search(let blockSearch) where model.config.isFSQ:
-                choice = try encodeFSQ(patches: block.patches, room: room) { evaluate, adopt in
+                // Keyframe lookahead (`RepeatLookahead`) where the next block is close to this one.
+                let later = blocks[(k + 1)...]
+                let lookahead: (followers: Int, run: ([Float]) throws -> Int)?
+                if settings.searchRepeats, let next = later.first,
+                   try RepeatBlock.mse(of: next.patches, after: block.patches, config: model.config).mse < search.threshold {
+                    lookahead = (later.count, { recon in
+                        var run = 0
+                        for b in later {
+                            guard try RepeatBlock.mse(of: b.patches, after: recon, config: self.model.config).mse <= self.search.threshold
+                            else { break }
+                            run += 1
+                        }
+                        return run
+                    })
+                } else {
+                    lookahead = nil
+                }
+                choice = try encodeFSQ(patches: block.patches, room: room, lookahead: lookahead) { evaluate, adopt in
                     try blockSearch.choose(hint: hint, evaluate: evaluate, adopt: adopt)
                 }
             case .search(let blockSearch):
@@ -344,20 +361,39 @@ public final class ConditionalEncoder: @unchecked Sendable {
     /// had no slot left for it (`ContextRoom.oneSlot`): then it runs again alone, bit-identical
     /// (the determinism contract), and the pass is counted in the choice's `passes`.
     /// `choose`: the search (or pick) over the `evaluate` and `adopt` closures it is given.
-    func encodeFSQ(patches: [Float], room: ContextRoom = .twoSlots,
+    /// `lookahead`: the run of the chunk's next blocks a reconstruction would repeat, where the
+    /// keyframe lookahead applies (`RepeatLookahead`: one more batched pass may raise the count).
+    func encodeFSQ(patches: [Float], room: ContextRoom = .twoSlots, lookahead: (followers: Int, run: ([Float]) throws -> Int)? = nil,
                    choose: (_ evaluate: ([Int]) throws -> [Float], _ adopt: (Int) throws -> Void) throws -> TokenBudgetChoice)
         throws -> Choice {
         var pass: [Reconstruction] = []
         var staged: Reconstruction?
         let commit = room != .none
-        var choice = try choose({ counts in
+        let evaluate = { (counts: [Int]) throws -> [Float] in
             pass = try self.coder.reconstruct(patches: patches, keptCounts: counts,
                                               keeping: self.keeping(candidates: counts.count, room: room))
             return pass.map(\.mse)
-        }, { i in
+        }
+        let adopt = { (i: Int) throws in
             if commit { try self.coder.stage(candidate: i) }
             staged = pass[i]
-        })
+        }
+        var choice = try choose(evaluate, adopt)
+        if let lookahead, choice.meetsThreshold, let chosen = staged {
+            let n = choice.keptTokens, counts = RepeatLookahead.counts(n: n, max: search.maxTokens)
+            let base = try lookahead.run(chosen.recon)
+            if !counts.isEmpty, base < lookahead.followers {
+                let mse = try evaluate(counts)
+                choice.passes += 1
+                choice.evaluations += counts.count
+                let candidates = try counts.indices.map { i in (tokens: counts[i], mse: mse[i], run: try lookahead.run(pass[i].recon)) }
+                if let i = RepeatLookahead.pick(n: n, base: base, candidates: candidates, threshold: search.threshold) {
+                    try adopt(i)
+                    choice.keptTokens = counts[i]
+                    choice.mse = mse[i]
+                }
+            }
+        }
         if commit {
             // A later pass took the staged candidate's slot: run it again.
             if coder.stagedSlot == nil {

@@ -52,6 +52,9 @@ struct Encode: ParsableCommand {
         frame again already meets the threshold; if so the block keeps 0 tokens and costs no model \
         pass, and decode shows that frame again, exactly as measured. The model never sees a \
         repeat: the chunk's next coded block is coded with the earlier coded blocks as context. A \
+        frame that the next frame is close to (their difference alone under the threshold) may get \
+        more tokens than the threshold needs, when that makes the next frames repeat it and saves \
+        more tokens than it costs (a keyframe; one more batched pass on such frames only). A \
         chunk may start with repeats of the previous chunk's last frame (such a chunk is encoded \
         again, serially, once the previous one is done), so a static shot costs one full frame and \
         0 tokens after it; decoding from inside it (--time) starts at the chunk that holds that \

@@ -255,6 +255,47 @@ final class RepeatBlockTests: XCTestCase {
         }
     }
 
+    /// The keyframe lookahead's rule (`RepeatLookahead`) on worked figures: the counts it tries,
+    /// and which it keeps: the largest saving (repeats gained at `n` tokens each, less the extra
+    /// tokens), only among candidates that meet the threshold, none without a saving.
+    func testTheKeyframeLookaheadKeepsTheCountThatSavesMost() {
+        XCTAssertEqual(RepeatLookahead.counts(n: 40, max: 256), [60, 80, 120, 256])
+        XCTAssertEqual(RepeatLookahead.counts(n: 100, max: 256), [150, 200, 256])
+        XCTAssertEqual(RepeatLookahead.counts(n: 200, max: 256), [256])
+        XCTAssertEqual(RepeatLookahead.counts(n: 256, max: 256), [])
+        let t: Float = 0.01
+        // 60 tokens buy 3 repeats (3 × 40 − 20 = 100 saved); 80 the same for more tokens.
+        XCTAssertEqual(RepeatLookahead.pick(n: 40, base: 0, candidates: [(60, 0.009, 3), (80, 0.008, 3), (120, 0.007, 3)], threshold: t), 0)
+        // 80 buys one repeat more than 60: 3 × 40 − 40 = 80 against 2 × 40 − 20 = 60.
+        XCTAssertEqual(RepeatLookahead.pick(n: 40, base: 0, candidates: [(60, 0.009, 2), (80, 0.008, 3)], threshold: t), 1)
+        // A candidate over the threshold is never kept, whatever it saves.
+        XCTAssertNil(RepeatLookahead.pick(n: 40, base: 0, candidates: [(60, 0.02, 3)], threshold: t))
+        // Repeats that cost more tokens than they save, or none gained: keep n.
+        XCTAssertNil(RepeatLookahead.pick(n: 40, base: 1, candidates: [(256, 0.001, 3)], threshold: t))
+        XCTAssertNil(RepeatLookahead.pick(n: 40, base: 2, candidates: [(60, 0.009, 2)], threshold: t))
+    }
+
+    /// With the lookahead on nearly still frames (a still with small noise per frame), every block
+    /// still meets the threshold the search met, each repeat is the previous reconstruction's
+    /// error, and the decoder reproduces every block exactly.
+    func testTheKeyframeLookaheadKeepsTheThresholdAndDecodesBitForBit() throws {
+        let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
+        let still = try stills([0], model: model)[0]
+        var rng = SplitMix64(state: 3)
+        let blocks = (0..<7).map { _ in still.map { min(1, max(-1, $0 + Float.random(in: -0.05...0.05, using: &rng))) } }
+        for scale in [1.0, 1.1, 1.3] as [Float] {
+            let settings = EncoderSettings(threshold: try passableThreshold(model, blocks[0]) / 1.5 * scale)
+            let (results, chunks, reconstructions) = try encodeAll(model, blocks, settings: settings)
+            for r in results {
+                if r.isRepeat { XCTAssertEqual(r.mse, meanSquaredError(reconstructions[r.index - 1], blocks[r.index])) }
+                XCTAssertEqual(r.meetsThreshold, r.mse <= settings.threshold)
+                XCTAssertTrue(r.meetsThreshold || r.keptTokens == model.config.maxToks, "block \(r.index): \(r.mse)")
+            }
+            let (_, decoded) = try writeAndDecode(model, chunks, header: header(for: model, settings: settings, chunkBlocks: model.config.contextBlocks))
+            XCTAssertEqual(decoded.map(\.reconstruction), reconstructions)
+        }
+    }
+
     /// A range inside a chunk of repeats decodes back from the nearest earlier chunk with a coded
     /// block; when that chunk itself starts with repeats of a chunk the run does not read, those
     /// are before the range and not needed: the range decodes (it used to fail as damage on a
