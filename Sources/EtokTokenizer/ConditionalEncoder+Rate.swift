@@ -149,8 +149,7 @@ extension ConditionalEncoder {
     func commit(_ blocks: [BlockInput], firstBlock: Int, counts: [Int], predicted: [Double]?,
                 measurePasses: [(Int, Int)]?, measured: (Int, [Float]) -> Void = { _, _ in }) throws -> EncodedChunk {
         var encoded = try encodeBlocks(blocks, firstBlock: firstBlock, plan: { k in
-            counts[k] == 0 ? .repeatBlock
-                : .search(TokenBudgetSearch(strategy: .fast, threshold: self.search.threshold, minTokens: counts[k], maxTokens: counts[k]))
+            counts[k] == 0 ? .repeatBlock : .count(counts[k])
         }, measured: measured)
         for k in encoded.results.indices {
             if let (p, e) = measurePasses?[k] {
@@ -185,8 +184,7 @@ extension ConditionalEncoder {
                 mse = try self.coder.reconstruct(patches: blocks[k].patches, keptCounts: counts, keeping: .discard).map { Double($0.mse) }
             }
             evaluated.append(mse == nil ? 0 : counts.count)
-            let n = loop.choose(k, mse: mse)
-            return .search(TokenBudgetSearch(strategy: .fast, threshold: self.search.threshold, minTokens: n, maxTokens: n))
+            return .count(loop.choose(k, mse: mse))
         }, measured: measured)
         for k in encoded.results.indices {
             encoded.results[k].predictedMSE = Float(loop.predictedMSE(k, encoded.results[k].keptTokens))

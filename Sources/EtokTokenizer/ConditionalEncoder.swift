@@ -206,8 +206,10 @@ public final class ConditionalEncoder: @unchecked Sendable {
     enum BlockPlan {
         /// A repeat block (rate control plans one only after the chunk's first block).
         case repeatBlock
-        /// A search (the threshold search, or one count under rate control).
+        /// The threshold search (with repeats where it finds them, and keyframes: `searchRepeats`).
         case search(TokenBudgetSearch)
+        /// Exactly this many tokens (rate control's commit): no repeat, no keyframe.
+        case count(Int)
         /// FSQ: one batched pass over `counts` (ascending), then `pick` their MSEs → the index kept,
         /// committed from that pass (`ClosedLoopCommit`).
         case pick(counts: [Int], pick: ([Float]) -> Int)
@@ -223,12 +225,16 @@ public final class ConditionalEncoder: @unchecked Sendable {
         var previous: [Float]? = lastShown
         for (k, block) in blocks.enumerated() {
             let blockPlan = try plan(k)
-            let planned: Bool
-            if case .repeatBlock = blockPlan { planned = true } else { planned = false }
+            var planned = false, searched = false
+            switch blockPlan {
+            case .repeatBlock: planned = true
+            case .search: searched = true
+            case .count, .pick: break
+            }
             // A repeat block (`RepeatBlock`): no model pass, nothing committed to the contexts.
             // Rate control plans one; the threshold search writes one when the previous
             // reconstruction already meets the threshold.
-            if planned || settings.searchRepeats, let last = previous {
+            if planned || (searched && settings.searchRepeats), let last = previous {
                 let (mse, recon) = try RepeatBlock.mse(of: block.patches, after: last, config: model.config)
                 if planned || mse <= search.threshold {
                     tokens.append(model.config.isFSQ ? .fsq([]) : .vae([]))
@@ -252,10 +258,10 @@ public final class ConditionalEncoder: @unchecked Sendable {
             case .search(let blockSearch) where model.config.isFSQ:
                 // Keyframe lookahead (`RepeatLookahead`) where the next block is close to this one.
                 let later = blocks[(k + 1)...]
-                let lookahead: (followers: Int, run: ([Float]) throws -> Int)?
+                let lookahead: (followers: Int, max: Int, run: ([Float]) throws -> Int)?
                 if settings.searchRepeats, let next = later.first,
                    try RepeatBlock.mse(of: next.patches, after: block.patches, config: model.config).mse < search.threshold {
-                    lookahead = (later.count, { recon in
+                    lookahead = (later.count, blockSearch.maxTokens, { recon in
                         var run = 0
                         for b in later {
                             guard try RepeatBlock.mse(of: b.patches, after: recon, config: self.model.config).mse <= self.search.threshold
@@ -272,6 +278,13 @@ public final class ConditionalEncoder: @unchecked Sendable {
                 }
             case .search(let blockSearch):
                 choice = try encodeVAE(patches: block.patches, hint: hint, search: blockSearch, commit: room != .none)
+            case .count(let n):
+                let fixed = TokenBudgetSearch(strategy: .fast, threshold: search.threshold, minTokens: n, maxTokens: n)
+                choice = model.config.isFSQ
+                    ? try encodeFSQ(patches: block.patches, room: room) { evaluate, adopt in
+                        try fixed.choose(hint: hint, evaluate: evaluate, adopt: adopt)
+                    }
+                    : try encodeVAE(patches: block.patches, hint: hint, search: fixed, commit: room != .none)
             case .pick(let counts, let pick):
                 precondition(model.config.isFSQ, "a one-pass pick is FSQ's")
                 choice = try encodeFSQ(patches: block.patches, room: room) { evaluate, adopt in
@@ -361,9 +374,11 @@ public final class ConditionalEncoder: @unchecked Sendable {
     /// had no slot left for it (`ContextRoom.oneSlot`): then it runs again alone, bit-identical
     /// (the determinism contract), and the pass is counted in the choice's `passes`.
     /// `choose`: the search (or pick) over the `evaluate` and `adopt` closures it is given.
-    /// `lookahead`: the run of the chunk's next blocks a reconstruction would repeat, where the
-    /// keyframe lookahead applies (`RepeatLookahead`: one more batched pass may raise the count).
-    func encodeFSQ(patches: [Float], room: ContextRoom = .twoSlots, lookahead: (followers: Int, run: ([Float]) throws -> Int)? = nil,
+    /// `lookahead`: where the keyframe lookahead applies (`RepeatLookahead`: one more batched pass
+    /// may raise the count, up to `max`), the chunk's blocks after this one and the run of them a
+    /// reconstruction would repeat.
+    func encodeFSQ(patches: [Float], room: ContextRoom = .twoSlots,
+                   lookahead: (followers: Int, max: Int, run: ([Float]) throws -> Int)? = nil,
                    choose: (_ evaluate: ([Int]) throws -> [Float], _ adopt: (Int) throws -> Void) throws -> TokenBudgetChoice)
         throws -> Choice {
         var pass: [Reconstruction] = []
@@ -380,7 +395,7 @@ public final class ConditionalEncoder: @unchecked Sendable {
         }
         var choice = try choose(evaluate, adopt)
         if let lookahead, choice.meetsThreshold, let chosen = staged {
-            let n = choice.keptTokens, counts = RepeatLookahead.counts(n: n, max: search.maxTokens)
+            let n = choice.keptTokens, counts = RepeatLookahead.counts(n: n, max: lookahead.max)
             let base = try lookahead.run(chosen.recon)
             if !counts.isEmpty, base < lookahead.followers {
                 let mse = try evaluate(counts)

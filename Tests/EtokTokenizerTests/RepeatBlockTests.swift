@@ -366,6 +366,20 @@ final class RepeatBlockTests: XCTestCase {
         XCTAssertEqual(tight.results.map(\.keptTokens).reduce(0, +), cap)
     }
 
+    /// Rate control's counts are kept exactly, under settings whose threshold search writes
+    /// repeats and keyframes (a cap alone): with a threshold every repeat meets, a planned count is
+    /// neither turned into a repeat nor raised (a raise would break the cap).
+    func testPlannedCountsAreKeptWhereTheThresholdSearchWouldRepeat() throws {
+        let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
+        let blocks = try stills([0, 0, 0], model: model).enumerated().map { (patches: $1, pts: Int64($0), frames: 1) }
+        let settings = EncoderSettings(threshold: 4.5, maxTokensPerChunk: 30)
+        XCTAssertTrue(settings.searchRepeats)
+        let encoder = try ConditionalEncoder(model: model, settings: settings)
+        XCTAssertEqual(try encoder.encodeChunk(blocks, firstBlock: 0, plan: .counts([4, 6, 8])).results.map(\.keptTokens), [4, 6, 8])
+        XCTAssertEqual(try encoder.encodeChunk(blocks, firstBlock: 0).results.map(\.isRepeat), [false, true, true],
+                       "the threshold search itself repeats them")
+    }
+
     /// Repeats are off with a fixed budget or when asked: those streams are the 1.1 streams of before.
     func testNoRepeatsWithFixedBudgetsRateControlOrWhenTurnedOff() throws {
         let model = try ElasticTokModel.load(path: TokenizerFixtures.fsqModelPath)
