@@ -256,10 +256,12 @@ public final class ConditionalEncoder: @unchecked Sendable {
             let choice: Choice
             switch blockPlan {
             case .search(let blockSearch) where model.config.isFSQ:
-                // Keyframe lookahead (`RepeatLookahead`) where the next block is close to this one.
+                // Keyframe lookahead (`RepeatLookahead`) where the next block is close to this one;
+                // not for a model whose block of keys and values is large (over `spareSlotBytes`:
+                // its pass over several counts would keep each one's, past the memory bound).
                 let later = blocks[(k + 1)...]
                 let lookahead: (followers: Int, max: Int, run: ([Float]) throws -> Int)?
-                if settings.searchRepeats, let next = later.first,
+                if settings.searchRepeats, blockKeyValueBytes <= spareSlotBytes, let next = later.first,
                    try RepeatBlock.mse(of: next.patches, after: block.patches, config: model.config).mse < search.threshold {
                     lookahead = (later.count, blockSearch.maxTokens, { recon in
                         var run = 0
