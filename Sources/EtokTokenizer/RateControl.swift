@@ -556,7 +556,7 @@ extension RateAllocator {
         let n = curves.count
         precondition(repeats.count == n && (plain?.count ?? n) == n, "one repeat list and plain count per block")
         guard n > 1 else { return nil }
-        let filled = curves.map(filledIn)
+        let filled = curves.map(filledIn), filledRepeats = repeats.map { $0.map(filledIn) }
         /// The value the objective sums over blocks.
         func value(_ mse: Double) -> Double { objective == .mse ? mse : Foundation.log(max(mse, 1e-30)) }
         /// A filled curve's MSE at `count` (clamped to its ends).
@@ -571,7 +571,7 @@ extension RateAllocator {
             var groups: [(source: Int, members: [[RatePoint]], blocks: [Int])] = []
             for k in 0..<n {
                 if repeating.contains(k), let g = groups.last {
-                    let r = filledIn(repeats[k][g.source])
+                    let r = filledRepeats[k][g.source]
                     // The repeat's points are at the source's measured counts: the same grid.
                     guard r.map(\.tokens) == filled[g.source].map(\.tokens) else { return nil }
                     groups[groups.count - 1].members.append(r)
